@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install the Debian packages coopt's tests and demo need, only those that are missing.
+# Safe to run again; does nothing when everything is present.
+set -eu
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+have clang || need="$need clang"
+have llvm-profdata || ls /usr/lib/llvm-*/bin/llvm-profdata >/dev/null 2>&1 || need="$need llvm"
+have ld.lld || need="$need lld"
+have perf || need="$need linux-perf"
+have scons || need="$need scons"
+have cmake || need="$need cmake"
+have ninja || need="$need ninja-build"
+have make || need="$need make"
+have dpkg-source || need="$need dpkg-dev"
+have ccache || need="$need ccache"
+have valgrind || need="$need valgrind"
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need="$need python3-venv"
+[ -z "$need" ] && exit 0
+echo "installing Debian packages:$need"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null

@@ -1,0 +1,62 @@
+"""Where things live inside a cache directory.
+
+    <root>/entries/<k[:2]>/<key>/    one verified variant: object.o, artifact.*, key.txt, meta.json
+    <root>/manifests/<d[:2]>/<d>     include manifests by direct key (which headers, which result key)
+    <root>/journal.jsonl             one record per journaled compile or link
+    <root>/stats/<n>                 per-shard counter logs, appended without a lock
+    <root>/compilers/<h>             compiler identity memo (size, mtime, content hash)
+    <root>/locks/<name>.lock         writer locks, one per entry or manifest
+    <root>/tmp/                      staging for atomic writes (same file system as the entries)
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def default_cache_dir() -> str:
+    """`$COOPT_CACHE_DIR`, else `$XDG_CACHE_HOME/coopt`, else `~/.cache/coopt`."""
+    env = os.environ.get("COOPT_CACHE_DIR")
+    if env:
+        return env
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return os.path.join(xdg, "coopt")
+    return os.path.join(os.path.expanduser("~"), ".cache", "coopt")
+
+
+class CacheLayout:
+    """Paths of one cache directory. Creates nothing by itself."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def entry_dir(self, key: str) -> str:
+        return os.path.join(self.root, "entries", key[:2], key)
+
+    def manifest_path(self, direct_key: str) -> str:
+        return os.path.join(self.root, "manifests", direct_key[:2], direct_key)
+
+    @property
+    def journal_path(self) -> str:
+        return os.environ.get("COOPT_JOURNAL") or os.path.join(self.root, "journal.jsonl")
+
+    @property
+    def stats_dir(self) -> str:
+        return os.path.join(self.root, "stats")
+
+    def compiler_memo(self, name: str) -> str:
+        return os.path.join(self.root, "compilers", name)
+
+    def lock_path(self, name: str) -> str:
+        return os.path.join(self.root, "locks", name + ".lock")
+
+    @property
+    def tmp_dir(self) -> str:
+        return os.path.join(self.root, "tmp")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.root, "coopt-cc.log")

@@ -1,0 +1,104 @@
+"""Include manifests: for one direct key, which result keys exist and which files (with content hashes) each needs.
+
+A manifest exists only for TUs that have a variant, so on the miss path its absence (one failed stat) is the whole
+cost. Written at `put` time from one preprocessor run; read on the hit path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from coopt.cache.hashing import hash_file
+
+MANIFEST_FORMAT = 1
+MAX_RESULTS = 8
+
+
+class ManifestMatch:
+    __slots__ = ("key", "deps")
+
+    def __init__(self, key: str, deps: list[tuple[str, str]]) -> None:
+        self.key = key
+        self.deps = deps
+
+
+def load(path: str) -> list[dict]:
+    """The manifest's results, or [] when missing or unreadable (a corrupt manifest is never trusted)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        return []
+    results = data.get("results")
+    return results if isinstance(results, list) else []
+
+
+def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatch | None, str]:
+    """The first result whose files all still have their recorded content, and why none did otherwise.
+
+    Files modified at or after `not_after` (the compile's start) never match: they may be mid-write (race guard).
+    """
+    hashes: dict[str, str | None] = {}
+    why = "manifest_mismatch"
+    for res in results:
+        deps = res.get("deps")
+        key = res.get("key")
+        if not isinstance(deps, list) or not isinstance(key, str):
+            continue
+        ok = True
+        for path, digest in deps:
+            full = path if os.path.isabs(path) else os.path.join(cwd, path)
+            if full not in hashes:
+                try:
+                    if os.stat(full).st_mtime >= not_after:
+                        hashes[full] = None
+                        why = "too_new"
+                    else:
+                        hashes[full] = hash_file(full)
+                except OSError:
+                    hashes[full] = None
+            if hashes[full] != digest:
+                ok = False
+                break
+        if ok:
+            return ManifestMatch(key, [(p, h) for p, h in deps]), ""
+    return None, why
+
+
+def add(path: str, lock_path: str, key: str, deps: list[tuple[str, str]]) -> None:
+    """Record that `key` serves this manifest's direct key when `deps` have these hashes. Atomic, under the manifest's lock."""
+    from filelock import FileLock
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with FileLock(lock_path, timeout=60):
+        results = [r for r in load(path) if r.get("key") != key]
+        results.append({"key": key, "deps": [[p, h] for p, h in deps]})
+        _write(path, results[-MAX_RESULTS:])
+
+
+def remove_key(path: str, lock_path: str, key: str) -> None:
+    """Forget `key` in one manifest (after its entry was removed)."""
+    from filelock import FileLock
+
+    if not os.path.exists(path):
+        return
+    with FileLock(lock_path, timeout=60):
+        results = [r for r in load(path) if r.get("key") != key]
+        if not results:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            return
+        _write(path, results)
+
+
+def _write(path: str, results: list[dict]) -> None:
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"format": MANIFEST_FORMAT, "results": results}, f, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,168 @@
+"""Storing a variant for one journaled compile: key it exactly as the wrapper will, build its object, write it.
+
+The key is computed from the job's own compile (its source and every header the preprocessor reads now), so the
+next build hits exactly when it would compile the same inputs with the same flags and compiler.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+from coopt.cache import key as keymod
+from coopt.cache import manifest
+from coopt.cache.deps import list_deps
+from coopt.cache.hashing import hash_bytes, hash_file
+from coopt.cache.identity import compiler_identity
+from coopt.cache.job import CompileJob
+from coopt.cache.layout import CacheLayout
+from coopt.cache.store import Entry, Store
+
+LEVELS = ("source", "ir", "asm", "flags", "pgo", "object")
+
+
+class PutError(Exception):
+    """The variant cannot be stored; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class TuKey:
+    """The keys of one TU as it compiles now: direct key, include list with hashes, full result key."""
+
+    direct_material: str
+    direct_key: str
+    deps: list[tuple[str, str]]
+    material: str
+    key: str
+
+
+def direct_key_material(job: CompileJob, layout: CacheLayout, source_bytes: bytes) -> str:
+    """The direct key material for `job`, computed exactly as the wrapper computes it."""
+    real = os.path.realpath(job.compiler)
+    return keymod.direct_material(
+        compiler_id=compiler_identity(real, os.path.join(layout.root, "compilers")),
+        compiler_name=os.path.basename(job.compiler),
+        language=job.language,
+        key_args=job.key_args,
+        source=job.source,
+        source_hash=keymod.source_digest(source_bytes),
+        cwd=job.cwd,
+        debug=job.debug,
+        native=job.native,
+        env=os.environ,
+    )
+
+
+def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
+    """Key `job` as it stands on disk now. Raises PutError when it cannot be cached (time macros, races)."""
+    started = time.time()
+    try:
+        with open(job.source_path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise PutError("cannot read %s: %s" % (job.source_path, exc.strerror)) from exc
+    direct = direct_key_material(job, layout, data)
+    deps: list[tuple[str, str]] = []
+    try:
+        names = list_deps(job)
+    except Exception as exc:  # DepsError, OSError, timeout
+        raise PutError(str(exc)) from exc
+    for name in names:
+        full = job.abspath(name)
+        try:
+            with open(full, "rb") as f:
+                content = f.read()
+            mtime = os.stat(full).st_mtime
+        except OSError as exc:
+            raise PutError("cannot read %s: %s" % (full, exc.strerror)) from exc
+        if keymod.has_time_macros(content):
+            raise PutError("%s uses __DATE__/__TIME__/__TIMESTAMP__; its object differs on every compile" % name)
+        if mtime >= started:
+            raise PutError("%s changed while it was being keyed; try again" % name)
+        deps.append((name, hash_bytes(content)))
+    material = keymod.result_material(direct, deps)
+    return TuKey(direct, keymod.key_of(direct), deps, material, keymod.key_of(material))
+
+
+def _run(cmd: list[str], cwd: str) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise PutError("building the variant failed (exit %d): %s" % (proc.returncode, err[0] if err else ""))
+
+
+def build_object(job: CompileJob, artifact: str, level: str, out: str, extra_flags: list[str] | None = None) -> list[str]:
+    """Compile `artifact` for `job` into `out`; returns the command used (the recipe)."""
+    artifact = os.path.abspath(artifact)
+    if level == "object":
+        import shutil
+
+        shutil.copyfile(artifact, out)
+        return []
+    if level in ("source", "flags", "pgo"):
+        # Quote includes resolve against the original source's directory, as they would in place.
+        extra = ["-iquote", os.path.dirname(job.source_path), *(extra_flags or [])]
+        cmd = job.replay_command(artifact, out, extra)
+    elif level in ("ir", "asm"):
+        # Preprocessor flags and -x do not apply to IR or assembly; code generation flags do.
+        args = _codegen_args(job.key_args)
+        cmd = [job.compiler, *args, *(extra_flags or []), "-c", artifact, "-o", out]
+    else:
+        raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
+    _run(cmd, job.cwd)
+    return cmd
+
+
+_PREPROCESSOR_WITH_ARG = frozenset({"-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x"})
+
+
+def _codegen_args(key_args: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in key_args:
+        if skip:
+            skip = False
+            continue
+        if arg in _PREPROCESSOR_WITH_ARG:
+            skip = True
+            continue
+        if arg.startswith(("-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x", "-std=", "-W")):
+            continue
+        out.append(arg)
+    return out + ["-Wno-unused-command-line-argument"]
+
+
+def put_variant(
+    store: Store,
+    job: CompileJob,
+    artifact: str,
+    level: str,
+    evidence: dict,
+    extra_flags: list[str] | None = None,
+) -> Entry:
+    """Build and store `artifact` as the variant for `job`'s TU, with `evidence`. Returns the new entry."""
+    if level not in LEVELS:
+        raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
+    if not os.path.isfile(artifact):
+        raise PutError("no such artifact: %s" % artifact)
+    layout = store.layout
+    tk = tu_key(job, layout)
+    with tempfile.TemporaryDirectory(prefix="coopt-put-") as tmp:
+        obj = os.path.join(tmp, "variant.o")
+        recipe = build_object(job, artifact, level, obj, extra_flags)
+        meta = {
+            "level": level,
+            "recipe": {"command": recipe, "cwd": job.cwd},
+            "evidence": evidence,
+            "job": job.to_record(tk.direct_key),
+            "direct_key": tk.direct_key,
+            "source_hash": hash_file(job.source_path),
+        }
+        entry = store.put(tk.key, tk.material, obj, None if level == "object" else artifact, meta)
+    manifest.add(
+        layout.manifest_path(tk.direct_key), layout.lock_path("m-" + tk.direct_key), tk.key, tk.deps
+    )
+    return entry

@@ -1,0 +1,243 @@
+"""The local store of verified variants: one directory per key, written atomically, checked on every read.
+
+An entry directory holds `object.o` (what a hit serves), the artifact it was built from (`artifact.c`, `.ll`,
+`.s`), `key.txt` (the full key material, compared on lookup) and `meta.json` (recipe, evidence, checksums, job).
+Writers stage the whole directory under tmp/ and rename it into place while holding the entry's lock; readers never
+lock and see either no entry or a complete one. An entry whose checksums do not match is removed, never served.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from coopt.cache.hashing import hash_bytes, hash_file
+from coopt.cache.layout import CacheLayout
+
+ENTRY_FORMAT = 1
+OBJECT_NAME = "object.o"
+KEY_NAME = "key.txt"
+META_NAME = "meta.json"
+
+
+@dataclass
+class Entry:
+    """A verified variant in the store."""
+
+    key: str
+    path: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def object_path(self) -> str:
+        return os.path.join(self.path, OBJECT_NAME)
+
+    @property
+    def artifact_path(self) -> str:
+        return os.path.join(self.path, self.meta.get("artifact", ""))
+
+    @property
+    def size(self) -> int:
+        return int(self.meta.get("size", 0))
+
+    @property
+    def last_used(self) -> float:
+        try:
+            return os.stat(self.path).st_mtime
+        except OSError:
+            return 0.0
+
+
+class Store:
+    """Front door of the local cache directory."""
+
+    def __init__(self, root: str, read_only: bool = False) -> None:
+        self.layout = CacheLayout(root)
+        self.read_only = read_only
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def lookup(self, key: str, material: str) -> Entry | None:
+        """The entry for `key` if its stored key material equals `material` and its files are intact."""
+        path = self.layout.entry_dir(key)
+        entry = self._load(key, path)
+        if entry is None:
+            return None
+        try:
+            with open(os.path.join(path, KEY_NAME), encoding="utf-8", errors="surrogateescape") as f:
+                stored = f.read()
+        except OSError:
+            self._discard(path)
+            return None
+        if stored != material:
+            return None  # same hash, different inputs: never serve
+        if not self.verify(entry):
+            self._discard(path)
+            return None
+        if not self.read_only:
+            try:
+                os.utime(path)  # LRU: the entry directory's mtime is its last use
+            except OSError:
+                pass
+        return entry
+
+    def get(self, key: str) -> Entry | None:
+        """The entry for `key` without comparing key material (for `coopt cache show`)."""
+        return self._load(key, self.layout.entry_dir(key))
+
+    def verify(self, entry: Entry) -> bool:
+        """True when every file listed in the entry's checksums has its recorded content."""
+        sums = entry.meta.get("checksums")
+        if not isinstance(sums, dict) or OBJECT_NAME not in sums or KEY_NAME not in sums:
+            return False
+        for name, digest in sums.items():
+            try:
+                if hash_file(os.path.join(entry.path, name)) != digest:
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def entries(self) -> list[Entry]:
+        """All readable entries (unverified; `verify` them where it matters)."""
+        out: list[Entry] = []
+        top = os.path.join(self.layout.root, "entries")
+        try:
+            shards = sorted(os.listdir(top))
+        except OSError:
+            return out
+        for shard in shards:
+            try:
+                keys = sorted(os.listdir(os.path.join(top, shard)))
+            except OSError:
+                continue
+            for key in keys:
+                entry = self._load(key, os.path.join(top, shard, key))
+                if entry is not None:
+                    out.append(entry)
+        return out
+
+    def total_size(self) -> int:
+        return sum(e.size for e in self.entries())
+
+    def _load(self, key: str, path: str) -> Entry | None:
+        try:
+            with open(os.path.join(path, META_NAME), encoding="utf-8") as f:
+                meta = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            self._discard(path)
+            return None
+        if not isinstance(meta, dict) or meta.get("format") != ENTRY_FORMAT or meta.get("key") != key:
+            self._discard(path)
+            return None
+        return Entry(key=key, path=path, meta=meta)
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def put(self, key: str, material: str, object_path: str, artifact_path: str | None, meta: dict) -> Entry:
+        """Store a variant atomically: stage a complete directory, then rename it into place under the lock."""
+        if self.read_only:
+            raise PermissionError("the cache is read-only")
+        from filelock import FileLock
+
+        os.makedirs(self.layout.tmp_dir, exist_ok=True)
+        stage = os.path.join(self.layout.tmp_dir, "%s.%s" % (key, uuid.uuid4().hex[:12]))
+        os.makedirs(stage)
+        try:
+            shutil.copyfile(object_path, os.path.join(stage, OBJECT_NAME))
+            with open(os.path.join(stage, KEY_NAME), "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(material)
+            sums = {
+                OBJECT_NAME: hash_file(os.path.join(stage, OBJECT_NAME)),
+                KEY_NAME: hash_bytes(material.encode("utf-8", "surrogateescape")),
+            }
+            artifact_name = ""
+            if artifact_path:
+                artifact_name = "artifact" + (os.path.splitext(artifact_path)[1] or ".txt")
+                shutil.copyfile(artifact_path, os.path.join(stage, artifact_name))
+                sums[artifact_name] = hash_file(os.path.join(stage, artifact_name))
+            size = sum(os.path.getsize(os.path.join(stage, n)) for n in os.listdir(stage))
+            full_meta = dict(meta)
+            full_meta.update(
+                format=ENTRY_FORMAT,
+                key=key,
+                artifact=artifact_name,
+                checksums=sums,
+                size=size,
+                stored=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            )
+            with open(os.path.join(stage, META_NAME), "w", encoding="utf-8") as f:
+                json.dump(full_meta, f, indent=1, sort_keys=True)
+            final = self.layout.entry_dir(key)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.makedirs(os.path.dirname(self.layout.lock_path(key)), exist_ok=True)
+            with FileLock(self.layout.lock_path(key), timeout=120):
+                if os.path.exists(final):
+                    self._discard(final)
+                os.rename(stage, final)
+            return Entry(key=key, path=final, meta=full_meta)
+        finally:
+            if os.path.exists(stage):
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def remove(self, key: str) -> bool:
+        """Remove one entry. True when it existed."""
+        path = self.layout.entry_dir(key)
+        if not os.path.exists(path):
+            return False
+        self._discard(path)
+        return True
+
+    def clear(self) -> int:
+        """Remove every entry and manifest. Returns how many entries there were."""
+        count = len(self.entries())
+        for sub in ("entries", "manifests"):
+            top = os.path.join(self.layout.root, sub)
+            if os.path.exists(top):
+                trash = os.path.join(self.layout.tmp_dir, "trash-" + uuid.uuid4().hex[:12])
+                os.makedirs(self.layout.tmp_dir, exist_ok=True)
+                os.rename(top, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+        return count
+
+    def evict(self, max_size: int) -> list[str]:
+        """Remove least recently used entries until the store fits in `max_size` bytes. Returns removed keys."""
+        entries = sorted(self.entries(), key=lambda e: e.last_used)
+        total = sum(e.size for e in entries)
+        removed: list[str] = []
+        for entry in entries:
+            if total <= max_size:
+                break
+            self._discard(entry.path)
+            total -= entry.size
+            removed.append(entry.key)
+        return removed
+
+    def _discard(self, path: str) -> None:
+        """Remove an entry directory: rename it away first so readers never see it half-deleted."""
+        if self.read_only:
+            return
+        try:
+            os.makedirs(self.layout.tmp_dir, exist_ok=True)
+            trash = os.path.join(self.layout.tmp_dir, "trash-" + uuid.uuid4().hex[:12])
+            os.rename(path, trash)
+        except OSError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def parse_size(text: str) -> int:
+    """'5G', '500M', '100k' or a byte count -> bytes. Raises ValueError with a readable message."""
+    t = text.strip().upper().rstrip("B").rstrip("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    if t.isdigit():
+        return int(t)
+    raise ValueError("not a size: %r (use e.g. 500M or 5G)" % text)

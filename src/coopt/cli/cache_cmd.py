@@ -1,0 +1,212 @@
+"""`coopt cache`: stats, ls, show, rm, clear, evict, put."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from coopt.cache import stats as statsmod
+from coopt.cache.store import Store, parse_size
+from coopt.cli import UsageError
+from coopt.cli.common import job_for_command, job_for_object, max_cache_size, open_store
+from coopt.wrapper.reasons import DESCRIPTIONS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="coopt cache", description="Inspect and manage the variant cache.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    s = sub.add_parser("stats", help="hits, misses and pass-through reasons")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--zero", action="store_true", help="reset the counters")
+    ls = sub.add_parser("ls", help="list entries")
+    ls.add_argument("--json", action="store_true")
+    sh = sub.add_parser("show", help="show one entry: job, recipe, evidence")
+    sh.add_argument("key")
+    rm = sub.add_parser("rm", help="remove one entry")
+    rm.add_argument("key")
+    sub.add_parser("clear", help="remove every entry")
+    ev = sub.add_parser("evict", help="remove least recently used entries above the size limit")
+    ev.add_argument("--max-size", help="size limit (e.g. 500M); default COOPT_CACHE_MAX_SIZE or 5G")
+    put = sub.add_parser(
+        "put",
+        help="store an artifact as the variant for one compile",
+        description="Store ARTIFACT as the variant for the TU of one compile: the newest journaled compile that "
+        "wrote --for-object, or the compile command given after --. The variant is keyed on the TU's current "
+        "source, headers, flags and compiler, built with the compile's flags, and served by the next build.",
+    )
+    put.add_argument("--artifact", required=True, help="the variant: .c (source), .ll (ir), .s (asm) or .o")
+    put.add_argument("--level", default="", help="source, ir, asm, flags, pgo or object (default: by extension)")
+    put.add_argument("--for-object", help="the object file of a journaled compile")
+    put.add_argument("--cwd", default=".", help="working directory of the command after --")
+    put.add_argument("--evidence", help="JSON file with the verification evidence")
+    put.add_argument(
+        "--unverified",
+        action="store_true",
+        help="store without evidence (for tests and experiments; recorded as unverified)",
+    )
+    put.add_argument("command", nargs=argparse.REMAINDER, help="-- COMPILER ARGS... (instead of --for-object)")
+    return p
+
+
+def run(_name: str, argv: list[str]) -> int:
+    p = _parser()
+    a = p.parse_args(argv)
+    if a.action is None:
+        p.print_help()
+        return 0
+    handler = {
+        "stats": _stats,
+        "ls": _ls,
+        "show": _show,
+        "rm": _rm,
+        "clear": _clear,
+        "evict": _evict,
+        "put": _put,
+    }[a.action]
+    return handler(a)
+
+
+def _stats(a: argparse.Namespace) -> int:
+    store = open_store()
+    if a.zero:
+        statsmod.clear(store.layout.stats_dir)
+        print("statistics zeroed")
+        return 0
+    counts = statsmod.read(store.layout.stats_dir)
+    entries = store.entries()
+    summary = {
+        "cache_dir": store.layout.root,
+        "entries": len(entries),
+        "size_bytes": sum(e.size for e in entries),
+        "hits": counts.get("hit", 0),
+        "misses": sum(v for k, v in counts.items() if k.startswith("miss")),
+        "counters": dict(sorted(counts.items())),
+    }
+    if a.json:
+        print(json.dumps(summary, indent=1, sort_keys=True))
+        return 0
+    print("cache directory   %s" % summary["cache_dir"])
+    print("entries           %d (%.1f MiB)" % (summary["entries"], summary["size_bytes"] / (1 << 20)))
+    print("hits              %d" % summary["hits"])
+    print("misses            %d" % summary["misses"])
+    passes = {k: v for k, v in counts.items() if not k.startswith(("hit", "miss"))}
+    if passes:
+        print("passed through:")
+        for name, n in sorted(passes.items(), key=lambda kv: -kv[1]):
+            print("  %-22s %6d  %s" % (name, n, DESCRIPTIONS.get(name, "")))
+    return 0
+
+
+def _ls(a: argparse.Namespace) -> int:
+    store = open_store()
+    rows = []
+    for e in store.entries():
+        job = e.meta.get("job", {})
+        rows.append(
+            {
+                "key": e.key,
+                "level": e.meta.get("level", "?"),
+                "source": os.path.join(job.get("cwd", ""), job.get("source", "")),
+                "size": e.size,
+                "stored": e.meta.get("stored", ""),
+                "verified": bool(e.meta.get("evidence", {}).get("verified", False)),
+            }
+        )
+    if a.json:
+        print(json.dumps(rows, indent=1, sort_keys=True))
+        return 0
+    if not rows:
+        print("no entries in %s" % store.layout.root)
+        return 0
+    for r in rows:
+        print("%s  %-6s  %-10s  %s%s" % (r["key"], r["level"], r["stored"][:10], r["source"],
+                                          "" if r["verified"] else "  (unverified)"))
+    return 0
+
+
+def _find(store: Store, key: str) -> str:
+    matches = [e.key for e in store.entries() if e.key.startswith(key)]
+    if not matches:
+        raise UsageError("no entry %s; `coopt cache ls` lists them" % key)
+    if len(matches) > 1:
+        raise UsageError("%s is ambiguous (%d entries); give more of the key" % (key, len(matches)))
+    return matches[0]
+
+
+def _show(a: argparse.Namespace) -> int:
+    store = open_store()
+    key = _find(store, a.key)
+    entry = store.get(key)
+    assert entry is not None
+    intact = store.verify(entry)
+    print(json.dumps({"path": entry.path, "intact": intact, **entry.meta}, indent=1, sort_keys=True))
+    return 0
+
+
+def _rm(a: argparse.Namespace) -> int:
+    store = open_store(read_only=False)
+    key = _find(store, a.key)
+    store.remove(key)
+    print("removed %s" % key)
+    return 0
+
+
+def _clear(_a: argparse.Namespace) -> int:
+    store = open_store(read_only=False)
+    n = store.clear()
+    print("removed %d entries from %s" % (n, store.layout.root))
+    return 0
+
+
+def _evict(a: argparse.Namespace) -> int:
+    store = open_store(read_only=False)
+    try:
+        limit = parse_size(a.max_size) if a.max_size else max_cache_size()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    removed = store.evict(limit)
+    print("evicted %d entries; %.1f MiB left" % (len(removed), store.total_size() / (1 << 20)))
+    return 0
+
+
+_LEVEL_BY_EXT = {".c": "source", ".ll": "ir", ".s": "asm", ".S": "asm", ".o": "object"}
+
+
+def _put(a: argparse.Namespace) -> int:
+    from coopt.cache.put import PutError, put_variant
+
+    store = open_store(read_only=False)
+    if store.read_only:
+        raise UsageError("the cache is read-only (COOPT_READONLY or [cache] read_only)")
+    command = a.command[1:] if a.command and a.command[0] == "--" else a.command
+    if bool(a.for_object) == bool(command):
+        raise UsageError("give exactly one of --for-object OBJ or -- COMPILE COMMAND")
+    if a.evidence:
+        try:
+            with open(a.evidence, encoding="utf-8") as f:
+                evidence = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise UsageError("cannot read evidence %s: %s" % (a.evidence, exc)) from exc
+        if not isinstance(evidence, dict):
+            raise UsageError("evidence %s must hold a JSON object" % a.evidence)
+    elif a.unverified:
+        evidence = {"verified": False, "by": "coopt cache put --unverified"}
+    else:
+        raise UsageError("a variant needs --evidence FILE (from `coopt verify`) or an explicit --unverified")
+    level = a.level or _LEVEL_BY_EXT.get(os.path.splitext(a.artifact)[1], "")
+    if not level:
+        raise UsageError("cannot tell the level of %s; pass --level" % a.artifact)
+    if a.for_object:
+        job = job_for_object(store.layout, a.for_object)
+    else:
+        job = job_for_command(command, os.path.abspath(a.cwd))
+    try:
+        entry = put_variant(store, job, a.artifact, level, evidence)
+    except PutError as exc:
+        sys.stderr.write("coopt cache put: error: %s\n" % exc)
+        return 1
+    store.evict(max_cache_size())
+    print("stored %s for %s (%s)" % (entry.key, job.source_path, level))
+    return 0

@@ -1,0 +1,72 @@
+"""Helpers shared by the `coopt` subcommands: settings, the store, finding a compile in the journal."""
+
+from __future__ import annotations
+
+import os
+
+from coopt.cache import journal
+from coopt.cache.job import CompileJob
+from coopt.cache.layout import CacheLayout
+from coopt.cache.store import Store, parse_size
+from coopt.cli import UsageError
+from coopt.wrapper import settings as settingsmod
+
+DEFAULT_MAX_SIZE = "5G"
+
+
+def load_settings() -> settingsmod.Settings:
+    try:
+        return settingsmod.load(os.getcwd())
+    except settingsmod.ConfigError as exc:
+        raise UsageError("bad config %s" % exc) from exc
+
+
+def open_store(read_only: bool | None = None) -> Store:
+    s = load_settings()
+    return Store(s.cache_dir, read_only=s.read_only if read_only is None else read_only)
+
+
+def max_cache_size() -> int:
+    text = os.environ.get("COOPT_CACHE_MAX_SIZE", DEFAULT_MAX_SIZE)
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError("COOPT_CACHE_MAX_SIZE: %s" % exc) from exc
+
+
+def job_for_object(layout: CacheLayout, obj: str) -> CompileJob:
+    """The newest journaled compile that wrote `obj`."""
+    target = os.path.abspath(obj)
+    found = None
+    for rec in journal.read(layout.journal_path):
+        if rec.get("type") != "compile":
+            continue
+        job = CompileJob.from_record(rec)
+        if job.output_path == target:
+            found = job
+    if found is None:
+        raise UsageError(
+            "no journaled compile wrote %s; build it with CC=coopt-cc first (journal: %s)"
+            % (target, layout.journal_path)
+        )
+    return found
+
+
+def job_for_command(cmd: list[str], cwd: str) -> CompileJob:
+    """A CompileJob for an explicit compile command such as `clang -O2 -c foo.c -o foo.o`."""
+    from coopt.wrapper.classify import ResponseFileError, classify, expand_response_files
+    from coopt.wrapper.compiler import which
+
+    if not cmd:
+        raise UsageError("no compile command given after --")
+    compiler = which(cmd[0], "") or ""
+    if not compiler:
+        raise UsageError("compiler %r not found on PATH" % cmd[0])
+    try:
+        args = expand_response_files(cmd[1:], cwd)
+    except ResponseFileError as exc:
+        raise UsageError("cannot read response file: %s" % exc) from exc
+    c = classify(args)
+    if c.kind != "compile":
+        raise UsageError("not a cacheable compile (%s): %s" % (c.reason, " ".join(cmd)))
+    return CompileJob(cwd, compiler, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native)

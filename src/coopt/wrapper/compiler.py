@@ -1,0 +1,110 @@
+"""Finding the real compiler behind coopt-cc, in each of the three forms, without ever finding coopt-cc itself."""
+
+from __future__ import annotations
+
+import os
+
+WRAPPER_NAMES = ("coopt-cc",)
+# Depth of nested coopt-cc calls, passed to the real compiler's environment. A chain deeper than this means
+# something resolves back to coopt-cc in a way the path checks could not see.
+DEPTH_VAR = "COOPT_CC_DEPTH"
+MAX_DEPTH = 4
+INPUT_EXTENSIONS = frozenset({".c", ".h", ".i", ".s", ".S", ".o", ".a", ".so", ".cc", ".cpp", ".cxx", ".m"})
+
+
+class CompilerNotFound(Exception):
+    pass
+
+
+class Recursion(Exception):
+    pass
+
+
+def _is_exe(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def which(name: str, skip_real: str, skip_dirs: tuple[str, ...] = ()) -> str:
+    """First executable called `name` on PATH whose real path is not `skip_real` (coopt-cc itself)."""
+    if "/" in name:
+        return name if _is_exe(name) else ""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        d = d or "."
+        if d in skip_dirs:
+            continue
+        cand = os.path.join(d, name)
+        if _is_exe(cand) and os.path.realpath(cand) != skip_real:
+            return cand
+    return ""
+
+
+def looks_like_compiler(arg: str, self_real: str) -> bool:
+    """For the prefix form `coopt-cc clang -c ...`: is the first argument a compiler rather than an input?"""
+    if not arg or arg.startswith("-") or arg.startswith("@"):
+        return False
+    if os.path.splitext(arg)[1] in INPUT_EXTENSIONS:
+        return False
+    return bool(which(arg, self_real))
+
+
+class Resolved:
+    """The real compiler: `path` as it will be executed and `name` (its basename, which selects a driver mode)."""
+
+    __slots__ = ("path", "name", "args", "form")
+
+    def __init__(self, path: str, args: list[str], form: str) -> None:
+        self.path = path
+        self.name = os.path.basename(path)
+        self.args = args
+        self.form = form
+
+
+def resolve(argv: list[str], configured: str) -> Resolved:
+    """Work out the real compiler and its arguments from coopt-cc's own argv.
+
+    Forms: masquerade (argv[0] is a symlink named like a compiler), prefix (`coopt-cc clang ...`), and plain
+    (`CC=coopt-cc`, compiler from settings). Raises CompilerNotFound or Recursion with a user-facing message.
+    """
+    depth = int(os.environ.get(DEPTH_VAR, "0") or "0")
+    if depth >= MAX_DEPTH:
+        raise Recursion(
+            "coopt-cc: error: coopt-cc called itself %d times; the real compiler resolves back to coopt-cc. "
+            "Set COOPT_COMPILER to the real compiler (e.g. /usr/bin/clang)." % depth
+        )
+    self_path = argv[0]
+    self_real = os.path.realpath(self_path)
+    base = os.path.basename(self_path)
+    args = argv[1:]
+    if base not in WRAPPER_NAMES:
+        shim_dir = os.path.dirname(os.path.abspath(self_path))
+        path = which(base, self_real, (shim_dir,))
+        if not path:
+            raise CompilerNotFound(
+                "coopt-cc: error: no real '%s' on PATH behind the shim in %s; install it or remove the shim"
+                % (base, shim_dir)
+            )
+        return Resolved(path, args, "masquerade")
+    if args and looks_like_compiler(args[0], self_real):
+        path = which(args[0], self_real)
+        if os.path.realpath(path) == self_real:
+            raise Recursion("coopt-cc: error: 'coopt-cc %s': the compiler is coopt-cc itself" % args[0])
+        return Resolved(path, args[1:], "prefix")
+    path = which(configured, self_real)
+    if not path:
+        if "/" in configured and os.path.exists(configured):
+            raise CompilerNotFound("coopt-cc: error: compiler '%s' is not executable" % configured)
+        if os.path.realpath(configured) == self_real or os.path.basename(configured) in WRAPPER_NAMES:
+            raise Recursion(
+                "coopt-cc: error: the configured compiler '%s' is coopt-cc itself; set COOPT_COMPILER to the real "
+                "compiler (e.g. clang)" % configured
+            )
+        raise CompilerNotFound(
+            "coopt-cc: error: compiler '%s' not found on PATH; install it or set COOPT_COMPILER to the real compiler"
+            % configured
+        )
+    if os.path.realpath(path) == self_real:
+        raise Recursion(
+            "coopt-cc: error: the configured compiler '%s' is coopt-cc itself; set COOPT_COMPILER to the real "
+            "compiler (e.g. clang)" % configured
+        )
+    return Resolved(path, args, "plain")

@@ -1,0 +1,201 @@
+"""coopt-cc's entry point: decide, journal, then either serve a verified variant or exec the real compiler.
+
+Promise: whatever goes wrong inside coopt-cc, the real compiler runs with the original arguments, so a build with
+coopt-cc succeeds exactly when it succeeds with the real compiler.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from coopt.cache import journal, stats
+from coopt.cache.layout import CacheLayout
+from coopt.wrapper import compiler as compmod
+from coopt.wrapper import settings as settingsmod
+from coopt.wrapper.reasons import Reason
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing these modules is deferred to where they are needed
+    from coopt.cache.job import CompileJob
+    from coopt.wrapper.classify import Classified
+
+
+def _exec(path: str, args: list[str]) -> int:
+    depth = int(os.environ.get(compmod.DEPTH_VAR, "0") or "0")
+    os.environ[compmod.DEPTH_VAR] = str(depth + 1)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        os.execv(path, [path, *args])
+    except OSError as exc:
+        sys.stderr.write("coopt-cc: error: cannot run %s: %s\n" % (path, exc.strerror))
+        return 127
+    return 127  # not reached
+
+
+def _log(layout: CacheLayout | None, lines: list[str]) -> None:
+    if layout is None or not lines:
+        return
+    try:
+        os.makedirs(layout.root, exist_ok=True)
+        with open(layout.log_path, "a", encoding="utf-8", errors="replace") as f:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            for line in lines:
+                f.write("%s [%d] %s\n" % (stamp, os.getpid(), line))
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    """Run one compiler call. Returns an exit code, or never returns (exec of the real compiler)."""
+    started = time.time()
+    if len(argv) < 1:
+        argv = ["coopt-cc"]
+    if len(argv) == 2 and argv[1] in ("--coopt-help", "--coopt-version"):
+        from coopt import __version__
+
+        print("coopt-cc %s: use it as CC (CC=coopt-cc), as a prefix (coopt-cc clang ...) or through shims "
+              "(coopt shims DIR). See `coopt --help`." % __version__)
+        return 0
+    try:
+        cwd = os.getcwd()
+        settings = settingsmod.load(cwd)
+    except settingsmod.ConfigError as exc:
+        sys.stderr.write("coopt-cc: error: bad config %s\n" % exc)
+        return 2
+    except OSError as exc:
+        sys.stderr.write("coopt-cc: error: %s\n" % exc)
+        return 2
+    try:
+        resolved = compmod.resolve(argv, settings.compiler)
+    except compmod.Recursion as exc:
+        sys.stderr.write(str(exc) + "\n")
+        return 2
+    except compmod.CompilerNotFound as exc:
+        sys.stderr.write(str(exc) + "\n")
+        return 127
+
+    layout: CacheLayout | None = None
+    debug_log: list[str] = []
+    try:
+        layout = CacheLayout(settings.cache_dir)
+        rc = _decide(resolved, settings, layout, cwd, started, debug_log)
+        if rc is not None:
+            if settings.debug:
+                _log(layout, debug_log)
+            return rc
+    except Exception as exc:  # never break a build: log and run the real compiler
+        import traceback
+
+        debug_log.append("internal error, running the real compiler: %r" % exc)
+        debug_log.extend(traceback.format_exc().rstrip().splitlines())
+        if layout is not None:
+            stats.bump(layout.stats_dir, Reason.INTERNAL_ERROR)
+        _log(layout, debug_log)
+        return _exec(resolved.path, resolved.args)
+    if settings.debug:
+        _log(layout, debug_log)
+    return _exec(resolved.path, resolved.args)
+
+
+def _decide(
+    resolved: compmod.Resolved,
+    settings: settingsmod.Settings,
+    layout: CacheLayout,
+    cwd: str,
+    started: float,
+    debug_log: list[str],
+) -> int | None:
+    """Return an exit code when a hit was served, None to exec the real compiler."""
+    from coopt.wrapper.classify import ResponseFileError, classify, expand_response_files
+
+    writable = not settings.read_only
+    if settings.disabled:
+        stats.bump(layout.stats_dir, Reason.DISABLED)
+        return None
+    try:
+        args = expand_response_files(resolved.args, cwd)
+    except ResponseFileError as exc:
+        debug_log.append("pass-through: %s (%s)" % (Reason.BAD_RESPONSE_FILE, exc))
+        stats.bump(layout.stats_dir, Reason.BAD_RESPONSE_FILE)
+        return None
+    c = classify(args)
+    if c.kind == "pass":
+        debug_log.append("pass-through: %s: %s" % (c.reason, " ".join(args)))
+        if writable:
+            stats.bump(layout.stats_dir, c.reason)
+        return None
+    if c.kind == "link":
+        from coopt.cache.job import LinkJob
+
+        if writable:
+            journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
+            stats.bump(layout.stats_dir, Reason.LINK)
+        debug_log.append("link: %s" % c.output)
+        return None
+    return _compile(resolved, settings, layout, cwd, started, args, c, debug_log)
+
+
+def _compile(
+    resolved: compmod.Resolved,
+    settings: settingsmod.Settings,
+    layout: CacheLayout,
+    cwd: str,
+    started: float,
+    args: list[str],
+    c: Classified,
+    debug_log: list[str],
+) -> int | None:
+    from coopt.cache import key as keymod
+    from coopt.cache.identity import compiler_identity
+    from coopt.cache.job import CompileJob
+
+    writable = not settings.read_only
+    source_path = c.source if os.path.isabs(c.source) else os.path.join(cwd, c.source)
+    try:
+        with open(source_path, "rb") as f:
+            data = f.read()
+    except OSError:
+        if writable:
+            stats.bump(layout.stats_dir, Reason.SOURCE_UNREADABLE)
+        return None
+    real = os.path.realpath(resolved.path)
+    direct = keymod.direct_material(
+        compiler_id=compiler_identity(real, os.path.join(layout.root, "compilers")),
+        compiler_name=resolved.name,
+        language="c",
+        key_args=c.key_args,
+        source=c.source,
+        source_hash=keymod.source_digest(data),
+        cwd=cwd,
+        debug=c.debug,
+        native=c.native,
+        env=os.environ,
+    )
+    direct_key = keymod.key_of(direct)
+    job = CompileJob(cwd, resolved.path, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native)
+    if writable:
+        journal.append(layout.journal_path, job.to_record(direct_key))
+    if settings.debug:
+        _write_key_debug(job, direct)
+    if not os.path.exists(layout.manifest_path(direct_key)):
+        debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
+        if writable:
+            stats.bump(layout.stats_dir, "miss")
+        return None
+    from coopt.wrapper.serve import try_hit
+
+    return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log)
+
+
+def _write_key_debug(job: CompileJob, direct: str) -> None:
+    try:
+        with open(job.output_path + ".coopt-key", "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(direct)
+    except OSError:
+        pass
