@@ -1,0 +1,126 @@
+"""Shared fixtures: a coopt-cc launcher that runs this working tree, private cache directories, helpers to run
+compilers and the `coopt` command, and real Debian source trees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+sys.path.insert(0, str(ROOT / "tests"))
+
+# The same shell/Python polyglot as scripts/coopt-cc, but importing coopt from this working tree, so tests always
+# exercise the code being changed (no reinstall, no races between concurrent test runs).
+LAUNCHER = """#!/bin/sh
+'''':; exec "{python}" -I -S "$0" "$@" # '''
+import sys
+sys.path[:0] = [{src!r}, {purelib!r}, {platlib!r}]
+from coopt.wrapper.main import main
+sys.exit(main(sys.argv))
+"""
+
+CLI = """#!/bin/sh
+'''':; exec "{python}" -I "$0" "$@" # '''
+import sys
+sys.path[:0] = [{src!r}, {purelib!r}, {platlib!r}]
+from coopt.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.fixture(scope="session")
+def launcher_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding `coopt-cc` and `coopt` that run this working tree."""
+    d = tmp_path_factory.mktemp("coopt-bin")
+    fmt = dict(
+        python=sys.executable,
+        src=str(SRC),
+        purelib=sysconfig.get_paths()["purelib"],
+        platlib=sysconfig.get_paths()["platlib"],
+    )
+    for name, text in (("coopt-cc", LAUNCHER), ("coopt", CLI)):
+        p = d / name
+        p.write_text(text.format(**fmt))
+        p.chmod(0o755)
+    return d
+
+
+@dataclass
+class Coopt:
+    """A private coopt set-up: its own cache directory and an environment with coopt-cc first on PATH."""
+
+    bin: Path
+    cache_dir: Path
+    env: dict
+
+    @property
+    def cc(self) -> str:
+        return str(self.bin / "coopt-cc")
+
+    def run(self, args: list[str], cwd: Path | str | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+        """Run a command in this environment, capturing text output."""
+        proc = subprocess.run(args, cwd=cwd, env=self.env, capture_output=True, text=True, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                "%s failed (%d):\n%s\n%s" % (" ".join(map(str, args)), proc.returncode, proc.stdout, proc.stderr)
+            )
+        return proc
+
+    def coopt(self, *args: str, cwd: Path | str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run([str(self.bin / "coopt"), *args], cwd=cwd, check=check)
+
+    def journal(self) -> list[dict]:
+        sys.path.insert(0, str(SRC))
+        from coopt.cache import journal
+
+        return journal.read(str(self.cache_dir / "journal.jsonl"))
+
+    def stats(self) -> dict:
+        sys.path.insert(0, str(SRC))
+        from coopt.cache import stats
+
+        return stats.read(str(self.cache_dir / "stats"))
+
+
+@pytest.fixture
+def coopt(launcher_bin: Path, tmp_path: Path) -> Coopt:
+    cache = tmp_path / "coopt-cache"
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("COOPT_"):
+            del env[k]
+    env["PATH"] = "%s%s%s" % (launcher_bin, os.pathsep, env.get("PATH", ""))
+    env["COOPT_CACHE_DIR"] = str(cache)
+    env["LC_ALL"] = "C"
+    return Coopt(bin=launcher_bin, cache_dir=cache, env=env)
+
+
+def require(*tools: str) -> None:
+    """Skip the test when a tool it needs is not installed (make test installs them all)."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip("missing tools: %s (run `make test`, which installs them)" % ", ".join(missing))
+
+
+@pytest.fixture
+def debian_source(tmp_path: Path):
+    """Factory: a private copy of a Debian source package's tree, e.g. debian_source("lua5.4")."""
+    from support.debian_sources import SourceUnavailable, copy_tree
+
+    def make(package: str) -> Path:
+        try:
+            return copy_tree(package, tmp_path / package)
+        except SourceUnavailable as exc:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(str(exc))
+
+    return make
