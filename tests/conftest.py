@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(SRC), str(ROOT / "tests")]
 
 # The same shell/Python polyglot as scripts/coopt-cc, but importing coopt from this working tree, so tests always
 # exercise the code being changed (no reinstall, no races between concurrent test runs).
@@ -78,13 +78,11 @@ class Coopt:
         return self.run([str(self.bin / "coopt"), *args], cwd=cwd, check=check)
 
     def journal(self) -> list[dict]:
-        sys.path.insert(0, str(SRC))
         from coopt.cache import journal
 
         return journal.read(str(self.cache_dir / "journal.jsonl"))
 
     def stats(self) -> dict:
-        sys.path.insert(0, str(SRC))
         from coopt.cache import stats
 
         return stats.read(str(self.cache_dir / "stats"))
