@@ -110,12 +110,15 @@ def require(*tools: str) -> None:
 
 @pytest.fixture
 def debian_source(tmp_path: Path):
-    """Factory: a private copy of a Debian source package's tree, e.g. debian_source("lua5.4")."""
+    """Factory: a private copy of a Debian source package's tree, e.g. debian_source("lua5.4").
+
+    `pristine=True` gives upstream's tree from the .orig tarball, without Debian's patches (Debian's lua5.4 builds
+    through libtool; upstream's Makefile is what Lua users run)."""
     from support.debian_sources import SourceUnavailable, copy_tree
 
-    def make(package: str) -> Path:
+    def make(package: str, pristine: bool = False) -> Path:
         try:
-            return copy_tree(package, tmp_path / package)
+            return copy_tree(package, tmp_path / package, pristine=pristine)
         except SourceUnavailable as exc:
             if os.environ.get("CI"):
                 raise

@@ -81,8 +81,36 @@ def fetch(package: str) -> Path:
         return Path(sorted(found)[-1])
 
 
-def copy_tree(package: str, dest: Path) -> Path:
-    """A private, writable copy of the package's source tree at `dest`."""
-    src = fetch(package)
+def upstream(package: str) -> Path:
+    """The pristine upstream tree (the .orig tarball, without Debian's patches), unpacked once next to `fetch`'s.
+
+    Debian patches some build systems (lua5.4's Makefile builds through libtool); tests and the demo that build a
+    project the way its upstream users do want this tree.
+    """
+    import tarfile
+
+    debian_tree = fetch(package)
+    root = debian_tree.parent
+    dest = root / "upstream"
+    with FileLock(str(root) + ".upstream.lock", timeout=600):
+        found = [p for p in dest.glob("*") if p.is_dir()] if dest.exists() else []
+        if found:
+            return found[0]
+        tarballs = sorted(root.glob("*.orig.tar.*"))
+        if not tarballs:
+            raise SourceUnavailable("no .orig tarball for %s in %s" % (package, root))
+        tmp = root / "upstream.incoming"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        with tarfile.open(tarballs[0]) as tar:
+            tar.extractall(tmp, filter="data")
+        os.replace(tmp, dest)
+        found = [p for p in dest.glob("*") if p.is_dir()]
+        return found[0]
+
+
+def copy_tree(package: str, dest: Path, pristine: bool = False) -> Path:
+    """A private, writable copy of the package's source tree at `dest` (upstream's own tree when `pristine`)."""
+    src = upstream(package) if pristine else fetch(package)
     shutil.copytree(src, dest, symlinks=True)
     return dest
