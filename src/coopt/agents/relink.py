@@ -1,0 +1,159 @@
+"""Relinking a journaled program with some of its objects replaced, static archives included.
+
+The optimizer judges a candidate object by the program it ends up in: the link command from the journal is run
+again in its own directory, with `-o` pointed elsewhere and each replaced object swapped in, either as a command
+line input or as a member of a static archive (a private copy of the archive with that member replaced).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+
+from coopt.cache import journal
+
+
+class RelinkError(Exception):
+    """The program cannot be relinked; the message says why."""
+
+
+@dataclass(frozen=True)
+class LinkRecord:
+    """A journaled link: where it ran, the compiler driver, its arguments, the output and its inputs."""
+
+    cwd: str
+    compiler: str
+    args: list[str]
+    output: str
+    inputs: list[str] = field(default_factory=list)
+
+    @property
+    def output_path(self) -> str:
+        return os.path.normpath(os.path.join(self.cwd, self.output))
+
+    @classmethod
+    def from_record(cls, rec: dict) -> LinkRecord:
+        return cls(rec["cwd"], rec["compiler"], list(rec["args"]), rec["output"], list(rec.get("inputs", [])))
+
+
+def find_link(journal_path: str, program: str) -> LinkRecord:
+    """The newest journaled link whose output is `program`."""
+    target = os.path.realpath(program)
+    found = None
+    for rec in journal.read(journal_path):
+        if rec.get("type") == "link":
+            link = LinkRecord.from_record(rec)
+            if os.path.realpath(link.output_path) == target:
+                found = link
+    if found is None:
+        raise RelinkError(
+            "no journaled link produced %s; build it with CC=coopt-cc (links are journaled too)" % program
+        )
+    return found
+
+
+def _ar_tool() -> str:
+    return shutil.which("llvm-ar") or shutil.which("ar") or "ar"
+
+
+def archive_members(archive: str) -> list[str]:
+    proc = subprocess.run([_ar_tool(), "t", archive], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RelinkError("cannot list %s: %s" % (archive, proc.stderr.strip()))
+    return proc.stdout.split()
+
+
+def _extract(archive: str, member: str, into: str) -> bytes:
+    subprocess.run([_ar_tool(), "x", os.path.abspath(archive), member], cwd=into, check=True, timeout=120)
+    with open(os.path.join(into, member), "rb") as f:
+        return f.read()
+
+
+def _replace_output(args: list[str], out: str) -> list[str]:
+    res: list[str] = []
+    i = 0
+    replaced = False
+    while i < len(args):
+        a = args[i]
+        if a == "-o" and i + 1 < len(args):
+            res += ["-o", out]
+            i += 2
+            replaced = True
+            continue
+        if a.startswith("-o") and len(a) > 2:
+            res.append("-o" + out)
+            replaced = True
+        else:
+            res.append(a)
+        i += 1
+    if not replaced:
+        res += ["-o", out]
+    return res
+
+
+def relink(link: LinkRecord, replacements: dict[str, str], out: str, workdir: str | None = None,
+           extra_args: list[str] | None = None) -> list[str]:
+    """Link `link`'s program into `out` with objects replaced ({original object path: new object path}).
+
+    Objects found inside static archives on the command line are replaced in private copies of those archives
+    (in `workdir`). Returns the command that was run. Raises RelinkError when an object to replace is in neither
+    the command line nor an archive, or the link fails.
+    """
+    work = workdir or tempfile.mkdtemp(prefix="coopt-relink-")
+    pending = {os.path.normpath(os.path.join(link.cwd, k)): v for k, v in replacements.items()}
+    args = _replace_output(link.args, os.path.abspath(out))
+    new_args: list[str] = []
+    for a in args:
+        if a.startswith("-"):
+            new_args.append(a)
+            continue
+        full = os.path.normpath(os.path.join(link.cwd, a))
+        if full in pending:
+            new_args.append(os.path.abspath(pending.pop(full)))
+        elif a.endswith(".a") and os.path.isfile(full) and pending:
+            new_args.append(_replace_in_archive(full, pending, work))
+        else:
+            new_args.append(a)
+    if pending:
+        raise RelinkError("objects not found in the link of %s: %s" % (link.output, ", ".join(sorted(pending))))
+    cmd = [link.compiler, *new_args, *(extra_args or [])]
+    proc = subprocess.run(cmd, cwd=link.cwd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RelinkError("relinking %s failed (exit %d): %s" % (link.output, proc.returncode,
+                                                                 proc.stderr.strip()[-500:]))
+    return cmd
+
+
+def _replace_in_archive(archive: str, pending: dict[str, str], work: str) -> str:
+    """A private copy of `archive` with the members that are pending objects replaced; pops what it replaced.
+
+    A member matches an object when it has the object's file name and the same bytes as the object on disk, so
+    a same-named object from another directory is never swapped by mistake.
+    """
+    members = archive_members(archive)
+    hits = {}
+    scratch = tempfile.mkdtemp(prefix="members-", dir=work)
+    for obj, new in pending.items():
+        name = os.path.basename(obj)
+        if members.count(name) != 1:
+            continue
+        try:
+            with open(obj, "rb") as f:
+                original = f.read()
+        except OSError:
+            continue
+        if _extract(archive, name, scratch) == original:
+            hits[obj] = (name, new)
+    if not hits:
+        return archive
+    copy = os.path.join(work, "%d-%s" % (len(os.listdir(work)), os.path.basename(archive)))
+    shutil.copyfile(archive, copy)
+    stage = tempfile.mkdtemp(prefix="stage-", dir=work)
+    for obj, (name, new) in hits.items():
+        shutil.copyfile(new, os.path.join(stage, name))
+        subprocess.run([_ar_tool(), "r", copy, name], cwd=stage, check=True, timeout=120)
+        pending.pop(obj)
+    return copy
