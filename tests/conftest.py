@@ -65,7 +65,9 @@ class Coopt:
     def cc(self) -> str:
         return str(self.bin / "coopt-cc")
 
-    def run(self, args: list[str], cwd: Path | str | None = None, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    def run(
+        self, args: list[str], cwd: Path | str | None = None, check: bool = True, **kw
+    ) -> subprocess.CompletedProcess:
         """Run a command in this environment, capturing text output."""
         proc = subprocess.run(args, cwd=cwd, env=self.env, capture_output=True, text=True, **kw)
         if check and proc.returncode != 0:

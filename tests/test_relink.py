@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Coopt, require
 
+from conftest import Coopt, require
 from coopt.agents.relink import LinkRecord, RelinkError, find_link, relink
 from coopt.toolchain import find_toolchain
 

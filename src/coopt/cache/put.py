@@ -88,13 +88,15 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
 
 
 def _run(cmd: list[str], cwd: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=600)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise PutError("building the variant failed (exit %d): %s" % (proc.returncode, err[0] if err else ""))
 
 
-def build_object(job: CompileJob, artifact: str, level: str, out: str, extra_flags: list[str] | None = None) -> list[str]:
+def build_object(
+    job: CompileJob, artifact: str, level: str, out: str, extra_flags: list[str] | None = None
+) -> list[str]:
     """Compile `artifact` for `job` into `out`; returns the command used (the recipe)."""
     artifact = os.path.abspath(artifact)
     if level == "object":
@@ -116,7 +118,10 @@ def build_object(job: CompileJob, artifact: str, level: str, out: str, extra_fla
     return cmd
 
 
-_PREPROCESSOR_WITH_ARG = frozenset({"-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x"})
+_PREPROCESSOR_WITH_ARG = frozenset(
+    {"-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x"}
+)
+_PREPROCESSOR_PREFIXES = ("-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x", "-std=", "-Wp,")
 
 
 def _codegen_args(key_args: list[str]) -> list[str]:
@@ -129,7 +134,7 @@ def _codegen_args(key_args: list[str]) -> list[str]:
         if arg in _PREPROCESSOR_WITH_ARG:
             skip = True
             continue
-        if arg.startswith(("-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x", "-std=", "-W")):
+        if arg.startswith(_PREPROCESSOR_PREFIXES):
             continue
         out.append(arg)
     return out + ["-Wno-unused-command-line-argument"]

@@ -8,8 +8,8 @@ import os
 
 from coopt.cache import journal
 from coopt.cache.job import CompileJob
-from coopt.cli.common import load_settings
 from coopt.cache.layout import CacheLayout
+from coopt.cli.common import load_settings
 
 
 def run(_name: str, argv: list[str]) -> int:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 
 from coopt.cache import key as keymod
-from coopt.cache import manifest
-from coopt.cache import stats
+from coopt.cache import manifest, stats
 from coopt.cache.deps import list_deps
 from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
