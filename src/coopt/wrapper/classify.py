@@ -89,21 +89,24 @@ def _split_response(text: str) -> list[str]:
             quote = ch
             in_word = True
         elif ch.isspace():
-            if in_word:
+            if in_word and cur:  # as LLVM's GNU tokenizer: an empty quoted word ("") is no argument
                 out.append("".join(cur))
-                cur = []
-                in_word = False
+            cur = []
+            in_word = False
         else:
             cur.append(ch)
             in_word = True
         i += 1
-    if in_word:
+    if in_word and cur:
         out.append("".join(cur))
     return out
 
 
-def expand_response_files(args: list[str], cwd: str, depth: int = 0) -> list[str]:
-    """Replace each `@file` by the arguments it holds, recursively. Raises ResponseFileError when unreadable."""
+def expand_response_files(args: list[str], cwd: str, depth: int = 0, including_dir: str = "") -> list[str]:
+    """Replace each `@file` by the arguments it holds, recursively.
+
+    Raises ResponseFileError when a file cannot be read or could mean two files.
+    """
     if not any(a.startswith("@") for a in args):
         return args
     if depth > 16:
@@ -111,13 +114,20 @@ def expand_response_files(args: list[str], cwd: str, depth: int = 0) -> list[str
     out: list[str] = []
     for a in args:
         if a.startswith("@") and len(a) > 1:
-            path = a[1:] if os.path.isabs(a[1:]) else os.path.join(cwd, a[1:])
+            name = a[1:]
+            path = name if os.path.isabs(name) else os.path.join(cwd, name)
+            if including_dir and not os.path.isabs(name):
+                # Clang versions differ on whether a nested relative @file is found from the working directory
+                # or from the including file; when both exist, coopt cannot know which one the compiler reads.
+                beside = os.path.join(including_dir, name)
+                if os.path.realpath(beside) != os.path.realpath(path) and os.path.exists(beside):
+                    raise ResponseFileError(f"nested @{name} is ambiguous (from {cwd} or from {including_dir})")
             try:
                 with open(path, encoding="utf-8", errors="surrogateescape") as f:
                     text = f.read()
             except OSError as exc:
                 raise ResponseFileError(str(exc)) from exc
-            out.extend(expand_response_files(_split_response(text), cwd, depth + 1))
+            out.extend(expand_response_files(_split_response(text), cwd, depth + 1, os.path.dirname(path)))
         else:
             out.append(a)
     return out
@@ -142,8 +152,11 @@ def _language_of(path: str, forced: str) -> str:
 
 
 def _wp_dep(value: str) -> bool:
-    """True for `-Wp,-MD,path` and `-Wp,-MMD,path`, the forms the Linux kernel and autotools use."""
-    return value.startswith(("-MD,", "-MMD,"))
+    """True for exactly `-Wp,-MD,path` or `-Wp,-MMD,path`, the forms the Linux kernel and autotools use.
+
+    Only those two words: `-Wp,-MD,x.d,-DX=1` also hands `-DX=1` to the preprocessor, changing the object.
+    """
+    return value.startswith(("-MD,", "-MMD,")) and value.count(",") == 1
 
 
 def classify(args: list[str]) -> Classified:

@@ -23,7 +23,7 @@ class Reason:
     PRECOMPILED_HEADER = "precompiled_header"
     UNKNOWN_LANGUAGE = "unknown_language"
     LINKER_INPUT = "linker_input_with_c"
-    MISSING_ARGUMENT = "missing_argument"
+    MISSING_ARGUMENT = "option_argument_missing"  # not "missing_...": stats reads miss* as cache misses
     BAD_RESPONSE_FILE = "bad_response_file"
     SAVE_TEMPS = "save_temps"
     PROFILE_GENERATE = "profile_generate"
@@ -42,6 +42,9 @@ class Reason:
     ANALYZE = "analyze"
     DRY_RUN = "dry_run"
     MODULES = "modules"
+    REMARKS = "optimization_remarks"
+    VERBOSE = "verbose"
+    WORKING_DIRECTORY = "working_directory"
     SOURCE_UNREADABLE = "source_unreadable"
     DISABLED = "disabled"
     INTERNAL_ERROR = "internal_error"
@@ -79,10 +82,13 @@ DESCRIPTIONS: dict[str, str] = {
     Reason.PLUGIN: "a compiler plugin is loaded",
     Reason.UNHASHED_INPUT_FILE: "an option reads a file coopt does not hash (ignore lists, profile lists)",
     Reason.TIME_TRACE: "-ftime-trace writes a trace beside the object",
-    Reason.EXTRA_OUTPUT: "-MJ and similar write a second output coopt would not reproduce",
+    Reason.EXTRA_OUTPUT: "-MJ, -fstack-usage and similar write a second output coopt would not reproduce",
     Reason.ANALYZE: "--analyze: static analysis, no object",
     Reason.DRY_RUN: "-###: prints commands, compiles nothing",
-    Reason.MODULES: "-fmodules: implicit module builds",
+    Reason.MODULES: "-fmodules and module files: inputs coopt does not hash",
+    Reason.REMARKS: "-R remarks come from code generation, which a hit would not print",
+    Reason.VERBOSE: "-v prints the compiler's internal commands, which a hit would not reproduce",
+    Reason.WORKING_DIRECTORY: "-working-directory resolves paths elsewhere than the call's directory",
     Reason.SOURCE_UNREADABLE: "the source file cannot be read (the real compiler reports it)",
     Reason.DISABLED: "COOPT_DISABLE is set",
     Reason.INTERNAL_ERROR: "coopt-cc failed internally and ran the real compiler",
