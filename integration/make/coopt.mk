@@ -1,0 +1,1 @@
+../../src/coopt/data/coopt.mk

@@ -1,0 +1,1 @@
+../../../src/coopt/data/site_tools/coopt.py
