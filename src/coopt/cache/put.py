@@ -121,7 +121,9 @@ def build_object(
 _PREPROCESSOR_WITH_ARG = frozenset(
     {"-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x"}
 )
-_PREPROCESSOR_PREFIXES = ("-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x", "-std=", "-Wp,")
+_PREPROCESSOR_PREFIXES = (
+    "-I", "-D", "-U", "-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-x", "-std=", "-Wp,"
+)
 
 
 def _codegen_args(key_args: list[str]) -> list[str]:
@@ -147,8 +149,13 @@ def put_variant(
     level: str,
     evidence: dict,
     extra_flags: list[str] | None = None,
+    prebuilt_object: str | None = None,
 ) -> Entry:
-    """Build and store `artifact` as the variant for `job`'s TU, with `evidence`. Returns the new entry."""
+    """Build and store `artifact` as the variant for `job`'s TU, with `evidence`. Returns the new entry.
+
+    With `prebuilt_object`, that object (the very bytes the verifier judged) is stored instead of a rebuild;
+    the artifact and flags are then kept as the record of how it was made.
+    """
     if level not in LEVELS:
         raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
     if not os.path.isfile(artifact):
@@ -157,7 +164,11 @@ def put_variant(
     tk = tu_key(job, layout)
     with tempfile.TemporaryDirectory(prefix="coopt-put-") as tmp:
         obj = os.path.join(tmp, "variant.o")
-        recipe = build_object(job, artifact, level, obj, extra_flags)
+        if prebuilt_object:
+            obj = prebuilt_object
+            recipe = ["(prebuilt)", *(extra_flags or [])]
+        else:
+            recipe = build_object(job, artifact, level, obj, extra_flags)
         meta = {
             "level": level,
             "recipe": {"command": recipe, "cwd": job.cwd},
