@@ -1,0 +1,129 @@
+"""The compiler's own constituents as tools: flags, `opt` pipelines, `llc` options, per-TU instrumented PGO.
+
+Each tool takes a journaled compile (CompileJob) and produces a candidate object in a work directory, with the
+recipe that made it. Agents (LLM or deterministic) call these; the verifier judges what they produce.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+
+from coopt.agents.relink import LinkRecord, relink
+from coopt.cache.job import CompileJob
+from coopt.toolchain import Toolchain, find_toolchain
+
+
+class ToolError(Exception):
+    """A tool run failed; the message carries the command's last line of stderr."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """A candidate object for one TU and how it was made."""
+
+    level: str  # flags, ir, asm, pgo, source
+    label: str  # short human description, e.g. "-O3 -funroll-loops" or "pgo"
+    object_path: str
+    recipe: list[list[str]] = field(default_factory=list)  # the commands, in order
+    artifact_path: str = ""  # the .ll/.s/.c/.profdata it was built from, if any
+    extra_flags: list[str] = field(default_factory=list)
+
+
+def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None, timeout: float = 900) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise ToolError("%s failed (exit %d): %s" % (os.path.basename(cmd[0]), proc.returncode,
+                                                     lines[-1] if lines else ""))
+
+
+def toolchain_for(job: CompileJob) -> Toolchain:
+    return find_toolchain(job.compiler)
+
+
+def compile_with_flags(job: CompileJob, flags: list[str], out: str, label: str = "") -> Built:
+    """The TU compiled with the job's own flags followed by `flags` (later flags win, as with clang)."""
+    cmd = job.replay_command(job.source, os.path.abspath(out), flags)
+    _run(cmd, job.cwd)
+    return Built("flags", label or " ".join(flags), os.path.abspath(out), [cmd], extra_flags=list(flags))
+
+
+def emit_ir(job: CompileJob, out_ll: str, flags: list[str] | None = None) -> list[str]:
+    """The TU's LLVM IR as the job's flags produce it (optimized IR at the job's level)."""
+    cmd = [job.compiler, *job.key_args, *(flags or []), "-S", "-emit-llvm", "-c", job.source, "-o",
+           os.path.abspath(out_ll)]
+    _run(cmd, job.cwd)
+    return cmd
+
+
+def run_opt(tc: Toolchain, ll: str, pipeline: str, out_ll: str) -> list[str]:
+    """`opt -passes=PIPELINE` over an IR file (new pass manager syntax, e.g. "default<O3>")."""
+    cmd = [tc.tool("opt"), "-passes=" + pipeline, "-S", ll, "-o", out_ll]
+    _run(cmd, os.path.dirname(os.path.abspath(out_ll)))
+    return cmd
+
+
+def run_llc(tc: Toolchain, ll: str, options: list[str], out_obj: str) -> list[str]:
+    """`llc` to an object file with the given options (e.g. -O3, -mcpu=...)."""
+    cmd = [tc.tool("llc"), *options, "-filetype=obj", "-relocation-model=pic", ll, "-o", out_obj]
+    _run(cmd, os.path.dirname(os.path.abspath(out_obj)))
+    return cmd
+
+
+@dataclass(frozen=True)
+class PgoProfile:
+    """A merged instrumentation profile for some TUs of one program, and the workload it was trained on."""
+
+    profdata: str
+    workload: list[str]
+    runs: int
+
+
+def pgo_train(
+    jobs: list[CompileJob],
+    link: LinkRecord,
+    workload: list[list[str]],
+    workdir: str,
+    program_placeholder: str = "{program}",
+    timeout: float = 900,
+) -> PgoProfile:
+    """Instrument only `jobs` (the hot TUs), relink the program, run each workload command, merge the profile.
+
+    Workload commands name the program as `{program}`; they run in the link's directory. Only the hot TUs carry
+    instrumentation, which keeps training runs close to full speed.
+    """
+    if not jobs:
+        raise ToolError("no TUs to instrument")
+    tc = toolchain_for(jobs[0])
+    os.makedirs(workdir, exist_ok=True)
+    replacements: dict[str, str] = {}
+    for i, job in enumerate(jobs):
+        obj = os.path.join(workdir, "instr-%d-%s.o" % (i, os.path.splitext(os.path.basename(job.source))[0]))
+        _run(job.replay_command(job.source, obj, ["-fprofile-instr-generate"]), job.cwd)
+        replacements[job.output_path] = obj
+    program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))
+    relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
+    raw_dir = os.path.join(workdir, "profraw")
+    os.makedirs(raw_dir, exist_ok=True)
+    env = dict(os.environ, LLVM_PROFILE_FILE=os.path.join(raw_dir, "%p-%m.profraw"))
+    for cmd in workload:
+        argv = [program if a == program_placeholder else a.replace(program_placeholder, program) for a in cmd]
+        proc = subprocess.run(argv, cwd=link.cwd, env=env, capture_output=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise ToolError("training run %s failed (exit %d)" % (" ".join(cmd), proc.returncode))
+    raws = sorted(os.path.join(raw_dir, f) for f in os.listdir(raw_dir) if f.endswith(".profraw"))
+    if not raws:
+        raise ToolError("the training runs wrote no profile")
+    profdata = os.path.join(workdir, "merged.profdata")
+    _run([tc.tool("llvm-profdata"), "merge", "-o", profdata, *raws], workdir)
+    return PgoProfile(profdata=profdata, workload=[" ".join(c) for c in workload], runs=len(workload))
+
+
+def pgo_compile(job: CompileJob, profile: PgoProfile, out: str) -> Built:
+    """The TU compiled with the job's flags and the trained profile."""
+    flags = ["-fprofile-instr-use=" + profile.profdata, "-Wno-profile-instr-unprofiled",
+             "-Wno-profile-instr-out-of-date"]
+    built = compile_with_flags(job, flags, out, label="pgo")
+    return Built("pgo", "pgo", built.object_path, built.recipe, profile.profdata, flags)
