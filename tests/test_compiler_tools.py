@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Coopt, require
 
+from conftest import Coopt, require
 from coopt.agents.compiler_tools import (
     ToolError,
     compile_with_flags,
