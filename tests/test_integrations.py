@@ -39,6 +39,11 @@ def journaled_sources(coopt: Coopt) -> list[str]:
     return out
 
 
+def linked_programs(coopt: Coopt) -> list[str]:
+    """Absolute paths of the journaled links' outputs, in journal order."""
+    return [os.path.normpath(os.path.join(r["cwd"], r["output"])) for r in coopt.journal() if r["type"] == "link"]
+
+
 def real_clang_alias(tmp_path: Path) -> Path:
     """Another path to the real clang: a COOPT_COMPILER the journal tells apart from the clang on PATH."""
     clang = shutil.which("clang")
@@ -131,7 +136,11 @@ def test_cmake_project_builds_through_coopt(
     env = dict(coopt.env)
     expected_compiler = shutil.which("clang", path=env["PATH"])
     if form == "launcher":
-        defines = ["-DCMAKE_C_COMPILER=" + str(expected_compiler), "-DCMAKE_C_COMPILER_LAUNCHER=coopt-cc"]
+        defines = [
+            "-DCMAKE_C_COMPILER=" + str(expected_compiler),
+            "-DCMAKE_C_COMPILER_LAUNCHER=coopt-cc",
+            "-DCMAKE_C_LINKER_LAUNCHER=coopt-cc",
+        ]
     else:
         toolchain = coopt.coopt("cmake-toolchain").stdout.strip()
         defines = ["-DCMAKE_TOOLCHAIN_FILE=" + toolchain]
@@ -142,8 +151,9 @@ def test_cmake_project_builds_through_coopt(
 
     # Every TU of the project went through coopt-cc, and nothing else (CMake's probe compiles bypass it).
     assert sorted(journaled_sources(coopt)) == sorted(str(src / s) for s in CMAKE_SOURCES)
-    compiles = [r for r in coopt.journal() if r["type"] == "compile"]
-    assert {r["compiler"] for r in compiles} == {expected_compiler}
+    assert {r["compiler"] for r in coopt.journal()} == {expected_compiler}
+    # The link went through coopt-cc too: it tells which objects make up the program.
+    assert linked_programs(coopt) == [str(build / "hello")]
     assert coopt.stats().get("miss") == len(CMAKE_SOURCES)
     assert objects(build / "CMakeFiles") == plain_cmake(generator)
     out = subprocess.run([str(build / "hello"), "12"], capture_output=True, text=True, check=True).stdout
@@ -208,8 +218,8 @@ def test_scons_project_builds_through_coopt_and_serves_a_variant(coopt: Coopt, t
     coopt.run([*scons, "-Q", "COOPT_TOOLS=" + tools], cwd=proj)
     # The tool changed the compile commands: SCons rebuilt every TU, through coopt-cc, to the same objects.
     assert sorted(journaled_sources(coopt)) == sorted(str(proj / s) for s in SCONS_SOURCES)
-    compiles = [r for r in coopt.journal() if r["type"] == "compile"]
-    assert {os.path.basename(r["compiler"]) for r in compiles} == {"clang"}
+    assert linked_programs(coopt) == [str(proj / "hello")]
+    assert {os.path.basename(r["compiler"]) for r in coopt.journal()} == {"clang"}
     assert objects(proj) == plain_objects
     assert coopt.stats().get("miss") == len(SCONS_SOURCES)
 
@@ -218,9 +228,7 @@ def test_scons_project_builds_through_coopt_and_serves_a_variant(coopt: Coopt, t
     variant = tmp_path / "variant" / "greet.c"
     variant.parent.mkdir()
     variant.write_text(f'const char *greeting(void) {{ return "{greeting}"; }}\n')
-    coopt.coopt(
-        "cache", "put", "--artifact", str(variant), "--for-object", "greet.o", "--unverified", cwd=proj
-    )
+    coopt.coopt("cache", "put", "--artifact", str(variant), "--for-object", "greet.o", "--unverified", cwd=proj)
     (proj / "greet.o").unlink()  # SCons rebuilds only what changed; the source did not
     coopt.run([*scons, "-Q", "COOPT_TOOLS=" + tools], cwd=proj)
     assert coopt.stats().get("hit") == 1
@@ -278,7 +286,7 @@ def test_make_include_builds_through_coopt(coopt: Coopt, tmp_path: Path) -> None
     assert sorted(journaled_sources(coopt)) == sorted(str(proj / s) for s in MAKE_SOURCES)
     records = coopt.journal()
     assert {r["compiler"] for r in records} == {shutil.which("clang", path=coopt.env["PATH"])}
-    assert [r["output"] for r in records if r["type"] == "link"] == ["hello"]
+    assert linked_programs(coopt) == [str(proj / "hello")]
     assert objects(proj) == plain_objects
     assert program_output(proj / "hello") == expected
 

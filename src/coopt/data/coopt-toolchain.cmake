@@ -4,7 +4,7 @@
 #
 # The real compiler is CMAKE_C_COMPILER when given, else COOPT_COMPILER (a -D cache variable or an environment
 # variable), else the first clang on PATH. coopt-cc runs in front of it as the compiler launcher, so CMake still
-# identifies the real compiler and every compile line reads `coopt-cc /usr/bin/clang ...`.
+# identifies the real compiler and every compile and link line reads `coopt-cc /usr/bin/clang ...`.
 # COOPT_CC names the coopt-cc to use (default: the one on PATH).
 
 # Toolchain files are read again for each try_compile project; make sure our settings reach them too.
@@ -46,4 +46,7 @@ if(NOT _coopt_in_try_compile)
     message(FATAL_ERROR "coopt: coopt-cc not found on PATH; install coopt or pass -DCOOPT_CC=/path/to/coopt-cc")
   endif()
   set(CMAKE_C_COMPILER_LAUNCHER "${COOPT_CC}")
+  # Links are journaled too: they tell which objects make up which program, for profiles and relinks.
+  # (CMake 3.21 and later; older versions ignore the variable and only compiles are journaled.)
+  set(CMAKE_C_LINKER_LAUNCHER "${COOPT_CC}")
 endif()
