@@ -263,6 +263,22 @@ def test_scons_tool_uses_coopt_compiler_and_passes_the_environment(coopt: Coopt,
     assert [r["compiler"] for r in coopt.journal() if r["type"] == "compile"] == [str(real)]
 
 
+def test_scons_tool_stops_with_one_line_without_coopt_cc(coopt: Coopt, tmp_path: Path) -> None:
+    scons = scons_command()
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "one.c").write_text("int one(void) { return 1; }\n")
+    tools = coopt.coopt("scons-tool").stdout.strip()
+    (proj / "SConstruct").write_text(
+        f"env = Environment()\nenv.Tool('coopt', toolpath=[{tools!r}])\nenv.Object('one.c')\n"
+    )
+    env = dict(coopt.env, COOPT_CC=str(tmp_path / "missing" / "coopt-cc"))
+    proc = subprocess.run([*scons, "-Q"], cwd=proj, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "coopt-cc not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (proj / "one.o").exists()
+
+
 # --- make ---------------------------------------------------------------------------------------------------
 
 MAKE_SOURCES = ("main.c", "greet.c", "fib.c")

@@ -33,18 +33,17 @@ def _is_wrapper(command: str) -> bool:
 
 
 def _find_wrapper(env: Any) -> str:
-    """coopt-cc's absolute path: COOPT_CC, else the user's PATH, else SCons' PATH."""
+    """coopt-cc's path: COOPT_CC, else the user's PATH, else SCons' PATH; "" when there is none."""
     explicit = env.get("COOPT_CC") or os.environ.get("COOPT_CC")
     if explicit:
-        return str(explicit)
-    return str(env.WhereIs(WRAPPER, os.environ.get("PATH", "")) or env.WhereIs(WRAPPER) or WRAPPER)
+        path = str(explicit)
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else ""
+    return str(env.WhereIs(WRAPPER, os.environ.get("PATH", "")) or env.WhereIs(WRAPPER) or "")
 
 
 def _real_compiler(env: Any) -> str:
     """The compiler coopt-cc runs: COOPT_COMPILER, else the CC set before this tool, else clang."""
-    configured = (
-        env.get("COOPT_COMPILER") or env["ENV"].get("COOPT_COMPILER") or os.environ.get("COOPT_COMPILER")
-    )
+    configured = env.get("COOPT_COMPILER") or env["ENV"].get("COOPT_COMPILER") or os.environ.get("COOPT_COMPILER")
     if configured:
         return str(configured)
     previous = env.subst("$CC") if env.get("CC") else ""
@@ -60,7 +59,14 @@ def _merged_path(scons_path: str, user_path: str) -> str:
 
 
 def generate(env: Any) -> None:
-    """Make `env` compile C through coopt-cc."""
+    """Make `env` compile C through coopt-cc. Stops the build with one line when coopt-cc is missing."""
+    wrapper = _find_wrapper(env)
+    if not wrapper:
+        from SCons.Errors import UserError
+
+        raise UserError(
+            "coopt: coopt-cc not found (COOPT_CC, PATH); install coopt or set COOPT_CC to the coopt-cc to use"
+        )
     real = _real_compiler(env)
     passed = env["ENV"]
     for name, value in os.environ.items():
@@ -69,9 +75,9 @@ def generate(env: Any) -> None:
     passed["PATH"] = _merged_path(str(passed.get("PATH", "")), os.environ.get("PATH", ""))
     passed["COOPT_COMPILER"] = real
     env["COOPT_COMPILER"] = real
-    env["CC"] = _find_wrapper(env)
+    env["CC"] = wrapper
 
 
 def exists(env: Any) -> bool:
     """True when coopt-cc can be found."""
-    return _find_wrapper(env) != WRAPPER
+    return bool(_find_wrapper(env))
