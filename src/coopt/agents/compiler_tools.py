@@ -46,7 +46,7 @@ def toolchain_for(job: CompileJob) -> Toolchain:
 def compile_with_flags(job: CompileJob, flags: list[str], out: str, label: str = "") -> Built:
     """The TU compiled with the job's own flags followed by `flags` (later flags win, as with clang)."""
     cmd = job.replay_command(job.source, os.path.abspath(out), flags)
-    _run(cmd, job.cwd)
+    _run(cmd, job.cwd, job.subprocess_env())
     return Built("flags", label or " ".join(flags), os.path.abspath(out), [cmd], extra_flags=list(flags))
 
 
@@ -54,7 +54,7 @@ def emit_ir(job: CompileJob, out_ll: str, flags: list[str] | None = None) -> lis
     """The TU's LLVM IR as the job's flags produce it (optimized IR at the job's level)."""
     cmd = [job.compiler, *job.key_args, *(flags or []), "-S", "-emit-llvm", "-c", job.source, "-o",
            os.path.abspath(out_ll)]
-    _run(cmd, job.cwd)
+    _run(cmd, job.cwd, job.subprocess_env())
     return cmd
 
 
@@ -101,7 +101,7 @@ def pgo_train(
     replacements: dict[str, str] = {}
     for i, job in enumerate(jobs):
         obj = os.path.join(workdir, "instr-%d-%s.o" % (i, os.path.splitext(os.path.basename(job.source))[0]))
-        _run(job.replay_command(job.source, obj, ["-fprofile-instr-generate"]), job.cwd)
+        _run(job.replay_command(job.source, obj, ["-fprofile-instr-generate"]), job.cwd, job.subprocess_env())
         replacements[job.output_path] = obj
     program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))
     relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])

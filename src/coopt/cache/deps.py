@@ -72,7 +72,8 @@ def list_deps(job: CompileJob, source: str | None = None, timeout: float = 300) 
     try:
         cmd = [job.compiler, *job.key_args, "-M", "-MF", tmp, "-MT", "coopt-target", source or job.source]
         proc = subprocess.run(
-            cmd, cwd=job.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout
+            cmd, cwd=job.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout,
+            env=job.subprocess_env(),
         )
         if proc.returncode != 0:
             tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]

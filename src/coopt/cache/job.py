@@ -28,6 +28,7 @@ class CompileJob:
         "language",
         "debug",
         "native",
+        "env",
     )
 
     def __init__(
@@ -42,6 +43,7 @@ class CompileJob:
         language: str = "c",
         debug: bool = False,
         native: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.cwd = cwd
         self.compiler = compiler
@@ -53,6 +55,8 @@ class CompileJob:
         self.language = language
         self.debug = debug
         self.native = native
+        # The build's values of the key's environment allowlist (cache.key.ENV_ALLOWLIST).
+        self.env = env or {}
 
     def abspath(self, path: str) -> str:
         """`path` resolved against the compile's working directory."""
@@ -65,6 +69,14 @@ class CompileJob:
     @property
     def output_path(self) -> str:
         return self.abspath(self.output)
+
+    def subprocess_env(self) -> dict[str, str]:
+        """This process's environment with the build's values of the key's variables, for replaying the job."""
+        from coopt.cache.key import ENV_ALLOWLIST
+
+        env = {k: v for k, v in os.environ.items() if k not in ENV_ALLOWLIST}
+        env.update(self.env)
+        return env
 
     def replay_command(self, source: str, output: str, extra: list[str] | None = None) -> list[str]:
         """The command that compiles `source` (the original or a variant) to `output` with the job's flags."""
@@ -83,6 +95,7 @@ class CompileJob:
             "language": self.language,
             "debug": self.debug,
             "native": self.native,
+            "env": self.env,
             "key": key,
         }
 
@@ -99,6 +112,7 @@ class CompileJob:
             language=rec.get("language", "c"),
             debug=bool(rec.get("debug", False)),
             native=bool(rec.get("native", False)),
+            env=dict(rec.get("env", {})),
         )
 
 

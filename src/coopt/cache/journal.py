@@ -76,7 +76,7 @@ def read(path: str) -> list[dict]:
 
     records: list[dict] = []
     try:
-        f = open(path, encoding="utf-8", errors="surrogateescape")
+        f = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (closed by the with below)
     except FileNotFoundError:
         return records
     with f:

@@ -20,22 +20,26 @@ import os
 
 from coopt.cache.hashing import hash_bytes, hash_text
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 
-# Environment that changes what the compiler produces. Anything not listed here is assumed not to.
+# Environment that changes the object the compiler produces. Anything not listed here is assumed not to.
+# Locale variables are deliberately absent: they change only diagnostics, which a hit re-prints by running the real
+# compiler with -fsyntax-only, and build tools such as SCons strip them, which would make every key differ.
+# The wrapper records these values in the journal, so a variant stored later is keyed with the build's values.
 ENV_ALLOWLIST = (
     "CCC_OVERRIDE_OPTIONS",
     "CPATH",
     "C_INCLUDE_PATH",
     "COMPILER_PATH",
     "GCC_EXEC_PREFIX",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "LC_MESSAGES",
     "SOURCE_DATE_EPOCH",
     "SDKROOT",
 )
+
+
+def env_subset(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """The allowlisted variables that are set in `environ`."""
+    return {name: environ[name] for name in ENV_ALLOWLIST if name in environ}
 
 TIME_MACROS = (b"__DATE__", b"__TIME__", b"__TIMESTAMP__")
 
@@ -71,7 +75,7 @@ def direct_material(
     cwd: str,
     debug: bool,
     native: bool,
-    env: dict[str, str] | os._Environ[str],
+    env: dict[str, str],
 ) -> str:
     """The tagged text of everything that decides the object, short of the included files."""
     lines = [

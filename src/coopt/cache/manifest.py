@@ -69,7 +69,10 @@ def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatc
 
 
 def add(path: str, lock_path: str, key: str, deps: list[tuple[str, str]]) -> None:
-    """Record that `key` serves this manifest's direct key when `deps` have these hashes. Atomic, under the manifest's lock."""
+    """Record that `key` serves this manifest's direct key when `deps` have these hashes.
+
+    Atomic (temp file + rename) and under the manifest's lock, so concurrent puts never lose each other's results.
+    """
     from filelock import FileLock
 
     os.makedirs(os.path.dirname(path), exist_ok=True)

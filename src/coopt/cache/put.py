@@ -52,7 +52,7 @@ def direct_key_material(job: CompileJob, layout: CacheLayout, source_bytes: byte
         cwd=job.cwd,
         debug=job.debug,
         native=job.native,
-        env=os.environ,
+        env=job.env,
     )
 
 
@@ -87,8 +87,8 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
     return TuKey(direct, keymod.key_of(direct), deps, material, keymod.key_of(material))
 
 
-def _run(cmd: list[str], cwd: str) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=600)
+def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=600, env=env)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise PutError("building the variant failed (exit %d): %s" % (proc.returncode, err[0] if err else ""))
@@ -114,7 +114,7 @@ def build_object(
         cmd = [job.compiler, *args, *(extra_flags or []), "-c", artifact, "-o", out]
     else:
         raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
-    _run(cmd, job.cwd)
+    _run(cmd, job.cwd, job.subprocess_env())
     return cmd
 
 

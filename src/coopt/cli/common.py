@@ -69,4 +69,8 @@ def job_for_command(cmd: list[str], cwd: str) -> CompileJob:
     c = classify(args)
     if c.kind != "compile":
         raise UsageError("not a cacheable compile (%s): %s" % (c.reason, " ".join(cmd)))
-    return CompileJob(cwd, compiler, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native)
+    from coopt.cache.key import env_subset
+
+    return CompileJob(
+        cwd, compiler, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native, env_subset(os.environ)
+    )

@@ -165,6 +165,7 @@ def _compile(
             stats.bump(layout.stats_dir, Reason.SOURCE_UNREADABLE)
         return None
     real = os.path.realpath(resolved.path)
+    env = keymod.env_subset(os.environ)
     direct = keymod.direct_material(
         compiler_id=compiler_identity(real, os.path.join(layout.root, "compilers")),
         compiler_name=resolved.name,
@@ -175,10 +176,12 @@ def _compile(
         cwd=cwd,
         debug=c.debug,
         native=c.native,
-        env=os.environ,
+        env=env,
     )
     direct_key = keymod.key_of(direct)
-    job = CompileJob(cwd, resolved.path, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native)
+    job = CompileJob(
+        cwd, resolved.path, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native, env
+    )
     if writable:
         journal.append(layout.journal_path, job.to_record(direct_key))
     if settings.debug:
