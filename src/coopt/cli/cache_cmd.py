@@ -76,21 +76,24 @@ def _stats(a: argparse.Namespace) -> int:
         return 0
     counts = statsmod.read(store.layout.stats_dir)
     entries = store.entries()
-    summary = {
-        "cache_dir": store.layout.root,
-        "entries": len(entries),
-        "size_bytes": sum(e.size for e in entries),
-        "hits": counts.get("hit", 0),
-        "misses": sum(v for k, v in counts.items() if k.startswith("miss")),
-        "counters": dict(sorted(counts.items())),
-    }
+    size = sum(e.size for e in entries)
+    hits = counts.get("hit", 0)
+    misses = sum(v for k, v in counts.items() if k.startswith("miss"))
     if a.json:
+        summary = {
+            "cache_dir": store.layout.root,
+            "entries": len(entries),
+            "size_bytes": size,
+            "hits": hits,
+            "misses": misses,
+            "counters": dict(sorted(counts.items())),
+        }
         print(json.dumps(summary, indent=1, sort_keys=True))
         return 0
-    print("cache directory   %s" % summary["cache_dir"])
-    print("entries           %d (%.1f MiB)" % (summary["entries"], summary["size_bytes"] / (1 << 20)))
-    print("hits              %d" % summary["hits"])
-    print("misses            %d" % summary["misses"])
+    print("cache directory   %s" % store.layout.root)
+    print("entries           %d (%.1f MiB)" % (len(entries), size / (1 << 20)))
+    print("hits              %d" % hits)
+    print("misses            %d" % misses)
     passes = {k: v for k, v in counts.items() if not k.startswith(("hit", "miss"))}
     if passes:
         print("passed through:")
