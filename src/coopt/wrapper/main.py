@@ -193,10 +193,11 @@ def _compile(
         return None
     from coopt.wrapper.serve import try_hit
 
-    return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log)
+    return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
 
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:
+    """COOPT_DEBUG: the key material next to the object, so two compiles' keys can be diffed."""
     try:
         with open(job.output_path + ".coopt-key", "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(direct)

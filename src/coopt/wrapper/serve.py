@@ -31,6 +31,7 @@ def try_hit(
     started: float,
     read_only: bool,
     debug_log: list[str],
+    debug: bool = False,
 ) -> int | None:
     """Serve the variant; returns the exit code, or None to fall back to a real compile."""
     results = manifest.load(layout.manifest_path(direct_key))
@@ -40,6 +41,12 @@ def try_hit(
         stats.bump(layout.stats_dir, "miss_" + why)
         return None
     material = keymod.result_material(direct, found.deps)
+    if debug:
+        try:
+            with open(job.output_path + ".coopt-key", "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(material)  # the full material: direct part plus every header and its hash
+        except OSError:
+            pass
     store = Store(layout.root, read_only=read_only)
     entry = store.lookup(found.key, material)
     if entry is None:
