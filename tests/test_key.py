@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 from conftest import Coopt, require
-
 from coopt.cache import key as keymod
 
 
