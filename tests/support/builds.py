@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 SUPPORT = Path(__file__).resolve().parent
@@ -92,13 +92,12 @@ class Runner:
 
     tree: Path
     env: dict[str, str]
-    log: list[str] = field(default_factory=list)
 
     def run(self, cmd: Iterable[str], extra_env: Mapping[str, str] | None = None) -> str:
+        """Run `cmd` in the tree; returns its standard output."""
         argv = [str(a) for a in cmd]
         env = dict(self.env, **(extra_env or {}))
         proc = subprocess.run(argv, cwd=self.tree, env=env, capture_output=True, text=True, timeout=1800)
-        self.log.append("$ %s\n%s%s" % (" ".join(argv), proc.stdout, proc.stderr))
         if proc.returncode != 0:
             raise AssertionError(
                 "%s failed (exit %d) in %s:\n%s\n%s"
