@@ -25,6 +25,8 @@ def run(_name: str, argv: list[str]) -> int:
         job = CompileJob.from_record(rec)
         if under and not (job.cwd == under or job.cwd.startswith(under.rstrip("/") + "/")):
             continue
+        if not os.path.exists(job.source_path):
+            continue  # a configure probe or a deleted file: nothing a tool could open
         db.append(
             {
                 "directory": job.cwd,
