@@ -31,6 +31,7 @@ class Entry:
     key: str
     path: str
     meta: dict = field(default_factory=dict)
+    inode: int | None = None  # of the entry directory when it was read
 
     @property
     def object_path(self) -> str:
@@ -62,22 +63,22 @@ class Store:
     # -- reading ---------------------------------------------------------------------------------------------
 
     def lookup(self, key: str, material: str) -> Entry | None:
-        """The entry for `key` if its stored key material equals `material` and its files are intact."""
+        """The entry for `key` if its files are intact and its stored key material equals `material`."""
         path = self.layout.entry_dir(key)
         entry = self._load(key, path)
         if entry is None:
+            return None
+        # Checksums first: a damaged key.txt is a corrupt entry to remove, not merely another key's material.
+        if not self.verify(entry):
+            self._discard_broken(key, path, entry.inode)
             return None
         try:
             with open(os.path.join(path, KEY_NAME), encoding="utf-8", errors="surrogateescape") as f:
                 stored = f.read()
         except OSError:
-            self._discard(path)
             return None
         if stored != material:
             return None  # same hash, different inputs: never serve
-        if not self.verify(entry):
-            self._discard(path)
-            return None
         if not self.read_only:
             try:
                 os.utime(path)  # LRU: the entry directory's mtime is its last use
@@ -126,17 +127,20 @@ class Store:
 
     def _load(self, key: str, path: str) -> Entry | None:
         try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            return None
+        try:
             with open(os.path.join(path, META_NAME), encoding="utf-8") as f:
                 meta = json.load(f)
-        except FileNotFoundError:
-            return None
         except (OSError, ValueError):
-            self._discard(path)
+            # Entries arrive whole by rename, so a directory without a readable meta.json is damaged.
+            self._discard_broken(key, path, inode)
             return None
         if not isinstance(meta, dict) or meta.get("format") != ENTRY_FORMAT or meta.get("key") != key:
-            self._discard(path)
+            self._discard_broken(key, path, inode)
             return None
-        return Entry(key=key, path=path, meta=meta)
+        return Entry(key=key, path=path, meta=meta, inode=inode)
 
     # -- writing ---------------------------------------------------------------------------------------------
 
@@ -187,11 +191,14 @@ class Store:
                 shutil.rmtree(stage, ignore_errors=True)
 
     def remove(self, key: str) -> bool:
-        """Remove one entry. True when it existed."""
+        """Remove one entry, and its line in the include manifest that leads to it. True when it existed."""
         path = self.layout.entry_dir(key)
         if not os.path.exists(path):
             return False
+        entry = self.get(key)
         self._discard(path)
+        if entry is not None:
+            self._forget(entry)
         return True
 
     def clear(self) -> int:
@@ -215,9 +222,70 @@ class Store:
             if total <= max_size:
                 break
             self._discard(entry.path)
+            self._forget(entry)
             total -= entry.size
             removed.append(entry.key)
+        self.clean_tmp()
         return removed
+
+    def clean_tmp(self, older_than: float = 3600.0) -> int:
+        """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many."""
+        count = 0
+        try:
+            names = os.listdir(self.layout.tmp_dir)
+        except OSError:
+            return 0
+        limit = time.time() - older_than
+        for name in names:
+            path = os.path.join(self.layout.tmp_dir, name)
+            try:
+                if os.lstat(path).st_mtime >= limit:
+                    continue  # maybe a put still at work
+            except OSError:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    continue
+            count += 1
+        return count
+
+    def _forget(self, entry: Entry) -> None:
+        """Drop a removed entry's key from the manifest of its direct key, so no lookup is sent to it."""
+        direct_key = entry.meta.get("direct_key")
+        if self.read_only or not isinstance(direct_key, str) or not direct_key:
+            return
+        from coopt.cache import manifest
+
+        try:
+            manifest.remove_key(
+                self.layout.manifest_path(direct_key), self.layout.lock_path("m-" + direct_key), entry.key
+            )
+        except OSError:
+            pass
+
+    def _discard_broken(self, key: str, path: str, inode: int | None) -> None:
+        """Remove an entry found damaged, unless a writer replaced it meanwhile (then the damage was the swap).
+
+        Readers hold no lock, so a reader can read an old meta.json and then files of the complete entry a writer
+        just renamed into place. Under the entry's lock, writers are excluded, and the directory is removed only
+        when it is still the one that was read.
+        """
+        if self.read_only:
+            return
+        from filelock import FileLock
+
+        try:
+            os.makedirs(os.path.dirname(self.layout.lock_path(key)), exist_ok=True)
+            with FileLock(self.layout.lock_path(key), timeout=30):
+                if inode is not None and os.stat(path).st_ino != inode:
+                    return
+                self._discard(path)
+        except Exception:  # a removal that cannot happen now is retried by the next reader
+            pass
 
     def _discard(self, path: str) -> None:
         """Remove an entry directory: rename it away first so readers never see it half-deleted."""

@@ -22,6 +22,11 @@ from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
 
 
+def _count(layout: CacheLayout, read_only: bool, counter: str) -> None:
+    if not read_only:  # a read-only cache is never written, not even its counters
+        stats.bump(layout.stats_dir, counter)
+
+
 def try_hit(
     layout: CacheLayout,
     job: CompileJob,
@@ -38,7 +43,7 @@ def try_hit(
     found, why = manifest.match(results, job.cwd, started)
     if found is None:
         debug_log.append("miss: " + why)
-        stats.bump(layout.stats_dir, "miss_" + why)
+        _count(layout, read_only, "miss_" + why)
         return None
     material = keymod.result_material(direct, found.deps)
     if debug:
@@ -51,17 +56,17 @@ def try_hit(
     entry = store.lookup(found.key, material)
     if entry is None:
         debug_log.append("miss: entry %s missing, corrupt or for other inputs" % found.key)
-        stats.bump(layout.stats_dir, "miss_entry")
+        _count(layout, read_only, "miss_entry")
         return None
     try:
         actual = list_deps(job)
     except Exception as exc:
         debug_log.append("miss: dependency listing failed: %s" % exc)
-        stats.bump(layout.stats_dir, "miss_deps_failed")
+        _count(layout, read_only, "miss_deps_failed")
         return None
     if actual != [p for p, _ in found.deps]:
         debug_log.append("miss: the preprocessor now reads other files than the manifest names")
-        stats.bump(layout.stats_dir, "miss_deps_changed")
+        _count(layout, read_only, "miss_deps_changed")
         return None
 
     import subprocess
@@ -70,7 +75,7 @@ def try_hit(
     rc = subprocess.call(check, cwd=job.cwd)
     if rc != 0:
         # The real compile would have failed the same way (it printed its diagnostics); keep its exit code.
-        stats.bump(layout.stats_dir, "hit_check_failed")
+        _count(layout, read_only, "hit_check_failed")
         return rc
     out = job.output_path
     tmp = "%s.coopt-%d.tmp" % (out, os.getpid())
@@ -88,5 +93,5 @@ def try_hit(
             pass
         return None
     debug_log.append("hit: %s (level %s)" % (found.key, entry.meta.get("level", "?")))
-    stats.bump(layout.stats_dir, "hit")
+    _count(layout, read_only, "hit")
     return 0
