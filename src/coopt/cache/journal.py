@@ -12,6 +12,7 @@ import time
 
 JOURNAL_VERSION = 1
 
+_RECORD_START = '{"v":'
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 
 
@@ -64,14 +65,21 @@ def append(path: str, record: dict) -> bool:
     except OSError:
         return False
     try:
-        os.write(fd, data)
+        while data:  # a regular file takes it in one write; loop anyway rather than lose a tail
+            data = data[os.write(fd, data) :]
+    except OSError:  # a full disk must not fail the compile
+        return False
     finally:
         os.close(fd)
     return True
 
 
 def read(path: str) -> list[dict]:
-    """All well-formed records, oldest first. Lines that do not parse (a torn last line) are skipped."""
+    """All well-formed records, oldest first. Lines that do not parse (a torn last line) are skipped.
+
+    A writer killed mid-record leaves a line without its newline, so the next record is appended to that line;
+    it is recovered from where it starts (every record begins with `{"v":`).
+    """
     import json
 
     records: list[dict] = []
@@ -84,7 +92,13 @@ def read(path: str) -> list[dict]:
             try:
                 rec = json.loads(line)
             except ValueError:
-                continue
+                start = line.rfind(_RECORD_START)
+                if start <= 0:
+                    continue
+                try:
+                    rec = json.loads(line[start:])
+                except ValueError:
+                    continue
             if isinstance(rec, dict) and rec.get("type") in ("compile", "link"):
                 records.append(rec)
     return records
