@@ -9,6 +9,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("coopt.cli.cache_cmd", "inspect and manage the variant cache (stats, ls, show, rm, clear, evict, put)"),
     "compdb": ("coopt.cli.compdb_cmd", "write compile_commands.json from the journal"),
     "journal": ("coopt.cli.journal_cmd", "show or clear the journal of compiles and links"),
+    "profile": ("coopt.cli.profile_cmd", "profile a workload with perf: hot TUs and functions (also show, merge)"),
     "shims": ("coopt.cli.shims_cmd", "write compiler-named symlinks to coopt-cc into a directory"),
     "cmake-toolchain": ("coopt.cli.integration_cmd", "print the path of the CMake toolchain file"),
     "scons-tool": ("coopt.cli.integration_cmd", "print the SCons site_tools directory to add to toolpath"),

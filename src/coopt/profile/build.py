@@ -1,0 +1,90 @@
+"""The three ways to a profile: record a command, read a perf.data file, read `perf script` text.
+
+This is the front door the `coopt profile` command and the nightly optimizer both use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+
+from coopt.profile import perf
+from coopt.profile.attribute import attribute, explain_nothing_journaled
+from coopt.profile.errors import ProfileError
+from coopt.profile.model import Profile, Workload
+from coopt.profile.script import ParseStats, Sample, parse
+from coopt.profile.tus import load_index
+
+SCRIPT_HINT = "make it with `perf script -F %s`" % perf.SCRIPT_FIELDS
+
+
+def _resolve(
+    samples: Iterable[Sample],
+    journal: str,
+    workload: Workload,
+    event: str | None,
+    call_graph: str | None,
+    stats: ParseStats,
+) -> Profile:
+    index = load_index(journal)
+    profile = attribute(samples, index, workload, event=event, call_graph=call_graph, mappings=stats.mappings)
+    if profile.journaled_samples == 0:
+        raise ProfileError(explain_nothing_journaled(profile, index))
+    return profile
+
+
+def from_perf_data(
+    data: str, journal: str, event: str | None = None, workload: Workload | None = None, call_graph: str | None = None
+) -> Profile:
+    """The profile of an existing perf.data recording."""
+    wl = workload or Workload(kind="perf-data", input=os.path.abspath(data))
+    stats = ParseStats()
+    with perf.script_lines(data, event) as lines:
+        samples = list(parse(lines, stats))
+    return _resolve(samples, journal, wl, event, call_graph, stats)
+
+
+def from_perf_script(path: str, journal: str, event: str | None = None) -> Profile:
+    """The profile of `perf script` text made elsewhere (default fields, or those of perf.SCRIPT_FIELDS)."""
+    stats = ParseStats()
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            samples = list(parse(f, stats))
+    except FileNotFoundError as exc:
+        raise ProfileError("perf script file %s not found" % path) from exc
+    except OSError as exc:
+        raise ProfileError("cannot read %s: %s" % (path, exc.strerror or exc)) from exc
+    if not samples and stats.skipped:
+        raise ProfileError("%s holds no sample lines `perf script` would write: %s" % (path, SCRIPT_HINT))
+    wl = Workload(kind="perf-script", input=os.path.abspath(path))
+    return _resolve(samples, journal, wl, event, None, stats)
+
+
+def record_command(
+    cmd: list[str],
+    journal: str,
+    event: str = perf.DEFAULT_EVENT,
+    call_graph: str | None = None,
+    freq: int | None = None,
+    allow_failure: bool = False,
+    keep_data: str | None = None,
+) -> Profile:
+    """Run `cmd` under perf, then resolve its samples. The recording goes to `keep_data` when given, else to a
+    temporary directory removed afterwards."""
+    tmp = tempfile.mkdtemp(prefix="coopt-profile-")
+    try:
+        data = keep_data or os.path.join(tmp, "perf.data")
+        rec = perf.record(cmd, data, event=event, call_graph=call_graph, freq=freq, allow_failure=allow_failure)
+        wl = Workload(
+            kind="record",
+            command=list(cmd),
+            cwd=os.getcwd(),
+            exit_code=rec.exit_code,
+            input=os.path.abspath(keep_data) if keep_data else None,
+            seconds=round(rec.seconds, 3),
+        )
+        return from_perf_data(data, journal, event=event, workload=wl, call_graph=call_graph)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
