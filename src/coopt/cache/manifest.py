@@ -36,6 +36,15 @@ def load(path: str) -> list[dict]:
     return results if isinstance(results, list) else []
 
 
+def _well_formed(res: object) -> bool:
+    if not isinstance(res, dict) or not isinstance(res.get("key"), str):
+        return False
+    deps = res.get("deps")
+    return isinstance(deps, list) and all(
+        isinstance(d, list) and len(d) == 2 and isinstance(d[0], str) and isinstance(d[1], str) for d in deps
+    )
+
+
 def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatch | None, str]:
     """The first result whose files all still have their recorded content, and why none did otherwise.
 
@@ -44,10 +53,10 @@ def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatc
     hashes: dict[str, str | None] = {}
     why = "manifest_mismatch"
     for res in results:
-        deps = res.get("deps")
-        key = res.get("key")
-        if not isinstance(deps, list) or not isinstance(key, str):
-            continue
+        if not _well_formed(res):
+            continue  # a damaged manifest never matches; the next put rewrites it
+        deps = res["deps"]
+        key = res["key"]
         ok = True
         for path, digest in deps:
             full = path if os.path.isabs(path) else os.path.join(cwd, path)
@@ -78,7 +87,7 @@ def add(path: str, lock_path: str, key: str, deps: list[tuple[str, str]]) -> Non
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with FileLock(lock_path, timeout=60):
-        results = [r for r in load(path) if r.get("key") != key]
+        results = [r for r in load(path) if _well_formed(r) and r["key"] != key]
         results.append({"key": key, "deps": [[p, h] for p, h in deps]})
         _write(path, results[-MAX_RESULTS:])
 
@@ -90,7 +99,7 @@ def remove_key(path: str, lock_path: str, key: str) -> None:
     if not os.path.exists(path):
         return
     with FileLock(lock_path, timeout=60):
-        results = [r for r in load(path) if r.get("key") != key]
+        results = [r for r in load(path) if _well_formed(r) and r["key"] != key]
         if not results:
             try:
                 os.unlink(path)

@@ -67,6 +67,8 @@ def _read_toml(path: str) -> dict:
         raise ConfigError("%s: cannot read: %s" % (path, exc.strerror)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("%s: %s" % (path, exc)) from exc
+    except UnicodeDecodeError as exc:  # tomllib decodes before parsing and lets this through
+        raise ConfigError("%s: not UTF-8 text (byte %d)" % (path, exc.start)) from exc
 
 
 def _table(data: dict, name: str, path: str) -> dict:
@@ -99,16 +101,17 @@ def load(cwd: str) -> Settings:
         data = _read_toml(path)
         comp = _table(data, "compiler", path)
         cache = _table(data, "cache", path)
-        where = path + ": [compiler]"
+        # Check every key, also those the environment overrides: a broken file is reported where it is broken,
+        # not on the first machine that happens to lack the override.
+        compiler = _typed(comp, "path", str, path + ": [compiler]")
+        cdir = _typed(cache, "dir", str, path + ": [cache]")
+        read_only = _typed(cache, "read_only", bool, path + ": [cache]")
         if not s.compiler:
-            s.compiler = str(_typed(comp, "path", str, where) or "")
-        where = path + ": [cache]"
-        if not s.cache_dir:
-            cdir = _typed(cache, "dir", str, where)
-            if cdir:
-                s.cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(str(cdir)))
+            s.compiler = str(compiler or "")
+        if not s.cache_dir and cdir:
+            s.cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(str(cdir)))
         if ro_env is None:
-            s.read_only = bool(_typed(cache, "read_only", bool, where) or False)
+            s.read_only = bool(read_only or False)
 
     if not s.compiler:
         s.compiler = "clang"
