@@ -1,0 +1,170 @@
+"""Building both sides of a candidate and the harness that links them side by side.
+
+Each side (original .c; candidate .c, .ll or .s) compiles to an object with the original's flags. Its symbols
+are then renamed apart with `llvm-objcopy`: every defined global symbol gets the side's prefix, and the local
+symbols the harness must reach (static functions, static and function-local variables) are made global and
+prefixed too. Undefined symbols keep their names, so both sides share libc and the rest of the program exactly
+as the real link would. Two flavours are built: `plain` (the user's flags, what ships) and `sanitized` (the same
+plus ASan and UBSan, every report fatal).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from coopt.verify.toolchain import Toolchain
+
+# Names the compiler or a sanitizer generates; never renamed apart into the harness's view.
+GENERATED_PREFIXES = (".", "asan.", "__asan", "___asan", "__odr_asan", "__unnamed_", "__ubsan", "__sancov", "__llvm")
+WRITABLE_TYPES = "dDbB"
+DATA_TYPES = "dDbBrRvV"
+CODE_TYPES = "tTwW"
+
+SANITIZER_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
+ASAN_EXIT, UBSAN_EXIT = 86, 87
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """A way to build and run the harness."""
+
+    name: str
+    cflags: tuple[str, ...] = ()
+    ldflags: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+PLAIN = Flavor("plain")
+SANITIZED = Flavor(
+    "sanitized",
+    SANITIZER_FLAGS,
+    SANITIZER_FLAGS,
+    {
+        # No symbolizing in bulk runs (it costs ~0.1 s per report, and inputs outside the original's contract
+        # report too); diffrun asks for it again when it explains a fault.
+        "ASAN_OPTIONS": "exitcode=%d:detect_leaks=0:abort_on_error=0:hard_rss_limit_mb=4096:"
+        "allocator_may_return_null=1:handle_segv=1:symbolize=0" % ASAN_EXIT,
+        "UBSAN_OPTIONS": "exitcode=%d:print_stacktrace=0:halt_on_error=1:symbolize=0" % UBSAN_EXIT,
+    },
+)
+
+
+class BuildError(Exception):
+    """A compile or link failed; `output` holds the compiler's diagnostics."""
+
+    def __init__(self, what: str, output: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.output = output
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    type: str  # llvm-nm letter
+    size: int
+
+    @property
+    def local(self) -> bool:
+        return self.type.islower()
+
+
+def side_language(path: str) -> str:
+    """'c', 'ir' or 'asm' by file name."""
+    ext = os.path.splitext(path)[1].lower()
+    return {".ll": "ir", ".bc": "ir", ".s": "asm", ".S": "asm"}.get(ext, "c") if ext != ".S" else "asm"
+
+
+def _run(argv: Sequence[str], what: str) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BuildError(what, proc.stderr.strip() or proc.stdout.strip())
+    return proc.stderr
+
+
+def compile_object(
+    tc: Toolchain, source: str, obj: str, cflags: Sequence[str], flavor: Flavor, extra: Sequence[str] = ()
+) -> str:
+    """Compile one side to an object; returns the compiler's diagnostics (warnings)."""
+    lang = side_language(source)
+    flags = list(cflags) + list(flavor.cflags)
+    if lang == "asm":
+        flags = [f for f in flags if f.startswith(("-m", "-g"))]
+    argv = [tc.clang, *flags, *extra, "-c", source, "-o", obj]
+    if lang != "c":
+        argv.insert(1, "-Wno-unused-command-line-argument")
+    return _run(argv, "compile %s" % os.path.basename(source))
+
+
+def symbols(tc: Toolchain, obj: str) -> dict[str, Symbol]:
+    """Defined symbols of an object (the first definition of a duplicated local name wins)."""
+    out = subprocess.run([tc.nm, "--defined-only", "-P", "-S", obj], capture_output=True, text=True, check=True)
+    syms: dict[str, Symbol] = {}
+    dup: set[str] = set()
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        name, typ = parts[0], parts[1]
+        size = int(parts[3], 16) if len(parts) > 3 else 0
+        if name in syms:
+            dup.add(name)
+            continue
+        syms[name] = Symbol(name, typ, size)
+    for name in dup:
+        syms.pop(name, None)  # two locals of one name cannot both be made global
+    return syms
+
+
+def reachable(sym: Symbol) -> bool:
+    """Whether the harness may reach this symbol by name (not compiler- or sanitizer-generated)."""
+    return not sym.name.startswith(GENERATED_PREFIXES) and (sym.type in DATA_TYPES + CODE_TYPES)
+
+
+def rename_apart(tc: Toolchain, obj: str, out: str, prefix: str) -> dict[str, Symbol]:
+    """Copy `obj` to `out` with its defined symbols prefixed (locals the harness needs made global first)."""
+    syms = symbols(tc, obj)
+    argv = [tc.objcopy]
+    for s in syms.values():
+        if s.name.startswith("."):
+            continue
+        if s.local:
+            if not reachable(s):
+                continue
+            argv.append("--globalize-symbol=%s" % s.name)
+        argv.append("--redefine-sym=%s=%s%s" % (s.name, prefix, s.name))
+    argv += [obj, out]
+    _run(argv, "rename symbols of %s" % os.path.basename(obj))
+    return syms
+
+
+def compile_harness(
+    tc: Toolchain, source: str, obj: str, parse_flags: Sequence[str], include_dir: str, flavor: Flavor
+) -> None:
+    argv = [tc.clang, *parse_flags, "-iquote", include_dir, "-w", "-O1", "-g", *flavor.cflags, "-c", source, "-o", obj]
+    _run(argv, "compile the harness")
+
+
+def link(tc: Toolchain, objects: Sequence[str], exe: str, flavor: Flavor, ldflags: Sequence[str] = ()) -> None:
+    _run([tc.clang, *flavor.ldflags, *objects, *ldflags, "-lm", "-o", exe], "link the harness")
+
+
+def parse_flags(cflags: Sequence[str]) -> list[str]:
+    """The flags that affect how the TU is read: includes, macros, language standard, target."""
+    out: list[str] = []
+    take_next = False
+    for a in cflags:
+        if take_next:
+            out.append(a)
+            take_next = False
+        elif a in ("-I", "-D", "-U", "-include", "-isystem", "-iquote", "-idirafter", "-target"):
+            out.append(a)
+            take_next = True
+        elif a.startswith(("-I", "-D", "-U", "-std=", "-isystem", "-iquote", "-m", "-f", "--target", "-include")) and (
+            not a.startswith(("-fsanitize", "-fprofile", "-fcoverage"))
+        ):
+            out.append(a)
+    return out

@@ -1,0 +1,223 @@
+"""Running the harness over a function's inputs and judging each input.
+
+The differential run (mode `d`) calls both sides per input. An input where anything but "same" happened is run
+again with the original alone: if the original fails on it too (crash, sanitizer report, exit), the input lies
+outside the function's contract and is discarded; if the original alone times out it is inconclusive; only when
+the original runs cleanly is the candidate at fault. A timeout of the pair is checked once more with the
+candidate alone, so a slow input is not mistaken for a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from coopt.verify import sandbox
+from coopt.verify.build import ASAN_EXIT, UBSAN_EXIT, Flavor
+from coopt.verify.inputs import CallPlan, GeneratedInput
+from coopt.verify.signatures import CType
+from coopt.verify.verdict import Reason
+
+
+@dataclass
+class Outcome:
+    """What happened to one input in one harness run."""
+
+    status: str  # same, diff, timeout, exit N, signal N, missing
+    diffs: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+
+@dataclass
+class Fault:
+    """The candidate misbehaved on an input the original handles."""
+
+    reason: Reason
+    detail: str
+    index: int
+
+
+@dataclass
+class Judgement:
+    compared: int = 0
+    invalid: int = 0
+    inconclusive: int = 0
+    fault: Fault | None = None
+    seconds: float = 0.0
+    same: list[int] = field(default_factory=list)  # inputs both sides ran alike
+
+
+def write_inputs(path: str, blobs: Sequence[bytes]) -> None:
+    with open(path, "wb") as f:
+        for b in blobs:
+            f.write(struct.pack("<I", len(b)))
+            f.write(b)
+
+
+def run_mode(
+    exe: str,
+    mode: str,
+    fn_index: int,
+    blobs: Sequence[bytes],
+    scratch: str,
+    flavor: Flavor,
+    input_timeout_s: int,
+    limits: sandbox.Limits,
+) -> tuple[dict[int, Outcome], float]:
+    """Run the harness in `mode` over `blobs`; outcome per input index."""
+    os.makedirs(scratch, exist_ok=True)
+    path = os.path.join(scratch, "inputs-%s-%d.bin" % (mode, fn_index))
+    write_inputs(path, blobs)
+    env = sandbox.scrubbed_env(scratch, {**flavor.env, "COOPT_INPUT_TIMEOUT": str(input_timeout_s)})
+    if flavor.env:
+        limits = sandbox.Limits(limits.cpu_s, 0, limits.file_size_mb, limits.processes, limits.wall_s, limits.network)
+    res = sandbox.run([exe, mode, str(fn_index), path], scratch, limits, env)
+    outcomes: dict[int, Outcome] = {}
+    pending: list[str] = []
+    for line in res.stdout.splitlines():
+        if line.startswith("@@diff "):
+            pending.append(line[7:])
+        elif line.startswith("@@res "):
+            parts = line.split(None, 2)
+            if len(parts) == 3 and parts[1].isdigit():
+                outcomes[int(parts[1])] = Outcome(parts[2].strip(), pending)
+            pending = []
+    # Sanitizer reports and crash messages, split by the parent's per-input markers.
+    current = -1
+    chunks: dict[int, list[str]] = {}
+    for line in res.stderr.splitlines():
+        if line.startswith("@@coopt-input "):
+            tail = line.split()[-1]
+            current = int(tail) if tail.isdigit() else -1
+            continue
+        chunks.setdefault(current, []).append(line)
+    for i in range(len(blobs)):
+        o = outcomes.setdefault(i, Outcome("missing" if not res.timed_out else "timeout"))
+        o.stderr = "\n".join(chunks.get(i, [])[:60])
+    return outcomes, res.seconds
+
+
+def _value(t: CType | None, hexs: str) -> str:
+    raw = bytes.fromhex(hexs)
+    if t is None:
+        return "0x" + hexs
+    if t.kind == "float" and len(raw) in (4, 8):
+        return repr(struct.unpack("<f" if len(raw) == 4 else "<d", raw)[0])
+    if t.kind in ("int", "enum", "bool") and len(raw) <= 8:
+        return str(int.from_bytes(raw, "little", signed=t.signed))
+    if t.kind == "pointer":
+        return "pointer 0x%x" % int.from_bytes(raw, "little")
+    return "bytes " + hexs
+
+
+def explain(diff: str, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
+    """A `@@diff` line from the harness in words, and its reason."""
+    words = diff.split()
+    kv = dict(w.split("=", 1) for w in words if "=" in w)
+    o, c = kv.get("o", ""), kv.get("c", "")
+    if words[0] == "ret":
+        return Reason.RETURN_VALUE, "return value differs: original %s, candidate %s" % (_value(ret, o), _value(ret, c))
+    if words[0].startswith("mem"):
+        i = int(words[0][3:])
+        role = plan.roles[i]
+        name = plan.names[i] or "argument %d" % (i + 1)
+        return Reason.MEMORY, "memory behind `%s` differs at element %s: original %s, candidate %s" % (
+            name,
+            words[1],
+            _value(role.elem, o),
+            _value(role.elem, c),
+        )
+    if words[0] == "global":
+        return Reason.GLOBAL, "global `%s` differs at byte %s after the call: original 0x%s, candidate 0x%s" % (
+            words[1],
+            words[2],
+            o,
+            c,
+        )
+    return Reason.RETURN_VALUE, diff
+
+
+def _sanitizer_summary(stderr: str) -> str:
+    for line in stderr.splitlines():
+        if "SUMMARY:" in line:
+            return line.split("SUMMARY:", 1)[1].strip()
+    for line in stderr.splitlines():
+        if "runtime error:" in line or "ERROR: AddressSanitizer" in line:
+            return line.strip()
+    return stderr.strip().splitlines()[0] if stderr.strip() else ""
+
+
+def _fault(o: Outcome, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
+    st = o.status
+    if st == "diff" and o.diffs:
+        return explain(o.diffs[0], ret, plan)
+    if st == "timeout":
+        return Reason.HANG, "the candidate ran past the per-input time limit; the original did not"
+    if st.startswith("exit "):
+        code = int(st.split()[1])
+        if code in (ASAN_EXIT, UBSAN_EXIT):
+            tool = "AddressSanitizer" if code == ASAN_EXIT else "UndefinedBehaviorSanitizer"
+            return Reason.SANITIZER, "%s: %s" % (tool, _sanitizer_summary(o.stderr))
+        return Reason.CRASH, "the candidate exited with status %d" % code
+    if st.startswith("signal "):
+        return Reason.CRASH, "the candidate died with signal %s" % st.split()[1]
+    return Reason.CRASH, "the harness lost the input (%s)" % st
+
+
+def judge(
+    exe: str,
+    fn_index: int,
+    inputs: Sequence[GeneratedInput],
+    ret: CType,
+    plan: CallPlan,
+    scratch: str,
+    flavor: Flavor,
+    input_timeout_s: int,
+    limits: sandbox.Limits,
+) -> Judgement:
+    """Differential run of one function over its inputs; stops at the first input that shows a fault."""
+    blobs = [gi.blob for gi in inputs]
+    j = Judgement()
+    d, secs = run_mode(exe, "d", fn_index, blobs, scratch, flavor, input_timeout_s, limits)
+    j.seconds += secs
+    failing = [i for i in range(len(blobs)) if d[i].status != "same"]
+    j.same = [i for i in range(len(blobs)) if d[i].status == "same"]
+    j.compared = len(blobs) - len(failing)
+    if not failing:
+        return j
+    alone, secs = run_mode(exe, "o", fn_index, [blobs[i] for i in failing], scratch, flavor, input_timeout_s, limits)
+    j.seconds += secs
+    suspects = []
+    for k, i in enumerate(failing):
+        st = alone[k].status
+        if st == "timeout":
+            j.inconclusive += 1
+        elif st != "same":
+            j.invalid += 1
+        else:
+            suspects.append(i)
+    hang_checked: dict[int, str] = {}
+    slow = [i for i in suspects if d[i].status == "timeout"]
+    if slow:
+        c_alone, secs = run_mode(exe, "c", fn_index, [blobs[i] for i in slow], scratch, flavor, input_timeout_s, limits)
+        j.seconds += secs
+        hang_checked = {i: c_alone[k].status for k, i in enumerate(slow)}
+    for i in suspects:
+        if hang_checked.get(i, "timeout") != "timeout":
+            j.inconclusive += 1  # each side alone finishes; together they ran out of time
+            continue
+        outcome = d[i]
+        if flavor.env and outcome.status.startswith("exit "):
+            # Once more with symbols, for a readable sanitizer report.
+            env = {k: v.replace("symbolize=0", "symbolize=1") for k, v in flavor.env.items()}
+            loud = Flavor(flavor.name, flavor.cflags, flavor.ldflags, env)
+            again, secs = run_mode(exe, "d", fn_index, [blobs[i]], scratch, loud, input_timeout_s, limits)
+            j.seconds += secs
+            if again[0].status == outcome.status:
+                outcome = again[0]
+        reason, detail = _fault(outcome, ret, plan)
+        j.fault = Fault(reason, detail, i)
+        break
+    return j

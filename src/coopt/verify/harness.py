@@ -1,0 +1,445 @@
+"""The generated differential test program (C source).
+
+It includes the original TU with every function body replaced by a trap (so the TU's types, macros and
+declarations are in scope, none of its code), declares the original's and the candidate's copy of each function
+under test through `__typeof__` and asm labels (`__coopt_o_f`, `__coopt_c_f`: see build.py for the renaming),
+decodes each input blob into arguments (inputs.py describes the encoding), calls both sides on separate copies
+of the same arguments, and compares the return values, every buffer reachable through the pointer arguments,
+and every writable global both objects define. Pointers compare equal when they point at the same offset of
+corresponding objects (a buffer, a global, a function).
+
+Each input runs in a forked child with an alarm, so a crash, a hang or a sanitizer report on one input is a
+result for that input, not the end of the run. The parent prints one `@@res INDEX STATUS` line per input.
+Modes: `d` (differential), `o` / `c` (one side alone), `bo` / `bc` (benchmark loop over all inputs, no fork).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from coopt.verify.inputs import MAX_ELEMS, CallPlan
+from coopt.verify.signatures import CType
+
+ORIG_PREFIX = "__coopt_o_"
+CAND_PREFIX = "__coopt_c_"
+EXIT_SAME = 42  # the child compared and found no difference
+EXIT_DIFF = 43  # the child found a difference (details on stdout)
+TRAP_BODY = b"{ __builtin_trap(); }"
+
+
+@dataclass(frozen=True)
+class GlobalPair:
+    """A symbol both objects define: compared after each call when writable, used to translate pointers."""
+
+    name: str
+    size: int
+    writable: bool
+
+
+RUNTIME = r"""
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+typedef struct { const unsigned char *p; size_t n; } cz_reader;
+static void cz_rd(cz_reader *r, void *dst, size_t n) {
+    size_t k = n < r->n ? n : r->n;
+    memcpy(dst, r->p, k);
+    if (k < n) memset((char *)dst + k, 0, n - k);
+    r->p += k; r->n -= k;
+}
+static unsigned cz_u8(cz_reader *r) { unsigned char v; cz_rd(r, &v, 1); return v; }
+static uint32_t cz_u32(cz_reader *r) { uint32_t v; cz_rd(r, &v, 4); return v; }
+static size_t cz_count(cz_reader *r, size_t packed) {
+    size_t c = cz_u32(r), most = packed ? r->n / packed : 65536;
+    if (c > most) c = most;
+    if (c > %(max_elems)d) c = %(max_elems)d;
+    return c;
+}
+
+typedef struct { const unsigned char *o, *c; size_t size; } cz_region;
+#define CZ_MAX_REGIONS 4096
+static cz_region cz_regions[CZ_MAX_REGIONS];
+static int cz_nregions;
+static void cz_add_region(const void *o, const void *c, size_t size) {
+    if (cz_nregions < CZ_MAX_REGIONS) {
+        cz_regions[cz_nregions].o = o; cz_regions[cz_nregions].c = c; cz_regions[cz_nregions].size = size;
+        cz_nregions++;
+    }
+}
+/* Same pointer: equal, or the same offset into corresponding objects; unknown on both sides (heap memory the
+   functions allocated themselves) counts as equal, since nothing ties the two together. */
+static int cz_ptr_eq(const void *po, const void *pc) {
+    const unsigned char *a = po, *b = pc;
+    int known = 0;
+    if (a == b) return 1;
+    for (int i = 0; i < cz_nregions; i++) {
+        const cz_region *g = &cz_regions[i];
+        int in_o = a >= g->o && a <= g->o + g->size, in_c = b >= g->c && b <= g->c + g->size;
+        if (in_o && in_c && a - g->o == b - g->c) return 1;
+        if (in_o || in_c) known = 1;
+    }
+    return !known;
+}
+static int cz_feq_f(float a, float b) { return (a != a && b != b) || memcmp(&a, &b, sizeof a) == 0; }
+static int cz_feq_d(double a, double b) { return (a != a && b != b) || memcmp(&a, &b, sizeof a) == 0; }
+static int cz_tol_d(double a, double b) {
+    double tol = %(tolerance)r, d = a > b ? a - b : b - a, m = (a < 0 ? -a : a);
+    if (cz_feq_d(a, b)) return 1;
+    if (tol <= 0 || a != a || b != b) return 0;
+    return d <= tol * (m > 1 ? m : 1);
+}
+static void cz_hex(const char *tag, const void *p, size_t n) {
+    const unsigned char *b = p;
+    printf(" %%s=", tag);
+    for (size_t i = 0; i < n && i < 64; i++) printf("%%02x", b[i]);
+}
+static int cz_cmp_bytes(const char *what, long idx, const void *o, const void *c, size_t n) {
+    if (memcmp(o, c, n) == 0) return 0;
+    printf("@@diff %%s %%ld", what, idx); cz_hex("o", o, n); cz_hex("c", c, n); printf("\n");
+    return 1;
+}
+/* Writable globals: bytes must match, except 8-byte words holding corresponding pointers. */
+static int cz_cmp_global(const char *name, const unsigned char *o, const unsigned char *c, size_t n) {
+    if (memcmp(o, c, n) == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o[i] == c[i]) continue;
+        size_t w = i & ~(size_t)7;
+        if (w + 8 <= n) {
+            void *po, *pc;
+            memcpy(&po, o + w, 8); memcpy(&pc, c + w, 8);
+            if (cz_ptr_eq(po, pc)) { i = w + 7; continue; }
+        }
+        size_t start = w, len = n - w < 16 ? n - w : 16;
+        printf("@@diff global %%s %%zu", name, start); cz_hex("o", o + start, len); cz_hex("c", c + start, len);
+        printf("\n");
+        return 1;
+    }
+    return 0;
+}
+
+static long cz_timeout_s = 2;
+static pid_t cz_child;
+static void cz_on_alarm(int sig) { (void)sig; if (cz_child > 0) kill(cz_child, SIGKILL); }
+typedef int (*cz_runner)(const unsigned char *, size_t, int);
+/* mode: 0 differential, 1 original alone, 2 candidate alone, 3 original for benchmarking, 4 candidate ditto */
+
+static unsigned char *cz_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { perror(path); exit(2); }
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *buf = malloc(cap);
+    for (;;) {
+        if (len == cap) buf = realloc(buf, cap *= 2);
+        size_t k = fread(buf + len, 1, cap - len, f);
+        if (k == 0) break;
+        len += k;
+    }
+    fclose(f);
+    *n = len;
+    return buf;
+}
+
+static int cz_main(int argc, char **argv, cz_runner *runners, int nrunners) {
+    if (argc < 4) { fprintf(stderr, "usage: harness d|o|c|bo|bc FUNCTION-INDEX INPUTS [ITERATIONS]\n"); return 2; }
+    const char *m = argv[1];
+    int mode = m[0] == 'd' ? 0 : m[0] == 'o' ? 1 : m[0] == 'c' ? 2 : (m[0] == 'b' && m[1] == 'o') ? 3 : 4;
+    int fn = atoi(argv[2]);
+    if (fn < 0 || fn >= nrunners) { fprintf(stderr, "no function %%d\n", fn); return 2; }
+    if (getenv("COOPT_INPUT_TIMEOUT")) cz_timeout_s = atol(getenv("COOPT_INPUT_TIMEOUT"));
+    size_t n;
+    unsigned char *data = cz_read_file(argv[3], &n);
+    long iters = argc > 4 ? atol(argv[4]) : 1;
+    if (mode >= 3) {
+        for (long it = 0; it < iters; it++)
+            for (size_t pos = 0, idx = 0; pos + 4 <= n; idx++) {
+                uint32_t len; memcpy(&len, data + pos, 4); pos += 4;
+                if (len > n - pos) len = n - pos;
+                runners[fn](data + pos, len, mode);
+                pos += len;
+            }
+        return 0;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cz_on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    for (size_t pos = 0, idx = 0; pos + 4 <= n; idx++) {
+        uint32_t len; memcpy(&len, data + pos, 4); pos += 4;
+        if (len > n - pos) len = n - pos;
+        fflush(stdout);
+        fprintf(stderr, "@@coopt-input %%zu\n", idx);
+        fflush(stderr);
+        cz_child = fork();
+        if (cz_child == 0) {
+            struct rlimit cpu = { (rlim_t)cz_timeout_s + 1, (rlim_t)cz_timeout_s + 2 };
+            setrlimit(RLIMIT_CPU, &cpu);
+            alarm((unsigned)cz_timeout_s);
+            int rc = runners[fn](data + pos, len, mode);
+            fflush(stdout);
+            _exit(rc);
+        }
+        int st = 0;
+        alarm((unsigned)cz_timeout_s + 1);
+        while (waitpid(cz_child, &st, 0) < 0) {}
+        alarm(0);
+        cz_child = 0;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == %(same)d) printf("@@res %%zu same\n", idx);
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == %(diff)d) printf("@@res %%zu diff\n", idx);
+        else if (WIFEXITED(st)) printf("@@res %%zu exit %%d\n", idx, WEXITSTATUS(st));
+        else if (WTERMSIG(st) == SIGALRM || WTERMSIG(st) == SIGKILL || WTERMSIG(st) == SIGXCPU)
+            printf("@@res %%zu timeout\n", idx);
+        else printf("@@res %%zu signal %%d\n", idx, WTERMSIG(st));
+        pos += len;
+    }
+    fflush(stdout);
+    return 0;
+}
+"""
+
+
+def _decl(t: CType) -> str:
+    return "__typeof__(%s)" % t.spelling
+
+
+class _Gen:
+    def __init__(self, tolerance: float) -> None:
+        self.tolerance = tolerance
+        self.records: dict[str, int] = {}  # record spelling -> index of its decode/compare functions
+        self.record_code: list[str] = []
+
+    # -- records -------------------------------------------------------------------------------------------------
+    def record(self, t: CType) -> int:
+        """Index of the decode and compare functions of a record type, generating them on first use."""
+        if t.spelling in self.records:
+            return self.records[t.spelling]
+        k = len(self.records)
+        self.records[t.spelling] = k
+        dec, cmp_ = [], []
+        for f in t.fields:
+            ft = f.type
+            if f.bitfield:
+                dec.append("{ unsigned long long v; cz_rd(r, &v, 8); x->%s = v; }" % f.name)
+                cmp_.append("if (a->%s != b->%s) return 1;" % (f.name, f.name))
+            elif ft.kind == "pointer":
+                dec.append("x->%s = 0;" % f.name)
+                cmp_.append("if (!cz_ptr_eq((const void *)a->%s, (const void *)b->%s)) return 1;" % (f.name, f.name))
+            elif ft.kind == "bool":
+                dec.append("x->%s = cz_u8(r) & 1;" % f.name)
+                cmp_.append("if (a->%s != b->%s) return 1;" % (f.name, f.name))
+            elif ft.kind == "record":
+                j = self.record(ft)
+                dec.append("cz_dec_rec%d(r, &x->%s);" % (j, f.name))
+                cmp_.append("if (cz_cmp_rec%d(&a->%s, &b->%s)) return 1;" % (j, f.name, f.name))
+            elif ft.kind == "array" and ft.pointee is not None and ft.pointee.kind == "record":
+                j = self.record(ft.pointee)
+                dec.append("for (int i = 0; i < %d; i++) cz_dec_rec%d(r, &x->%s[i]);" % (ft.count, j, f.name))
+                cmp_.append(
+                    "for (int i = 0; i < %d; i++) if (cz_cmp_rec%d(&a->%s[i], &b->%s[i])) return 1;"
+                    % (ft.count, j, f.name, f.name)
+                )
+            elif ft.kind == "float":
+                dec.append("cz_rd(r, &x->%s, sizeof x->%s);" % (f.name, f.name))
+                cmp_.append("if (!cz_tol_d(a->%s, b->%s)) return 1;" % (f.name, f.name))
+            else:
+                dec.append("cz_rd(r, &x->%s, sizeof x->%s);" % (f.name, f.name))
+                cmp_.append("if (memcmp(&a->%s, &b->%s, sizeof a->%s)) return 1;" % (f.name, f.name, f.name))
+        s = t.spelling
+        self.record_code.append(
+            "static void cz_dec_rec%d(cz_reader *r, void *p) { %s *x = p; %s }\n"
+            "static int cz_cmp_rec%d(const void *pa, const void *pb) { const %s *a = pa, *b = pb; %s return 0; }\n"
+            % (k, s, " ".join(dec), k, s, " ".join(cmp_))
+        )
+        return k
+
+    def record_protos(self) -> str:
+        return "".join(
+            "static void cz_dec_rec%d(cz_reader *r, void *p);\nstatic int cz_cmp_rec%d(const void *, const void *);\n"
+            % (k, k)
+            for k in self.records.values()
+        )
+
+    # -- one function -----------------------------------------------------------------------------------------------
+    def function(self, k: int, name: str, ret: CType, plan: CallPlan) -> str:
+        roles = plan.roles
+        nparams = len(roles)
+        out = [
+            "typedef __typeof__(%s) cz_fn%d_t;" % (name, k),
+            'extern cz_fn%d_t cz_o%d __asm__("%s%s");' % (k, k, ORIG_PREFIX, name),
+            'extern cz_fn%d_t cz_c%d __asm__("%s%s");' % (k, k, CAND_PREFIX, name),
+            "struct cz_args%d {" % k,
+        ]
+        for i, r in enumerate(roles):
+            out.append("  %s a%d;" % (_decl(r.type), i))
+        out.append("  unsigned char *buf[%d]; size_t bytes[%d]; size_t avail[%d]; int tag[%d];" % ((nparams or 1,) * 4))
+        out.append("};")
+        # decode
+        dec = ["static void cz_decode%d(cz_reader *r, struct cz_args%d *A) {" % (k, k), "  memset(A, 0, sizeof *A);"]
+        for i, r in enumerate(roles):
+            t = r.type
+            if r.kind in ("buffer", "string"):
+                e = r.elem
+                esize = "1" if t.pointee is not None and t.pointee.kind == "void" else "sizeof(*A->a%d)" % i
+                packed = max(1, e.packed_size())
+                dec.append("  A->tag[%d] = cz_u8(r) %% 3;" % i)
+                dec.append("  if (A->tag[%d] == 1) {" % i)
+                dec.append("    size_t c = cz_count(r, %d), es = %s;" % (packed, esize))
+                if r.kind == "string":
+                    dec.append("    if (c == 0) c = 1;")
+                dec.append("    A->bytes[%d] = c * es; A->buf[%d] = malloc(c * es); A->avail[%d] = c;" % (i, i, i))
+                dec.append("    for (size_t j = 0; j < c; j++) {")
+                if e.kind == "record":
+                    dec.append("      cz_dec_rec%d(r, A->buf[%d] + j * es);" % (self.record(e), i))
+                elif e.kind == "bool":
+                    dec.append("      A->buf[%d][j] = cz_u8(r) & 1;" % i)
+                else:
+                    dec.append("      cz_rd(r, A->buf[%d] + j * es, es);" % i)
+                dec.append("    }")
+                if r.kind == "string":
+                    dec.append("    A->buf[%d][c - 1] = 0;" % i)
+                dec.append("    A->a%d = (void *)A->buf[%d];" % (i, i))
+                dec.append("  } else if (A->tag[%d] == 2) {" % i)
+                dec.append("    A->avail[%d] = cz_u8(r); A->bytes[%d] = cz_u32(r);  /* target, offset */" % (i, i))
+                dec.append("  }")
+            elif t.kind == "record":
+                dec.append("  cz_dec_rec%d(r, &A->a%d);" % (self.record(t), i))
+            elif t.kind == "bool":
+                dec.append("  A->a%d = cz_u8(r) & 1;" % i)
+            else:
+                dec.append("  cz_rd(r, &A->a%d, sizeof A->a%d);" % (i, i))
+        # aliases: a pointer into another parameter's buffer
+        for i, r in enumerate(roles):
+            if r.kind not in ("buffer", "string"):
+                continue
+            esize = "1" if r.type.pointee is not None and r.type.pointee.kind == "void" else "sizeof(*A->a%d)" % i
+            dec.append("  if (A->tag[%d] == 2) {" % i)
+            dec.append("    size_t t = A->avail[%d], off = A->bytes[%d];" % (i, i))
+            dec.append("    A->avail[%d] = 0; A->bytes[%d] = 0;" % (i, i))
+            dec.append("    if (t < %d && A->tag[t] == 1) {" % nparams)
+            dec.append("      off %= A->bytes[t] + 1;")
+            dec.append(
+                "      A->a%d = (void *)(A->buf[t] + off); A->avail[%d] = (A->bytes[t] - off) / %s;" % (i, i, esize)
+            )
+            dec.append("    } else { A->tag[%d] = 0; }" % i)
+            dec.append("  }")
+        # lengths never exceed what their buffers hold
+        for i, r in enumerate(roles):
+            if r.kind != "length":
+                continue
+            dec.append("  { int any = 0; size_t lim = (size_t)-1;")
+            for b in r.bound:
+                dec.append("    if (A->tag[%d]) { any = 1; if (A->avail[%d] < lim) lim = A->avail[%d]; }" % (b, b, b))
+            dec.append("    if (!any) { if (A->a%d > 0) A->a%d = 0; }" % (i, i))
+            dec.append("    else if (A->a%d > 0 && (unsigned long long)A->a%d > lim) A->a%d = lim; }" % (i, i, i))
+        dec.append("}")
+        out += dec
+        # run
+        args = ", ".join("A->a%d" % i for i in range(nparams))
+        run = ["static int cz_run%d(const unsigned char *p, size_t n, int mode) {" % k]
+        run.append("  struct cz_args%d so, sc, *A; cz_reader r;" % k)
+        run.append("  memset(&so, 0, sizeof so); memset(&sc, 0, sizeof sc);")
+        has_ret = ret.kind != "void"
+        if has_ret:
+            run.append("  %s ro, rc;" % _decl(ret))
+        run.append("  if (mode != 2 && mode != 4) { r.p = p; r.n = n; cz_decode%d(&r, &so); A = &so;" % k)
+        run.append("    %scz_o%d(%s); }" % ("ro = " if has_ret else "", k, args))
+        run.append("  if (mode != 1 && mode != 3) { r.p = p; r.n = n; cz_decode%d(&r, &sc); A = &sc;" % k)
+        run.append("    %scz_c%d(%s); }" % ("rc = " if has_ret else "", k, args))
+        run.append(
+            "  if (mode >= 3) { for (int i = 0; i < %d; i++) { free(so.buf[i]); free(sc.buf[i]); } return 0; }"
+            % nparams
+        )
+        run.append("  if (mode != 0) return %d;" % EXIT_SAME)
+        run.append("  int bad = 0;")
+        for i, r in enumerate(roles):
+            if r.kind in ("buffer", "string"):
+                run.append("  if (so.tag[%d] == 1) cz_add_region(so.buf[%d], sc.buf[%d], so.bytes[%d]);" % (i, i, i, i))
+        run.append("  cz_add_globals();")
+        if has_ret:
+            run.append("  " + self._compare_value(ret, "ro", "rc", '"ret", -1'))
+        for i, r in enumerate(roles):
+            if r.kind not in ("buffer", "string"):
+                continue
+            e = r.elem
+            run.append("  if (so.tag[%d] == 1) {" % i)
+            run.append("    size_t es = so.avail[%d] ? so.bytes[%d] / so.avail[%d] : 1;" % (i, i, i))
+            run.append("    for (size_t j = 0; j < so.avail[%d] && !bad; j++) {" % i)
+            run.append("      const unsigned char *eo = so.buf[%d] + j * es, *ec = sc.buf[%d] + j * es;" % (i, i))
+            if e.kind == "float":
+                ctype = "float" if e.size == 4 else "double"
+                run.append("      %s vo, vc; memcpy(&vo, eo, es); memcpy(&vc, ec, es);" % ctype)
+                run.append('      if (!cz_tol_d(vo, vc)) { printf("@@diff mem%d %%zu", j);' % i)
+                run.append('        cz_hex("o", eo, es); cz_hex("c", ec, es); printf("\\n"); bad = 1; }')
+            elif e.kind == "record":
+                run.append('      if (cz_cmp_rec%d(eo, ec)) { printf("@@diff mem%d %%zu", j);' % (self.record(e), i))
+                run.append('        cz_hex("o", eo, es); cz_hex("c", ec, es); printf("\\n"); bad = 1; }')
+            else:
+                run.append('      if (memcmp(eo, ec, es)) { printf("@@diff mem%d %%zu", j);' % i)
+                run.append('        cz_hex("o", eo, es); cz_hex("c", ec, es); printf("\\n"); bad = 1; }')
+            run.append("    }")
+            run.append("  }")
+        run.append("  if (!bad) bad = cz_cmp_globals();")
+        run.append("  return bad ? %d : %d;" % (EXIT_DIFF, EXIT_SAME))
+        run.append("}")
+        out += run
+        return "\n".join(out) + "\n"
+
+    def _compare_value(self, t: CType, a: str, b: str, where: str) -> str:
+        report = (
+            'printf("@@diff %%s %%ld", %s); cz_hex("o", &%s, sizeof %s); cz_hex("c", &%s, sizeof %s); '
+            'printf("\\n"); bad = 1;' % (where, a, a, b, b)
+        )
+        if t.kind == "float":
+            return "if (!cz_tol_d(%s, %s)) { %s }" % (a, b, report)
+        if t.kind == "pointer":
+            return "if (!cz_ptr_eq((const void *)%s, (const void *)%s)) { %s }" % (a, b, report)
+        if t.kind == "record":
+            return "if (cz_cmp_rec%d(&%s, &%s)) { %s }" % (self.record(t), a, b, report)
+        if t.kind == "bool":
+            return "if (!%s != !%s) { %s }" % (a, b, report)
+        return "if (memcmp(&%s, &%s, sizeof %s)) { %s }" % (a, b, a, report)
+
+
+def generate(
+    stripped_include: str,
+    functions: Sequence[tuple[str, CType, CallPlan]],
+    globals_: Sequence[GlobalPair],
+    tolerance: float = 0.0,
+    defines_main: bool = False,
+) -> str:
+    """The harness source. `stripped_include` is the path of the TU copy with trap bodies."""
+    g = _Gen(tolerance)
+    parts = [RUNTIME % {"max_elems": MAX_ELEMS, "tolerance": float(tolerance), "same": EXIT_SAME, "diff": EXIT_DIFF}]
+    parts.append("/* ---- the original TU, bodies cut out ---- */\n")
+    if defines_main:
+        parts.append("#define main __coopt_original_main\n")
+    parts.append('#include "%s"\n' % stripped_include)
+    if defines_main:
+        parts.append("#undef main\n")
+    parts.append("/* ---- globals of both sides ---- */\n")
+    for j, gp in enumerate(globals_):
+        parts.append('extern unsigned char cz_go%d[] __asm__("%s%s");\n' % (j, ORIG_PREFIX, gp.name))
+        parts.append('extern unsigned char cz_gc%d[] __asm__("%s%s");\n' % (j, CAND_PREFIX, gp.name))
+    parts.append("static void cz_add_globals(void) {\n")
+    for j, gp in enumerate(globals_):
+        parts.append("  cz_add_region(cz_go%d, cz_gc%d, %d);\n" % (j, j, gp.size))
+    parts.append("}\nstatic int cz_cmp_globals(void) {\n  int bad = 0;\n")
+    for j, gp in enumerate(globals_):
+        if gp.writable:
+            parts.append('  if (!bad) bad = cz_cmp_global("%s", cz_go%d, cz_gc%d, %d);\n' % (gp.name, j, j, gp.size))
+    parts.append("  return bad;\n}\n")
+    fn_code = [g.function(k, name, ret, plan) for k, (name, ret, plan) in enumerate(functions)]
+    parts.append(g.record_protos())
+    parts.extend(fn_code)
+    parts.extend(g.record_code)
+    parts.append("static cz_runner cz_runners[] = { %s };\n" % ", ".join("cz_run%d" % k for k in range(len(functions))))
+    parts.append("int main(int argc, char **argv) { return cz_main(argc, argv, cz_runners, %d); }\n" % len(functions))
+    return "".join(parts)
