@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shims": ("coopt.cli.shims_cmd", "write compiler-named symlinks to coopt-cc into a directory"),
     "cmake-toolchain": ("coopt.cli.integration_cmd", "print the path of the CMake toolchain file"),
     "scons-tool": ("coopt.cli.integration_cmd", "print the SCons site_tools directory to add to toolpath"),
+    "verify": ("coopt.cli.verify_cmd", "check a candidate TU behaves like the original (and is faster)"),
     "make-include": ("coopt.cli.integration_cmd", "print the path of coopt.mk, a Makefile include"),
 }
 

@@ -1,0 +1,91 @@
+"""`coopt verify`: judge a candidate TU against the original. Exit 0 accepted, 1 rejected, 2 bad input; 3 when
+the verifier could not decide (unsupported, inconclusive, timeout)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from coopt.cli import UsageError
+
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_UNDECIDED = 0, 1, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="coopt verify",
+        description="Check that a candidate variant of a C translation unit behaves like the original (and, with "
+        "--bench or --perf, is faster). The candidate may be C (.c), LLVM IR (.ll) or assembly (.s).",
+    )
+    p.add_argument("--original", required=True, help="the original C file")
+    p.add_argument("--candidate", required=True, help="the candidate: .c, .ll or .s of the same TU")
+    p.add_argument("--function", action="append", default=[], metavar="NAME", help="drive only these functions")
+    p.add_argument("--cflags", default="-O2", help='compile flags of the TU, one string (default "-O2")')
+    p.add_argument("--test", metavar="CMD", help="test command run per side; outputs must match (see docs)")
+    p.add_argument("--build", metavar="CMD", help="command run once per side before --test and --bench")
+    p.add_argument("--bench", metavar="CMD", help="benchmark command: interleaved A/B timing of both sides")
+    p.add_argument("--perf", choices=("wall", "callgrind"), help="time the harness itself as a micro-benchmark")
+    p.add_argument("--min-gain", type=float, default=1.02, help="required speed-up lower bound (default 1.02)")
+    p.add_argument("--max-inputs", type=int, default=300, help="inputs per function (default 300)")
+    p.add_argument("--fuzz-seconds", type=float, default=0.0, help="libFuzzer time box per function (default off)")
+    p.add_argument("--no-sanitizers", action="store_true", help="skip the ASan+UBSan build")
+    p.add_argument("--fp-tolerance", type=float, default=0.0, help="relative float tolerance (default exact)")
+    p.add_argument("--link", action="append", default=[], metavar="OBJ", help="objects the TU needs to link")
+    p.add_argument("--keep", metavar="DIR", help="keep the harness, objects and reproducer in DIR")
+    p.add_argument("--json", action="store_true", help="print the evidence record as JSON")
+    return p
+
+
+def run(_name: str, argv: list[str]) -> int:
+    a = _parser().parse_args(argv)
+    from coopt.verify.api import VerifyInputError, VerifyOptions, verify
+    from coopt.verify.perfstats import PerfSettings
+
+    sources = []
+    if a.fuzz_seconds > 0:
+        from coopt.verify.fuzz import LibFuzzerSource
+
+        sources.append(LibFuzzerSource(seconds=a.fuzz_seconds))
+    options = VerifyOptions(
+        max_inputs=a.max_inputs,
+        sanitizers=not a.no_sanitizers,
+        fp_tolerance=a.fp_tolerance,
+        min_gain=a.min_gain,
+        perf=a.perf or "",
+        perf_settings=PerfSettings(min_gain=a.min_gain),
+        input_sources=tuple(sources),
+    )
+    try:
+        cflags = shlex.split(a.cflags)
+    except ValueError as exc:
+        raise UsageError("--cflags: %s" % exc) from exc
+    try:
+        ev = verify(
+            a.original,
+            a.candidate,
+            functions=a.function,
+            cflags=cflags,
+            test_cmd=a.test,
+            bench_cmd=a.bench,
+            build_cmd=a.build,
+            options=options,
+            workdir=a.keep,
+            link_with=a.link,
+        )
+    except VerifyInputError as exc:
+        raise UsageError(str(exc)) from exc
+    if a.json:
+        print(ev.to_json())
+    else:
+        print(ev.verdict.line())
+        repro = ev.verdict.reproducer
+        if repro is not None:
+            print("reproducer: %s" % repro.input_text)
+            if a.keep and repro.command:
+                print("rerun: %s" % repro.command)
+        for fn, why in sorted(ev.unsupported_functions.items()):
+            print("cannot drive %s: %s" % (fn, why), file=sys.stderr)
+    if ev.verdict.code.accepted:
+        return EXIT_ACCEPTED
+    return EXIT_REJECTED if ev.verdict.code.is_failure else EXIT_UNDECIDED
