@@ -71,6 +71,8 @@ PASS_CASES = [
     ("-fprofile-generate -c f.c", Reason.PROFILE_GENERATE, True),
     ("-fprofile-instr-generate -c f.c", Reason.PROFILE_GENERATE, True),
     ("-fprofile-use=missing.profdata -c f.c", Reason.PROFILE_USE, True),
+    ("-fauto-profile=missing.prof -c f.c", Reason.PROFILE_USE, True),
+    ("-save-stats=obj -c f.c -o stats.o", Reason.EXTRA_OUTPUT, True),
     ("--coverage -c f.c", Reason.COVERAGE, False),
     ("-g -gsplit-dwarf -c f.c -o split.o", Reason.SPLIT_DWARF, True),
     ("-Xclang -disable-llvm-passes -O2 -c f.c", Reason.XCLANG, True),
@@ -148,6 +150,7 @@ COMPILE_CASES = [
     ("-c f.c -Wp,-MD,w.d -o w.o", "f.c", "w.o", ["-Wp,-MD,w.d"]),
     ("-c f.c -Wp,-MMD,w.d -o w.o", "f.c", "w.o", ["-Wp,-MMD,w.d"]),
     ("-O2 -march=native -c f.c", "f.c", "f.o", []),
+    ("-iwithsysroot /usr/include -iframework /fw -isystem-after inc -c f.c", "f.c", "f.o", []),
 ]
 
 
