@@ -86,9 +86,10 @@ def test_quick_run_writes_wellformed_results(tmp_path: Path) -> None:
     for row in configs.values():
         _check_samples(row, build_reps)
     journaled = build["checks"]["coopt-cc (cold)"]
-    assert journaled["counted"] == journaled["expected"] > 30  # Lua has 33 library and program TUs
+    assert journaled["counted"] == journaled["expected"] > 30  # Lua 5.4: 32 library TUs, lua.c, luac.c
     assert build["calls_through_cc"] > journaled["expected"]  # the links too
-    assert set(build["projection"]) >= {"projected_added_pct", "projected_added_pct_without_python_share"}
+    for stat in ("median", "min"):
+        assert set(build["projection"][stat]) >= {"projected_added_pct", "projected_added_pct_without_python_share"}
 
     miss = data["miss_breakdown"]
     assert miss["tu"] == "lua" and set(miss["own_ms"]) == {"small", "lua"}

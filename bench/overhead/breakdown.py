@@ -3,6 +3,7 @@
 Measured from outside (interleaved, medians):
     spawn            /bin/true: fork+exec+wait, what any process costs
     python start-up  the installed venv's python -I -S -c pass
+    shell stage      the launcher's own sh lines, exec'ing python -I -S on an empty Python part
     coopt-cc→true    the installed coopt-cc on the TU's real compile command with COOPT_COMPILER=true: the whole
                      miss path (launcher, key, journal, stats) and an exec of a program that does nothing
 and from inside (miss_driver.py, perf_counter around the launcher's own code):
@@ -19,7 +20,7 @@ import shutil
 import statistics
 import subprocess
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from overhead.install import Installed
 from overhead.timing import BenchError, Case, Samples, clean_env, interleave
@@ -27,6 +28,24 @@ from overhead.workloads import Tu
 
 DRIVER = Path(__file__).with_name("miss_driver.py")
 TOP_IMPORTS = 8
+STUB_CASE = "launcher shell stage + python -I -S"
+
+
+def launcher_stub(installed: Installed) -> Path | None:
+    """A copy of the installed launcher's shell stage with an empty Python part, next to it (so it finds the same
+    python): timing it gives the sh stage plus interpreter start-up. None when the launcher has no such stage."""
+    polyglot = "'" * 4  # the launcher's sh lines start with '''' (an empty string to sh, a string to Python)
+    head = []
+    for line in installed.coopt_cc.read_text().splitlines(keepends=True):
+        if not line.startswith(("#", polyglot)):
+            break
+        head.append(line)
+    if not any(line.startswith(polyglot) for line in head):
+        return None
+    stub = installed.coopt_cc.with_name("coopt-cc-shell-stage")
+    stub.write_text("".join(head))
+    stub.chmod(0o755)
+    return stub
 
 
 def _driver_argv(installed: Installed, mode: str, tu: Tu, importtime: bool = False) -> list[str]:
@@ -75,10 +94,6 @@ def parse_importtime(stderr: str) -> dict[str, dict[str, object]]:
     return out
 
 
-def _median(records: Sequence[Mapping[str, str]], key: str) -> float:
-    return statistics.median(float(r[key]) for r in records)
-
-
 def measure(
     installed: Installed, tus: Sequence[Tu], hot: Tu, workdir: Path, reps: int, warmup: int, seed: int
 ) -> dict[str, object]:
@@ -120,6 +135,9 @@ def measure(
         Case("driver preloaded", _driver_argv(installed, "preloaded", hot), str(hot.cwd),
              {**driver_env, "BENCH_DRIVER_OUT": str(pre_out), "BENCH_DRIVER_LAZY": lazy}),
     ]
+    stub = launcher_stub(installed)
+    if stub is not None:
+        cases.append(Case(STUB_CASE, [str(stub), *hot.compile_args], str(hot.cwd), clean_env()))
     true_env = clean_env({"COOPT_CACHE_DIR": str(caches / "breakdown-true"), "COOPT_COMPILER": true})
     for tu in tus:
         cases.append(Case("coopt-cc→true %s" % tu.label, [str(installed.coopt_cc), *tu.compile_args], str(tu.cwd),
@@ -133,6 +151,50 @@ def measure(
     return summarize(samples, plain, pre, hot, [tu.label for tu in tus], imports, lazy)
 
 
+def _parts(
+    samples: Mapping[str, Samples],
+    plain: Sequence[Mapping[str, str]],
+    pre: Sequence[Mapping[str, str]],
+    hot: Tu,
+    labels: Sequence[str],
+    pick: Callable[[list[float]], float],
+) -> dict[str, Any]:
+    """The breakdown with one statistic (median or minimum) taken of every measured part."""
+
+    def ext(name: str) -> float:
+        return pick(samples[name].ms)
+
+    def inner(records: Sequence[Mapping[str, str]], key: str) -> float:
+        return pick([float(r[key]) for r in records])
+
+    spawn = ext("spawn /bin/true")
+    python = ext("python -I -S -c pass") - spawn
+    own = {label: ext("coopt-cc→true %s" % label) - spawn for label in labels}
+    # The sh stage as the launcher's own first lines run it (None when the launcher has none).
+    shell = ext(STUB_CASE) - spawn - python if STUB_CASE in samples else None
+    import_ms, main_ms = inner(plain, "import_ms"), inner(plain, "main_ms")
+    work_ms = inner(pre, "main_ms")
+    steps: dict[str, dict[str, float]] = {}
+    for key in pre[0]:
+        if key.startswith("step:"):
+            values = [r[key].split("/") for r in pre]
+            steps[key[len("step:"):]] = {"ms": round(pick([float(v[0]) for v in values]), 4),
+                                         "calls": int(values[0][1])}
+    return {
+        "spawn_ms": round(spawn, 3),
+        "own_ms": {label: round(v, 3) for label, v in own.items()},
+        "python_startup_ms": round(python, 3),
+        "shell_stage_ms": None if shell is None else round(shell, 3),
+        "launcher_import_ms": round(import_ms, 3),
+        "main_until_exec_ms": round(main_ms, 3),
+        "lazy_import_ms": round(inner(pre, "lazy_ms"), 3),
+        "main_work_ms": round(work_ms, 3),
+        "steps": steps,
+        "other_work_ms": round(work_ms - sum(s["ms"] for s in steps.values()), 3),
+        "rest_ms": round(own[hot.label] - python - (shell or 0.0) - import_ms - main_ms, 3),
+    }
+
+
 def summarize(
     samples: Mapping[str, Samples],
     plain: Sequence[Mapping[str, str]],
@@ -142,39 +204,14 @@ def summarize(
     imports: dict[str, dict[str, object]],
     lazy: str,
 ) -> dict[str, object]:
-    spawn = samples["spawn /bin/true"].median
-    python = samples["python -I -S -c pass"].median - spawn
-    import_ms = _median(plain, "import_ms")
-    main_ms = _median(plain, "main_ms")
-    lazy_ms = _median(pre, "lazy_ms")
-    work_ms = _median(pre, "main_ms")
-    steps: dict[str, dict[str, float]] = {}
-    for key in pre[0]:
-        if key.startswith("step:"):
-            values = [r[key].split("/") for r in pre]
-            steps[key[len("step:"):]] = {
-                "ms": round(statistics.median(float(v[0]) for v in values), 4),
-                "calls": int(values[0][1]),
-            }
-    own = {label: samples["coopt-cc→true %s" % label].median - spawn for label in labels}
-    hot_own = own[hot.label]
+    """Medians of every part (and, under "min", minimums: on a busy machine the better estimate of the cost)."""
     return {
         "tu": hot.label,
         "command": ["coopt-cc", *hot.compile_args],
-        "external": {
-            name: s.as_dict() for name, s in sorted(samples.items())
-        },
-        "spawn_ms": round(spawn, 3),
-        "own_ms": {label: round(v, 3) for label, v in own.items()},
-        "python_startup_ms": round(python, 3),
-        "launcher_import_ms": round(import_ms, 3),
+        "external": {name: s.as_dict() for name, s in sorted(samples.items())},
+        **_parts(samples, plain, pre, hot, labels, statistics.median),
+        "min": _parts(samples, plain, pre, hot, labels, min),
         "site_imported": any(r.get("site") == "1" for r in plain),
-        "main_until_exec_ms": round(main_ms, 3),
         "lazy_imports": [m for m in lazy.split(",") if m],
-        "lazy_import_ms": round(lazy_ms, 3),
-        "main_work_ms": round(work_ms, 3),
-        "steps": steps,
-        "other_work_ms": round(work_ms - sum(s["ms"] for s in steps.values()), 3),
-        "rest_ms": round(hot_own - python - import_ms - main_ms, 3),
         "importtime": imports,
     }

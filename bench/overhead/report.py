@@ -60,43 +60,50 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def projection(results: dict[str, Any]) -> dict[str, Any]:
-    """The whole-build overhead that coopt-cc's own miss cost implies, as is and without the interpreter's share.
+    """The whole-build overhead that coopt-cc's own miss cost implies, as is and without Python's share.
 
-    A rough model (every call through CC pays the same own time, spread over make's jobs) that is far less noisy
-    than a whole-build measurement on a busy machine, and says what a compiled fast-path launcher could gain.
+    A rough model (every call through CC pays the same own time, spread evenly over make's jobs) that is far less
+    noisy than a whole-build measurement on a busy machine, and says what a compiled fast-path launcher could gain:
+    Python's share is the interpreter's start-up, the launcher's sh stage that re-executes it, and the imports.
+    Computed from the breakdown's medians and from its minimums.
     """
     b = results["miss_breakdown"]
     build = results["build"]
     clang_ms = next(r["median_ms"] for r in build["rows"] if r["config"] == "clang")
-    own = b["own_ms"][b["tu"]]
-    python_share = b["python_startup_ms"] + b["launcher_import_ms"] + b["lazy_import_ms"]
     calls, jobs = build["calls_through_cc"], build["jobs"]
 
     def pct(ms: float) -> float:
         return round(ms * calls / jobs / clang_ms * 100.0, 2)
 
-    return {
-        "calls_through_cc": calls,
-        "jobs": jobs,
-        "clang_build_ms": clang_ms,
-        "own_ms_per_call": own,
-        "python_share_ms": round(python_share, 3),
-        "projected_added_pct": pct(own),
-        "projected_added_pct_without_python_share": pct(max(own - python_share, 0.0)),
-    }
+    out: dict[str, Any] = {"calls_through_cc": calls, "jobs": jobs, "clang_build_ms": clang_ms}
+    for stat, parts in (("median", b), ("min", b["min"])):
+        own = parts["own_ms"][b["tu"]]
+        share = sum(parts[k] or 0.0 for k in ("python_startup_ms", "shell_stage_ms", "launcher_import_ms",
+                                              "lazy_import_ms"))
+        out[stat] = {
+            "own_ms_per_call": own,
+            "python_share_ms": round(share, 3),
+            "projected_added_pct": pct(own),
+            "projected_added_pct_without_python_share": pct(max(own - share, 0.0)),
+        }
+    return out
 
 
 def projection_table(results: dict[str, Any]) -> list[str]:
     p = results["build"]["projection"]
+    med, lo = p["median"], p["min"]
     rows = [
-        ["coopt-cc as installed (%s ms own time per call)" % _ms(p["own_ms_per_call"]),
-         "%+.1f%%" % p["projected_added_pct"]],
-        ["without interpreter start-up and imports (%s ms of it): a compiled fast path"
-         % _ms(p["python_share_ms"]), "%+.1f%%" % p["projected_added_pct_without_python_share"]],
+        ["coopt-cc as installed (own time per call: %s / %s ms)" % (_ms(med["own_ms_per_call"]),
+                                                                   _ms(lo["own_ms_per_call"])),
+         "%+.1f%%" % med["projected_added_pct"], "%+.1f%%" % lo["projected_added_pct"]],
+        ["without Python's share (%s / %s ms): a compiled fast path" % (_ms(med["python_share_ms"]),
+                                                                      _ms(lo["python_share_ms"])),
+         "%+.1f%%" % med["projected_added_pct_without_python_share"],
+         "%+.1f%%" % lo["projected_added_pct_without_python_share"]],
     ]
     title = "Lua build, projected: own ms x %d calls / %d jobs / clang's %.2f s" % (
         p["calls_through_cc"], p["jobs"], p["clang_build_ms"] / 1000)
-    return table([title, "added"], rows)
+    return table([title, "from medians", "from minimums"], rows)
 
 
 def compile_table(results: dict[str, Any]) -> list[str]:
@@ -119,24 +126,34 @@ def build_table(results: dict[str, Any]) -> list[str]:
 
 def breakdown_table(results: dict[str, Any]) -> list[str]:
     b = results["miss_breakdown"]
-    own = b["own_ms"][b["tu"]]
+    lo = b["min"]
+    hot = b["tu"]
+
+    def row(label: str, key: str) -> list[str]:
+        return [label, _ms(b[key]), _ms(lo[key])]
+
     rows = [
-        ["process spawn + exec + wait (/bin/true; any program pays it)", _ms(b["spawn_ms"])],
-        ["**coopt-cc's own time on a miss** (coopt-cc->true minus spawn)", _ms(own)],
-        ["  python -I -S start-up (-c pass, minus spawn)", _ms(b["python_startup_ms"])],
-        ["  launcher: sys.path set-up + import coopt.wrapper.main%s"
-         % (" (fell back to `site`!)" if b["site_imported"] else ""), _ms(b["launcher_import_ms"])],
-        ["  main() until exec of the compiler", _ms(b["main_until_exec_ms"])],
-        ["    lazy imports in main() (%d modules)" % len(b["lazy_imports"]), _ms(b["lazy_import_ms"])],
+        row("process spawn + exec + wait (/bin/true; any program pays it)", "spawn_ms"),
+        ["**coopt-cc's own time on a miss** (coopt-cc->true minus spawn)", _ms(b["own_ms"][hot]),
+         _ms(lo["own_ms"][hot])],
+        row("  python -I -S start-up (-c pass, minus spawn)", "python_startup_ms"),
+        row("  launcher's sh stage (its shell lines, then exec of python)", "shell_stage_ms"),
+        row("  launcher: sys.path set-up + import coopt.wrapper.main%s"
+            % (" (fell back to `site`!)" if b["site_imported"] else ""), "launcher_import_ms"),
+        row("  main() until exec of the compiler", "main_until_exec_ms"),
+        row("    lazy imports in main() (%d modules)" % len(b["lazy_imports"]), "lazy_import_ms"),
     ]
     for label, step in b["steps"].items():
-        rows.append(["    %s (%d call%s)" % (label, step["calls"], "" if step["calls"] == 1 else "s"), _ms(step["ms"])])
-    rows.append(["    other work in main()", _ms(b["other_work_ms"])])
-    rows.append(["  rest: sh stage of the launcher, exec, noise", _ms(b["rest_ms"])])
-    for label, ms in b["own_ms"].items():
-        if label != b["tu"]:
-            rows.append(["coopt-cc's own time on a miss, %s TU" % label, _ms(ms)])
-    return table(["miss on %s: where the time goes" % b["tu"], "median ms"], rows)
+        calls = step["calls"]
+        rows.append(["    %s (%d call%s)" % (label, calls, "" if calls == 1 else "s"), _ms(step["ms"]),
+                     _ms(lo["steps"][label]["ms"])])
+    rows.append(row("    other work in main()", "other_work_ms"))
+    rows.append(row("  rest: compiling the launcher script, the final exec, noise", "rest_ms"))
+    for label in b["own_ms"]:
+        if label != hot:
+            rows.append(["coopt-cc's own time on a miss, %s TU" % label, _ms(b["own_ms"][label]),
+                         _ms(lo["own_ms"][label])])
+    return table(["miss on %s: where the time goes" % hot, "median ms", "min ms"], rows)
 
 
 def imports_table(results: dict[str, Any]) -> list[str]:
@@ -215,7 +232,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "On a busy machine a few builds cannot resolve a few percent; the projection below multiplies coopt-cc's "
         "own time per call (measured in the next section, far less noisy) by the calls one build makes through CC "
-        "and spreads them over make's jobs. It ignores the build's serial parts, so it is a rough guide.",
+        "and spreads them over make's jobs. It ignores the build's serial parts, so it is a rough guide. "
+        "Python's share is the interpreter's start-up, the launcher's sh stage and the imports: what a compiled "
+        "fast-path launcher would not pay.",
         "",
         *projection_table(results),
         "",
@@ -224,7 +243,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "Outside: the installed coopt-cc on lvm.c's compile with `COOPT_COMPILER=true`, against spawning `true` "
         "and `python -I -S -c pass`. Inside: `bench/overhead/miss_driver.py` runs the installed launcher's own "
         "code with perf_counter timers and a stub for the final exec; the second run pre-imports the modules "
-        "main() imports lazily, to split their cost from main()'s work.",
+        "main() imports lazily, to split their cost from main()'s work. \"min ms\" takes every part's minimum "
+        "over the runs instead of its median: on a busy machine, the better estimate of the cost itself.",
         "",
         *breakdown_table(results),
         "",
