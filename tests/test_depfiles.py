@@ -3,6 +3,8 @@ through unchanged, on a miss and on a hit alike."""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -124,3 +126,25 @@ def test_diagnostics_and_exit_code_unchanged_on_miss_and_hit(coopt: Coopt, warns
     else:
         assert stats.get("hit") == 1
         assert sorted(hit_files) == sorted(plain_files) and hit_files["w.o"] != plain_files["w.o"]
+
+
+def test_hit_never_replaces_a_device_named_by_o(coopt: Coopt, served: Path) -> None:
+    # `-o /dev/null` in a build's flag checks: a real compile writes through the device. A hit must not put a file in
+    # its place (as root that would replace /dev/null for the whole machine). A private device node stands in.
+    if os.geteuid() != 0:
+        pytest.skip("creating a device node needs root")
+    dev = served / "null"
+    os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    for args in (["-O2", "-c", "f.c", "-o", "null"], ["-O2", "-c", "f.c", "-o", "null", "-MD"]):
+        plain, plain_files, wrapped, _ = _plain_then_wrapped(coopt, served, args)
+        assert wrapped == plain
+        if plain[0] != 0:
+            pytest.skip("device nodes do not work on this file system (nodev): %r" % plain[2][-200:])
+        assert stat.S_ISCHR(dev.lstat().st_mode)
+    os.symlink(dev, served / "link.o")
+    assert _run([coopt.cc, "-O2", "-c", "f.c", "-o", "link.o"], served, env=coopt.env)[0] == 0
+    assert stat.S_ISCHR(dev.lstat().st_mode) and (served / "link.o").is_symlink()
+    assert "hit" not in coopt.stats()
+    # A plain output path is still served.
+    _run([coopt.cc, "-O2", "-c", "f.c", "-o", "f.o"], served, env=coopt.env)
+    assert coopt.stats().get("hit") == 1

@@ -13,6 +13,7 @@ then the variant's object is copied into place atomically.
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 
 from coopt.cache import key as keymod
 from coopt.cache import manifest, stats
@@ -39,6 +40,15 @@ def try_hit(
     debug: bool = False,
 ) -> int | None:
     """Serve the variant; returns the exit code, or None to fall back to a real compile."""
+    try:
+        special = not S_ISREG(os.stat(job.output_path).st_mode)
+    except OSError:
+        special = False  # not there yet: the usual case
+    if special:
+        # `-o /dev/null`: the compiler writes through a device; os.replace would put a file in its place.
+        debug_log.append("miss: %s is not a regular file" % job.output_path)
+        _count(layout, read_only, "miss_special_output")
+        return None
     results = manifest.load(layout.manifest_path(direct_key))
     found, why = manifest.match(results, job.cwd, started)
     if found is None:
