@@ -35,7 +35,7 @@ class VerifyOptions:
     """Knobs of one verification. The defaults are what the optimizer uses."""
 
     max_inputs: int = 300  # per function, all input sources together
-    input_timeout_s: int = 2
+    input_timeout_s: int = 1
     total_timeout_s: float = 900.0
     sanitizers: bool = True
     fp_tolerance: float = 0.0  # relative; 0 compares floating point exactly

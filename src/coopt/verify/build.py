@@ -24,7 +24,9 @@ DATA_TYPES = "dDbBrRvV"
 CODE_TYPES = "tTwW"
 
 SANITIZER_FLAGS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
-ASAN_EXIT, UBSAN_EXIT = 86, 87
+# One exit status for every sanitizer report: ASan and UBSan share one runtime and one `exitcode` flag, so the
+# report text (not the status) tells them apart.
+SANITIZER_EXIT = 86
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,8 @@ SANITIZED = Flavor(
         # No symbolizing in bulk runs (it costs ~0.1 s per report, and inputs outside the original's contract
         # report too); diffrun asks for it again when it explains a fault.
         "ASAN_OPTIONS": "exitcode=%d:detect_leaks=0:abort_on_error=0:hard_rss_limit_mb=4096:"
-        "allocator_may_return_null=1:handle_segv=1:symbolize=0" % ASAN_EXIT,
-        "UBSAN_OPTIONS": "exitcode=%d:print_stacktrace=0:halt_on_error=1:symbolize=0" % UBSAN_EXIT,
+        "allocator_may_return_null=1:handle_segv=1:symbolize=0" % SANITIZER_EXIT,
+        "UBSAN_OPTIONS": "exitcode=%d:print_stacktrace=0:halt_on_error=1:symbolize=0" % SANITIZER_EXIT,
     },
 )
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.verify import sandbox
-from coopt.verify.build import ASAN_EXIT, UBSAN_EXIT, Flavor
+from coopt.verify.build import SANITIZER_EXIT, Flavor
 from coopt.verify.inputs import CallPlan, GeneratedInput
 from coopt.verify.signatures import CType
 from coopt.verify.verdict import Reason
@@ -140,13 +140,18 @@ def explain(diff: str, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
 
 
 def _sanitizer_summary(stderr: str) -> str:
-    for line in stderr.splitlines():
-        if "SUMMARY:" in line:
+    """`UndefinedBehaviorSanitizer: file:line: runtime error: ...` or ASan's summary line with its location."""
+    lines = stderr.splitlines()
+    for line in lines:
+        if "runtime error:" in line:
+            return "UndefinedBehaviorSanitizer: " + line.strip()
+    for line in lines:
+        if "SUMMARY: AddressSanitizer" in line:
             return line.split("SUMMARY:", 1)[1].strip()
-    for line in stderr.splitlines():
-        if "runtime error:" in line or "ERROR: AddressSanitizer" in line:
-            return line.strip()
-    return stderr.strip().splitlines()[0] if stderr.strip() else ""
+    for line in lines:
+        if "ERROR: AddressSanitizer" in line:
+            return line.split("ERROR:", 1)[1].strip()
+    return "sanitizer report: " + (lines[0].strip() if lines else "(no output)")
 
 
 def _fault(o: Outcome, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
@@ -157,9 +162,8 @@ def _fault(o: Outcome, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
         return Reason.HANG, "the candidate ran past the per-input time limit; the original did not"
     if st.startswith("exit "):
         code = int(st.split()[1])
-        if code in (ASAN_EXIT, UBSAN_EXIT):
-            tool = "AddressSanitizer" if code == ASAN_EXIT else "UndefinedBehaviorSanitizer"
-            return Reason.SANITIZER, "%s: %s" % (tool, _sanitizer_summary(o.stderr))
+        if code == SANITIZER_EXIT:
+            return Reason.SANITIZER, _sanitizer_summary(o.stderr)
         return Reason.CRASH, "the candidate exited with status %d" % code
     if st.startswith("signal "):
         return Reason.CRASH, "the candidate died with signal %s" % st.split()[1]
@@ -198,16 +202,13 @@ def judge(
             j.invalid += 1
         else:
             suspects.append(i)
-    hang_checked: dict[int, str] = {}
-    slow = [i for i in suspects if d[i].status == "timeout"]
-    if slow:
-        c_alone, secs = run_mode(exe, "c", fn_index, [blobs[i] for i in slow], scratch, flavor, input_timeout_s, limits)
-        j.seconds += secs
-        hang_checked = {i: c_alone[k].status for k, i in enumerate(slow)}
     for i in suspects:
-        if hang_checked.get(i, "timeout") != "timeout":
-            j.inconclusive += 1  # each side alone finishes; together they ran out of time
-            continue
+        if d[i].status == "timeout":
+            c_alone, secs = run_mode(exe, "c", fn_index, [blobs[i]], scratch, flavor, input_timeout_s, limits)
+            j.seconds += secs
+            if c_alone[0].status != "timeout":
+                j.inconclusive += 1  # each side alone finishes; together they ran out of time
+                continue
         outcome = d[i]
         if flavor.env and outcome.status.startswith("exit "):
             # Once more with symbols, for a readable sanitizer report.

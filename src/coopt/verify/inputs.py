@@ -193,6 +193,16 @@ def _round_float(v: float, t: CType) -> float:
     return v
 
 
+def pair_edges(t: CType) -> list[float] | list[int]:
+    """The few edge values combined pairwise: zero, ±1, the extremes, and for floats NaN, ±inf, ±denormals."""
+    if t.kind == "float":
+        vals = [0.0, -0.0, 1.0, -1.0, 0.5, math.nan, math.inf, -math.inf, 5e-324, -2.2250738585072014e-308]
+        vals += [1e300, -1e300]
+        return [_round_float(v, t) for v in vals]
+    lo, hi = _int_range(t)
+    return [v for v in dict.fromkeys([0, 1, -1 if t.signed else 2, 3, hi, lo, hi - 1, lo + 1]) if lo <= v <= hi]
+
+
 def edges(t: CType) -> list[float] | list[int]:
     return float_edges(t) if t.kind == "float" else int_edges(t)
 
@@ -328,6 +338,15 @@ def decode(p: CallPlan, blob: bytes) -> InputCase:
     return _normalize(p, InputCase(tuple(args), "decoded"))
 
 
+def may_alias(a: CType, b: CType) -> bool:
+    """Whether C lets pointers to these element types overlap: the same type up to signedness, or bytes."""
+    if (a.kind == "int" and a.size == 1) or (b.kind == "int" and b.size == 1):
+        return True
+    if a.is_scalar and b.is_scalar:
+        return a.kind == b.kind and a.size == b.size
+    return a.spelling == b.spelling
+
+
 def _elem_bytes(role: Role) -> int:
     """Bytes per element in memory for lengths measured in elements (exact for scalars)."""
     e = role.elem
@@ -441,6 +460,18 @@ class EdgeValueSource:
                     args = base()
                     args[i] = v
                     yield InputCase(tuple(args), "edge %s=%r" % (p.names[i] or i, v))
+        # Pairs of scalars through a few edge values each: bugs that need two extremes at once
+        # (LLONG_MIN % -1, a tiny positive over a tiny negative).
+        scalars = [i for i, r in enumerate(roles) if r.kind == "scalar"]
+        for x in scalars:
+            for y in scalars:
+                if x >= y:
+                    continue
+                for vx in pair_edges(roles[x].type):
+                    for vy in pair_edges(roles[y].type):
+                        args = base()
+                        args[x], args[y] = vx, vy
+                        yield InputCase(tuple(args), "edges %s=%r %s=%r" % (p.names[x], vx, p.names[y], vy))
         # Buffer sizes, with the bound length at, just below and well below the size.
         for count in SIZES:
             args = base(count)
@@ -467,7 +498,7 @@ class EdgeValueSource:
         # Overlapping pointers: each pointer into each other's buffer at several offsets.
         for i in ptrs:
             for j in ptrs:
-                if i == j:
+                if i == j or not may_alias(roles[i].elem, roles[j].elem):
                     continue
                 step = max(_elem_bytes(roles[i]), _elem_bytes(roles[j]))
                 for k in (0, 1, 2, 3, 8, 31):

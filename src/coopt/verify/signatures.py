@@ -21,6 +21,7 @@ Node = dict[str, Any]
 
 PROBE_FN = "__coopt_fn_"
 PROBE_FIELD = "__coopt_fld_"
+PROBE_KNR = "__coopt_knr_"
 MAX_ROUNDS = 6
 
 # clang builtin type name -> (kind, size in bytes, signed). x86-64 / AArch64 LP64; `char` signedness is the
@@ -390,6 +391,7 @@ def parse(path: str, cflags: Sequence[str] = (), clang: str = "clang") -> Transl
     tu = TranslationUnit(path)
     order: list[str] = []
     param_names: dict[str, list[str]] = {}
+    param_spellings: dict[str, list[str]] = {}
     state = [""]
     for node, fname in _walk_files(root, state):
         if node.get("kind") != "FunctionDecl" or fname != path or node.get("isImplicit"):
@@ -406,7 +408,9 @@ def parse(path: str, cflags: Sequence[str] = (), clang: str = "clang") -> Transl
         if name == "main":
             continue  # cut out of the harness's copy, never driven
         tu.calls[name] = set(_refs(body)) - {name}
-        param_names[name] = [c.get("name", "") for c in node.get("inner", ()) if c.get("kind") == "ParmVarDecl"]
+        parms = [c for c in node.get("inner", ()) if c.get("kind") == "ParmVarDecl"]
+        param_names[name] = [c.get("name", "") for c in parms]
+        param_spellings[name] = [c.get("type", {}).get("qualType", "") for c in parms]
         order.append(name)
     tu.outside_bodies = tu.stripped_source().decode("utf-8", errors="replace")
 
@@ -416,10 +420,23 @@ def parse(path: str, cflags: Sequence[str] = (), clang: str = "clang") -> Transl
     fn_trees: dict[str, Node] = {}
     wanted: set[str] = set()  # "spelling::field" probes to ask for
     sigs: dict[str, FunctionSig] = {}
+    # K&R-style definitions have no prototype type: their return type is probed as the type of a call with no
+    # arguments (valid for them), each parameter from the type its declaration spells.
+    knr: set[str] = set()
+    knr_trees: dict[tuple[str, int], Node] = {}
     for _ in range(MAX_ROUNDS):
         probe = [include]
         for i, name in enumerate(order):
             probe.append("typedef __typeof__(%s) %s%d;\n" % (name, PROBE_FN, i))
+        knr_probes: dict[str, tuple[str, int]] = {}
+        for i, name in enumerate(order):
+            if name not in knr:
+                continue
+            probe.append("typedef __typeof__(%s()) %s%d_r;\n" % (name, PROBE_KNR, i))
+            knr_probes["%s%d_r" % (PROBE_KNR, i)] = (name, -1)
+            for j, spelled in enumerate(param_spellings.get(name, [])):
+                probe.append("typedef __typeof__(%s) %s%d_%d;\n" % (spelled, PROBE_KNR, i, j))
+                knr_probes["%s%d_%d" % (PROBE_KNR, i, j)] = (name, j)
         field_probes: dict[str, str] = {}  # probe name -> "spelling::field"
         for i, key in enumerate(sorted(wanted)):
             spelling, fname = key.split("::", 1)
@@ -434,15 +451,29 @@ def parse(path: str, cflags: Sequence[str] = (), clang: str = "clang") -> Transl
                 fn_trees[order[int(pname[len(PROBE_FN) :])]] = _probe_type(decl)
             elif pname in field_probes:
                 field_types[field_probes[pname]] = _probe_type(decl)
+            elif pname in knr_probes:
+                knr_trees[knr_probes[pname]] = _probe_type(decl)
         resolver = _Resolver(records, field_types)
-        sigs = {
-            name: _signature(resolver, name, fn_trees[name], statics.get(name, False), param_names.get(name, []))
-            for name in fn_trees
-        }
+        sigs = {}
+        for name, tree in fn_trees.items():
+            names = param_names.get(name, [])
+            proto = _fn_proto(tree)
+            if proto is not None and proto.get("kind") == "FunctionNoProtoType" and (name, -1) in knr_trees:
+                ret = resolver.ctype(knr_trees[(name, -1)])
+                params = tuple(
+                    Param(n, resolver.ctype(knr_trees[(name, j)]))
+                    for j, n in enumerate(names)
+                    if (name, j) in knr_trees
+                )
+                sigs[name] = FunctionSig(name, ret, params, False, statics.get(name, False))
+            else:
+                sigs[name] = _signature(resolver, name, tree, statics.get(name, False), names)
+        new_knr = {n for n, t in fn_trees.items() if (_fn_proto(t) or {}).get("kind") == "FunctionNoProtoType"} - knr
         new = resolver.wanted - set(field_types)
-        if not new:
+        if not new and not new_knr:
             break
         wanted |= new
+        knr |= new_knr
     for name in order:
         sig = sigs.get(name)
         if sig is None:

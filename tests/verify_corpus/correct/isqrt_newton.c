@@ -1,0 +1,39 @@
+/* coopt verify corpus: correct, faster candidate derived from originals/numeric.c.
+   Newton's iteration instead of counting up. */
+/* Scalar numeric helpers (coopt's own). */
+#include <math.h>
+
+/* floor((a + b) / 2) without overflow. */
+int midpoint(int a, int b) {
+    return (a & b) + ((a ^ b) >> 1);
+}
+
+long tri(int n) {
+    return (long)n * (n + 1) / 2;
+}
+
+int iround(double x) {
+    if (!(x > -2147483648.0 && x < 2147483647.0))
+        return 0;
+    return (int)lround(x);
+}
+
+double clamp0(double x) {
+    return x < 0 ? 0 : x;
+}
+
+double max_d(double a, double b) {
+    return a > b ? a : b;
+}
+
+/* floor(sqrt(x)), the slow way. */
+unsigned isqrt(unsigned x) {
+    if (x < 2)
+        return x;
+    unsigned long long r = x, y = (r + 1) / 2;
+    while (y < r) {
+        r = y;
+        y = (r + x / r) / 2;
+    }
+    return (unsigned)r;
+}
