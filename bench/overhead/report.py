@@ -69,22 +69,19 @@ def projection(results: dict[str, Any]) -> dict[str, Any]:
     """
     b = results["miss_breakdown"]
     build = results["build"]
-    clang_ms = next(r["median_ms"] for r in build["rows"] if r["config"] == "clang")
+    clang = next(r for r in build["rows"] if r["config"] == "clang")
     calls, jobs = build["calls_through_cc"], build["jobs"]
-
-    def pct(ms: float) -> float:
-        return round(ms * calls / jobs / clang_ms * 100.0, 2)
-
-    out: dict[str, Any] = {"calls_through_cc": calls, "jobs": jobs, "clang_build_ms": clang_ms}
+    out: dict[str, Any] = {"calls_through_cc": calls, "jobs": jobs, "clang_build_ms": clang["median_ms"]}
     for stat, parts in (("median", b), ("min", b["min"])):
+        per_call_pct = 100.0 * calls / jobs / clang["%s_ms" % stat]  # percent of the build per ms per call
         own = parts["own_ms"][b["tu"]]
         share = sum(parts[k] or 0.0 for k in ("python_startup_ms", "shell_stage_ms", "launcher_import_ms",
                                               "lazy_import_ms"))
         out[stat] = {
             "own_ms_per_call": own,
             "python_share_ms": round(share, 3),
-            "projected_added_pct": pct(own),
-            "projected_added_pct_without_python_share": pct(max(own - share, 0.0)),
+            "projected_added_pct": round(own * per_call_pct, 2),
+            "projected_added_pct_without_python_share": round(max(own - share, 0.0) * per_call_pct, 2),
         }
     return out
 
@@ -101,8 +98,7 @@ def projection_table(results: dict[str, Any]) -> list[str]:
          "%+.1f%%" % med["projected_added_pct_without_python_share"],
          "%+.1f%%" % lo["projected_added_pct_without_python_share"]],
     ]
-    title = "Lua build, projected: own ms x %d calls / %d jobs / clang's %.2f s" % (
-        p["calls_through_cc"], p["jobs"], p["clang_build_ms"] / 1000)
+    title = "Lua build, projected: own ms x %d calls / %d jobs / clang's build" % (p["calls_through_cc"], p["jobs"])
     return table([title, "from medians", "from minimums"], rows)
 
 
@@ -186,6 +182,7 @@ def environment_lines(results: dict[str, Any]) -> list[str]:
         "- load average at start / end: %s / %s" % (m["load_average_start"], m["load_average_end"]),
         "- clang: %s; ccache: %s; python: %s; make: %s" % (t["clang"], t["ccache"] or "not installed", t["python"],
                                                           t["make"]),
+        "- coopt measured: commit %s" % t["coopt"],
         "- mode: %s; %d interleaved repetitions per compile case (%d warm-up), %d per build (%d warm-up), seed %d"
         % (results["mode"], o["reps"], o["warmup"], o["build_reps"], o["build_warmup"], o["seed"]),
     ]
