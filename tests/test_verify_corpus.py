@@ -1,0 +1,74 @@
+"""The verifier against its corpus: every wrong candidate rejected for its stated reason, every correct one
+accepted (behaviour only; speed is measured in bench/verify_cost.py). One row of tests/verify_corpus/manifest.toml
+per test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SRC, require
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+sys.path.insert(0, str(SRC))
+
+from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.verdict import Code, Reason  # noqa: E402
+
+CORPUS = Path(__file__).parent / "verify_corpus"
+CASES = tomllib.loads((CORPUS / "manifest.toml").read_text())["case"]
+
+
+def test_manifest_covers_the_required_bugs() -> None:
+    wrong = [c for c in CASES if c["expect"] == "rejected"]
+    right = [c for c in CASES if c["expect"] == "accepted"]
+    assert len(wrong) >= 25 and len(right) >= 10
+    bugs = " | ".join(c["bug"] for c in wrong)
+    for kind in (
+        "off-by-one",
+        "signed overflow",
+        "aliasing",
+        "float reassociation",
+        "NaN",
+        "-0.0",
+        "uninitialised",
+        "out-of-bounds",
+        "globals",
+        "early exit",
+        "rounding",
+        "large n",
+    ):
+        assert kind in bugs, kind
+    for c in CASES:
+        assert (CORPUS / c["original"]).is_file() and (CORPUS / c["candidate"]).is_file()
+        if c["expect"] == "rejected":
+            Reason(c["reason"])  # a real reason name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_corpus_case(case: dict) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    ev = verify(
+        str(CORPUS / case["original"]),
+        str(CORPUS / case["candidate"]),
+        functions=case.get("functions", []),
+        options=VerifyOptions(max_inputs=300),
+    )
+    v = ev.verdict
+    if case["expect"] == "accepted":
+        assert v.code is Code.ACCEPTED, v.line()
+        assert sum(fi.compared for fi in ev.inputs) > 0
+        assert {fi.build for fi in ev.inputs} == {"plain", "sanitized"}
+    else:
+        assert v.code is Code.REJECTED, v.line()
+        assert v.reason is Reason(case["reason"]), v.line()
+        assert v.detail
+        if v.reason not in (Reason.WARNING, Reason.INTERFACE, Reason.COMPILE):
+            assert v.reproducer is not None and v.reproducer.input_text.startswith(tuple(ev.functions))
