@@ -39,7 +39,9 @@ def _record_parser() -> argparse.ArgumentParser:
         metavar="MODE",
         help="record call chains for self vs children: dwarf (default; needs no frame pointers), fp or lbr",
     )
-    p.add_argument("--freq", type=int, default=None, help="samples per second (default: perf's, 4000)")
+    p.add_argument(
+        "--freq", type=int, default=None, help="samples per second (default: perf's 4000; 1000 with dwarf call graphs)"
+    )
     p.add_argument("--journal", default=None, help="the journal to attribute to (default: the cache's)")
     p.add_argument("--allow-failure", action="store_true", help="keep the profile when the workload exits non-zero")
     p.add_argument("--save-perf-data", metavar="FILE", help="keep the recording at FILE")

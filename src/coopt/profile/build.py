@@ -17,6 +17,7 @@ from coopt.profile.model import Profile, Workload
 from coopt.profile.script import ParseStats, Sample, parse
 from coopt.profile.tus import load_index
 
+DWARF_FREQ = 1000  # default sampling rate with --call-graph dwarf
 SCRIPT_HINT = "make it with `perf script -F %s`" % perf.SCRIPT_FIELDS
 
 
@@ -73,6 +74,10 @@ def record_command(
 ) -> Profile:
     """Run `cmd` under perf, then resolve its samples. The recording goes to `keep_data` when given, else to a
     temporary directory removed afterwards."""
+    if freq is None and call_graph and call_graph.startswith("dwarf"):
+        # Each dwarf sample carries 8 KB of stack: at perf's 4000 Hz a 10 s run writes ~400 MB and takes ~5 s to
+        # unwind; 1000 Hz still gives 10,000 samples (docs/profile.md has the numbers).
+        freq = DWARF_FREQ
     tmp = tempfile.mkdtemp(prefix="coopt-profile-")
     try:
         data = keep_data or os.path.join(tmp, "perf.data")

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -170,15 +171,18 @@ def script_lines(data: str, event: str | None = None) -> Iterator[Iterator[str]]
     # --no-inline: inline frames cost an addr2line run per address and are not what a TU defines;
     # --show-mmap-events: where each binary was loaded, to read PIE and shared-library addresses.
     argv = [perf, "script", "-f", "-i", data, "-F", SCRIPT_FIELDS, "--no-inline", "--show-mmap-events"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="surrogateescape")
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        yield iter(proc.stdout)
-    finally:
-        proc.stdout.close()
-        err = proc.stderr.read()
-        proc.stderr.close()
-        rc = proc.wait()
+    # stderr goes to a file: perf can warn a lot (one line per unreadable binary), and a full stderr pipe nobody
+    # reads while we read stdout would block it.
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as errfile:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errfile, text=True, errors="surrogateescape")
+        assert proc.stdout is not None
+        try:
+            yield iter(proc.stdout)
+        finally:
+            proc.stdout.close()
+            rc = proc.wait()
+            errfile.seek(0)
+            err = errfile.read()
     if rc != 0:
         failure = _perf_failure(err, event or DEFAULT_EVENT)
         if failure is not None:

@@ -48,7 +48,8 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
     for f in p.functions:  # already ranked by self share
         by_tu.setdefault(f.object, []).append(f)
     width = max([len(_path(t.source, base)) for t in p.tus[:top]] + [2])
-    head = " self %s  %-*s  top functions (self)" % (" child" if chains else "", width, "TU")
+    cols = "%6s %6s" % ("self", "child") if chains else "%6s" % "self"
+    head = "%s  %-*s  top functions (self)" % (cols, width, "TU")
     lines.append(head)
     for t in p.tus[:top]:
         hot = [f for f in by_tu.get(t.object, []) if f.samples][:per_tu]
@@ -60,7 +61,7 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
         lines.append("%s  (%d more TUs)" % (_pct(rest), len(p.tus) - top))
 
     if functions and p.functions:
-        lines += ["", " self %s  function (TU, how it was placed)" % (" child" if chains else "")]
+        lines += ["", "%s  function (TU, how it was placed)" % cols]
         for f in p.functions[:functions]:
             child = " " + _pct(f.children_share) if chains else ""
             lines.append("%s%s  %s  (%s, %s)" % (_pct(f.share), child, f.name, os.path.basename(f.source), f.how))
