@@ -1,5 +1,7 @@
 """Profiles: perf samples -> functions -> the journaled translation units that define them.
 
+    build.py     the front door: record a command, or read perf.data or perf script text, into a Profile
+    errors.py    ProfileError: one line for the user
     perf.py      run `perf record` on a workload, stream `perf script` out of a recording, name perf's failures
     script.py    parse `perf script` text into samples (call chains of symbol+offset frames)
     tus.py       the TUs the journal knows: compile records, their objects, what each object defines (`nm`)
