@@ -224,6 +224,13 @@ def test_perf_data_and_perf_script_text_from_elsewhere_agree(coopt: Coopt, tmp_p
     (main,) = functions(graph_text, "main")
     assert main["children_share"] > 0.8
 
+    # The binary is not here (the text came from another machine): names decide, and same-named statics cannot.
+    prog.exe.rename(prog.dir / "elsewhere")
+    by_name = profile(coopt, prog.dir, "--perf-script", "perf.txt", out="by-name.json")
+    assert {f["how"] for f in by_name["functions"]} == {"name"}
+    assert functions(by_name, "mix") and not functions(by_name, "work")
+    assert [o["symbols"][0]["name"] for o in by_name["outside"] if o["reason"] == "ambiguous"] == ["work"]
+
 
 # --- 3. merge -------------------------------------------------------------------------------------------------
 
