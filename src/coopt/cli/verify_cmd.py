@@ -28,7 +28,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--perf", choices=("wall", "callgrind"), help="time the harness itself as a micro-benchmark")
     p.add_argument("--min-gain", type=float, default=1.02, help="required speed-up lower bound (default 1.02)")
     p.add_argument("--max-inputs", type=int, default=300, help="inputs per function (default 300)")
-    p.add_argument("--fuzz-seconds", type=float, default=0.0, help="libFuzzer time box per function (default off)")
     p.add_argument("--no-sanitizers", action="store_true", help="skip the ASan+UBSan build")
     p.add_argument("--fp-tolerance", type=float, default=0.0, help="relative float tolerance (default exact)")
     p.add_argument("--link", action="append", default=[], metavar="OBJ", help="objects the TU needs to link")
@@ -42,11 +41,6 @@ def run(_name: str, argv: list[str]) -> int:
     from coopt.verify.api import VerifyInputError, VerifyOptions, verify
     from coopt.verify.perfstats import PerfSettings
 
-    sources = []
-    if a.fuzz_seconds > 0:
-        from coopt.verify.fuzz import LibFuzzerSource
-
-        sources.append(LibFuzzerSource(seconds=a.fuzz_seconds))
     options = VerifyOptions(
         max_inputs=a.max_inputs,
         sanitizers=not a.no_sanitizers,
@@ -54,7 +48,6 @@ def run(_name: str, argv: list[str]) -> int:
         min_gain=a.min_gain,
         perf=a.perf or "",
         perf_settings=PerfSettings(min_gain=a.min_gain),
-        input_sources=tuple(sources),
     )
     try:
         cflags = shlex.split(a.cflags)

@@ -126,7 +126,11 @@ def plan(sig: FunctionSig) -> CallPlan:
         if not lengths:
             break
         after = [i for i in lengths if i > p]
-        bound[after[0] if after else lengths[-1]].append(p)
+        elem = types[p].pointee
+        if after:
+            bound[after[0]].append(p)
+        elif not (elem is not None and elem.kind == "int" and elem.size == 1):
+            bound[lengths[-1]].append(p)  # a char pointer with no length after it is a C string
     bound_pointers = {p for ps in bound.values() for p in ps}
     roles = []
     for i, t in enumerate(types):

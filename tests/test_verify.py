@@ -1,0 +1,194 @@
+"""The verifier's parts with real clang, LLVM tools and valgrind: signatures from the AST, the input encoding,
+IR and assembly candidates, a real zlib TU, structs and globals, program-level hooks, containment, the CLI's exit
+codes, and callgrind-based performance verdicts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SRC, Coopt, require
+
+sys.path.insert(0, str(SRC))
+
+from coopt.verify import inputs, sandbox, signatures  # noqa: E402
+from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.perfstats import bootstrap_interval  # noqa: E402
+from coopt.verify.verdict import Code, Reason  # noqa: E402
+
+CORPUS = Path(__file__).parent / "verify_corpus"
+FAST = VerifyOptions(max_inputs=120)
+
+STRUCTS = """
+#include <stddef.h>
+typedef struct { int x; double w; unsigned char tag[3]; unsigned flag : 1; } Item;
+struct node { int v; struct node *next; };
+int counter;
+double weigh(const Item *items, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) { s += items[i].w * items[i].x; counter++; }
+    return s;
+}
+Item make(int x) { Item it = { x, 0.5, "ab", 1 }; return it; }
+int value(const struct node *p) { return p ? p->v : -1; }
+int apply(int (*f)(int), int x) { return f(x); }
+int sum_all(int n, ...) { return n; }
+"""
+
+
+def write(d: Path, name: str, text: str) -> str:
+    p = d / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_signatures_from_the_ast(tmp_path: Path) -> None:
+    require("clang")
+    tu = signatures.parse(write(tmp_path, "s.c", STRUCTS))
+    weigh = tu.functions["weigh"]
+    assert [p.name for p in weigh.params] == ["items", "n"]
+    item = weigh.params[0].type.pointee
+    assert item is not None and item.kind == "record" and item.spelling == "Item"
+    assert [f.name for f in item.fields] == ["x", "w", "tag", "flag"]
+    assert item.fields[2].type.kind == "array" and item.fields[2].type.count == 3 and item.fields[3].bitfield
+    assert weigh.canonical() == "float8s(Item*, int8u)"
+    assert tu.functions["make"].ret.kind == "record"
+    assert tu.undrivable["apply"].endswith("function pointer")
+    assert tu.undrivable["sum_all"] == "variadic"
+    assert "value" not in tu.undrivable  # pointer fields are set to NULL
+    assert b"{ s +=" not in tu.stripped_source()
+
+
+def test_encoding_round_trips_and_clamps(tmp_path: Path) -> None:
+    require("clang")
+    src = write(tmp_path, "e.c", "#include <stddef.h>\nvoid f(int *dst, const int *src, size_t n, const char *s) {}\n")
+    sig = signatures.parse(src).functions["f"]
+    p = inputs.plan(sig)
+    assert [r.kind for r in p.roles] == ["buffer", "buffer", "length", "string"]
+    assert p.roles[2].bound == (0, 1)
+    case = inputs.InputCase((inputs.Buffer((1, 2, 3, 4)), inputs.Alias(0, 4), 100, inputs.Buffer((65, 66))))
+    decoded = inputs.decode(p, inputs.encode(p, case))
+    # The alias starts one int into a 4-int buffer: 3 elements fit, so n is clamped to 3; strings end in NUL.
+    assert decoded.args == (inputs.Buffer((1, 2, 3, 4)), inputs.Alias(0, 4), 3, inputs.Buffer((65, 0)))
+    gen = list(inputs.EdgeValueSource().generate(sig, p, 1500, 1))
+    assert len({g.blob for g in gen}) == len(gen) == 1500
+    assert any("=&dst+" in g.text for g in gen) and any("=NULL" in g.text for g in gen)
+
+
+def test_ir_and_assembly_candidates(tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig = str(CORPUS / "originals" / "numeric.c")
+    good_ll, bad_s = tmp_path / "good.ll", tmp_path / "bad.s"
+    subprocess.run(
+        ["clang", "-O2", "-S", "-emit-llvm", str(CORPUS / "correct/isqrt_newton.c"), "-o", good_ll], check=True
+    )
+    subprocess.run(["clang", "-O2", "-S", str(CORPUS / "wrong/isqrt_via_float.c"), "-o", bad_s], check=True)
+    ok = verify(orig, str(good_ll), functions=["isqrt"], options=FAST)
+    assert ok.verdict.code is Code.ACCEPTED, ok.verdict.line()
+    bad = verify(orig, str(bad_s), functions=["isqrt"], options=FAST)
+    assert bad.verdict.code is Code.REJECTED and bad.verdict.reason is Reason.RETURN_VALUE, bad.verdict.line()
+    assert "not instrumented" in bad.sanitizers
+
+
+def test_real_zlib_translation_unit(debian_source, tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    z = debian_source("zlib")
+    orig = z / "adler32.c"
+    text = orig.read_text()
+    same = write(z, "adler32_same.c", text.replace("#define NMAX 5552", "#define NMAX 5552 /* unchanged */"))
+    wrong = write(z, "adler32_wrong.c", text.replace("sum2 += adler;\n        if (sum2 >= BASE)", "if (sum2 >= BASE)"))
+    flags = ["-O2", "-I%s" % z]
+    ev = verify(str(orig), same, cflags=flags, options=FAST)
+    assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
+    assert set(ev.functions) == {"adler32_z", "adler32", "adler32_combine", "adler32_combine64"}  # K&R style
+    ev = verify(str(orig), wrong, cflags=flags, options=FAST)
+    assert ev.verdict.code is Code.REJECTED and ev.verdict.reason is Reason.RETURN_VALUE, ev.verdict.line()
+    assert ev.functions == ["adler32_z", "adler32"]  # the changed function and its caller
+
+
+def test_structs_and_globals(tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig = write(tmp_path, "o.c", STRUCTS)
+    field = write(tmp_path, "f.c", STRUCTS.replace('0.5, "ab"', '0.5, "ac"'))
+    ev = verify(orig, field, functions=["make"], options=FAST)
+    assert ev.verdict.reason is Reason.RETURN_VALUE, ev.verdict.line()
+    glob = write(tmp_path, "g.c", STRUCTS.replace("counter++; }", "} counter += (int)n;"))
+    ev = verify(orig, glob, functions=["weigh"], options=FAST)
+    assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()  # same final counter either way
+    glob2 = write(tmp_path, "g2.c", STRUCTS.replace("counter++; }", "} counter += 2 * (int)n;"))
+    ev = verify(orig, glob2, functions=["weigh"], options=FAST)
+    assert ev.verdict.reason is Reason.GLOBAL and "counter" in ev.verdict.detail, ev.verdict.line()
+
+
+def test_undrivable_function_needs_the_test_hook(tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig = write(tmp_path, "o.c", STRUCTS)
+    cand = write(tmp_path, "c.c", STRUCTS.replace("return f(x);", "return f(x) + (x == 7);"))
+    main = write(
+        tmp_path,
+        "main.c",
+        "int apply(int (*)(int), int);\nstatic int twice(int v) { return 2 * v; }\n"
+        '#include <stdio.h>\nint main(void) { for (int i = 0; i < 10; i++) printf("%d\\n", apply(twice, i)); }\n',
+    )
+    ev = verify(orig, cand, functions=["apply"], options=FAST)
+    assert ev.verdict.code is Code.UNSUPPORTED and "function pointer" in ev.verdict.detail
+    test = "clang $COOPT_OBJECT %s -o app && ./app" % main
+    ev = verify(orig, cand, functions=["apply"], test_cmd=test, options=FAST)
+    assert ev.verdict.reason is Reason.TEST_OUTPUT and "line 8" in ev.verdict.detail, ev.verdict.line()
+    ev = verify(orig, orig, functions=["apply"], test_cmd=test, options=FAST)
+    assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
+
+
+def test_sandbox_kills_the_group_and_limits_files(tmp_path: Path) -> None:
+    # A command that leaves a grandchild sleeping: the timeout must take the whole group.
+    res = sandbox.run(
+        ["sh -c 'sleep 30 & echo $! > pid; sleep 30'"], str(tmp_path), sandbox.Limits(wall_s=1), shell=True
+    )
+    assert res.timed_out
+    pid = int((tmp_path / "pid").read_text())
+    assert not Path("/proc/%d" % pid).exists() or "Z" in Path("/proc/%d/stat" % pid).read_text().split()[2]
+    big = sandbox.run(["head -c 3000000 /dev/zero > big"], str(tmp_path), sandbox.Limits(file_size_mb=1), shell=True)
+    assert big.returncode != 0 and (tmp_path / "big").stat().st_size <= 1 << 20
+    if sandbox.network_namespace_prefix():
+        net = sandbox.run(["tail -n +3 /proc/net/dev | cut -d: -f1"], str(tmp_path), shell=True)
+        assert net.isolated_network and net.stdout.split() == ["lo"]
+
+
+def test_cli_exit_codes_and_json(coopt: Coopt, tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig = str(CORPUS / "originals" / "numeric.c")
+    args = ["verify", "--original", orig, "--function", "clamp0", "--max-inputs", "80"]
+    ok = coopt.coopt(*args, "--candidate", orig, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = coopt.coopt(*args, "--candidate", str(CORPUS / "wrong/clamp0_negative_zero.c"), "--json", check=False)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    ev = json.loads(bad.stdout)
+    assert ev["verdict"]["reason"] == "return-value" and "-0.0" in ev["verdict"]["reproducer"]["input_text"]
+    missing = coopt.coopt("verify", "--original", str(tmp_path / "nope.c"), "--candidate", orig, check=False)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    nofn = coopt.coopt("verify", "--original", orig, "--candidate", orig, "--function", "nope", check=False)
+    assert nofn.returncode == 2 and "no function 'nope'" in nofn.stderr
+
+
+@pytest.mark.slow
+def test_callgrind_performance_verdicts() -> None:
+    require("clang", "llvm-objcopy", "llvm-nm", "valgrind")
+    slow, fast = str(CORPUS / "originals/numeric.c"), str(CORPUS / "correct/isqrt_newton.c")
+    opts = VerifyOptions(max_inputs=40, perf="callgrind", sanitizers=False)
+    ev = verify(slow, fast, functions=["isqrt"], options=opts)
+    assert ev.verdict.code is Code.ACCEPTED and ev.interval is not None, ev.verdict.line()
+    assert ev.interval.method == "callgrind" and ev.interval.low > 2
+    ev = verify(fast, slow, functions=["isqrt"], options=opts)  # the other way round: slower
+    assert ev.verdict.reason is Reason.NOT_FASTER and ev.interval is not None and ev.interval.high < 1
+
+
+def test_bootstrap_interval_brackets_the_ratio() -> None:
+    a = [10.0, 10.2, 9.9, 10.1, 10.05, 9.95, 10.3]
+    b = [5.0, 5.1, 4.9, 5.05, 5.2, 4.95, 5.0]
+    point, low, high = bootstrap_interval(a, b, n=500, seed=3)
+    assert low <= point <= high and low > 1.9 and high < 2.1
+    assert bootstrap_interval(a, b, n=500, seed=3) == (point, low, high)
