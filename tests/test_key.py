@@ -73,3 +73,16 @@ def test_time_macros_refuse_a_put(coopt: Coopt, tmp_path: Path) -> None:
                        cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "__DATE__" in proc.stderr
     assert coopt.coopt("cache", "ls", cwd=tmp_path).stdout.startswith("no entries")
+
+
+def test_a_tu_whose_code_generation_warns_gets_no_variant(coopt: Coopt, tmp_path: Path) -> None:
+    """A hit re-prints diagnostics with -fsyntax-only, which cannot reproduce back-end warnings: no variant."""
+    require("clang")
+    (tmp_path / "big.c").write_text("void use(char *);\nvoid f(void) { char buf[4096]; use(buf); }\n")
+    args = ["-O2", "-Wframe-larger-than=64", "-c", "big.c", "-o", "big.o"]
+    plain = subprocess.run(["clang", *args], cwd=tmp_path, capture_output=True, text=True)
+    assert "stack frame size" in plain.stderr  # the back end warns
+    coopt.run([coopt.cc, *args], cwd=tmp_path)
+    proc = coopt.coopt("cache", "put", "--artifact", "big.c", "--for-object", "big.o", "--unverified",
+                       cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "code generation prints diagnostics" in proc.stderr

@@ -22,8 +22,11 @@ def _version_text(path: str) -> str:
     return proc.stdout.decode("utf-8", "replace")
 
 
-def compiler_identity(real_path: str, memo_dir: str | None) -> str:
-    """Stable identity of the compiler binary at `real_path` (a resolved path)."""
+def compiler_identity(real_path: str, memo_dir: str | None, write: bool = True) -> str:
+    """Stable identity of the compiler binary at `real_path` (a resolved path).
+
+    The memo in `memo_dir` is read when present and, when `write`, refreshed; a read-only cache still reads it.
+    """
     st = os.stat(real_path)
     stamp = "%d %d" % (st.st_size, st.st_mtime_ns)
     memo = os.path.join(memo_dir, short_hash(real_path)) if memo_dir else None
@@ -37,7 +40,7 @@ def compiler_identity(real_path: str, memo_dir: str | None) -> str:
         except (OSError, ValueError):
             pass
     ident = hash_text(hash_file(real_path) + "\n" + _version_text(real_path))
-    if memo:
+    if memo and write:
         try:
             os.makedirs(memo_dir or ".", exist_ok=True)
             tmp = "%s.%d.tmp" % (memo, os.getpid())

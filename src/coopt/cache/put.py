@@ -87,6 +87,26 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
     return TuKey(direct, keymod.key_of(direct), deps, material, keymod.key_of(material))
 
 
+def check_original(job: CompileJob) -> None:
+    """The original compile must succeed, and everything it prints must come from the front end.
+
+    A hit re-prints diagnostics by running the real compiler with -fsyntax-only, so a TU whose code generation
+    prints (-Wframe-larger-than, inline-asm errors) or fails could make a build with coopt-cc differ from one with
+    plain clang. Such TUs get no variant.
+    """
+    env = job.subprocess_env()
+    with tempfile.TemporaryDirectory(prefix="coopt-orig-") as tmp:
+        full = subprocess.run(job.replay_command(job.source, os.path.join(tmp, "orig.o"), ["-fno-color-diagnostics"]),
+                              cwd=job.cwd, capture_output=True, timeout=900, env=env)
+    if full.returncode != 0:
+        err = full.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise PutError("the original compile fails (exit %d): %s" % (full.returncode, err[-1] if err else ""))
+    syntax = subprocess.run([job.compiler, *job.key_args, "-fno-color-diagnostics", "-fsyntax-only", job.source],
+                            cwd=job.cwd, capture_output=True, timeout=900, env=env)
+    if syntax.stderr != full.stderr:
+        raise PutError("the original's code generation prints diagnostics a hit could not reproduce; not cached")
+
+
 def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> None:
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, timeout=600, env=env)
     if proc.returncode != 0:
@@ -162,6 +182,7 @@ def put_variant(
         raise PutError("no such artifact: %s" % artifact)
     layout = store.layout
     tk = tu_key(job, layout)
+    check_original(job)
     with tempfile.TemporaryDirectory(prefix="coopt-put-") as tmp:
         obj = os.path.join(tmp, "variant.o")
         if prebuilt_object:

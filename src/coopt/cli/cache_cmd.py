@@ -205,10 +205,18 @@ def _put(a: argparse.Namespace) -> int:
         job = job_for_object(store.layout, a.for_object)
     else:
         job = job_for_command(command, os.path.abspath(a.cwd))
+    from filelock import Timeout
+
     try:
         entry = put_variant(store, job, a.artifact, level, evidence)
     except PutError as exc:
         sys.stderr.write("coopt cache put: error: %s\n" % exc)
+        return 1
+    except Timeout as exc:
+        sys.stderr.write("coopt cache put: error: another process holds %s; try again\n" % exc.lock_file)
+        return 1
+    except OSError as exc:
+        sys.stderr.write("coopt cache put: error: %s: %s\n" % (exc.filename or store.layout.root, exc.strerror))
         return 1
     store.evict(max_cache_size())
     print("stored %s for %s (%s)" % (entry.key, job.source_path, level))

@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
 
         debug_log.append("internal error, running the real compiler: %r" % exc)
         debug_log.extend(traceback.format_exc().rstrip().splitlines())
-        if layout is not None:
+        if layout is not None and not settings.read_only:
             stats.bump(layout.stats_dir, Reason.INTERNAL_ERROR)
         _log(layout, debug_log)
         return _exec(resolved.path, resolved.args)
@@ -114,15 +114,18 @@ def _decide(
     """Return an exit code when a hit was served, None to exec the real compiler."""
     from coopt.wrapper.classify import ResponseFileError, classify, expand_response_files
 
-    writable = not settings.read_only
+    # A nested coopt-cc (the real compiler resolved back to a wrapper) must not journal the same compile twice.
+    writable = not settings.read_only and os.environ.get(compmod.DEPTH_VAR, "0") in ("", "0")
     if settings.disabled:
-        stats.bump(layout.stats_dir, Reason.DISABLED)
+        if writable:
+            stats.bump(layout.stats_dir, Reason.DISABLED)
         return None
     try:
         args = expand_response_files(resolved.args, cwd)
     except ResponseFileError as exc:
         debug_log.append("pass-through: %s (%s)" % (Reason.BAD_RESPONSE_FILE, exc))
-        stats.bump(layout.stats_dir, Reason.BAD_RESPONSE_FILE)
+        if writable:
+            stats.bump(layout.stats_dir, Reason.BAD_RESPONSE_FILE)
         return None
     c = classify(args)
     if c.kind == "pass":
@@ -138,7 +141,7 @@ def _decide(
             stats.bump(layout.stats_dir, Reason.LINK)
         debug_log.append("link: %s" % c.output)
         return None
-    return _compile(resolved, settings, layout, cwd, started, args, c, debug_log)
+    return _compile(resolved, settings, layout, cwd, started, args, c, debug_log, writable)
 
 
 def _compile(
@@ -150,12 +153,12 @@ def _compile(
     args: list[str],
     c: Classified,
     debug_log: list[str],
+    writable: bool,
 ) -> int | None:
     from coopt.cache import key as keymod
     from coopt.cache.identity import compiler_identity
     from coopt.cache.job import CompileJob
 
-    writable = not settings.read_only
     source_path = c.source if os.path.isabs(c.source) else os.path.join(cwd, c.source)
     try:
         with open(source_path, "rb") as f:
@@ -167,7 +170,7 @@ def _compile(
     real = os.path.realpath(resolved.path)
     env = keymod.env_subset(os.environ)
     direct = keymod.direct_material(
-        compiler_id=compiler_identity(real, os.path.join(layout.root, "compilers")),
+        compiler_id=compiler_identity(real, os.path.join(layout.root, "compilers"), write=writable),
         compiler_name=resolved.name,
         language="c",
         key_args=c.key_args,
@@ -198,6 +201,9 @@ def _compile(
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:
     """COOPT_DEBUG: the key material next to the object, so two compiles' keys can be diffed."""
+    out = job.output_path
+    if os.path.exists(out) and not os.path.isfile(out):
+        return  # -o /dev/null and the like: there is no "next to"
     try:
         with open(job.output_path + ".coopt-key", "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(direct)
