@@ -4,10 +4,14 @@ Order of checks, each falling back to the real compiler when it fails:
 1. the manifest names a result whose headers all still have their recorded content (and are not newer than
    the compile's start);
 2. the entry exists, its key material equals ours, its checksums hold;
-3. the preprocessor, run now, reads exactly the files the manifest names (no new header shadows an old one);
-4. the real compiler, run with `-fsyntax-only` and the original arguments, succeeds: that prints the same
-   diagnostics a real compile would and writes the same dependency file;
-then the variant's object is copied into place atomically.
+3. the real compiler, run with `-fsyntax-only` and the original arguments, succeeds: that prints the same
+   diagnostics a real compile would (a TU gets a variant only if its code generation prints nothing) and writes
+   the same dependency file;
+4. that same run, through clang's CC_PRINT_HEADERS_FILE, lists exactly the headers the manifest names (no new
+   header shadows an old one);
+then the variant's object is copied into place atomically. One compiler run per hit, with no `subprocess` import.
+If step 4 fails (a new header appeared on the include path since the variant was stored: rare), the real compiler
+runs after all, so the build is right but that TU's diagnostics print twice.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from stat import S_ISREG
 
 from coopt.cache import key as keymod
 from coopt.cache import manifest, stats
-from coopt.cache.deps import list_deps
 from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
@@ -26,6 +29,32 @@ from coopt.cache.store import Store
 def _count(layout: CacheLayout, read_only: bool, counter: str) -> None:
     if not read_only:  # a read-only cache is never written, not even its counters
         stats.bump(layout.stats_dir, counter)
+
+
+def _spawn_wait(argv: list[str], env: dict[str, str]) -> int:
+    """Run argv with inherited stdio and return its exit code (128+N for a signal, as a shell reports it)."""
+    pid = os.posix_spawn(argv[0], argv, env)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _header_path(line: str) -> str:
+    """The path in one CC_PRINT_HEADERS line: either the bare path or nesting dots, a space, the path (-H style)."""
+    dots = len(line) - len(line.lstrip("."))
+    if dots and line[dots : dots + 1] == " ":
+        return line[dots + 1 :]
+    return line
+
+
+def _headers_read(path: str, cwd: str) -> set[str] | None:
+    """The headers clang listed in CC_PRINT_HEADERS_FILE, normalized against the compile's directory."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    return {os.path.normpath(os.path.join(cwd, _header_path(line))) for line in lines if line.strip()}
 
 
 def try_hit(
@@ -68,25 +97,38 @@ def try_hit(
         debug_log.append("miss: entry %s missing, corrupt or for other inputs" % found.key)
         _count(layout, read_only, "miss_entry")
         return None
-    try:
-        actual = list_deps(job)
-    except Exception as exc:
-        debug_log.append("miss: dependency listing failed: %s" % exc)
-        _count(layout, read_only, "miss_deps_failed")
-        return None
-    if actual != [p for p, _ in found.deps]:
-        debug_log.append("miss: the preprocessor now reads other files than the manifest names")
-        _count(layout, read_only, "miss_deps_changed")
-        return None
-
-    import subprocess
-
     check = [job.compiler] + [a for a in args if a != "-c"] + ["-fsyntax-only"]
-    rc = subprocess.call(check, cwd=job.cwd)
-    if rc != 0:
+    expected = {os.path.normpath(os.path.join(job.cwd, p)) for p, _ in found.deps[1:]}
+    if any(a == "-MMD" or a.startswith("-Wp,-MMD") for a in job.dep_args):
+        # CC_PRINT_HEADERS makes clang list system headers in an -MMD file too, so list them in a run of their own.
+        from coopt.cache.deps import list_deps
+
+        try:
+            read: set[str] | None = {os.path.normpath(os.path.join(job.cwd, p)) for p in list_deps(job)[1:]}
+        except Exception as exc:
+            debug_log.append("miss: dependency listing failed: %s" % exc)
+            _count(layout, read_only, "miss_deps_failed")
+            return None
+        if read == expected:
+            rc = _spawn_wait(check, dict(os.environ))
+    else:
+        headers_file = os.path.join(os.environ.get("TMPDIR") or "/tmp", "coopt-headers-%d" % os.getpid())
+        try:
+            rc = _spawn_wait(check, dict(os.environ, CC_PRINT_HEADERS="1", CC_PRINT_HEADERS_FILE=headers_file))
+            read = _headers_read(headers_file, job.cwd)
+        finally:
+            try:
+                os.unlink(headers_file)
+            except OSError:
+                pass
+    if read == expected and rc != 0:
         # The real compile would have failed the same way (it printed its diagnostics); keep its exit code.
         _count(layout, read_only, "hit_check_failed")
         return rc
+    if read != expected:
+        debug_log.append("miss: the compiler now reads other headers than the manifest names")
+        _count(layout, read_only, "miss_deps_changed")
+        return None
     out = job.output_path
     tmp = "%s.coopt-%d.tmp" % (out, os.getpid())
     try:
