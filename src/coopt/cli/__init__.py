@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scons-tool": ("coopt.cli.integration_cmd", "print the SCons site_tools directory to add to toolpath"),
     "verify": ("coopt.cli.verify_cmd", "check a candidate TU behaves like the original (and is faster)"),
     "make-include": ("coopt.cli.integration_cmd", "print the path of coopt.mk, a Makefile include"),
+    "model": ("coopt.cli.model_cmd", "the local LLM: fetch a pinned, sha256-checked model; show what is here"),
 }
 
 USAGE = """usage: coopt COMMAND [ARGS...]
