@@ -150,3 +150,16 @@ def test_shim_with_no_real_compiler_behind_it(coopt: Coopt, src: Path, tmp_path:
     _one_error_line(proc)
     assert not (src / "f.o").exists()
     assert not coopt.cache_dir.exists() or coopt.journal() == []
+
+
+def test_another_installations_coopt_cc_is_never_the_real_compiler(coopt: Coopt, src: Path, tmp_path: Path) -> None:
+    # A second coopt-cc (another virtualenv's, a copy, not a link) named `clang` first on PATH: it must be skipped,
+    # or each would call the other until the depth guard stops the build.
+    other = tmp_path / "other-venv-bin"
+    other.mkdir()
+    shutil.copyfile(coopt.cc, other / "clang")
+    (other / "clang").chmod(0o755)
+    env = dict(coopt.env, PATH="%s:%s" % (other, coopt.env["PATH"]))
+    proc = subprocess.run([coopt.cc, "-O2", "-c", "f.c", "-o", "f.o"], cwd=src, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["compiler"] for r in coopt.journal()] == [shutil.which("clang")]

@@ -24,8 +24,22 @@ def _is_exe(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
+# Every coopt-cc launcher (installed or a test's) imports this; no real compiler's first bytes contain it.
+LAUNCHER_MARK = b"coopt.wrapper.main"
+
+
+def is_coopt_launcher(path: str) -> bool:
+    """True for any coopt-cc launcher, including another installation's (a different file than this one)."""
+    try:
+        with open(path, "rb") as f:
+            return LAUNCHER_MARK in f.read(1024)
+    except OSError:
+        return False
+
+
 def which(name: str, skip_real: str, skip_dirs: tuple[str, ...] = ()) -> str:
-    """First executable called `name` on PATH whose real path is not `skip_real` (coopt-cc itself)."""
+    """First executable called `name` on PATH that is not coopt-cc: not `skip_real` (this launcher) nor any other
+    coopt-cc launcher (another virtualenv's, a test's)."""
     if "/" in name:
         return name if _is_exe(name) else ""
     for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
@@ -33,7 +47,7 @@ def which(name: str, skip_real: str, skip_dirs: tuple[str, ...] = ()) -> str:
         if d in skip_dirs:
             continue
         cand = os.path.join(d, name)
-        if _is_exe(cand) and os.path.realpath(cand) != skip_real:
+        if _is_exe(cand) and os.path.realpath(cand) != skip_real and not is_coopt_launcher(cand):
             return cand
     return ""
 
@@ -86,7 +100,7 @@ def resolve(argv: list[str], configured: str) -> Resolved:
         return Resolved(path, args, "masquerade")
     if args and looks_like_compiler(args[0], self_real):
         path = which(args[0], self_real)
-        if os.path.realpath(path) == self_real:
+        if os.path.realpath(path) == self_real or is_coopt_launcher(path):
             raise Recursion("coopt-cc: error: 'coopt-cc %s': the compiler is coopt-cc itself" % args[0])
         return Resolved(path, args[1:], "prefix")
     path = which(configured, self_real)
@@ -102,7 +116,7 @@ def resolve(argv: list[str], configured: str) -> Resolved:
             "coopt-cc: error: compiler '%s' not found on PATH; install it or set COOPT_COMPILER to the real compiler"
             % configured
         )
-    if os.path.realpath(path) == self_real:
+    if os.path.realpath(path) == self_real or is_coopt_launcher(path):
         raise Recursion(
             "coopt-cc: error: the configured compiler '%s' is coopt-cc itself; set COOPT_COMPILER to the real "
             "compiler (e.g. clang)" % configured
