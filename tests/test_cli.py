@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from conftest import Coopt
 
+from conftest import Coopt
 from coopt.cli import COMMANDS
 
 
