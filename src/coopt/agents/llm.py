@@ -10,8 +10,9 @@ One `query()` is one logical request:
    Retry-After (else exponential backoff with jitter) and tries again, as do connection errors and 5xx, up to
    `max_retries` times. A timeout is not retried: a model that needed longer than `timeout` once will likely need
    it again, and each try would cost the same wall time. Any other 4xx is final.
-4. After the call the reservation is corrected to the usage the server reports. A timeout, or a body without
-   usage, keeps the whole reservation: the server may well have spent it.
+4. After the call the reservation is corrected to the usage the server reports. A timeout, a 5xx, a dropped
+   connection or a body without usage keeps the whole reservation: the server may well have spent it. A 429 or
+   another 4xx gives it back: the server refused before doing any work.
 5. A body that is a chat completion (even a truncated one) is stored in the transcript cache; failures are not.
 
 Garbage, truncation, timeouts, refusals and exhausted retries come back as an `Answer` with `ok` False and a
@@ -198,9 +199,13 @@ class ChatClient:
             raise
         seconds = time.monotonic() - started
         if failure is not None:
-            # The server may have worked on it before failing: the reservation stays spent.
+            # A refusal (429, 4xx) was answered before any work: the reservation goes back. After a timeout, a
+            # dropped connection or a 5xx the server may well have worked on it: the reservation stays spent.
+            charged = 0 if failure[0] in (AnswerStatus.RATE_LIMITED, AnswerStatus.REJECTED) else reserved
+            if self.budget is not None:
+                self.budget.add_tokens(charged - reserved)
             return self._finish(Answer(failure[0], model=self.name, detail=self._scrub(failure[1]),
-                                       tokens_charged=reserved, seconds=seconds, attempts=attempts))
+                                       tokens_charged=charged, seconds=seconds, attempts=attempts))
         answer = self._answer(body, tool_names, reserved, seconds, attempts, cached=False)
         if self.budget is not None:
             self.budget.add_tokens(answer.tokens_charged - reserved)
