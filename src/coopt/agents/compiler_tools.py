@@ -121,9 +121,10 @@ def pgo_train(
     return PgoProfile(profdata=profdata, workload=[" ".join(c) for c in workload], runs=len(workload))
 
 
-def pgo_compile(job: CompileJob, profile: PgoProfile, out: str) -> Built:
-    """The TU compiled with the job's flags and the trained profile."""
+def pgo_compile(job: CompileJob, profile: PgoProfile, out: str, extra_flags: list[str] | None = None) -> Built:
+    """The TU compiled with the job's flags, the trained profile, and `extra_flags` (e.g. -O3) after them."""
     flags = ["-fprofile-instr-use=" + profile.profdata, "-Wno-profile-instr-unprofiled",
-             "-Wno-profile-instr-out-of-date"]
-    built = compile_with_flags(job, flags, out, label="pgo")
-    return Built("pgo", "pgo", built.object_path, built.recipe, profile.profdata, flags)
+             "-Wno-profile-instr-out-of-date", *(extra_flags or [])]
+    label = " ".join(["pgo", *(extra_flags or [])])
+    built = compile_with_flags(job, flags, out, label=label)
+    return Built("pgo", label, built.object_path, built.recipe, profile.profdata, flags)

@@ -55,6 +55,51 @@ def find_link(journal_path: str, program: str) -> LinkRecord:
     return found
 
 
+def linked_objects(link: LinkRecord, objects: list[str]) -> set[str]:
+    """Which of `objects` the link takes in: as command-line inputs or as members of its static archives (given
+    by path or as -lNAME), matched as `relink` matches them, so each one returned can be replaced."""
+    wanted = {os.path.normpath(os.path.join(link.cwd, o)): o for o in objects}
+    found: set[str] = set()
+    lib_dirs = _library_dirs(link.args, link.cwd)
+    static = "-static" in link.args
+    archives: list[str] = []
+    for a in link.args:
+        if a.startswith("-l") and len(a) > 2:
+            lib = _static_library(a[2:], lib_dirs, static)
+            if lib:
+                archives.append(lib)
+            continue
+        if a.startswith("-"):
+            continue
+        full = os.path.normpath(os.path.join(link.cwd, a))
+        if full in wanted:
+            found.add(wanted[full])
+        elif a.endswith(".a") and os.path.isfile(full):
+            archives.append(full)
+    for archive in archives:
+        rest = {k: v for k, v in wanted.items() if v not in found}
+        if not rest:
+            break
+        with tempfile.TemporaryDirectory(prefix="coopt-members-") as scratch:
+            for full, orig in rest.items():
+                if _archive_holds(archive, full, scratch):
+                    found.add(orig)
+    return found
+
+
+def _archive_holds(archive: str, obj: str, scratch: str) -> bool:
+    """True when `archive` has exactly one member named like `obj`, with the same bytes."""
+    name = os.path.basename(obj)
+    try:
+        if archive_members(archive).count(name) != 1:
+            return False
+        with open(obj, "rb") as f:
+            original = f.read()
+    except (OSError, RelinkError):
+        return False
+    return _extract(archive, name, scratch) == original
+
+
 def _ar_tool() -> str:
     return shutil.which("llvm-ar") or shutil.which("ar") or "ar"
 
@@ -98,15 +143,24 @@ def relink(link: LinkRecord, replacements: dict[str, str], out: str, workdir: st
            extra_args: list[str] | None = None) -> list[str]:
     """Link `link`'s program into `out` with objects replaced ({original object path: new object path}).
 
-    Objects found inside static archives on the command line are replaced in private copies of those archives
-    (in `workdir`). Returns the command that was run. Raises RelinkError when an object to replace is in neither
-    the command line nor an archive, or the link fails.
+    Objects found inside static archives on the command line (by path, or as `-lNAME` that resolves to a
+    libNAME.a through the link's -L directories) are replaced in private copies of those archives (in
+    `workdir`). Returns the command that was run. Raises RelinkError when an object to replace is in neither the
+    command line nor an archive, or the link fails.
     """
     work = workdir or tempfile.mkdtemp(prefix="coopt-relink-")
     pending = {os.path.normpath(os.path.join(link.cwd, k)): v for k, v in replacements.items()}
     args = _replace_output(link.args, os.path.abspath(out))
+    lib_dirs = _library_dirs(args, link.cwd)
+    static = "-static" in args
     new_args: list[str] = []
     for a in args:
+        if a.startswith("-l") and len(a) > 2 and pending:
+            # `-L. -lbz2` picks libbz2.a when no libbz2.so sits beside it: its members can be replaced too.
+            archive = _static_library(a[2:], lib_dirs, static)
+            copy = _replace_in_archive(archive, pending, work) if archive else None
+            new_args.append(copy if copy and copy != archive else a)
+            continue
         if a.startswith("-"):
             new_args.append(a)
             continue
@@ -125,6 +179,36 @@ def relink(link: LinkRecord, replacements: dict[str, str], out: str, workdir: st
         raise RelinkError("relinking %s failed (exit %d): %s" % (link.output, proc.returncode,
                                                                  proc.stderr.strip()[-500:]))
     return cmd
+
+
+def _library_dirs(args: list[str], cwd: str) -> list[str]:
+    """The `-L` directories of a link, in order, as absolute paths (ld searches them for every -l)."""
+    dirs: list[str] = []
+    for i, a in enumerate(args):
+        if a == "-L" and i + 1 < len(args):
+            dirs.append(os.path.join(cwd, args[i + 1]))
+        elif a.startswith("-L") and len(a) > 2:
+            dirs.append(os.path.join(cwd, a[2:]))
+    return [os.path.normpath(d) for d in dirs]
+
+
+def _static_library(name: str, dirs: list[str], static: bool) -> str | None:
+    """The static archive `-lNAME` resolves to among the -L directories, or None (a shared library, a system
+    library, or nothing). Within one directory ld prefers libNAME.so unless the link is -static."""
+    if name.startswith(":"):
+        for d in dirs:
+            path = os.path.join(d, name[1:])
+            if os.path.isfile(path):
+                return path if path.endswith(".a") else None
+        return None
+    for d in dirs:
+        shared = os.path.join(d, "lib%s.so" % name)
+        archive = os.path.join(d, "lib%s.a" % name)
+        if os.path.exists(shared) and not static:
+            return None
+        if os.path.isfile(archive):
+            return archive
+    return None
 
 
 def _replace_in_archive(archive: str, pending: dict[str, str], work: str) -> str:

@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scons-tool": ("coopt.cli.integration_cmd", "print the SCons site_tools directory to add to toolpath"),
     "verify": ("coopt.cli.verify_cmd", "check a candidate TU behaves like the original (and is faster)"),
     "make-include": ("coopt.cli.integration_cmd", "print the path of coopt.mk, a Makefile include"),
+    "optimize": ("coopt.cli.optimize_cmd", "spend a budget on the hot TUs; verified faster variants go to the cache"),
+    "report": ("coopt.cli.report_cmd", "what an optimize run tried, kept and gained (md, json or html)"),
     "model": ("coopt.cli.model_cmd", "the local LLM: fetch a pinned, sha256-checked model; show what is here"),
 }
 

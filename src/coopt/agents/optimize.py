@@ -1,0 +1,535 @@
+"""`coopt optimize`: the guide picks (TU, level) arms, agents propose objects, the whole program judges them,
+the best verified variant per TU goes into the cache.
+
+One evaluation = one candidate object built, relinked into the program, checked against the baseline's test
+outputs and timed A/B against the baseline (interleaved pairs, ratio of medians, bootstrap interval). It is
+accepted only when the interval's lower bound clears `min_gain`; the guide is paid that lower bound, so noise
+earns nothing. The baseline is the program relinked with the hot TUs compiled again by the real compiler with
+the user's own flags: plain clang, whatever the cache served before.
+
+Budget: `Budget` is charged before each evaluation (evaluations never exceed the limit); with a time limit the
+next evaluation must fit by the longest one so far, and a measurement still running at the limit is stopped.
+State is saved after every step; Ctrl-C stops after the current step and keeps everything already stored.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from types import FrameType
+from typing import Any, TextIO
+
+from coopt.agents.budget import Budget, BudgetExhausted
+from coopt.agents.compiler_tools import ToolError, compile_with_flags
+from coopt.agents.guide import Guide
+from coopt.agents.optimize_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
+from coopt.agents.optimize_levels import (
+    LLM_LEVELS,
+    AgentContext,
+    Candidate,
+    HotTU,
+    LevelAgent,
+    LevelUnavailable,
+    check_levels,
+    make_agents,
+)
+from coopt.agents.optimize_setup import OptimizeError, Plan, Workloads, plan, workloads
+from coopt.agents.optimize_state import (
+    AttemptRecord,
+    CommandRecord,
+    KeptRecord,
+    MeasurementRecord,
+    RunState,
+    TuRecord,
+    new_run_dir,
+    now_utc,
+    save,
+)
+from coopt.agents.relink import RelinkError
+from coopt.cache.hashing import hash_file
+from coopt.cache.put import PutError, check_original, put_variant, tu_key
+from coopt.cache.store import Store
+from coopt.verify.evidence import CheckResult, Evidence, Interval
+from coopt.verify.verdict import Verdict
+
+
+@dataclass
+class OptimizeOptions:
+    """What `coopt optimize` was asked to do."""
+
+    cache_dir: str
+    profile: str = "profile.json"
+    program: str | None = None
+    journal: str | None = None
+    levels: list[str] = field(default_factory=lambda: ["flags", "pgo"])
+    budget_evaluations: int = 0
+    budget_seconds: float = 0.0
+    train: str | None = None
+    bench: str | None = None
+    tests: list[str] = field(default_factory=list)
+    min_gain: float = 1.02
+    pairs: int = 20
+    llm: str = "none"
+    run_dir: str | None = None
+    max_tus: int = 8
+    timeout_s: float = 600.0
+    final: bool = True
+    keep_work: bool = False
+
+
+class StopFlag:
+    """Ctrl-C once: stop after the current step, keeping what was verified. Twice: stop now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextmanager
+    def on_sigint(self, say: Callable[[str], None]) -> Iterator[None]:
+        def handler(_sig: int, _frame: FrameType | None) -> None:
+            if self.requested:
+                raise KeyboardInterrupt
+            self.requested = True
+            say("interrupt: stopping after the current step (Ctrl-C again to stop at once)")
+
+        try:
+            old = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: no handler, Ctrl-C raises as usual
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+
+class Progress:
+    """Progress lines. On a terminal a transient status line shows the step in flight; otherwise only whole
+    lines are written, with no control characters."""
+
+    def __init__(self, stream: TextIO, tty: bool | None = None) -> None:
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self._status = False
+
+    def line(self, text: str) -> None:
+        self._clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def status(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K  " + text[:150])
+            self.stream.flush()
+            self._status = True
+
+    def _clear(self) -> None:
+        if self._status:
+            self.stream.write("\r\033[K")
+            self._status = False
+
+
+def _interval_text(iv: Interval | None) -> str:
+    return "%.3f [%.3f, %.3f]" % (iv.ratio, iv.low, iv.high) if iv else "-"
+
+
+@dataclass
+class _Run:
+    opts: OptimizeOptions
+    plan: Plan
+    loads: Workloads
+    state: RunState
+    run_dir: str
+    work: str
+    budget: Budget
+    store: Store
+    progress: Progress
+    stop: StopFlag
+    bench: ProgramBench | None = None
+    base: Side | None = None
+    seen: dict[str, set[str]] = field(default_factory=dict)  # TU object -> object hashes already judged
+
+    def save(self) -> None:
+        self.state.spent = {"evaluations": self.budget.evaluations, "seconds": round(self.budget.seconds, 1)}
+        save(self.state, self.run_dir)
+
+    def deadline(self) -> float:
+        return self.budget.started + self.budget.max_seconds if self.budget.max_seconds else 0.0
+
+
+def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = None) -> RunState:
+    """Run the optimizer; returns the final state (also saved in the run directory). OptimizeError on bad input."""
+    stop = stop or StopFlag()
+    try:
+        check_levels(opts.levels, opts.llm)
+    except LevelUnavailable as exc:
+        raise OptimizeError(str(exc)) from exc
+    if not (opts.budget_evaluations or opts.budget_seconds):
+        raise OptimizeError("give a budget: --budget N (evaluations) or --budget-seconds S")
+    p = plan(opts.profile, opts.program, opts.journal, opts.max_tus)
+    loads = workloads(p, opts.bench, opts.train, opts.tests, os.getcwd())
+    run_dir = os.path.abspath(opts.run_dir) if opts.run_dir else new_run_dir(opts.cache_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    budget = Budget(max_evaluations=opts.budget_evaluations, max_seconds=opts.budget_seconds)
+    state = RunState(
+        created=now_utc(), program=p.program, profile=p.profile_path, journal=p.journal, cache_dir=opts.cache_dir,
+        levels=list(opts.levels), min_gain=opts.min_gain, pairs=opts.pairs, llm=opts.llm,
+        budget={"evaluations": opts.budget_evaluations, "seconds": opts.budget_seconds},
+        bench=CommandRecord(loads.bench.line, loads.bench.cwd, loads.bench.origin),
+        train=CommandRecord(loads.train.line, loads.train.cwd, loads.train.origin) if "pgo" in opts.levels else None,
+        tests=[CommandRecord(t.line, t.cwd, t.origin) for t in loads.tests],
+        same_workload=loads.same,
+        tus=[TuRecord(t.object, t.source, t.share) for t in p.hot] + [
+            TuRecord(t.object, t.source, t.share, why) for t, why in p.skipped],
+    )
+    run = _Run(opts, p, loads, state, run_dir, os.path.join(run_dir, "work"), budget, Store(opts.cache_dir), progress,
+               stop)
+    os.makedirs(run.work, exist_ok=True)
+    with stop.on_sigint(progress.line):
+        try:
+            _announce(run)
+            run.save()
+            _prepare(run)
+            _loop(run)
+            _final(run)
+        except Interrupted:
+            state.status, state.stop_reason = "interrupted", "stopped by the user (Ctrl-C)"
+        except KeyboardInterrupt:
+            state.status, state.stop_reason = "interrupted", "stopped by the user (Ctrl-C twice)"
+            raise
+        except BudgetExhausted as exc:
+            state.status, state.stop_reason = "budget-spent", "budget spent (%s)" % (str(exc) or budget.describe())
+            _final(run)
+        except OptimizeError as exc:
+            state.status, state.stop_reason = "failed", str(exc)
+            raise
+        finally:
+            run.save()
+            if not opts.keep_work:
+                shutil.rmtree(run.work, ignore_errors=True)
+    _summary(run)
+    return state
+
+
+def _announce(run: _Run) -> None:
+    p, say = run.plan, run.progress.line
+    say("coopt optimize: %s, %d hot TU(s): %s" % (p.program, len(p.hot), ", ".join(
+        "%s %.1f%%" % (t.name, 100 * t.share) for t in p.hot)))
+    say("  levels %s, budget %s, min gain %.2f, %d pairs per A/B" % (
+        ",".join(run.opts.levels), run.budget.describe(), run.opts.min_gain, run.opts.pairs))
+    say("  bench: %s (%s)" % (_shown(run, run.loads.bench.line), run.loads.bench.origin))
+    if "pgo" in run.opts.levels:
+        if run.loads.same:
+            say("  train: the same workload as the bench (PGO is judged on what it was trained on)")
+        else:
+            say("  train: %s (%s)" % (_shown(run, run.loads.train.line), run.loads.train.origin))
+    if run.opts.min_gain < 1.0:
+        say("  warning: --min-gain %.2f accepts variants slower than the original" % run.opts.min_gain)
+    say("  run directory: %s" % run.run_dir)
+
+
+def _shown(run: _Run, line: str) -> str:
+    return line.replace(PLACEHOLDER, os.path.relpath(run.plan.program))
+
+
+def _prepare(run: _Run) -> None:
+    """Baseline objects (plain compiler, user's flags), the cache's view of each TU, the baseline's outputs and
+    the noise of the machine (the baseline timed against a second copy of itself)."""
+    layout = run.store.layout
+    usable: list[HotTU] = []
+    for t in run.plan.hot:
+        run.progress.status("%s: compiling the baseline" % t.name)
+        try:
+            tu_key(t.job, layout)
+            check_original(t.job)
+            out = os.path.join(run.work, "baseline-objects", "%s.o" % os.path.splitext(t.name)[0])
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            if os.path.exists(out):
+                out = out[:-2] + "-%d.o" % len(usable)
+            t.baseline_object = compile_with_flags(t.job, [], out).object_path
+        except (PutError, ToolError) as exc:
+            _note_tu(run, t, "cannot be cached: %s" % exc)
+            continue
+        run.seen[t.object] = {hash_file(t.baseline_object)}
+        usable.append(t)
+    if not usable:
+        raise OptimizeError("no hot TU can get a variant: %s" % "; ".join(
+            "%s: %s" % (os.path.basename(r.source), r.note) for r in run.state.tus if r.note))
+    run.plan.hot = usable
+    run.bench = ProgramBench(
+        run.plan.link, run.work, run.loads.bench, run.loads.tests, run.opts.pairs, run.opts.timeout_s,
+        lambda: run.stop.requested, run.deadline, run.progress.status,
+    )
+    try:
+        run.base = run.bench.side("base", {t.object: t.baseline_object for t in usable})
+        twin = run.bench.side("twin", {t.object: t.baseline_object for t in usable})
+        run.bench.record_baseline(run.base)
+    except RelinkError as exc:
+        raise OptimizeError("cannot relink %s: %s" % (run.plan.program, exc)) from exc
+    except WorkloadError as exc:
+        raise OptimizeError(str(exc)) from exc
+    start = time.monotonic()
+    try:
+        noise = run.bench.time_ab(run.base, twin)
+    except RuntimeError as exc:
+        raise OptimizeError("the bench command fails on the original program: %s" % exc) from exc
+    run.state.noise = MeasurementRecord(noise, run.opts.pairs, round(time.monotonic() - start, 2),
+                                        "the baseline timed against a second copy of itself")
+    lead = "  baseline: tests pass; noise (baseline vs itself) %s" % _interval_text(noise)
+    if noise.low > 1.0 or noise.high < 1.0:
+        lead += " -- the machine is noisy: identical programs measure as different"
+        run.state.notes.append("noise check: identical programs measured %s; treat small speed-ups with care"
+                               % _interval_text(noise))
+    run.progress.line(lead)
+    run.save()
+
+
+def _note_tu(run: _Run, t: HotTU, why: str) -> None:
+    for r in run.state.tus:
+        if r.object == t.object:
+            r.note = why
+    run.progress.line("  %s: %s" % (t.name, why))
+
+
+def _estimate(run: _Run) -> float:
+    """Seconds the next evaluation may take: the longest so far, or the set-up measurement's."""
+    times = [a.seconds for a in run.state.attempts]
+    first = run.state.noise.seconds if run.state.noise else 0.0
+    return max(times or [2 * first])
+
+
+def _loop(run: _Run) -> None:
+    hot = {t.object: t for t in run.plan.hot}
+    guide = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0)
+    assert run.bench is not None and run.base is not None
+    ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
+                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget)
+    agents = make_agents(run.opts.levels, run.opts.llm, ctx)
+    while True:
+        if run.stop.requested:
+            raise Interrupted("stopped by the user")
+        arm = guide.next_arm()
+        if arm is None:
+            run.state.status, run.state.stop_reason = "finished", "every direction stopped paying (or was tried)"
+            return
+        tu, agent = hot[arm.tu], agents[arm.level]
+        if not agent.has_more(tu):
+            arm.retired = True
+            continue
+        # With a time limit, the final measurement (one A/B, like the noise check) must still fit afterwards.
+        reserve = run.state.noise.seconds if run.opts.final and run.state.noise else 0.0
+        run.budget.charge(evaluations=1, seconds=_estimate(run) + reserve)
+        attempt = _evaluate(run, tu, agent)
+        low = attempt.interval.low if attempt.verdict == "accepted" and attempt.interval else None
+        guide.record(arm, low)
+        if attempt.verdict == "failed" and arm.level == "pgo" and not agent.has_more(tu):
+            for a in guide.arms:  # training failed: PGO is out for every TU
+                if a.level == "pgo":
+                    a.retired = True
+        run.save()
+        _progress_line(run, tu, attempt)
+        if attempt.verdict == "interrupted":
+            raise Interrupted("stopped by the user")
+
+
+def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
+    assert run.bench is not None and run.base is not None
+    n = len(run.state.attempts) + 1
+    start = time.monotonic()
+    rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", getattr(agent, "proposer", agent.level),
+                        "failed", started=now_utc())
+    run.state.attempts.append(rec)
+    out_dir = os.path.join(run.work, "candidates")
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        run.progress.status("%s %s: building" % (tu.name, agent.level))
+        cand = agent.propose(tu, out_dir)
+        rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
+        rec.tokens = cand.tokens
+        _judge(run, tu, cand, rec)
+    except ToolError as exc:
+        rec.verdict, rec.detail = "failed", str(exc)
+    except Interrupted:
+        rec.verdict, rec.detail = "interrupted", "stopped by the user during this evaluation"
+    except BudgetExhausted:
+        rec.verdict, rec.detail = "interrupted", "the time budget ran out during this evaluation"
+        rec.seconds = round(time.monotonic() - start, 2)
+        raise
+    except RelinkError as exc:
+        rec.verdict, rec.detail = "failed", "relink: %s" % exc
+    rec.seconds = round(time.monotonic() - start, 2)
+    if run.stop.requested and rec.verdict != "accepted":
+        rec.verdict = "interrupted" if rec.verdict == "failed" else rec.verdict
+    return rec
+
+
+def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
+    assert run.bench is not None and run.base is not None
+    built = cand.built
+    if built.level in LLM_LEVELS and (cand.behaviour is None or not cand.behaviour.accepted):
+        rec.verdict, rec.detail = "rejected", "no accepted behaviour evidence from the verifier"
+        return
+    digest = hash_file(built.object_path)
+    if digest in run.seen.setdefault(tu.object, set()):
+        rec.verdict, rec.detail = "duplicate", "the same object as the baseline or an earlier candidate"
+        return
+    run.seen[tu.object].add(digest)
+    t0 = time.monotonic()
+    side = run.bench.side("c%03d" % rec.number, {tu.object: built.object_path})
+    diff = run.bench.check(side)
+    t1 = time.monotonic()
+    checks = [CheckResult("build", True, " ".join(built.recipe[-1]) if built.recipe else built.label, 0.0),
+              CheckResult("test", not diff, diff or "same output and exit status as the baseline on %d command(s)"
+                          % len(run.loads.tests), round(t1 - t0, 3))]
+    if diff:
+        rec.verdict, rec.detail = "rejected", "test: " + diff
+        return
+    try:
+        iv = run.bench.time_ab(run.base, side)
+    except RuntimeError as exc:
+        rec.verdict, rec.detail = "failed", str(exc)
+        return
+    rec.interval = iv
+    gain = run.opts.min_gain
+    text = "speed-up %s, min_gain %.2f, %d interleaved pairs" % (_interval_text(iv), gain, run.opts.pairs)
+    checks.append(CheckResult("bench", True, text, round(time.monotonic() - t1, 3)))
+    if iv.low >= gain:
+        rec.verdict, rec.detail = "accepted", text
+    elif iv.high < gain:
+        rec.verdict, rec.detail = "rejected", "not faster: " + text
+        return
+    else:
+        rec.verdict, rec.detail = "inconclusive", "speed-up not shown: " + text
+        return
+    best = run.state.kept.get(tu.object)
+    if best is not None and best.interval.low >= iv.low:
+        rec.detail += "; kept the earlier variant (%s, lower bound %.3f)" % (best.label, best.interval.low)
+        return
+    _store(run, tu, cand, rec, checks, iv, {"test": round(t1 - t0, 3), "bench": round(time.monotonic() - t1, 3)})
+
+
+def _store(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, checks: list[CheckResult], iv: Interval,
+           timings: dict[str, float]) -> None:
+    built = cand.built
+    ev = cand.behaviour or Evidence(tu.source, built.artifact_path or tu.source, Verdict.accepted(rec.detail))
+    ev.verdict = Verdict.accepted(rec.detail)
+    ev.checks = [*ev.checks, *checks]
+    ev.interval = iv
+    ev.cflags = list(tu.job.key_args)
+    ev.timings.update(timings)
+    if cand.behaviour is None:
+        ev.sanitizers = "not run: the unchanged source compiled by the compiler's own tools; judged by the program"
+    evidence: dict[str, Any] = ev.to_dict()
+    evidence.update({
+        "verified": True,
+        "by": "coopt optimize",
+        "proposer": {"agent": cand.proposer, "level": built.level, "label": built.label, "flags": built.extra_flags},
+        "training": cand.training,
+        "program": run.plan.program,
+        "bench": {"command": run.loads.bench.line, "cwd": run.loads.bench.cwd, "origin": run.loads.bench.origin},
+        "tests": [{"command": t.line, "cwd": t.cwd, "origin": t.origin} for t in run.loads.tests],
+        "pairs": run.opts.pairs,
+        "min_gain": run.opts.min_gain,
+        "noise": asdict(run.state.noise.interval) if run.state.noise and run.state.noise.interval else None,
+        "run": run.run_dir,
+    })
+    artifact = built.artifact_path if os.path.isfile(built.artifact_path or "") else tu.job.source_path
+    try:
+        entry = put_variant(run.store, tu.job, artifact, built.level, evidence, built.extra_flags,
+                            prebuilt_object=built.object_path)
+    except (PutError, OSError) as exc:
+        rec.detail += "; not stored: %s" % exc
+        return
+    old = run.state.kept.get(tu.object)
+    if old is not None:
+        for a in run.state.attempts:
+            if a.number == old.attempt:
+                a.kept = False
+    rec.kept, rec.entry_key = True, entry.key
+    run.state.kept[tu.object] = KeptRecord(tu.object, tu.source, rec.number, entry.key, built.level, built.label, iv)
+
+
+def _best(run: _Run) -> Interval | None:
+    ivs = [k.interval for k in run.state.kept.values() if not k.withdrawn]
+    return max(ivs, key=lambda iv: iv.ratio) if ivs else None
+
+
+def _progress_line(run: _Run, tu: HotTU, a: AttemptRecord) -> None:
+    head = "[%s, %.0f s]" % (run.budget.describe().split(",")[0] if run.budget.max_evaluations else
+                             "%d evals" % run.budget.evaluations, run.budget.seconds)
+    text = "%s %s (%.1f%%) %s %r: %s" % (head, tu.name, 100 * tu.share, a.level, a.label or "-", a.verdict)
+    if a.interval:
+        text += " %s" % _interval_text(a.interval)
+    elif a.detail:
+        text += " (%s)" % a.detail[:160]
+    if a.kept:
+        text += " -> stored"
+    best = _best(run)
+    text += "; best so far %s" % (_interval_text(best) if best else "none")
+    run.progress.line(text)
+
+
+def _final(run: _Run) -> None:
+    """The program with every kept variant, served from the cache, against the baseline."""
+    kept = [k for k in run.state.kept.values() if not k.withdrawn]
+    if not kept or run.bench is None or run.base is None:
+        return
+    if not run.opts.final:
+        run.state.notes.append("final measurement skipped (--no-final)")
+        return
+    if run.stop.requested:
+        run.state.notes.append("final measurement skipped: interrupted")
+        return
+    if run.budget.max_seconds and run.state.noise and not run.budget.fits(seconds=run.state.noise.seconds):
+        run.state.notes.append("final measurement skipped: it does not fit in the time left")
+        return
+    objects = {}
+    for k in kept:
+        entry = run.store.get(k.key)
+        if entry is None:
+            run.state.notes.append("the variant of %s is no longer in the cache" % k.source)
+            continue
+        objects[k.object] = entry.object_path
+    start = time.monotonic()
+    try:
+        side = run.bench.side("last", objects)
+        diff = run.bench.check(side)
+        if diff:
+            raise RuntimeError("the final program fails a test: %s" % diff)
+        iv = run.bench.time_ab(run.base, side)
+    except (RuntimeError, RelinkError, BudgetExhausted, Interrupted) as exc:
+        run.state.notes.append("final measurement not made: %s" % (str(exc) or type(exc).__name__))
+        return
+    run.state.final = MeasurementRecord(iv, run.opts.pairs, round(time.monotonic() - start, 2),
+                                        "all %d kept variant(s), objects from the cache, against the baseline"
+                                        % len(objects))
+    if iv.high < 1.0:
+        # The variants together make the program slower than plain clang: none of them may stay.
+        for k in kept:
+            run.store.remove(k.key)
+            k.withdrawn = "the final program measured slower than the baseline: %s" % _interval_text(iv)
+        run.state.notes.append("all variants withdrawn: together they measured %s" % _interval_text(iv))
+
+
+def _summary(run: _Run) -> None:
+    s, say = run.state, run.progress.line
+    say("stopped: %s; spent %s" % (s.stop_reason or s.status, run.budget.describe() if run.budget.max_seconds else
+                                   "%d evaluations, %.0f s" % (run.budget.evaluations, run.budget.seconds)))
+    live = [k for k in s.kept.values() if not k.withdrawn]
+    if s.final and s.final.interval:
+        say("final program (%d variant(s)) vs plain clang at your flags: %s over %d pairs"
+            % (len(live), _interval_text(s.final.interval), s.final.pairs))
+    for note in s.notes:
+        say("note: %s" % note)
+    if live:
+        say("stored %d variant(s): %s" % (len(live), ", ".join(
+            "%s %s %r %s" % (os.path.basename(k.source), k.level, k.label, _interval_text(k.interval)) for k in live)))
+    else:
+        say("no variant stored: no candidate's speed-up interval cleared min_gain %.2f" % s.min_gain
+            if s.attempts else "no variant stored: nothing was evaluated")
+    say("run state: %s (render it with `coopt report --run %s`)" % (os.path.join(run.run_dir, "state.json"),
+                                                                     run.run_dir))

@@ -1,0 +1,227 @@
+"""Level agents for `coopt optimize`: who proposes the next candidate object for a hot TU at one level.
+
+The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one instrumentation profile
+for all hot TUs (on the training workload) and compiles each TU with it. The LLM levels (`source`, `ir`, `asm`)
+plug in through `LLM_AGENT_FACTORY`: a module that exposes `make_agent(level, llm, context) -> LevelAgent`.
+
+Contract for every agent: `propose()` builds one candidate object from the TU's journaled compile and returns it
+as a `Candidate`. Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
+(`coopt.verify.api.verify`, differential harness with sanitizers) for the functions they changed; the loop refuses
+such a candidate without accepted evidence. The loop then adds the program-level checks and the A/B timing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from coopt.agents.budget import Budget
+from coopt.agents.compiler_tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.optimize_bench import PLACEHOLDER, Workload
+from coopt.agents.relink import LinkRecord
+from coopt.cache.job import CompileJob
+from coopt.verify.evidence import Evidence
+
+COMPILER_LEVELS = ("flags", "pgo")
+LLM_LEVELS = ("source", "ir", "asm")
+# Where the LLM level agents come from, imported only when a run asks for an LLM level.
+LLM_AGENT_FACTORY = "coopt.agents.llm_levels:make_agent"
+
+# Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
+# options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march.
+FLAG_SETS: tuple[tuple[str, ...], ...] = (
+    ("-O3",),
+    ("-O3", "-funroll-loops"),
+    ("-O2", "-mllvm", "-inline-threshold=600"),
+    ("-O3", "-mllvm", "-unroll-threshold=600"),
+    ("-O2", "-fno-semantic-interposition", "-fomit-frame-pointer"),
+)
+# Extra flags of the `pgo` level's candidates, after the profile.
+PGO_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
+
+
+class LevelUnavailable(Exception):
+    """A level the run asked for cannot be used here; the message says why and what to do."""
+
+
+@dataclass
+class HotTU:
+    """A hot TU the run works on: its journaled compile, its share of the samples, its hottest functions."""
+
+    object: str  # the journaled object file: the TU's identity
+    source: str
+    share: float
+    job: CompileJob
+    functions: list[str] = field(default_factory=list)  # hottest first (what the LLM levels work on)
+    baseline_object: str = ""  # the TU compiled by the real compiler with the user's flags, in this run
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.source)
+
+
+@dataclass
+class Candidate:
+    """One proposed object for a TU, how it was made, and (for code-changing levels) its behaviour evidence."""
+
+    built: Built
+    proposer: str
+    behaviour: Evidence | None = None
+    training: dict[str, Any] | None = None
+    tokens: int = 0  # LLM tokens spent on this proposal (already charged to the budget by the agent)
+
+
+@dataclass
+class AgentContext:
+    """What agents may use: the program's link, every hot TU, the training workload, a scratch directory."""
+
+    link: LinkRecord
+    hot: list[HotTU]
+    train: Workload
+    same_workload: bool
+    workdir: str
+    timeout_s: float = 900.0
+    budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
+
+
+class LevelAgent(Protocol):
+    """Proposes candidates for hot TUs at one level."""
+
+    level: str
+
+    def has_more(self, tu: HotTU) -> bool:
+        """Whether this agent has another candidate to offer for `tu` (no budget is spent asking)."""
+        ...
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        """Build the next candidate for `tu` in `out_dir`; ToolError when building it fails."""
+        ...
+
+
+def _file_stem(tu: HotTU) -> str:
+    return os.path.splitext(tu.name)[0]
+
+
+class FlagsAgent:
+    """The TU recompiled with each flag set of FLAG_SETS not already among its own flags."""
+
+    level = "flags"
+    proposer = "compiler-tools/flags"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.cursor: dict[str, int] = {}
+
+    def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
+        own = set(tu.job.key_args)
+        sets = [fs for fs in FLAG_SETS if not set(fs) <= own]
+        return sets[self.cursor.get(tu.object, 0):]
+
+    def has_more(self, tu: HotTU) -> bool:
+        return bool(self._pending(tu))
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        flags = list(self._pending(tu)[0])
+        self.cursor[tu.object] = self.cursor.get(tu.object, 0) + 1
+        n = self.cursor[tu.object]
+        out = os.path.join(out_dir, "%s-flags%d.o" % (_file_stem(tu), n))
+        built = compile_with_flags(tu.job, flags, out)
+        return Candidate(Built("flags", built.label, built.object_path, built.recipe, tu.job.source_path, flags),
+                         self.proposer)
+
+
+class PgoAgent:
+    """Instrumented PGO on the hot TUs: one training run of the training workload, then per-TU compiles."""
+
+    level = "pgo"
+    proposer = "compiler-tools/pgo"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.cursor: dict[str, int] = {}
+        self.profile: PgoProfile | None = None
+        self.error = ""
+
+    def has_more(self, tu: HotTU) -> bool:
+        return not self.error and self.cursor.get(tu.object, 0) < len(PGO_VARIANTS)
+
+    def training(self) -> dict[str, Any]:
+        t = self.ctx.train
+        return {
+            "workload": t.line,
+            "cwd": t.cwd,
+            "origin": t.origin,
+            "same_as_bench": self.ctx.same_workload,
+            "instrumented": [h.source for h in self.ctx.hot],
+            "profdata": self.profile.profdata if self.profile else "",
+        }
+
+    def _train(self) -> PgoProfile:
+        if self.profile is None:
+            t = self.ctx.train
+            # pgo_train substitutes the instrumented program for {program}; the quotes survive the substitution.
+            line = t.line.replace(PLACEHOLDER, shlex.quote(PLACEHOLDER))
+            cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
+            try:
+                self.profile = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
+                                         os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s)
+            except ToolError as exc:
+                self.error = str(exc)
+                raise
+            except Exception as exc:  # RelinkError, OSError, a training run past its timeout
+                self.error = str(exc) or type(exc).__name__
+                raise ToolError("PGO training failed: %s" % self.error) from exc
+        return self.profile
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        profile = self._train()
+        n = self.cursor.get(tu.object, 0)
+        self.cursor[tu.object] = n + 1
+        extra = list(PGO_VARIANTS[n])
+        out = os.path.join(out_dir, "%s-pgo%d.o" % (_file_stem(tu), n + 1))
+        return Candidate(pgo_compile(tu.job, profile, out, extra), self.proposer, training=self.training())
+
+
+AgentFactory = Callable[[str, str, AgentContext], LevelAgent]
+
+
+def _llm_factory() -> AgentFactory:
+    module, _, name = LLM_AGENT_FACTORY.partition(":")
+    try:
+        factory: AgentFactory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise LevelUnavailable("the LLM level agents are not part of this coopt yet (%s); use --levels flags,pgo"
+                               % LLM_AGENT_FACTORY) from exc
+    return factory
+
+
+def check_levels(levels: list[str], llm: str) -> None:
+    """Refuse levels that cannot run with this LLM setting, before any work is done."""
+    known = COMPILER_LEVELS + LLM_LEVELS
+    unknown = [lv for lv in levels if lv not in known]
+    if unknown:
+        raise LevelUnavailable("unknown level %s (levels: %s)" % (", ".join(unknown), ",".join(known)))
+    wanted = [lv for lv in levels if lv in LLM_LEVELS]
+    if wanted and llm == "none":
+        raise LevelUnavailable("level %s needs an LLM (--llm local or --llm openai); with --llm none use "
+                               "--levels flags,pgo" % ",".join(wanted))
+    if wanted:
+        _llm_factory()
+
+
+def make_agents(levels: list[str], llm: str, ctx: AgentContext) -> dict[str, LevelAgent]:
+    """One agent per level."""
+    check_levels(levels, llm)
+    agents: dict[str, LevelAgent] = {}
+    for level in levels:
+        if level == "flags":
+            agents[level] = FlagsAgent(ctx)
+        elif level == "pgo":
+            agents[level] = PgoAgent(ctx)
+        else:
+            agents[level] = _llm_factory()(level, llm, ctx)
+    return agents
