@@ -48,6 +48,7 @@ from coopt.agents.optimize_state import (
     TuRecord,
     new_run_dir,
     now_utc,
+    remember_run,
     save,
 )
 from coopt.agents.relink import RelinkError
@@ -174,6 +175,7 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
     loads = workloads(p, opts.bench, opts.train, opts.tests, os.getcwd())
     run_dir = os.path.abspath(opts.run_dir) if opts.run_dir else new_run_dir(opts.cache_dir)
     os.makedirs(run_dir, exist_ok=True)
+    remember_run(opts.cache_dir, run_dir)
     budget = Budget(max_evaluations=opts.budget_evaluations, max_seconds=opts.budget_seconds)
     state = RunState(
         created=now_utc(), program=p.program, profile=p.profile_path, journal=p.journal, cache_dir=opts.cache_dir,

@@ -236,9 +236,30 @@ def new_run_dir(cache_dir: str) -> str:
     return path
 
 
-def latest_run(cache_dir: str) -> str:
-    """The most recently updated run directory under the cache's runs/; RunStateError when there is none."""
+LAST_NAME = "last"  # in runs/: the path of the newest run, wherever its --run-dir put it
+
+
+def remember_run(cache_dir: str, run_dir: str) -> None:
+    """Note `run_dir` as the cache's newest run, so `coopt report` finds it without --run."""
     top = runs_dir(cache_dir)
+    os.makedirs(top, exist_ok=True)
+    tmp = os.path.join(top, "%s.tmp.%d" % (LAST_NAME, os.getpid()))
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(os.path.abspath(run_dir) + "\n")
+    os.replace(tmp, os.path.join(top, LAST_NAME))
+
+
+def latest_run(cache_dir: str) -> str:
+    """The newest run: the one `remember_run` noted, else the most recently updated directory under the cache's
+    runs/; RunStateError when there is none."""
+    top = runs_dir(cache_dir)
+    try:
+        with open(os.path.join(top, LAST_NAME), encoding="utf-8") as f:
+            noted = f.read().strip()
+        if noted and os.path.isfile(os.path.join(noted, STATE_NAME)):
+            return noted
+    except OSError:
+        pass
     best, best_time = "", -1.0
     try:
         names = os.listdir(top)
