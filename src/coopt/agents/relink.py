@@ -149,6 +149,7 @@ def relink(link: LinkRecord, replacements: dict[str, str], out: str, workdir: st
     command line nor an archive, or the link fails.
     """
     work = workdir or tempfile.mkdtemp(prefix="coopt-relink-")
+    os.makedirs(work, exist_ok=True)
     pending = {os.path.normpath(os.path.join(link.cwd, k)): v for k, v in replacements.items()}
     args = _replace_output(link.args, os.path.abspath(out))
     lib_dirs = _library_dirs(args, link.cwd)

@@ -1,0 +1,176 @@
+"""The parts of `coopt optimize` that need no real project: workload commands, the run state file, the report's
+forms, bad input on the command line, and relinking through `-L. -lNAME` (a tiny program built with coopt-cc)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import Coopt, require
+from coopt.agents.optimize_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
+from coopt.agents.optimize_levels import LevelUnavailable, check_levels
+from coopt.agents.optimize_state import (
+    AttemptRecord,
+    CommandRecord,
+    KeptRecord,
+    MeasurementRecord,
+    RunState,
+    RunStateError,
+    TuRecord,
+    latest_run,
+    load,
+    remember_run,
+    save,
+)
+from coopt.agents.relink import RelinkError, find_link, linked_objects, relink
+from coopt.agents.report import render
+from coopt.verify.evidence import Interval
+
+
+@pytest.fixture
+def program(tmp_path: Path) -> Path:
+    (tmp_path / "bin").mkdir()
+    p = tmp_path / "bin" / "app"
+    p.write_text("#!/bin/sh\n")
+    p.chmod(0o755)
+    return p
+
+
+def test_workload_names_the_program_by_path_or_placeholder(tmp_path: Path, program: Path) -> None:
+    w = from_line("bin/app -v in.txt > /dev/null 2>&1", str(tmp_path), str(program), "--bench")
+    assert w.line == "%s -v in.txt > /dev/null 2>&1" % PLACEHOLDER
+    assert w.render("/x y/app") == "'/x y/app' -v in.txt > /dev/null 2>&1"
+    assert from_line("./bin/app", str(tmp_path), str(program), "--test").line == PLACEHOLDER
+    assert from_line("cat in | {program} -d", str(tmp_path), str(program), "--test").line == "cat in | {program} -d"
+    # A recorded argv: elements with spaces are quoted, the program found by path from the recorded cwd.
+    w2 = from_argv([str(program), "a file.txt"], "/", str(program), "profile workload")
+    assert w2.line == "%s 'a file.txt'" % PLACEHOLDER
+    with pytest.raises(WorkloadError, match="does not run .*app.*name the program"):
+        from_line("other/app x", str(tmp_path), str(program), "--bench")
+
+
+def _state() -> RunState:
+    iv = Interval(1.05, 1.03, 1.08, "wall", [1.0, 1.1, 1.05], [0.95, 1.0, 1.0])
+    s = RunState(
+        created="2026-01-01T00:00:00Z", program="/p/app", profile="/p/profile.json", journal="/c/journal.jsonl",
+        cache_dir="/c", levels=["flags", "pgo"], min_gain=1.02, pairs=3, llm="none",
+        budget={"evaluations": 4, "seconds": 0}, bench=CommandRecord("{program} <in>", "/p", "profile workload"),
+        train=CommandRecord("{program} <in>", "/p", "profile workload"),
+        tests=[CommandRecord("{program} <in>", "/p", "bench command")], same_workload=True,
+    )
+    s.tus = [TuRecord("/p/hot.o", "/p/hot.c", 0.6), TuRecord("/p/warm.o", "/p/warm.c", 0.3),
+             TuRecord("/p/cold.o", "/p/cold.c", 0.004, "under 1% of the samples")]
+    s.attempts = [
+        AttemptRecord(1, "/p/hot.o", "/p/hot.c", "pgo", "pgo <x>", "compiler-tools/pgo", "accepted", "ok", iv, 4.0,
+                      kept=True, entry_key="k1"),
+        AttemptRecord(2, "/p/warm.o", "/p/warm.c", "flags", "-O3", "compiler-tools/flags", "rejected",
+                      "not faster", Interval(0.98, 0.96, 1.0, "wall"), 3.0),
+    ]
+    s.kept = {"/p/hot.o": KeptRecord("/p/hot.o", "/p/hot.c", 1, "k1", "pgo", "pgo <x>", iv)}
+    s.noise = MeasurementRecord(Interval(1.0, 0.99, 1.01, "wall"), 3, 1.0)
+    s.final = MeasurementRecord(Interval(1.04, 1.02, 1.06, "wall"), 3, 2.0)
+    s.spent = {"evaluations": 2, "seconds": 12.0}
+    return s
+
+
+def test_run_state_round_trips_and_refuses_other_versions(tmp_path: Path) -> None:
+    s = _state()
+    save(s, str(tmp_path))
+    back = load(str(tmp_path))
+    assert back.kept["/p/hot.o"].interval == s.kept["/p/hot.o"].interval
+    assert back.attempts[1].interval == s.attempts[1].interval and back.final == s.final
+    data = json.loads((tmp_path / "state.json").read_text())
+    data["version"] = 99
+    (tmp_path / "state.json").write_text(json.dumps(data))
+    with pytest.raises(RunStateError, match="version 99.*upgrade"):
+        load(str(tmp_path))
+    (tmp_path / "state.json").write_text('{"format": "something-else"}')
+    with pytest.raises(RunStateError, match="not a coopt optimize run state"):
+        load(str(tmp_path))
+    with pytest.raises(RunStateError, match="no run state"):
+        load(str(tmp_path / "nowhere"))
+
+
+def test_latest_run_is_the_remembered_one(tmp_path: Path) -> None:
+    with pytest.raises(RunStateError, match="no optimize run found"):
+        latest_run(str(tmp_path / "cache"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    save(_state(), str(elsewhere))
+    remember_run(str(tmp_path / "cache"), str(elsewhere))
+    assert latest_run(str(tmp_path / "cache")) == str(elsewhere)
+
+
+def test_report_forms() -> None:
+    s = _state()
+    md = render(s, "md")
+    assert "1.040x [1.020, 1.060]" in md  # whole program
+    assert "| hot.c | 60.0% | pgo x1 | pgo `pgo <x>` | 1.050x [1.030, 1.080] |" in md
+    assert "under 1% of the samples" in md and "same workload" in md
+    data = json.loads(render(s, "json"))
+    assert data["format"] == "coopt-optimize-report" and data["whole_program"]["ratio"] == 1.04
+    assert [t["source"] for t in data["tus"]] == ["/p/hot.c", "/p/warm.c", "/p/cold.c"]
+    html = render(s, "html")
+    assert "<svg" in html and "pgo &lt;x&gt;" in html and "pgo <x>" not in html  # labels are escaped
+    # Nothing kept, nothing measured: the report says so instead of showing a number.
+    s.kept, s.final = {}, None
+    assert "no variant kept" in render(s, "md") and "Nothing was stored" in render(s, "html")
+
+
+def test_llm_levels_need_an_llm() -> None:
+    with pytest.raises(LevelUnavailable, match="needs an LLM"):
+        check_levels(["source", "flags"], "none")
+    with pytest.raises(LevelUnavailable, match="unknown level magic"):
+        check_levels(["magic"], "none")
+    check_levels(["flags", "pgo"], "none")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "missing.json"], "profile missing.json not found"),
+    (["--levels", "source"], "needs an LLM"),
+    (["--levels", "pgo,magic"], "unknown level magic"),
+    (["--pairs", "1"], "--pairs must be at least 3"),
+    (["--budget", "0"], "--budget must be at least 1"),
+])
+def test_bad_input_is_one_line(coopt: Coopt, tmp_path: Path, args: list[str], message: str) -> None:
+    proc = coopt.coopt("optimize", *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_report_without_a_run_is_one_line(coopt: Coopt, tmp_path: Path) -> None:
+    proc = coopt.coopt("report", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "no optimize run found" in proc.stderr and proc.stderr.count("\n") == 1
+    proc = coopt.coopt("report", "--run", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "no run state" in proc.stderr
+
+
+LIB_C = "int lib_value(void) { return %d; }\n"
+MAIN_C = '#include <stdio.h>\nint lib_value(void);\nint main(void) { printf("%d\\n", lib_value()); return 0; }\n'
+
+
+def test_relink_through_dash_l_replaces_an_archive_member(coopt: Coopt, tmp_path: Path) -> None:
+    require("clang", "ar")
+    (tmp_path / "lib.c").write_text(LIB_C % 1)
+    (tmp_path / "main.c").write_text(MAIN_C)
+    (tmp_path / "variant.c").write_text(LIB_C % 2)
+    for name in ("lib", "main"):
+        coopt.run(["coopt-cc", "-O2", "-c", "%s.c" % name, "-o", "%s.o" % name], cwd=tmp_path)
+    coopt.run(["ar", "rcs", "libval.a", "lib.o"], cwd=tmp_path)
+    coopt.run(["coopt-cc", "-o", "app", "main.o", "-L.", "-lval"], cwd=tmp_path)
+    subprocess.run(["clang", "-O2", "-c", "variant.c", "-o", "variant.o"], cwd=tmp_path, check=True)
+    link = find_link(str(coopt.cache_dir / "journal.jsonl"), str(tmp_path / "app"))
+    assert linked_objects(link, [str(tmp_path / "lib.o"), str(tmp_path / "other.o")]) == {str(tmp_path / "lib.o")}
+    relink(link, {str(tmp_path / "lib.o"): str(tmp_path / "variant.o")}, str(tmp_path / "app2"),
+           workdir=str(tmp_path / "work"))
+    assert subprocess.run([str(tmp_path / "app2")], capture_output=True, text=True).stdout == "2\n"
+    assert subprocess.run([str(tmp_path / "app")], capture_output=True, text=True).stdout == "1\n"
+    # With libval.so beside it, ld takes the shared library: the archive's member is not in the program.
+    subprocess.run(["clang", "-shared", "-fPIC", "lib.c", "-o", "libval.so"], cwd=tmp_path, check=True)
+    assert linked_objects(link, [str(tmp_path / "lib.o")]) == set()
+    with pytest.raises(RelinkError, match="not found in the link"):
+        relink(link, {str(tmp_path / "lib.o"): str(tmp_path / "variant.o")}, str(tmp_path / "app3"),
+               workdir=str(tmp_path / "work3"))
