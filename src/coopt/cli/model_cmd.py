@@ -35,10 +35,12 @@ def run(_name: str, argv: list[str]) -> int:
 def _fetch(size: str) -> int:
     from coopt.agents import llm_fetch
 
-    # Progress is for a person watching; logs and CI get only the result.
-    progress = (lambda msg: sys.stderr.write("coopt model: %s\n" % msg)) if sys.stderr.isatty() else None
+    def progress(msg: str) -> None:
+        sys.stderr.write("coopt model: %s\n" % msg)
+
     try:
-        path = llm_fetch.fetch(llm_fetch.PINNED[size], progress=progress)
+        # Progress is for a person watching; logs and CI get only the result.
+        path = llm_fetch.fetch(llm_fetch.PINNED[size], progress=progress if sys.stderr.isatty() else None)
     except llm_fetch.FetchError as exc:
         sys.stderr.write("coopt model: error: %s\n" % exc)
         return 1
