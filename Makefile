@@ -17,7 +17,7 @@ $(BIN)/python:
 
 # A real (non-editable) install, so coopt-cc runs the way users get it: the fast -I -S launcher with
 # byte-compiled modules. Reinstalled whenever the sources change.
-$(VENV)/.installed: $(BIN)/python pyproject.toml scripts/coopt-cc $(shell find src -type f -name '*.py' -o -type f -path '*/data/*' 2>/dev/null)
+$(VENV)/.installed: $(BIN)/python pyproject.toml setup.py build_fastcc.py scripts/coopt-cc $(shell find src -type f -name '*.py' -o -type f -path '*/data/*' 2>/dev/null)
 	$(BIN)/python -m pip install -q --no-build-isolation --upgrade setuptools wheel
 	$(BIN)/python -m pip install -q --no-build-isolation ".[test]"
 	@touch $@

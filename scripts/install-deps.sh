@@ -16,6 +16,8 @@ have dpkg-source || need="$need dpkg-dev"
 have ccache || need="$need ccache"
 have valgrind || need="$need valgrind"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need="$need python3-venv"
+# xxhash.h for coopt-cc-fast, the C miss path built at install time
+[ -f /usr/include/xxhash.h ] || need="$need libxxhash-dev"
 [ -z "$need" ] && exit 0
 echo "installing Debian packages:$need"
 SUDO=""

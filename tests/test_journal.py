@@ -39,7 +39,7 @@ def test_encoder_round_trips_through_json() -> None:
         [[], {}, [[]]],
     ]
     for value in values:
-        assert json.loads(journal._encode(value)) == value
+        assert json.loads(journal.encode(value)) == value
 
 
 def test_encoder_round_trips_random_strings() -> None:
@@ -47,7 +47,7 @@ def test_encoder_round_trips_random_strings() -> None:
     alphabet = [chr(c) for c in range(0, 0x250)] + ["\udc80", "\udcff", "\u2028", "\U0001f600", '"', "\\"]
     for _ in range(2000):
         s = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
-        assert json.loads(journal._encode(s)) == s
+        assert json.loads(journal.encode(s)) == s
 
 
 def test_append_and_read_round_trip(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ def _quote(s: str) -> str:
     return "".join(out)
 
 
-def _encode(value: object) -> str:
+def encode(value: object) -> str:
+    """JSON text of a journal value (str, bool, None, int, float, list, dict), without importing json."""
     if isinstance(value, str):
         return _quote(value)
     if value is True:
@@ -44,16 +45,16 @@ def _encode(value: object) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_encode(v) for v in value) + "]"
+        return "[" + ",".join(encode(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(_quote(str(k)) + ":" + _encode(v) for k, v in value.items()) + "}"
+        return "{" + ",".join(_quote(str(k)) + ":" + encode(v) for k, v in value.items()) + "}"
     raise TypeError("cannot encode %r" % type(value))
 
 
 def append(path: str, record: dict) -> bool:
     """Append one record (a dict of str/bool/int/list) with version and time. False when it could not be written."""
     rec = {"v": JOURNAL_VERSION, "time": round(time.time(), 3), **record}
-    data = (_encode(rec) + "\n").encode("utf-8", "surrogateescape")
+    data = (encode(rec) + "\n").encode("utf-8", "surrogateescape")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except FileNotFoundError:

@@ -64,16 +64,29 @@ def looks_like_compiler(arg: str, self_real: str) -> bool:
 class Resolved:
     """The real compiler: `path` as it will be executed and `name` (its basename, which selects a driver mode)."""
 
-    __slots__ = ("path", "name", "args", "form")
+    __slots__ = ("path", "name", "args", "form", "lookup_name", "skip_dir", "self_path", "raw_args")
 
-    def __init__(self, path: str, args: list[str], form: str) -> None:
+    def __init__(self, path: str, args: list[str], form: str, lookup_name: str = "", skip_dir: str = "",
+                 self_path: str = "") -> None:
         self.path = path
         self.name = os.path.basename(path)
         self.args = args
         self.form = form
+        # How `path` was found (the name looked up on PATH, a directory skipped), for the C fast path's re-check.
+        self.lookup_name = lookup_name
+        self.skip_dir = skip_dir
+        self.self_path = self_path
+        self.raw_args: list[str] = []  # coopt-cc's own arguments (in the prefix form, the compiler first)
 
 
 def resolve(argv: list[str], configured: str) -> Resolved:
+    """Work out the real compiler and its arguments from coopt-cc's own argv (see _resolve)."""
+    resolved = _resolve(argv, configured)
+    resolved.raw_args = argv[1:]
+    return resolved
+
+
+def _resolve(argv: list[str], configured: str) -> Resolved:
     """Work out the real compiler and its arguments from coopt-cc's own argv.
 
     Forms: masquerade (argv[0] is a symlink named like a compiler), prefix (`coopt-cc clang ...`), and plain
@@ -97,12 +110,12 @@ def resolve(argv: list[str], configured: str) -> Resolved:
                 "coopt-cc: error: no real '%s' on PATH behind the shim in %s; install it or remove the shim"
                 % (base, shim_dir)
             )
-        return Resolved(path, args, "masquerade")
+        return Resolved(path, args, "masquerade", base, shim_dir, self_path)
     if args and looks_like_compiler(args[0], self_real):
         path = which(args[0], self_real)
         if os.path.realpath(path) == self_real or is_coopt_launcher(path):
             raise Recursion("coopt-cc: error: 'coopt-cc %s': the compiler is coopt-cc itself" % args[0])
-        return Resolved(path, args[1:], "prefix")
+        return Resolved(path, args[1:], "prefix", args[0], "", self_path)
     path = which(configured, self_real)
     if not path:
         if "/" in configured and os.path.exists(configured):
@@ -121,4 +134,4 @@ def resolve(argv: list[str], configured: str) -> Resolved:
             "coopt-cc: error: the configured compiler '%s' is coopt-cc itself; set COOPT_COMPILER to the real "
             "compiler (e.g. clang)" % configured
         )
-    return Resolved(path, args, "plain")
+    return Resolved(path, args, "plain", configured, "", self_path)

@@ -193,10 +193,44 @@ def _compile(
         debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
         if writable:
             stats.bump(layout.stats_dir, "miss")
+            _leave_replay_memo(resolved, settings, layout, cwd, job, direct, direct_key)
         return None
     from coopt.wrapper.serve import try_hit
 
     return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
+
+
+def _leave_replay_memo(
+    resolved: compmod.Resolved,
+    settings: settingsmod.Settings,
+    layout: CacheLayout,
+    cwd: str,
+    job: CompileJob,
+    direct: str,
+    direct_key: str,
+) -> None:
+    """Let coopt-cc-fast (C) replay this decision next time: a build's second run then costs ~1 ms per miss."""
+    from coopt.wrapper import fastpath
+
+    raw = resolved.raw_args
+    if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.config_path):
+        return
+    marker = "\nsource-hash="
+    at = direct.find(marker)
+    source_hash = direct[at + len(marker) : at + len(marker) + 32]
+    fastpath.write_memo(
+        layout,
+        fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ),
+        resolved.path,
+        resolved.lookup_name,
+        resolved.skip_dir,
+        job.source_path,
+        direct,
+        source_hash,
+        job.to_record(direct_key),
+        direct_key,
+        len(raw) - len(resolved.args),
+    )
 
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:

@@ -1,0 +1,291 @@
+/*
+ * coopt-cc-fast: coopt-cc's miss path in C, for compiler calls the Python wrapper has already decided once.
+ *
+ * Python's start-up alone costs more than the whole budget of a miss, so after the Python wrapper has classified a
+ * call and found no variant for it, it leaves a *replay memo* keyed by everything its decision depended on (working
+ * directory, coopt-cc's own path, arguments, PATH, COOPT_COMPILER and the key's environment variables). The next
+ * identical call (the next build) comes here: this program checks that the decision still holds (same compiler
+ * binary, nothing new ahead of it on PATH), hashes the source, completes the key exactly as Python would, and when
+ * no variant exists for that key it journals the compile and execs the real compiler. Anything else -- no memo, a
+ * variant that may exist, an environment it does not know, any error -- goes to the Python wrapper, which decides
+ * from scratch. Deferring is always safe; this program never serves a variant.
+ *
+ * It knows nothing of compiler options or the key's layout: both live in Python (coopt.wrapper.fastpath writes the
+ * memo), so there is one source of truth. Usage (from the coopt-cc launcher): coopt-cc-fast PYTHON SELF ARGS...
+ */
+#define _GNU_SOURCE
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#ifndef COOPT_FAST_DIR
+#define COOPT_FAST_DIR "fast"
+#endif
+#define MEMO_MAGIC "coopt-fast-1"
+#define NFIELDS 15
+
+static int g_argc;
+static char **g_argv;
+
+/* Hand the call to the Python wrapper, unchanged. */
+static void defer(void) {
+    char **av = calloc((size_t)g_argc + 3, sizeof(char *));
+    if (!av) _exit(127);
+    int n = 0;
+    av[n++] = g_argv[1];
+    av[n++] = "-I";
+    av[n++] = "-S";
+    for (int i = 2; i < g_argc; i++) av[n++] = g_argv[i];
+    av[n] = NULL;
+    execvp(g_argv[1], av);
+    fprintf(stderr, "coopt-cc: error: cannot run %s: %s\n", g_argv[1], strerror(errno));
+    _exit(127);
+}
+
+/* A growable byte buffer; any allocation failure defers. */
+struct buf {
+    char *p;
+    size_t n, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096);
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) defer();
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
+
+static void line(struct buf *b, const char *tag, const char *value) {
+    puts_(b, tag);
+    puts_(b, value);
+    put(b, "\n", 1);
+}
+
+static void hex64(XXH64_hash_t h, char out[17]) {
+    XXH64_canonical_t c;
+    XXH64_canonicalFromHash(&c, h);
+    for (int i = 0; i < 8; i++) sprintf(out + 2 * i, "%02x", c.digest[i]);
+}
+
+static void hex128(const void *data, size_t n, char out[33]) {
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(data, n));
+    for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", c.digest[i]);
+}
+
+static int read_file(const char *path, struct buf *b) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char chunk[65536];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            close(fd);
+            return -1;
+        }
+        if (r == 0) break;
+        put(b, chunk, (size_t)r);
+    }
+    close(fd);
+    return 0;
+}
+
+static void append(const char *path, const char *data, size_t n) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return; /* journal and statistics are best effort, as in Python */
+    ssize_t w = write(fd, data, n);
+    (void)w;
+    close(fd);
+}
+
+/* The memo: NFIELDS fields, each "<decimal length>\n<bytes>\n". Returns 0 when well formed. */
+static int parse_memo(char *p, size_t n, char *field[NFIELDS], size_t len[NFIELDS]) {
+    char *end = p + n;
+    for (int i = 0; i < NFIELDS; i++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) return -1;
+        *nl = 0;
+        char *stop;
+        unsigned long l = strtoul(p, &stop, 10);
+        if (stop != nl || nl + 1 + l + 1 > end || nl[1 + l] != '\n') return -1;
+        field[i] = nl + 1;
+        len[i] = l;
+        field[i][l] = 0; /* NUL-terminate in place of the trailing newline */
+        p = nl + 1 + l + 1;
+    }
+    return p == end ? 0 : -1;
+}
+
+/* The same environment names as coopt.cache.key.ENV_ALLOWLIST, in the same order (tests check). */
+static const char *const ENV_KEYED[] = {"CCC_OVERRIDE_OPTIONS", "CPATH", "C_INCLUDE_PATH", "COMPILER_PATH",
+                                        "GCC_EXEC_PREFIX", "SOURCE_DATE_EPOCH", "SDKROOT", NULL};
+/* Settings that change what the wrapper does; when set, Python decides. */
+static const char *const ENV_DEFER[] = {"COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG",
+                                        "COOPT_JOURNAL", NULL};
+
+int main(int argc, char **argv) {
+    g_argc = argc;
+    g_argv = argv;
+    if (argc < 3) {
+        fprintf(stderr, "usage: coopt-cc-fast PYTHON SELF ARGS... (run by the coopt-cc launcher)\n");
+        return 2;
+    }
+    for (const char *const *v = ENV_DEFER; *v; v++)
+        if (getenv(*v)) defer();
+    const char *depth = getenv("COOPT_CC_DEPTH");
+    if (depth && *depth && strcmp(depth, "0") != 0) defer();
+
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd) || strchr(cwd, '\n')) defer();
+    for (int i = 2; i < argc; i++)
+        if (argv[i][0] == '@' || strchr(argv[i], '\n')) defer();
+
+    /* A coopt.toml anywhere above may change the compiler or the cache directory: Python reads it. */
+    {
+        char d[PATH_MAX];
+        strcpy(d, cwd);
+        for (;;) {
+            char probe[PATH_MAX + 16];
+            struct stat cst;
+            snprintf(probe, sizeof probe, "%s/coopt.toml", d[1] ? d : "");
+            if (stat(probe, &cst) == 0 && S_ISREG(cst.st_mode)) defer();
+            if (!d[1]) break; /* "/" was the last */
+            char *slash = strrchr(d, '/');
+            if (slash == d)
+                d[1] = 0;
+            else
+                *slash = 0;
+        }
+    }
+
+    /* The cache directory, as coopt.cache.layout.default_cache_dir finds it. */
+    char cache[PATH_MAX];
+    const char *cd = getenv("COOPT_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (cd && *cd)
+        snprintf(cache, sizeof cache, "%s", cd);
+    else if (xdg && *xdg)
+        snprintf(cache, sizeof cache, "%s/coopt", xdg);
+    else if (home && *home)
+        snprintf(cache, sizeof cache, "%s/.cache/coopt", home);
+    else
+        defer();
+
+    /* The fingerprint: everything the Python decision depended on (coopt.wrapper.fastpath.fingerprint). */
+    struct buf fp = {0};
+    puts_(&fp, "v=1\n");
+    line(&fp, "cwd=", cwd);
+    line(&fp, "self=", argv[2]);
+    for (int i = 3; i < argc; i++) line(&fp, "arg=", argv[i]);
+    const char *path_env = getenv("PATH");
+    const char *compiler_env = getenv("COOPT_COMPILER");
+    if (path_env) line(&fp, "env:PATH=", path_env);
+    if (compiler_env) line(&fp, "env:COOPT_COMPILER=", compiler_env);
+    for (const char *const *v = ENV_KEYED; *v; v++) {
+        const char *val = getenv(*v);
+        if (val) {
+            puts_(&fp, "env:");
+            puts_(&fp, *v);
+            line(&fp, "=", val);
+        }
+    }
+    char fph[17];
+    hex64(XXH3_64bits(fp.p, fp.n), fph);
+
+    char memo_path[PATH_MAX + 64];
+    snprintf(memo_path, sizeof memo_path, "%s/%s/%.2s/%s", cache, COOPT_FAST_DIR, fph, fph);
+    struct buf memo = {0};
+    if (read_file(memo_path, &memo) != 0) defer();
+    char *f[NFIELDS];
+    size_t fl[NFIELDS];
+    if (parse_memo(memo.p, memo.n, f, fl) != 0 || strcmp(f[0], MEMO_MAGIC) != 0) defer();
+    const char *exec_path = f[1], *real = f[2], *stamp = f[3], *name = f[4], *dir_index = f[5], *skip_dir = f[6];
+    const char *source = f[7], *journal = f[11], *stats_dir = f[12], *manifests = f[13];
+    long drop = strtol(f[14], NULL, 10); /* coopt-cc's own arguments that are not the compiler's (prefix form) */
+    if (drop < 0 || drop > argc - 3) defer();
+
+    /* Still the same compiler binary... */
+    struct stat st;
+    char resolved[PATH_MAX];
+    if (!realpath(exec_path, resolved) || strcmp(resolved, real) != 0 || stat(real, &st) != 0) defer();
+    char have[64];
+    snprintf(have, sizeof have, "%lld %lld", (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec * 1000000000LL + (long long)st.st_mtim.tv_nsec);
+    if (strcmp(have, stamp) != 0) defer();
+    /* ...and nothing of that name appeared ahead of it on PATH. */
+    if (*name) {
+        long stop = strtol(dir_index, NULL, 10);
+        const char *p = path_env ? path_env : "";
+        for (long i = 0; i < stop; i++) {
+            const char *colon = strchr(p, ':');
+            size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+            char cand[PATH_MAX * 2];
+            snprintf(cand, sizeof cand, "%.*s/%s", (int)dl, dl ? p : ".", name);
+            int skipped = strlen(skip_dir) == dl && strncmp(p, skip_dir, dl) == 0;
+            if (!skipped && stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) defer();
+            if (!colon) defer(); /* PATH changed shape: the fingerprint should have caught it */
+            p = colon + 1;
+        }
+    }
+
+    /* The key, completed exactly as coopt.cache.key.direct_material would. */
+    struct buf src = {0};
+    if (read_file(source, &src) != 0) defer();
+    char srch[33];
+    hex128(src.p ? src.p : "", src.n, srch);
+    struct buf material = {0};
+    put(&material, f[8], fl[8]);
+    put(&material, srch, 32);
+    put(&material, f[9], fl[9]);
+    char key[33];
+    hex128(material.p, material.n, key);
+
+    /* A manifest means a variant may exist: Python serves hits. */
+    char manifest[PATH_MAX * 2];
+    snprintf(manifest, sizeof manifest, "%s/%.2s/%s", manifests, key, key);
+    if (access(manifest, F_OK) == 0) defer();
+
+    /* Journal the compile (the same record Python writes), count the miss, run the real compiler. */
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char head[64];
+    snprintf(head, sizeof head, "{\"v\":1,\"time\":%.3f,", (double)tv.tv_sec + tv.tv_usec / 1e6);
+    struct buf rec = {0};
+    puts_(&rec, head);
+    put(&rec, f[10], fl[10]); /* the record body, up to "key":" */
+    put(&rec, key, 32);
+    puts_(&rec, "\"}\n");
+    append(journal, rec.p, rec.n);
+    char shard[PATH_MAX + 32];
+    snprintf(shard, sizeof shard, "%s/%d", stats_dir, (int)(getpid() % 16));
+    append(shard, "miss_fast\n", 10);
+
+    setenv("COOPT_CC_DEPTH", "1", 1);
+    char **av = calloc((size_t)argc, sizeof(char *));
+    if (!av) defer();
+    int n = 0;
+    av[n++] = (char *)exec_path;
+    for (int i = 3 + (int)drop; i < argc; i++) av[n++] = argv[i];
+    av[n] = NULL;
+    execv(exec_path, av);
+    defer(); /* the compiler vanished: let Python report it */
+    return 127;
+}

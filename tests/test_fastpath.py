@@ -1,0 +1,163 @@
+"""coopt-cc-fast, the C miss path: it replays the Python wrapper's decisions exactly, and hands anything it cannot
+vouch for back to Python."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SRC, Coopt, require
+
+sys.path.insert(0, str(ROOT))
+import build_fastcc  # noqa: E402
+
+from coopt.wrapper import fastpath  # noqa: E402
+
+# The production launcher's structure (scripts/coopt-cc): sh tries coopt-cc-fast, which defers to this same file
+# run by Python; the Python part imports this working tree.
+LAUNCHER = """#!/bin/sh
+'''':; [ -x "{fast}" ] && exec "{fast}" "{python}" "$0" "$@"; exec "{python}" -I -S "$0" "$@" # '''
+import sys
+sys.path[:0] = [{src!r}, {purelib!r}, {platlib!r}]
+from coopt.wrapper.main import main
+sys.exit(main(sys.argv))
+"""
+
+
+@pytest.fixture(scope="module")
+def fast_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require("cc")
+    if not os.path.exists("/usr/include/xxhash.h"):
+        pytest.skip("xxhash.h missing (libxxhash-dev; make test installs it)")
+    out = tmp_path_factory.mktemp("fastcc") / "coopt-cc-fast"
+    error = build_fastcc.build(str(out))
+    assert error is None, error
+    return out
+
+
+@pytest.fixture
+def fast(coopt: Coopt, fast_binary: Path, tmp_path: Path) -> Coopt:
+    """The `coopt` set-up, with coopt-cc going through coopt-cc-fast first."""
+    bindir = tmp_path / "fastbin"
+    bindir.mkdir()
+    paths = sysconfig.get_paths()
+    (bindir / "coopt-cc").write_text(LAUNCHER.format(fast=fast_binary, python=sys.executable, src=str(SRC),
+                                                     purelib=paths["purelib"], platlib=paths["platlib"]))
+    (bindir / "coopt-cc").chmod(0o755)
+    env = dict(coopt.env, PATH="%s:%s" % (bindir, coopt.env["PATH"]))
+    return Coopt(bin=coopt.bin, cache_dir=coopt.cache_dir, env=env)
+
+
+def _cc(c: Coopt) -> str:
+    return shutil.which("coopt-cc", path=c.env["PATH"]) or ""
+
+
+def _tu(d: Path) -> None:
+    (d / "f.h").write_text("#define K 3\n")
+    (d / "f.c").write_text('#include "f.h"\nint f(int x) { return x * K; }\n')
+
+
+def _without_time(rec: dict) -> dict:
+    return {k: v for k, v in rec.items() if k != "time"}
+
+
+def test_memo_directory_matches_the_build(fast_binary: Path) -> None:
+    assert build_fastcc.memo_dir_name() == fastpath.memo_dir_name()
+    assert fastpath.memo_dir_name().encode() in fast_binary.read_bytes()
+
+
+def test_second_identical_compile_is_replayed_in_c_exactly(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    subprocess.run(["clang", "-O2", "-c", "f.c", "-o", "plain.o"], cwd=tmp_path, check=True)
+    for _ in range(2):
+        fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+        assert (tmp_path / "f.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
+    assert fast.stats() == {"miss": 1, "miss_fast": 1}
+    python_rec, c_rec = fast.journal()
+    assert _without_time(python_rec) == _without_time(c_rec)
+
+    # A changed source: C completes the key the way Python computes it.
+    (tmp_path / "f.c").write_text('#include "f.h"\nint f(int x) { return x * K + 2; }\n')
+    fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+    assert fast.stats()["miss_fast"] == 2
+    env = dict(fast.env, COOPT_DEBUG="1")  # makes coopt-cc-fast defer: Python decides
+    subprocess.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path, env=env, check=True)
+    by_c, by_python = fast.journal()[-2:]
+    assert _without_time(by_c) == _without_time(by_python)
+
+
+def test_a_stored_variant_goes_to_python_and_is_served(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+    (tmp_path / "v.c").write_text('#include "f.h"\nint f(int x) { return x * K + 1; }\n')
+    fast.coopt("cache", "put", "--artifact", "v.c", "--for-object", "f.o", "--unverified", cwd=tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+    assert fast.stats().get("hit") == 1 and "miss_fast" not in fast.stats()
+
+
+def test_a_new_compiler_ahead_on_path_goes_to_python(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    early = tmp_path / "early-bin"
+    early.mkdir()
+    env = dict(fast.env, PATH="%s:%s" % (fast.env["PATH"].split(":", 1)[0], early) + ":" + fast.env["PATH"])
+    subprocess.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path, env=env, check=True)
+    wrapper = early / "clang"
+    wrapper.write_text('#!/bin/sh\necho "$*" >> "%s"\nexec %s "$@"\n' % (tmp_path / "calls", shutil.which("clang")))
+    wrapper.chmod(0o755)
+    subprocess.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path, env=env, check=True)
+    compiles = [c for c in (tmp_path / "calls").read_text().splitlines() if "-c f.c" in c]
+    assert compiles == ["-O2 -c f.c -o f.o"]  # (coopt also asked it for --version: a new compiler identity)
+    assert fast.journal()[-1]["compiler"] == str(wrapper)
+    assert "miss_fast" not in fast.stats()
+
+
+@pytest.mark.parametrize("variable", ["COOPT_DISABLE", "COOPT_READONLY", "COOPT_DEBUG"])
+def test_settings_that_change_behaviour_go_to_python(fast: Coopt, tmp_path: Path, variable: str) -> None:
+    require("clang")
+    _tu(tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+    env = dict(fast.env, **{variable: "1"})
+    subprocess.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path, env=env, check=True)
+    assert "miss_fast" not in fast.stats()
+
+
+def test_prefix_form_and_a_config_file(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    subprocess.run(["clang", "-O1", "-c", "f.c", "-o", "plain.o"], cwd=tmp_path, check=True)
+    for _ in range(2):
+        fast.run([_cc(fast), "clang", "-O1", "-c", "f.c", "-o", "p.o"], cwd=tmp_path)
+        assert (tmp_path / "p.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
+    assert fast.stats() == {"miss": 1, "miss_fast": 1}
+    assert [r["args"] for r in fast.journal()] == [["-O1", "-c", "f.c", "-o", "p.o"]] * 2
+    # A coopt.toml above the build may name another compiler: Python reads it.
+    (tmp_path / "coopt.toml").write_text('[compiler]\npath = "clang"\n')
+    fast.run([_cc(fast), "clang", "-O1", "-c", "f.c", "-o", "p.o"], cwd=tmp_path)
+    assert fast.stats()["miss_fast"] == 1
+
+
+@pytest.mark.slow
+def test_lua_rebuild_is_replayed_in_c_with_identical_objects(fast: Coopt, debian_source) -> None:
+    require("clang", "make")
+    src = debian_source("lua5.4", pristine=True) / "src"
+    subprocess.run(["make", "-j2", "linux-noreadline", "CC=clang"], cwd=src, check=True, capture_output=True)
+    plain = {p.name: p.read_bytes() for p in src.glob("*.o")}
+    for _ in range(2):
+        fast.run(["make", "clean"], cwd=src)
+        fast.run(["make", "-j2", "linux-noreadline", "CC=coopt-cc"], cwd=src)
+        assert {p.name: p.read_bytes() for p in src.glob("*.o")} == plain
+    stats = fast.stats()
+    assert stats["miss"] == len(plain) and stats["miss_fast"] == len(plain)
+    compiles = [r for r in fast.journal() if r["type"] == "compile"]
+    first = {r["output"]: _without_time(r) for r in compiles[: len(plain)]}
+    second = {r["output"]: _without_time(r) for r in compiles[len(plain) :]}
+    assert first == second
