@@ -230,7 +230,7 @@ def test_429_forever_backs_off_exponentially_then_gives_up(server: ProtocolServe
         answer = client.query(ask())
     assert answer.status is AnswerStatus.RATE_LIMITED and "after 4 tries" in answer.detail
     assert "slow down" in answer.detail
-    # Full jitter: each wait lies in [1/2, 1] of 1, 2, 4 s.
+    # Jitter: each wait lies in [1/2, 1] of 1, 2, 4 s.
     assert len(sleeps.waits) == 3
     for wait, base in zip(sleeps.waits, (1.0, 2.0, 4.0), strict=True):
         assert base / 2 <= wait <= base

@@ -273,7 +273,7 @@ class ChatClient:
 
     def _backoff(self, attempt: int) -> float:
         base = self.config.backoff_initial * (2 ** (attempt - 1))
-        # Full jitter keeps several clients of one server from retrying in lockstep.
+        # Jitter (half to all of the step) keeps several clients of one server from retrying in lockstep.
         return min(self.config.backoff_max, base * (0.5 + random.random() / 2))
 
     def _scrub(self, text: str) -> str:
