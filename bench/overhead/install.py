@@ -17,7 +17,7 @@ from pathlib import Path
 from overhead.timing import BenchError, progress
 
 # What `pip install .` needs from a checkout; everything else (tests, .venv, build outputs) stays behind.
-SOURCE_PARTS = ("pyproject.toml", "README.md", "scripts", "src")
+SOURCE_PARTS = ("pyproject.toml", "setup.py", "build_fastcc.py", "README.md", "scripts", "src")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
 
 
