@@ -3,13 +3,13 @@ configuration is one clear `coopt-cc: error:` line; nothing reaches the cache ei
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import Coopt, require
+from coopt.cache import manifest as manifest_mod
 
 GOOD = '#include "f.h"\nint f(int x) { return x * K; }\n'
 
@@ -148,14 +148,17 @@ def test_unusable_cache_directory_never_breaks_the_build(coopt: Coopt, proj: Pat
 @pytest.mark.parametrize(
     "manifest",
     [b"\x00\xff garbage", b'{"format": 1, "results": [', b'{"format": 1, "results": [{"key": "k", "deps": [["a"]]}]}',
-     b'{"format": 1, "results": [{"key": 5, "deps": 7}, "x", {"key": "k", "deps": [[1, 2]]}]}', b"[]"],
-    ids=["binary", "truncated", "short dep", "wrong types", "not an object"],
+     b'{"format": 1, "results": [{"key": 5, "deps": 7}, "x", {"key": "k", "deps": [[1, 2]]}]}', b"[]",
+     b"coopt-manifest 2\nresult k\ndep short f.c\n", b"coopt-manifest 2\nresult k\nnot a line\n",
+     b"coopt-manifest 2\nresult k\ndep " + b"0" * 32],
+    ids=["binary", "truncated", "short dep", "wrong types", "not an object", "text bad hash", "text bad line",
+         "text torn"],
 )
 def test_corrupt_manifest_is_a_miss_not_a_failure(coopt: Coopt, proj: Path, manifest: bytes) -> None:
     (proj / "v.c").write_text('#include "f.h"\nint f(int x) { return (x << 1) + x; }\n')
     coopt.coopt("cache", "put", "--artifact", "v.c", "--unverified", "--", "clang", "-O2", "-c", "f.c", cwd=proj)
     (path,) = [p for p in (coopt.cache_dir / "manifests").rglob("*") if p.is_file()]
-    json.loads(path.read_text())  # it was a real manifest
+    assert manifest_mod.load(str(path))  # it was a real manifest
     path.write_bytes(manifest)
     plain = _run(["clang", "-O2", "-c", "f.c", "-o", "plain.o"], proj)
     assert _run([coopt.cc, "-O2", "-c", "f.c"], proj, env=coopt.env) == plain
@@ -164,6 +167,6 @@ def test_corrupt_manifest_is_a_miss_not_a_failure(coopt: Coopt, proj: Path, mani
     assert "hit" not in stats and "internal_error" not in stats, stats
     # The next put repairs it.
     coopt.coopt("cache", "put", "--artifact", "v.c", "--unverified", "--", "clang", "-O2", "-c", "f.c", cwd=proj)
-    json.loads(path.read_text())
+    assert manifest_mod.load(str(path))
     _run([coopt.cc, "-O2", "-c", "f.c"], proj, env=coopt.env)
     assert coopt.stats().get("hit") == 1

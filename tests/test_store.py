@@ -123,11 +123,12 @@ def test_same_key_other_material_is_kept_but_not_served(coopt: Coopt, stored: tu
     # since nothing is damaged, it is not removed either.
     proj, key = stored
     entry = _entry_dir(coopt, key)
-    meta = json.loads((entry / "meta.json").read_text())
     material = (entry / "key.txt").read_text().replace("arg=-O2", "arg=-O3")
     (entry / "key.txt").write_text(material)
-    meta["checksums"]["key.txt"] = _xxh(material.encode())
-    (entry / "meta.json").write_text(json.dumps(meta))
+    sums = [line.split(" ", 1) for line in (entry / "checksums.txt").read_text().splitlines()]
+    (entry / "checksums.txt").write_text(
+        "".join("%s %s\n" % (_xxh(material.encode()) if name == "key.txt" else digest, name) for digest, name in sums)
+    )
     assert _compile(coopt, proj, "a") == (proj / "plain_a.o").read_bytes()
     assert entry.exists() and "hit" not in coopt.stats()
 

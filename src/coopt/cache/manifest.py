@@ -1,18 +1,28 @@
 """Include manifests: for one direct key, which result keys exist and which files (with content hashes) each needs.
 
 A manifest exists only for TUs that have a variant, so on the miss path its absence (one failed stat) is the whole
-cost. Written at `put` time from one preprocessor run; read on the hit path.
+cost. Written at `put` time from one preprocessor run; read on the hit path, which is why it is plain text rather
+than JSON (importing json costs a hit ~5 ms):
+
+    coopt-manifest 2
+    result <key>
+    dep <xxh3-128> <path as the compiler named it>
+    ...
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from coopt.cache.hashing import hash_file
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+MAGIC = "coopt-manifest %d" % MANIFEST_FORMAT
 MAX_RESULTS = 8
+
+
+class ManifestError(ValueError):
+    """A dependency cannot be recorded (a path with a newline)."""
 
 
 class ManifestMatch:
@@ -24,16 +34,33 @@ class ManifestMatch:
 
 
 def load(path: str) -> list[dict]:
-    """The manifest's results, or [] when missing or unreadable (a corrupt manifest is never trusted)."""
+    """The manifest's results as {"key": key, "deps": [[path, hash], ...]}, or [] when missing or unreadable.
+
+    A line that does not parse ends the result it is in as damaged (never trusted); the next put rewrites it.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().split("\n")
+    except OSError:
         return []
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+    if not lines or lines[0] != MAGIC:
         return []
-    results = data.get("results")
-    return results if isinstance(results, list) else []
+    results: list[dict] = []
+    current: dict | None = None
+    for line in lines[1:]:
+        if line.startswith("result "):
+            current = {"key": line[7:], "deps": []}
+            results.append(current)
+        elif line.startswith("dep ") and current is not None and current.get("deps") is not None:
+            digest, _, name = line[4:].partition(" ")
+            if len(digest) != 32 or not name:
+                current["deps"] = None  # damaged: _well_formed rejects it
+            else:
+                current["deps"].append([name, digest])
+        elif line:
+            if current is not None:
+                current["deps"] = None
+    return results
 
 
 def _well_formed(res: object) -> bool:
@@ -110,7 +137,14 @@ def remove_key(path: str, lock_path: str, key: str) -> None:
 
 
 def _write(path: str, results: list[dict]) -> None:
+    parts = [MAGIC + "\n"]
+    for res in results:
+        parts.append("result %s\n" % res["key"])
+        for name, digest in res["deps"]:
+            if "\n" in name or "\r" in name:
+                raise ManifestError("cannot record a dependency whose path holds a newline: %r" % name)
+            parts.append("dep %s %s\n" % (digest, name))
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"format": MANIFEST_FORMAT, "results": results}, f, sort_keys=True)
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write("".join(parts))
     os.replace(tmp, path)

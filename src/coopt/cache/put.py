@@ -71,6 +71,8 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
     except Exception as exc:  # DepsError, OSError, timeout
         raise PutError(str(exc)) from exc
     for name in names:
+        if "\n" in name or "\r" in name:
+            raise PutError("%r: a header path with a newline cannot be recorded in a manifest" % name)
         full = job.abspath(name)
         try:
             with open(full, "rb") as f:

@@ -1,37 +1,57 @@
 """The local store of verified variants: one directory per key, written atomically, checked on every read.
 
 An entry directory holds `object.o` (what a hit serves), the artifact it was built from (`artifact.c`, `.ll`,
-`.s`), `key.txt` (the full key material, compared on lookup) and `meta.json` (recipe, evidence, checksums, job).
-Writers stage the whole directory under tmp/ and rename it into place while holding the entry's lock; readers never
-lock and see either no entry or a complete one. An entry whose checksums do not match is removed, never served.
+`.s`), `key.txt` (the full key material, compared on lookup), `meta.json` (recipe, evidence, job) and
+`checksums.txt` (a line `<xxh3-128> <file>` for each of the others). Writers stage the whole directory under tmp/
+and rename it into place while holding the entry's lock; readers never lock and see either no entry or a complete
+one. An entry whose checksums do not match is removed, never served.
+
+The hit path (`lookup`) reads only checksums.txt, key.txt and the object: no json, no dataclasses, so a hit does
+not pay for imports the miss path was kept free of.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import time
-import uuid
-from dataclasses import dataclass, field
 
 from coopt.cache.hashing import hash_bytes, hash_file
 from coopt.cache.layout import CacheLayout
 
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2
 OBJECT_NAME = "object.o"
 KEY_NAME = "key.txt"
 META_NAME = "meta.json"
+CHECKSUMS_NAME = "checksums.txt"
+REQUIRED = (OBJECT_NAME, KEY_NAME, META_NAME)
 
 
-@dataclass
+def _unique() -> str:
+    return "%d-%s" % (os.getpid(), os.urandom(6).hex())
+
+
 class Entry:
-    """A verified variant in the store."""
+    """A verified variant in the store. `meta` (meta.json) is read on first use."""
 
-    key: str
-    path: str
-    meta: dict = field(default_factory=dict)
-    inode: int | None = None  # of the entry directory when it was read
+    __slots__ = ("key", "path", "_meta", "inode")
+
+    def __init__(self, key: str, path: str, meta: dict | None = None, inode: int | None = None) -> None:
+        self.key = key
+        self.path = path
+        self._meta = meta
+        self.inode = inode  # of the entry directory when it was read
+
+    @property
+    def meta(self) -> dict:
+        if self._meta is None:
+            import json
+
+            try:
+                with open(os.path.join(self.path, META_NAME), encoding="utf-8") as f:
+                    loaded = json.load(f)
+            except (OSError, ValueError):
+                loaded = {}
+            self._meta = loaded if isinstance(loaded, dict) else {}
+        return self._meta
 
     @property
     def object_path(self) -> str:
@@ -65,12 +85,14 @@ class Store:
     def lookup(self, key: str, material: str) -> Entry | None:
         """The entry for `key` if its files are intact and its stored key material equals `material`."""
         path = self.layout.entry_dir(key)
-        entry = self._load(key, path)
-        if entry is None:
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
             return None
+        entry = Entry(key=key, path=path, inode=inode)
         # Checksums first: a damaged key.txt is a corrupt entry to remove, not merely another key's material.
         if not self.verify(entry):
-            self._discard_broken(key, path, entry.inode)
+            self._discard_broken(key, path, inode)
             return None
         try:
             with open(os.path.join(path, KEY_NAME), encoding="utf-8", errors="surrogateescape") as f:
@@ -91,9 +113,9 @@ class Store:
         return self._load(key, self.layout.entry_dir(key))
 
     def verify(self, entry: Entry) -> bool:
-        """True when every file listed in the entry's checksums has its recorded content."""
-        sums = entry.meta.get("checksums")
-        if not isinstance(sums, dict) or OBJECT_NAME not in sums or KEY_NAME not in sums:
+        """True when the entry's checksums list its required files and every listed file has its content."""
+        sums = read_checksums(entry.path)
+        if sums is None or any(name not in sums for name in REQUIRED):
             return False
         for name, digest in sums.items():
             try:
@@ -126,6 +148,8 @@ class Store:
         return sum(e.size for e in self.entries())
 
     def _load(self, key: str, path: str) -> Entry | None:
+        import json
+
         try:
             inode = os.stat(path).st_ino
         except OSError:
@@ -148,10 +172,14 @@ class Store:
         """Store a variant atomically: stage a complete directory, then rename it into place under the lock."""
         if self.read_only:
             raise PermissionError("the cache is read-only")
+        import json
+        import shutil
+        import time
+
         from filelock import FileLock
 
         os.makedirs(self.layout.tmp_dir, exist_ok=True)
-        stage = os.path.join(self.layout.tmp_dir, "%s.%s" % (key, uuid.uuid4().hex[:12]))
+        stage = os.path.join(self.layout.tmp_dir, "%s.%s" % (key, _unique()))
         os.makedirs(stage)
         try:
             shutil.copyfile(object_path, os.path.join(stage, OBJECT_NAME))
@@ -172,12 +200,15 @@ class Store:
                 format=ENTRY_FORMAT,
                 key=key,
                 artifact=artifact_name,
-                checksums=sums,
+                checksums=dict(sums),
                 size=size,
                 stored=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )
             with open(os.path.join(stage, META_NAME), "w", encoding="utf-8") as f:
                 json.dump(full_meta, f, indent=1, sort_keys=True)
+            sums[META_NAME] = hash_file(os.path.join(stage, META_NAME))
+            with open(os.path.join(stage, CHECKSUMS_NAME), "w", encoding="utf-8") as f:
+                f.write("".join("%s %s\n" % (digest, name) for name, digest in sorted(sums.items())))
             final = self.layout.entry_dir(key)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.makedirs(os.path.dirname(self.layout.lock_path(key)), exist_ok=True)
@@ -203,11 +234,13 @@ class Store:
 
     def clear(self) -> int:
         """Remove every entry and manifest. Returns how many entries there were."""
+        import shutil
+
         count = len(self.entries())
         for sub in ("entries", "manifests"):
             top = os.path.join(self.layout.root, sub)
             if os.path.exists(top):
-                trash = os.path.join(self.layout.tmp_dir, "trash-" + uuid.uuid4().hex[:12])
+                trash = os.path.join(self.layout.tmp_dir, "trash-" + _unique())
                 os.makedirs(self.layout.tmp_dir, exist_ok=True)
                 os.rename(top, trash)
                 shutil.rmtree(trash, ignore_errors=True)
@@ -230,6 +263,9 @@ class Store:
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many."""
+        import shutil
+        import time
+
         count = 0
         try:
             names = os.listdir(self.layout.tmp_dir)
@@ -291,13 +327,31 @@ class Store:
         """Remove an entry directory: rename it away first so readers never see it half-deleted."""
         if self.read_only:
             return
+        import shutil
+
         try:
             os.makedirs(self.layout.tmp_dir, exist_ok=True)
-            trash = os.path.join(self.layout.tmp_dir, "trash-" + uuid.uuid4().hex[:12])
+            trash = os.path.join(self.layout.tmp_dir, "trash-" + _unique())
             os.rename(path, trash)
         except OSError:
             return
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def read_checksums(entry_path: str) -> dict[str, str] | None:
+    """{file name: xxh3-128} from an entry's checksums.txt, or None when it is missing or malformed."""
+    try:
+        with open(os.path.join(entry_path, CHECKSUMS_NAME), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, ValueError):
+        return None
+    sums: dict[str, str] = {}
+    for line in lines:
+        digest, sep, name = line.partition(" ")
+        if not sep or len(digest) != 32 or not name or "/" in name:
+            return None
+        sums[name] = digest
+    return sums
 
 
 def parse_size(text: str) -> int:

@@ -144,6 +144,6 @@ def try_hit(
         except OSError:
             pass
         return None
-    debug_log.append("hit: %s (level %s)" % (found.key, entry.meta.get("level", "?")))
+    debug_log.append("hit: %s" % found.key)
     _count(layout, read_only, "hit")
     return 0
