@@ -83,7 +83,7 @@ def _check_evidence(meta: dict) -> None:
     ev = meta["evidence"]
     assert ev["verified"] is True and ev["verdict"]["code"] == "accepted"
     iv = ev["interval"]
-    assert iv["method"] == "wall" and iv["low"] <= iv["ratio"] <= iv["high"]
+    assert iv["method"] == "cpu" and iv["low"] <= iv["ratio"] <= iv["high"]
     assert len(iv["samples_original"]) == len(iv["samples_candidate"]) == ev["pairs"]
     assert {c["name"] for c in ev["checks"]} >= {"build", "test", "bench"} and all(c["ok"] for c in ev["checks"])
     assert ev["proposer"]["agent"].startswith("compiler-tools/") and ev["proposer"]["level"] == meta["level"]

@@ -75,6 +75,7 @@ class OptimizeOptions:
     tests: list[str] = field(default_factory=list)
     min_gain: float = 1.02
     pairs: int = 20
+    measure: str = "cpu"  # what the A/B times: "cpu" (user+sys of the bench command) or "wall"
     llm: str = "none"
     run_dir: str | None = None
     max_tus: int = 8
@@ -185,6 +186,7 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         train=CommandRecord(loads.train.line, loads.train.cwd, loads.train.origin) if "pgo" in opts.levels else None,
         tests=[CommandRecord(t.line, t.cwd, t.origin) for t in loads.tests],
         same_workload=loads.same,
+        measure=opts.measure,
         tus=[TuRecord(t.object, t.source, t.share) for t in p.hot] + [
             TuRecord(t.object, t.source, t.share, why) for t, why in p.skipped],
     )
@@ -221,8 +223,8 @@ def _announce(run: _Run) -> None:
     p, say = run.plan, run.progress.line
     say("coopt optimize: %s, %d hot TU(s): %s" % (p.program, len(p.hot), ", ".join(
         "%s %.1f%%" % (t.name, 100 * t.share) for t in p.hot)))
-    say("  levels %s, budget %s, min gain %.2f, %d pairs per A/B" % (
-        ",".join(run.opts.levels), run.budget.describe(), run.opts.min_gain, run.opts.pairs))
+    say("  levels %s, budget %s, min gain %.2f, %d pairs per A/B of %s time" % (
+        ",".join(run.opts.levels), run.budget.describe(), run.opts.min_gain, run.opts.pairs, run.opts.measure))
     say("  bench: %s (%s)" % (_shown(run, run.loads.bench.line), run.loads.bench.origin))
     if "pgo" in run.opts.levels:
         if run.loads.same:
@@ -235,7 +237,8 @@ def _announce(run: _Run) -> None:
 
 
 def _shown(run: _Run, line: str) -> str:
-    return line.replace(PLACEHOLDER, os.path.relpath(run.plan.program))
+    rel = os.path.relpath(run.plan.program)
+    return line.replace(PLACEHOLDER, rel if "/" in rel else "./" + rel)
 
 
 def _prepare(run: _Run) -> None:
@@ -264,7 +267,7 @@ def _prepare(run: _Run) -> None:
     run.plan.hot = usable
     run.bench = ProgramBench(
         run.plan.link, run.work, run.loads.bench, run.loads.tests, run.opts.pairs, run.opts.timeout_s,
-        lambda: run.stop.requested, run.deadline, run.progress.status,
+        lambda: run.stop.requested, run.deadline, run.opts.measure, run.progress.status,
     )
     try:
         run.base = run.bench.side("base", {t.object: t.baseline_object for t in usable})
@@ -397,7 +400,8 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
         return
     rec.interval = iv
     gain = run.opts.min_gain
-    text = "speed-up %s, min_gain %.2f, %d interleaved pairs" % (_interval_text(iv), gain, run.opts.pairs)
+    text = "speed-up %s, min_gain %.2f, %d interleaved pairs, %s time" % (_interval_text(iv), gain, run.opts.pairs,
+                                                                          iv.method)
     checks.append(CheckResult("bench", True, text, round(time.monotonic() - t1, 3)))
     if iv.low >= gain:
         rec.verdict, rec.detail = "accepted", text

@@ -6,14 +6,18 @@ replaced. Each side (the baseline, a candidate, the final program) is a relinked
 directory, so both sides of a comparison are built and started the same way.
 
 Timing uses the verifier's statistics (`verify.perfstats`): interleaved pairs, order flipped every round, speed-up
-= ratio of medians with a percentile-bootstrap interval. A stop request (Ctrl-C) or the end of the time budget
-ends a measurement between two runs.
+= ratio of medians with a percentile-bootstrap interval. What is timed is either the CPU time of the bench command
+and everything it started (`cpu`, user + system, the default) or its wall time (`wall`). On a shared machine CPU
+time is the steadier one: time spent waiting for a core, which other work decides, is not in it. A stop request
+(Ctrl-C) or the end of the time budget ends a measurement between two runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import resource
 import shlex
 import shutil
 import time
@@ -27,6 +31,7 @@ from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed
 
 PLACEHOLDER = "{program}"
+MEASURES = ("cpu", "wall")
 
 
 class WorkloadError(Exception):
@@ -47,6 +52,17 @@ class Workload:
 
     def render(self, program_path: str) -> str:
         return self.line.replace(PLACEHOLDER, shlex.quote(program_path))
+
+
+def cpu_timed(line: str, cwd: str, env: dict[str, str], limits: sandbox.Limits) -> float:
+    """CPU seconds (user + system) of one contained run of a shell line and every process it waited for; raises
+    RuntimeError when the command fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = sandbox.run([line], cwd, limits, env, shell=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if res.returncode != 0 or res.timed_out:
+        raise RuntimeError("benchmark command failed (%s): %s" % (res.returncode, res.stderr.strip()[-300:]))
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _names_program(word: str, cwd: str, program: str) -> bool:
@@ -103,6 +119,7 @@ class ProgramBench:
     timeout_s: float
     should_stop: Callable[[], bool]
     deadline: Callable[[], float]  # monotonic time the run must end by; 0: none
+    measure: str = "cpu"
     on_round: Callable[[str], None] = lambda _text: None
     expected: list[program.Observation] | None = None
 
@@ -182,10 +199,12 @@ class ProgramBench:
                 self._checkpoint()
                 runs[0] += 1
                 self.on_round("timing %s: run %d/%d" % (cand.name, runs[0], total))
-                return timed([self.bench.render(side.program)], self.bench.cwd, self._env(side), self._limits(),
-                             shell=True)
+                line = self.bench.render(side.program)
+                if self.measure == "cpu":
+                    return cpu_timed(line, self.bench.cwd, self._env(side), self._limits())
+                return timed([line], self.bench.cwd, self._env(side), self._limits(), shell=True)
 
             return one
 
         settings = PerfSettings(rounds=self.pairs, warmup=1)
-        return interleaved(run(base), run(cand), settings)
+        return dataclasses.replace(interleaved(run(base), run(cand), settings), method=self.measure)

@@ -146,8 +146,13 @@ class PgoAgent:
         self.profile: PgoProfile | None = None
         self.error = ""
 
+    def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
+        own = set(tu.job.key_args)
+        variants = [v for v in PGO_VARIANTS if not v or not set(v) <= own]  # -O3 on a TU built at -O3: same code
+        return variants[self.cursor.get(tu.object, 0):]
+
     def has_more(self, tu: HotTU) -> bool:
-        return not self.error and self.cursor.get(tu.object, 0) < len(PGO_VARIANTS)
+        return not self.error and bool(self._pending(tu))
 
     def training(self) -> dict[str, Any]:
         t = self.ctx.train
@@ -179,10 +184,10 @@ class PgoAgent:
 
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
         profile = self._train()
-        n = self.cursor.get(tu.object, 0)
-        self.cursor[tu.object] = n + 1
-        extra = list(PGO_VARIANTS[n])
-        out = os.path.join(out_dir, "%s-pgo%d.o" % (_file_stem(tu), n + 1))
+        extra = list(self._pending(tu)[0])
+        n = self.cursor.get(tu.object, 0) + 1
+        self.cursor[tu.object] = n
+        out = os.path.join(out_dir, "%s-pgo%d.o" % (_file_stem(tu), n))
         return Candidate(pgo_compile(tu.job, profile, out, extra), self.proposer, training=self.training())
 
 

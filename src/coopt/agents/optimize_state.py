@@ -113,6 +113,7 @@ class RunState:
     train: CommandRecord | None
     tests: list[CommandRecord]
     same_workload: bool  # PGO trains on the workload it is judged on
+    measure: str = "cpu"  # what the A/B timed: "cpu" (user+sys of the bench command) or "wall"
     status: str = "running"
     stop_reason: str = ""
     updated: str = ""

@@ -62,8 +62,8 @@ class Summary:
         """Why there is no whole-program number, or how it was measured."""
         s = self.state
         if s.final and s.final.interval:
-            return "%d kept variant(s), objects from the cache, %d interleaved pairs, ratio of medians with a 95%% " \
-                   "bootstrap interval" % (len(self.kept), s.final.pairs)
+            return "%d kept variant(s), objects from the cache, %d interleaved pairs of %s time, ratio of medians " \
+                   "with a 95%% bootstrap interval" % (len(self.kept), s.final.pairs, s.measure)
         if not self.kept:
             return "no variant kept: the program is plain clang's"
         skipped = [n for n in s.notes if n.startswith("final measurement")]
@@ -131,9 +131,9 @@ def render_markdown(sm: Summary) -> str:
     lines = [
         "# coopt optimize report",
         "",
-        "Program `%s`, run of %s: **%s** (%s). Budget spent: %s. Levels: %s; min gain %.2f; %d pairs per A/B."
-        % (s.program, s.created, s.status, s.stop_reason or "-", _budget_text(s), ",".join(s.levels), s.min_gain,
-           s.pairs),
+        "Program `%s`, run of %s: **%s** (%s). Budget spent: %s. Levels: %s; min gain %.2f; %d pairs per A/B of "
+        "%s time." % (s.program, s.created, s.status, s.stop_reason or "-", _budget_text(s), ",".join(s.levels),
+                      s.min_gain, s.pairs, s.measure),
         "",
         "**Whole program against plain clang at your flags: %s** (%s)." % (iv_text(sm.whole_program),
                                                                           sm.whole_program_note()),

@@ -86,9 +86,9 @@ def render_html(sm: Summary) -> str:
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>coopt optimize report</title>',
         "<style>%s</style></head><body>" % _STYLE,
         "<h1>coopt optimize report</h1>",
-        "<p>Program <code>%s</code>, run of %s: <b>%s</b> (%s). Levels %s; min gain %.2f; %d pairs per A/B.</p>" % (
-            _e(s.program), _e(s.created), _e(s.status), _e(s.stop_reason or "-"), _e(",".join(s.levels)),
-            s.min_gain, s.pairs),
+        "<p>Program <code>%s</code>, run of %s: <b>%s</b> (%s). Levels %s; min gain %.2f; %d pairs per A/B of %s "
+        "time.</p>" % (_e(s.program), _e(s.created), _e(s.status), _e(s.stop_reason or "-"), _e(",".join(s.levels)),
+                       s.min_gain, s.pairs, _e(s.measure)),
         '<p class="big">Whole program against plain clang at your flags: <b>%s</b> <span class="muted">(%s)</span>'
         "</p>" % (_e(iv_text(sm.whole_program)), _e(sm.whole_program_note())),
         "<ul><li>Bench (timed): <code>%s</code> in <code>%s</code> (%s)</li>" % (

@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="test command whose output must equal the baseline's (repeatable; default: the bench)")
     p.add_argument("--min-gain", type=float, default=1.02, help="speed-up the interval's lower bound must clear")
     p.add_argument("--pairs", type=int, default=20, help="interleaved A/B pairs per measurement (default 20)")
+    p.add_argument("--measure", choices=("cpu", "wall"), default="cpu", help="what the A/B times: CPU time of the "
+                   "bench command and its children (default; steadier on shared machines) or wall time")
     p.add_argument("--llm", default="none", choices=("none", "local", "openai"), help="LLM for the source/ir/asm "
                    "levels (default none: compiler tools only)")
     p.add_argument("--max-tus", type=int, default=8, help="work on at most the N hottest TUs (default 8)")
@@ -71,8 +73,8 @@ def run(_name: str, argv: list[str]) -> int:
     opts = OptimizeOptions(
         cache_dir=load_settings().cache_dir, profile=a.profile, program=a.program, journal=a.journal, levels=levels,
         budget_evaluations=budget, budget_seconds=a.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
-        min_gain=a.min_gain, pairs=a.pairs, llm=a.llm, run_dir=a.run_dir, max_tus=a.max_tus, timeout_s=a.timeout,
-        final=not a.no_final, keep_work=a.keep_work,
+        min_gain=a.min_gain, pairs=a.pairs, measure=a.measure, llm=a.llm, run_dir=a.run_dir, max_tus=a.max_tus,
+        timeout_s=a.timeout, final=not a.no_final, keep_work=a.keep_work,
     )
     stop = StopFlag()
     try:
