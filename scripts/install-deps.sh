@@ -5,6 +5,15 @@ set -eu
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 have clang || need="$need clang"
+# clang's runtimes (ASan, UBSan, libFuzzer: the verifier's sanitizer build and fuzz target) are a package of their
+# own that clang only recommends.
+rt_dir=$(clang -print-runtime-dir 2>/dev/null || true)
+rt=""
+for f in "$rt_dir"/libclang_rt.fuzzer-*.a "$rt_dir"/libclang_rt.fuzzer.a; do [ -e "$f" ] && rt="$f"; done
+if [ -z "$rt" ]; then
+    major=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9][0-9]*\)\..*/\1/p' | head -n 1)
+    need="$need libclang-rt-${major:+$major-}dev"
+fi
 have llvm-profdata || ls /usr/lib/llvm-*/bin/llvm-profdata >/dev/null 2>&1 || need="$need llvm"
 have ld.lld || need="$need lld"
 have perf || need="$need linux-perf"

@@ -1,6 +1,6 @@
 """The verifier against its corpus: every wrong candidate rejected for its stated reason, every correct one
 accepted (behaviour only; speed is measured in bench/verify_cost.py). One row of tests/verify_corpus/manifest.toml
-per test."""
+per test; rows with `fuzz` run the libFuzzer source too, and rows with `found_by` must be rejected on its input."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ except ImportError:  # Python 3.10
 
 sys.path.insert(0, str(SRC))
 
+from coopt.verify import fuzz  # noqa: E402
 from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.toolchain import find  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 
 CORPUS = Path(__file__).parent / "verify_corpus"
@@ -49,17 +51,25 @@ def test_manifest_covers_the_required_bugs() -> None:
         assert (CORPUS / c["original"]).is_file() and (CORPUS / c["candidate"]).is_file()
         if c["expect"] == "rejected":
             Reason(c["reason"])  # a real reason name
+        if "found_by" in c:
+            assert c["found_by"] == fuzz.SOURCE_NAME and c.get("fuzz", 0) > 0, c["name"]
+    fuzzed = [c for c in CASES if "found_by" in c]
+    assert len(fuzzed) >= 2 and any(c["expect"] == "accepted" and c.get("fuzz") for c in CASES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_corpus_case(case: dict) -> None:
     require("clang", "llvm-objcopy", "llvm-nm")
+    if case.get("fuzz"):
+        why = fuzz.runtime_missing(find())
+        if why:
+            pytest.skip(why)
     ev = verify(
         str(CORPUS / case["original"]),
         str(CORPUS / case["candidate"]),
         functions=case.get("functions", []),
-        options=VerifyOptions(max_inputs=300),
+        options=VerifyOptions(max_inputs=300, fuzz_seconds=case.get("fuzz", 0)),
     )
     v = ev.verdict
     if case["expect"] == "accepted":
@@ -72,3 +82,9 @@ def test_corpus_case(case: dict) -> None:
         assert v.detail
         if v.reason not in (Reason.WARNING, Reason.INTERFACE, Reason.COMPILE):
             assert v.reproducer is not None and v.reproducer.input_text.startswith(tuple(ev.functions))
+        if "found_by" in case:
+            assert v.reproducer is not None and v.reproducer.source == case["found_by"], v.reproducer
+            assert ev.fuzz and ev.fuzz[-1].findings >= 1 and ev.fuzz[-1].status == "ran", ev.fuzz
+    if case.get("fuzz") and case["expect"] == "accepted":
+        assert ev.fuzz and all(r.status == "ran" and r.executions > 0 and r.corpus > 0 for r in ev.fuzz), ev.fuzz
+        assert any(fi.sources.get(fuzz.SOURCE_NAME) for fi in ev.inputs)  # its corpus went through the harness

@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--min-gain", type=float, default=1.02, help="required speed-up lower bound (default 1.02)")
     p.add_argument("--max-inputs", type=int, default=300, help="inputs per function (default 300)")
     p.add_argument("--no-sanitizers", action="store_true", help="skip the ASan+UBSan build")
+    p.add_argument(
+        "--fuzz",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after the generated inputs, fuzz each function with libFuzzer for up to SECONDS (default: off)",
+    )
     p.add_argument("--fp-tolerance", type=float, default=0.0, help="relative float tolerance (default exact)")
     p.add_argument("--link", action="append", default=[], metavar="OBJ", help="objects the TU needs to link")
     p.add_argument("--keep", metavar="DIR", help="keep the harness, objects and reproducer in DIR")
@@ -41,8 +48,11 @@ def run(_name: str, argv: list[str]) -> int:
     from coopt.verify.api import VerifyInputError, VerifyOptions, verify
     from coopt.verify.perfstats import PerfSettings
 
+    if a.fuzz < 0:
+        raise UsageError("--fuzz: seconds must be 0 or more, not %g" % a.fuzz)
     options = VerifyOptions(
         max_inputs=a.max_inputs,
+        fuzz_seconds=a.fuzz,
         sanitizers=not a.no_sanitizers,
         fp_tolerance=a.fp_tolerance,
         min_gain=a.min_gain,
@@ -74,11 +84,19 @@ def run(_name: str, argv: list[str]) -> int:
         print(ev.verdict.line())
         repro = ev.verdict.reproducer
         if repro is not None:
-            print("reproducer: %s" % repro.input_text)
+            print("reproducer: %s%s" % (repro.input_text, " (from %s)" % repro.source if repro.source else ""))
             if a.keep and repro.command:
                 print("rerun: %s" % repro.command)
         for fn, why in sorted(ev.unsupported_functions.items()):
             print("cannot drive %s: %s" % (fn, why), file=sys.stderr)
+        for fr in ev.fuzz:
+            if fr.status != "ran":
+                print("fuzz %s: %s: %s" % (fr.function, fr.status.upper(), fr.note), file=sys.stderr)
+        ran = [fr for fr in ev.fuzz if fr.status == "ran"]
+        if ran:
+            from coopt.verify.fuzz import summary
+
+            print("fuzz: %s" % summary(ran))
     if ev.verdict.code.accepted:
         return EXIT_ACCEPTED
     return EXIT_REJECTED if ev.verdict.code.is_failure else EXIT_UNDECIDED

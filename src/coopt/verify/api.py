@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from coopt.verify import build, diagnostics, diffrun, harness, inputs, program, sandbox, signatures
-from coopt.verify.evidence import CheckResult, Evidence, FunctionInputs, Interval
+from coopt.verify import build, diagnostics, diffrun, fuzz, harness, inputs, program, sandbox, signatures
+from coopt.verify.evidence import CheckResult, Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.perfstats import PerfSettings, callgrind_instructions, count_interval, interleaved, timed
 from coopt.verify.toolchain import Toolchain, ToolError, find
 from coopt.verify.verdict import Reason, Reproducer, Verdict
@@ -44,7 +44,8 @@ class VerifyOptions:
     perf_settings: PerfSettings = PerfSettings()
     bench_iterations: int = 20
     compare_files: tuple[str, ...] = ()
-    input_sources: tuple[inputs.InputSource, ...] = ()  # extra sources (libFuzzer, the LLM test agent)
+    input_sources: tuple[inputs.InputSource, ...] = ()  # extra sources (the LLM test agent)
+    fuzz_seconds: float = 0.0  # libFuzzer time box per function; 0: no fuzzing
     limits: sandbox.Limits = sandbox.Limits()
     clang: str = ""
     seed: int = 0
@@ -62,6 +63,7 @@ class _Run:
     ev: Evidence
     objects: dict[str, str] = field(default_factory=dict)  # "plain:o" -> object path
     syms: dict[str, dict[str, build.Symbol]] = field(default_factory=dict)
+    exes: dict[str, str] = field(default_factory=dict)  # flavor name -> harness executable
 
     def check(self, name: str, ok: bool, detail: str, start: float) -> None:
         self.ev.checks.append(CheckResult(name, ok, detail, round(time.monotonic() - start, 3)))
@@ -163,26 +165,20 @@ def _verify(
         seed = opts.seed or zlib.crc32(name.encode())
         generated[name] = inputs.merged(sources, sig, p, opts.max_inputs, seed)
 
-    # The sanitized build runs first: an input on which the original reports UB or a memory error is outside
-    # its contract, and the plain build (what ships) is then compared only on inputs inside it.
-    valid: dict[str, list[bytes]] = {}
-    flavors = ([build.SANITIZED] if opts.sanitizers else []) + [build.PLAIN]
     run.ev.sanitizers = "asan+ubsan" if opts.sanitizers else "off"
     if opts.sanitizers and lang == "asm":
         run.ev.sanitizers = "asan+ubsan (candidate assembly is not instrumented)"
+    valid: dict[str, list[bytes]] = {}
     if driven:
-        for flavor in flavors:
-            exe = _build_harness(run, orig_tu, original, candidate, flavor, driven, link_with)
-            for k, name in enumerate(driven):
-                if run.over_time():
-                    return Verdict.timeout("verification ran past %.0f s" % opts.total_timeout_s)
-                gen = generated[name]
-                if name in valid:
-                    kept = set(valid[name])
-                    gen = [gi for gi in gen if gi.blob in kept]
-                verdict = _differential(run, exe, k, orig_tu.functions[name], gen, flavor, valid)
-                if verdict is not None:
-                    return verdict
+        verdict = _run_inputs(run, orig_tu, original, candidate, driven, generated, link_with, valid)
+        if verdict is not None:
+            return verdict
+        if opts.fuzz_seconds > 0:
+            # Fuzzing comes second: a candidate the fixed inputs already reject costs no fuzzing time, and the
+            # inputs the original handled cleanly seed the fuzzer's corpus.
+            verdict = _fuzz(run, orig_tu, original, candidate, lang, driven, generated, link_with, valid)
+            if verdict is not None:
+                return verdict
 
     sides = None
     if test_cmd or bench_cmd:
@@ -331,6 +327,8 @@ def _build_harness(
     driven: list[str],
     link_with: Sequence[str],
 ) -> str:
+    if flavor.name in run.exes:
+        return run.exes[flavor.name]
     t = time.monotonic()
     tc, work = run.tc, run.work
     objs = {}
@@ -392,7 +390,109 @@ def _build_harness(
             Verdict.unsupported("the harness does not build (%s): %s" % (exc.what, _first_error(exc.output)))
         ) from None
     run.ev.timings["build_" + flavor.name] = round(time.monotonic() - t, 3)
+    run.exes[flavor.name] = exe
     return exe
+
+
+def _run_inputs(
+    run: _Run,
+    orig_tu: signatures.TranslationUnit,
+    original: str,
+    candidate: str,
+    driven: list[str],
+    generated: dict[str, list[inputs.GeneratedInput]],
+    link_with: Sequence[str],
+    valid: dict[str, list[bytes]],
+) -> Verdict | None:
+    """The differential run of every driven function over its inputs, sanitized build first: an input on which
+    the original reports UB or a memory error is outside its contract, and the plain build (what ships) is then
+    compared only on inputs inside it. `valid` receives, per function, the inputs both sides ran alike."""
+    flavors = ([build.SANITIZED] if run.options.sanitizers else []) + [build.PLAIN]
+    for flavor in flavors:
+        exe = _build_harness(run, orig_tu, original, candidate, flavor, driven, link_with)
+        for k, name in enumerate(driven):
+            if run.over_time():
+                return Verdict.timeout("verification ran past %.0f s" % run.options.total_timeout_s)
+            gen = generated.get(name, [])
+            if not gen:
+                continue
+            if name in valid:
+                kept = set(valid[name])
+                gen = [gi for gi in gen if gi.blob in kept]
+            verdict = _differential(run, exe, k, orig_tu.functions[name], gen, flavor, valid)
+            if verdict is not None:
+                return verdict
+    return None
+
+
+def _fuzz(
+    run: _Run,
+    orig_tu: signatures.TranslationUnit,
+    original: str,
+    candidate: str,
+    lang: str,
+    driven: list[str],
+    generated: dict[str, list[inputs.GeneratedInput]],
+    link_with: Sequence[str],
+    seeds: dict[str, list[bytes]],
+) -> Verdict | None:
+    """Fuzz each driven function for its time box, then judge what the fuzzer found in the differential run
+    before the next function is fuzzed. Without libFuzzer the run is recorded as UNSUPPORTED in the evidence
+    and the verdict rests on the other inputs."""
+    t = time.monotonic()
+    opts = run.options
+    why = fuzz.runtime_missing(run.tc)
+    exe = ""
+    if not why:
+        try:
+            exe = _build_harness(run, orig_tu, original, candidate, build.FUZZ, driven, link_with)
+        except _Stop as stop:
+            why = "the fuzz target does not build: %s" % stop.verdict.detail
+        except VerifyInputError as exc:
+            why = "the fuzz target does not build: %s" % exc
+    if why:
+        run.ev.fuzz = [FuzzRun(name, "unsupported", note=why) for name in driven]
+        run.check("fuzz", True, "UNSUPPORTED: %s" % why, t)
+        return None
+    note = "candidate assembly has no coverage instrumentation" if lang == "asm" else ""
+    words: list[bytes] = []
+    for side, src in (("o", original), ("c", candidate)):
+        words += fuzz.dictionary_words(fuzz.side_ir(run.tc, src, run.cflags, os.path.join(run.work, side + ".ll")))
+    dict_path = os.path.join(run.work, "fuzz.dict") if words else ""
+    if words:
+        fuzz.write_dictionary(dict_path, list(dict.fromkeys(words))[: fuzz.MAX_DICT])
+    left = max(1.0, run.deadline - time.monotonic() - 30.0)
+    source = fuzz.LibFuzzerSource(
+        exe,
+        {name: k for k, name in enumerate(driven)},
+        min(opts.fuzz_seconds, left / len(driven)),
+        run.work,
+        seeds,
+        opts.input_timeout_s,
+        opts.limits,
+        note,
+        dict_path,
+    )
+    verdict = None
+    for name in driven:
+        sig = orig_tu.functions[name]
+        tried = {gi.blob for gi in generated.get(name, [])}
+        seed = opts.seed or zlib.crc32(name.encode())
+        while verdict is None:
+            gen = source.generate(sig, inputs.plan(sig), opts.max_inputs, seed)
+            new = [gi for gi in gen if gi.blob not in tried]
+            if new:
+                verdict = _run_inputs(run, orig_tu, original, candidate, driven, {name: new}, link_with, {})
+            if verdict is not None or not source.resumable(name) or run.over_time():
+                break
+            # The in-process finding did not stand up in the differential run (the original's own fault, or
+            # state left from earlier inputs): fuzz on for the rest of the time box.
+            source.runs[name].dismissed += 1
+        run.ev.fuzz.append(source.runs[name])
+        if verdict is not None:
+            break
+    run.check("fuzz", True, fuzz.summary(run.ev.fuzz), t)
+    return verdict
 
 
 def _trap_bodies(tu: signatures.TranslationUnit) -> bytes:
@@ -441,6 +541,7 @@ def _differential(
         input_hex=gi.blob.hex()[:4096],
         command="%s d %d %s" % (exe, k, os.path.join(repro_dir, "input.bin")),
         directory=run.work,
+        source=gi.source,
     )
     detail = "%s: %s (%s build) on %s" % (sig.name, j.fault.detail, flavor.name, gi.text)
     run.check(name, False, detail, t)

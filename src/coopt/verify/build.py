@@ -5,7 +5,7 @@ are then renamed apart with `llvm-objcopy`: every defined global symbol gets the
 symbols the harness must reach (static functions, static and function-local variables) are made global and
 prefixed too. Undefined symbols keep their names, so both sides share libc and the rest of the program exactly
 as the real link would. Two flavours are built: `plain` (the user's flags, what ships) and `sanitized` (the same
-plus ASan and UBSan, every report fatal).
+plus ASan and UBSan, every report fatal); a third, `fuzz`, is the libFuzzer target of fuzz.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,18 @@ from dataclasses import dataclass, field
 from coopt.verify.toolchain import Toolchain
 
 # Names the compiler or a sanitizer generates; never renamed apart into the harness's view.
-GENERATED_PREFIXES = (".", "asan.", "__asan", "___asan", "__odr_asan", "__unnamed_", "__ubsan", "__sancov", "__llvm")
+GENERATED_PREFIXES = (
+    ".",
+    "asan.",
+    "sancov.",
+    "__asan",
+    "___asan",
+    "__odr_asan",
+    "__unnamed_",
+    "__ubsan",
+    "__sancov",
+    "__llvm",
+)
 WRITABLE_TYPES = "dDbB"
 DATA_TYPES = "dDbBrRvV"
 CODE_TYPES = "tTwW"
@@ -34,9 +45,10 @@ class Flavor:
     """A way to build and run the harness."""
 
     name: str
-    cflags: tuple[str, ...] = ()
+    cflags: tuple[str, ...] = ()  # both sides
     ldflags: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    harness_cflags: tuple[str, ...] = ()  # the generated harness
 
 
 PLAIN = Flavor("plain")
@@ -44,13 +56,23 @@ SANITIZED = Flavor(
     "sanitized",
     SANITIZER_FLAGS,
     SANITIZER_FLAGS,
-    {
+    harness_cflags=SANITIZER_FLAGS,
+    env={
         # No symbolizing in bulk runs (it costs ~0.1 s per report, and inputs outside the original's contract
         # report too); diffrun asks for it again when it explains a fault.
         "ASAN_OPTIONS": "exitcode=%d:detect_leaks=0:abort_on_error=0:hard_rss_limit_mb=4096:"
         "allocator_may_return_null=1:handle_segv=1:symbolize=0" % SANITIZER_EXIT,
         "UBSAN_OPTIONS": "exitcode=%d:print_stacktrace=0:halt_on_error=1:symbolize=0" % SANITIZER_EXIT,
     },
+)
+# The libFuzzer target (fuzz.py): coverage and comparison tracing on both sides, UBSan as traps (no runtime: the
+# target's own signal handler tells whose fault it was). The harness is not instrumented: its decoding and
+# comparing would flood the fuzzer's table of recent comparisons, which is how it learns the sides' constants.
+FUZZ = Flavor(
+    "fuzz",
+    ("-fsanitize=fuzzer-no-link", "-fsanitize=undefined", "-fsanitize-trap=undefined"),
+    ("-fsanitize=fuzzer", "-fsanitize=undefined", "-fsanitize-trap=undefined"),
+    harness_cflags=("-DCZ_FUZZ",),
 )
 
 
@@ -146,7 +168,8 @@ def rename_apart(tc: Toolchain, obj: str, out: str, prefix: str) -> dict[str, Sy
 def compile_harness(
     tc: Toolchain, source: str, obj: str, parse_flags: Sequence[str], include_dir: str, flavor: Flavor
 ) -> None:
-    argv = [tc.clang, *parse_flags, "-iquote", include_dir, "-w", "-O1", "-g", *flavor.cflags, "-c", source, "-o", obj]
+    argv = [tc.clang, *parse_flags, "-iquote", include_dir, "-w", "-O1", "-g", *flavor.harness_cflags, "-c", source]
+    argv += ["-o", obj]
     _run(argv, "compile the harness")
 
 

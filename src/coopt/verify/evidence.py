@@ -12,7 +12,7 @@ from typing import Any
 
 from coopt.verify.verdict import Code, Verdict
 
-EVIDENCE_VERSION = 1
+EVIDENCE_VERSION = 2  # 2: `fuzz` (libFuzzer runs), reproducer `source`
 
 
 @dataclass
@@ -39,6 +39,23 @@ class FunctionInputs:
 
 
 @dataclass
+class FuzzRun:
+    """What the libFuzzer source did for one function. `status`: "ran", or "unsupported" with the reason in
+    `note` (no libFuzzer runtime, a fuzz target that does not build)."""
+
+    function: str
+    status: str
+    seconds: float = 0.0
+    executions: int = 0  # inputs the fuzz target ran, over all starts
+    edges: int = 0  # coverage libFuzzer reported (edges of both sides and the harness)
+    corpus: int = 0  # new inputs the fuzzer kept; all of them go to the differential run
+    findings: int = 0  # inputs the target stopped on (a difference or a candidate crash in-process)
+    dismissed: int = 0  # findings the differential run did not confirm (fuzzing then went on)
+    starts: int = 0
+    note: str = ""
+
+
+@dataclass
 class Interval:
     """A speed-up (original cost / candidate cost) with its confidence interval."""
 
@@ -62,6 +79,7 @@ class Evidence:
     checks: list[CheckResult] = field(default_factory=list)
     inputs: list[FunctionInputs] = field(default_factory=list)
     sanitizers: str = ""  # what ran under sanitizers ("asan+ubsan", or why not)
+    fuzz: list[FuzzRun] = field(default_factory=list)  # empty when fuzzing was not asked for
     interval: Interval | None = None
     timings: dict[str, float] = field(default_factory=dict)
     cflags: list[str] = field(default_factory=list)

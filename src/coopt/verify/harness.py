@@ -11,6 +11,8 @@ corresponding objects (a buffer, a global, a function).
 Each input runs in a forked child with an alarm, so a crash, a hang or a sanitizer report on one input is a
 result for that input, not the end of the run. The parent prints one `@@res INDEX STATUS` line per input.
 Modes: `d` (differential), `o` / `c` (one side alone), `bo` / `bc` (benchmark loop over all inputs, no fork).
+Built with `-DCZ_FUZZ` the same source is a libFuzzer target instead (`FUZZ_ENTRY`, used by fuzz.py): no `main`,
+both sides in-process on each input, buffers ending at a guard page.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ORIG_PREFIX = "__coopt_o_"
 CAND_PREFIX = "__coopt_c_"
 EXIT_SAME = 42  # the child compared and found no difference
 EXIT_DIFF = 43  # the child found a difference (details on stdout)
+EXIT_FINDING = 44  # the fuzz target saved an input on which the candidate misbehaved
 TRAP_BODY = b"{ __builtin_trap(); }"
 
 
@@ -138,11 +141,62 @@ static int cz_cmp_global(const char *name, const unsigned char *o, const unsigne
     return 0;
 }
 
+/* Buffers decoded for one call: freed together (the benchmark and fuzz loops run many calls in one process). */
+static int cz_nallocs;
+#ifndef CZ_FUZZ
+static void *cz_allocs[256];
+static void *cz_alloc(size_t n) {
+    void *p = malloc(n);
+    if (cz_nallocs < 256) cz_allocs[cz_nallocs++] = p;
+    return p;
+}
+static void cz_free_all(void) {
+    while (cz_nallocs > 0) free(cz_allocs[--cz_nallocs]);
+}
+#else
+#include <sys/mman.h>
+/* The fuzz target has no ASan: each buffer ends where an inaccessible page begins, so an access past its end
+   faults at once (and the signal handler knows which side made it) instead of reading garbage that differs
+   between the sides or corrupting the heap the fuzzer itself uses. Mappings are reused (zeroed) from a pool:
+   the fuzzer runs tens of thousands of inputs a second. */
+typedef struct { unsigned char *base; size_t len, start; } cz_map;
+static cz_map cz_live[256], cz_pool[32];
+static int cz_npool;
+static void *cz_alloc(size_t n) {
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), need = (n + pg - 1) / pg * pg + pg;
+    cz_map m = { 0, 0, 0 };
+    if (cz_nallocs >= 256) return malloc(n);  /* never freed; cannot happen with 256 parameters or fewer */
+    for (int i = 0; i < cz_npool; i++)
+        if (cz_pool[i].len >= need) { m = cz_pool[i]; cz_pool[i] = cz_pool[--cz_npool]; break; }
+    if (!m.base) {
+        void *b = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (b == MAP_FAILED) return malloc(n);
+        m.base = b; m.len = need; m.start = need - pg;
+        mprotect(m.base + need - pg, pg, PROT_NONE);
+    }
+    size_t start = m.len - pg - n, low = start < m.start ? start : m.start;
+    memset(m.base + low, 0, m.len - pg - low);  /* what the last user of the mapping left */
+    m.start = start;
+    cz_live[cz_nallocs++] = m;
+    return m.base + start;
+}
+static void cz_free_all(void) {
+    while (cz_nallocs > 0) {
+        cz_map m = cz_live[--cz_nallocs];
+        if (cz_npool < 32) cz_pool[cz_npool++] = m;
+        else munmap(m.base, m.len);
+    }
+}
+#endif
+/* Which side runs now (1 original, 2 candidate, 0 neither): the fuzz target's signal handler needs it. */
+static volatile sig_atomic_t cz_side;
+
 static long cz_timeout_s = 2;
 static pid_t cz_child;
 static void cz_on_alarm(int sig) { (void)sig; if (cz_child > 0) kill(cz_child, SIGKILL); }
 typedef int (*cz_runner)(const unsigned char *, size_t, int);
-/* mode: 0 differential, 1 original alone, 2 candidate alone, 3 original for benchmarking, 4 candidate ditto */
+/* mode: 0 differential, 1 original alone, 2 candidate alone, 3 original for benchmarking, 4 candidate ditto,
+   5 differential inside the fuzz target (no fork) */
 
 static unsigned char *cz_read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -160,6 +214,7 @@ static unsigned char *cz_read_file(const char *path, size_t *n) {
     return buf;
 }
 
+#ifndef CZ_FUZZ
 static int cz_main(int argc, char **argv, cz_runner *runners, int nrunners) {
     if (argc < 4) { fprintf(stderr, "usage: harness d|o|c|bo|bc FUNCTION-INDEX INPUTS [ITERATIONS]\n"); return 2; }
     const char *m = argv[1];
@@ -213,6 +268,66 @@ static int cz_main(int argc, char **argv, cz_runner *runners, int nrunners) {
         pos += len;
     }
     fflush(stdout);
+    return 0;
+}
+#endif
+"""
+
+
+# The libFuzzer entry (built with -DCZ_FUZZ, see fuzz.py). Both sides run in-process on each input, original
+# first. A crash or trapped UB while the original runs means the input lies outside its contract: the handler
+# jumps back and the input is dropped (-1 keeps it out of the corpus). A crash while the candidate runs, or a
+# difference, is a finding: the input is written to $COOPT_FUZZ_FINDING and the process ends, so the
+# differential run can judge it like any other input.
+FUZZ_ENTRY = r"""
+#include <fcntl.h>
+#include <setjmp.h>
+static sigjmp_buf cz_jmp;
+static int cz_fuzz_fn, cz_fuzz_ready;
+static const char *cz_finding_path = "finding";
+static const uint8_t *cz_cur;
+static size_t cz_cur_n;
+static void cz_save(const char *suffix, int status) {
+    char path[4096];
+    snprintf(path, sizeof path, "%%s%%s", cz_finding_path, suffix);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        for (size_t off = 0; off < cz_cur_n;) {
+            ssize_t k = write(fd, cz_cur + off, cz_cur_n - off);
+            if (k <= 0) break;
+            off += (size_t)k;
+        }
+        close(fd);
+    }
+    _exit(status);
+}
+static void cz_on_fault(int sig) {
+    if (cz_side == 1) siglongjmp(cz_jmp, sig);
+    cz_save(cz_side == 2 ? "" : ".harness", %(finding)d);
+}
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (!cz_fuzz_ready) {
+        const char *fn = getenv("COOPT_FUZZ_FUNCTION"), *out = getenv("COOPT_FUZZ_FINDING");
+        cz_fuzz_fn = fn ? atoi(fn) : 0;
+        if (cz_fuzz_fn < 0 || cz_fuzz_fn >= %(nrunners)d) cz_fuzz_fn = 0;
+        if (out) cz_finding_path = out;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = cz_on_fault;
+        sa.sa_flags = SA_NODEFER;
+        int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
+        for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+        cz_fuzz_ready = 1;
+    }
+    cz_cur = data; cz_cur_n = size;
+    if (sigsetjmp(cz_jmp, 1)) {
+        cz_side = 0;
+        cz_free_all();
+        return -1;
+    }
+    int rc = cz_runners[cz_fuzz_fn](data, size, 5);
+    cz_free_all();
+    if (rc != %(same)d) cz_save("", %(finding)d);
     return 0;
 }
 """
@@ -306,7 +421,7 @@ class _Gen:
                 dec.append("    size_t c = cz_count(r, %d), es = %s;" % (packed, esize))
                 if r.kind == "string":
                     dec.append("    if (c == 0) c = 1;")
-                dec.append("    A->bytes[%d] = c * es; A->buf[%d] = malloc(c * es); A->avail[%d] = c;" % (i, i, i))
+                dec.append("    A->bytes[%d] = c * es; A->buf[%d] = cz_alloc(c * es); A->avail[%d] = c;" % (i, i, i))
                 dec.append("    for (size_t j = 0; j < c; j++) {")
                 if e.kind == "record":
                     dec.append("      cz_dec_rec%d(r, A->buf[%d] + j * es);" % (self.record(e), i))
@@ -362,21 +477,19 @@ class _Gen:
         if has_ret:
             run.append("  %s ro, rc;" % _decl(ret))
         run.append("  if (mode != 2 && mode != 4) { r.p = p; r.n = n; cz_decode%d(&r, &so); A = &so;" % k)
-        run.append("    %scz_o%d(%s); }" % ("ro = " if has_ret else "", k, args))
+        run.append("    cz_side = 1; %scz_o%d(%s); cz_side = 0; }" % ("ro = " if has_ret else "", k, args))
         run.append("  if (mode != 1 && mode != 3) { r.p = p; r.n = n; cz_decode%d(&r, &sc); A = &sc;" % k)
-        run.append("    %scz_c%d(%s); }" % ("rc = " if has_ret else "", k, args))
-        run.append(
-            "  if (mode >= 3) { for (int i = 0; i < %d; i++) { free(so.buf[i]); free(sc.buf[i]); } return 0; }"
-            % nparams
-        )
-        run.append("  if (mode != 0) return %d;" % EXIT_SAME)
+        run.append("    cz_side = 2; %scz_c%d(%s); cz_side = 0; }" % ("rc = " if has_ret else "", k, args))
+        run.append("  if (mode == 3 || mode == 4) { cz_free_all(); return 0; }")
+        run.append("  if (mode != 0 && mode != 5) return %d;" % EXIT_SAME)
         run.append("  int bad = 0;")
+        run.append("  cz_nregions = 0;")
         for i, r in enumerate(roles):
             if r.kind in ("buffer", "string"):
                 run.append("  if (so.tag[%d] == 1) cz_add_region(so.buf[%d], sc.buf[%d], so.bytes[%d]);" % (i, i, i, i))
         run.append("  cz_add_globals();")
         if has_ret:
-            run.append("  " + self._compare_value(ret, "ro", "rc", '"ret", -1'))
+            run.append("  " + self._compare_value(ret, "ro", "rc", '"ret", -1L'))
         for i, r in enumerate(roles):
             if r.kind not in ("buffer", "string"):
                 continue
@@ -453,5 +566,9 @@ def generate(
     parts.extend(fn_code)
     parts.extend(g.record_code)
     parts.append("static cz_runner cz_runners[] = { %s };\n" % ", ".join("cz_run%d" % k for k in range(len(functions))))
+    parts.append("#ifndef CZ_FUZZ\n")
     parts.append("int main(int argc, char **argv) { return cz_main(argc, argv, cz_runners, %d); }\n" % len(functions))
+    parts.append("#else\n")
+    parts.append(FUZZ_ENTRY % {"nrunners": len(functions), "same": EXIT_SAME, "finding": EXIT_FINDING})
+    parts.append("#endif\n")
     return "".join(parts)

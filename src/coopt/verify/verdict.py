@@ -54,6 +54,7 @@ class Reproducer:
     input_hex: str = ""
     command: str = ""
     directory: str = ""
+    source: str = ""  # the input source that made the input ("edge", "libfuzzer", ...)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 /* coopt verify corpus: correct, faster candidate derived from originals/vec.c.
-   The library's memmove. */
+   The library's memmove (not called for n == 0: its pointers may then be NULL). */
 /* Small array kernels of the kind hot loops are made of (coopt's own). */
 #include <stddef.h>
 #include <string.h>
@@ -25,7 +25,8 @@ void vadd(int *dst, const int *a, const int *b, size_t n) {
 
 /* Copies n ints from src to dst; the regions may overlap (like memmove). */
 void copy_ints(int *dst, const int *src, size_t n) {
-    memmove(dst, src, n * sizeof *dst);
+    if (n)
+        memmove(dst, src, n * sizeof *dst);
 }
 
 /* Index of the last element equal to key, or -1. */

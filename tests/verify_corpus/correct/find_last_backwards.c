@@ -1,5 +1,5 @@
 /* coopt verify corpus: correct, faster candidate derived from originals/vec.c.
-   Searches from the end and stops at the first hit. */
+   Searches from the end and stops at the first hit (n <= 0 first: n - 1 must not overflow). */
 /* Small array kernels of the kind hot loops are made of (coopt's own). */
 #include <stddef.h>
 #include <string.h>
@@ -36,6 +36,8 @@ void copy_ints(int *dst, const int *src, size_t n) {
 
 /* Index of the last element equal to key, or -1. */
 int find_last(const int *a, int n, int key) {
+    if (n <= 0)
+        return -1;
     for (int i = n - 1; i >= 0; i--)
         if (a[i] == key)
             return i;
