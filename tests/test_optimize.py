@@ -112,6 +112,18 @@ def test_nothing_that_clears_min_gain_stores_nothing_and_says_so(lua: LuaProject
     assert "Nothing was stored" in report.stdout and "flags x2" in report.stdout
 
 
+def test_a_time_budget_spent_in_the_set_up_evaluates_nothing(lua: LuaProject, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = lua.run_optimize("--budget-seconds", "0.001", "--pairs", "3", "--run-dir", str(run_dir),
+                            cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    state = _state(run_dir)
+    assert state["status"] == "budget-spent" and state["budget"]["seconds"] == 0.001
+    assert state["attempts"] == [] and state["spent"]["evaluations"] == 0
+    assert "nothing was evaluated" in proc.stdout
+    assert Store(str(tmp_path / "cache")).entries() == []
+
+
 def test_interrupted_run_keeps_what_was_verified(lua: LuaProject, tmp_path: Path) -> None:
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     env = dict(lua.coopt.env, COOPT_CACHE_DIR=str(cache))

@@ -211,6 +211,9 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         except OptimizeError as exc:
             state.status, state.stop_reason = "failed", str(exc)
             raise
+        except Exception as exc:
+            state.status, state.stop_reason = "failed", "internal error: %s: %s" % (type(exc).__name__, exc)
+            raise
         finally:
             run.save()
             if not opts.keep_work:
@@ -257,6 +260,8 @@ def _prepare(run: _Run) -> None:
                 out = out[:-2] + "-%d.o" % len(usable)
             t.baseline_object = compile_with_flags(t.job, [], out).object_path
         except (PutError, ToolError) as exc:
+            if run.stop.requested:  # Ctrl-C on a terminal reaches the compiler too
+                raise Interrupted("stopped by the user") from exc
             _note_tu(run, t, "cannot be cached: %s" % exc)
             continue
         run.seen[t.object] = {hash_file(t.baseline_object)}
@@ -312,7 +317,7 @@ def _loop(run: _Run) -> None:
     guide = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0)
     assert run.bench is not None and run.base is not None
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
-                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget)
+                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir)
     agents = make_agents(run.opts.levels, run.opts.llm, ctx)
     while True:
         if run.stop.requested:
@@ -356,7 +361,7 @@ def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
         rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
         rec.tokens = cand.tokens
         _judge(run, tu, cand, rec)
-    except ToolError as exc:
+    except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = "failed", str(exc)
     except Interrupted:
         rec.verdict, rec.detail = "interrupted", "stopped by the user during this evaluation"
@@ -393,15 +398,26 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
     if diff:
         rec.verdict, rec.detail = "rejected", "test: " + diff
         return
+    gain = run.opts.min_gain
     try:
         iv = run.bench.time_ab(run.base, side)
+        t2 = time.monotonic()
+        reserve = run.state.noise.seconds if run.opts.final and run.state.noise else 0.0
+        if iv.low < gain <= iv.ratio and run.budget.fits(evaluations=1, seconds=2 * (t2 - t1) + reserve):
+            # Promising, not shown: one fresh measurement with twice the pairs decides, as one more evaluation.
+            # Only the new samples count, so the first look cannot tip the verdict.
+            run.budget.charge(evaluations=1)
+            rec.remeasured = iv
+            iv = run.bench.time_ab(run.base, side, pairs=2 * run.opts.pairs)
     except RuntimeError as exc:
         rec.verdict, rec.detail = "failed", str(exc)
         return
     rec.interval = iv
-    gain = run.opts.min_gain
-    text = "speed-up %s, min_gain %.2f, %d interleaved pairs, %s time" % (_interval_text(iv), gain, run.opts.pairs,
-                                                                          iv.method)
+    text = "speed-up %s, min_gain %.2f, %d interleaved pairs, %s time" % (
+        _interval_text(iv), gain, len(iv.samples_original), iv.method)
+    if rec.remeasured is not None:
+        text += " (measured again: the first %d pairs gave %s)" % (len(rec.remeasured.samples_original),
+                                                                   _interval_text(rec.remeasured))
     checks.append(CheckResult("bench", True, text, round(time.monotonic() - t1, 3)))
     if iv.low >= gain:
         rec.verdict, rec.detail = "accepted", text
@@ -438,7 +454,7 @@ def _store(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, checks: li
         "program": run.plan.program,
         "bench": {"command": run.loads.bench.line, "cwd": run.loads.bench.cwd, "origin": run.loads.bench.origin},
         "tests": [{"command": t.line, "cwd": t.cwd, "origin": t.origin} for t in run.loads.tests],
-        "pairs": run.opts.pairs,
+        "pairs": len(iv.samples_original),
         "min_gain": run.opts.min_gain,
         "noise": asdict(run.state.noise.interval) if run.state.noise and run.state.noise.interval else None,
         "run": run.run_dir,
@@ -470,6 +486,9 @@ def _progress_line(run: _Run, tu: HotTU, a: AttemptRecord) -> None:
     text = "%s %s (%.1f%%) %s %r: %s" % (head, tu.name, 100 * tu.share, a.level, a.label or "-", a.verdict)
     if a.interval:
         text += " %s" % _interval_text(a.interval)
+        if a.remeasured:
+            text += " (measured again with %d pairs; first %s)" % (len(a.interval.samples_original),
+                                                                  _interval_text(a.remeasured))
     elif a.detail:
         text += " (%s)" % a.detail[:160]
     if a.kept:

@@ -189,10 +189,12 @@ class ProgramBench:
                 return "%s command %s: %s" % (w.origin, w.line, diff)
         return ""
 
-    def time_ab(self, base: Side, cand: Side) -> Interval:
-        """Interleaved timing of the bench command on both sides; speed-up of `cand` over `base`."""
+    def time_ab(self, base: Side, cand: Side, pairs: int = 0) -> Interval:
+        """Interleaved timing of the bench command on both sides (`pairs`, default the bench's); speed-up of
+        `cand` over `base`."""
+        pairs = pairs or self.pairs
         runs = [0]
-        total = 2 * (self.pairs + 1)
+        total = 2 * (pairs + 1)
 
         def run(side: Side) -> Callable[[], float]:
             def one() -> float:
@@ -206,5 +208,5 @@ class ProgramBench:
 
             return one
 
-        settings = PerfSettings(rounds=self.pairs, warmup=1)
+        settings = PerfSettings(rounds=pairs, warmup=1)
         return dataclasses.replace(interleaved(run(base), run(cand), settings), method=self.measure)

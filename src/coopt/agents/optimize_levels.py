@@ -2,7 +2,8 @@
 
 The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one instrumentation profile
 for all hot TUs (on the training workload) and compiles each TU with it. The LLM levels (`source`, `ir`, `asm`)
-plug in through `LLM_AGENT_FACTORY`: a module that exposes `make_agent(level, llm, context) -> LevelAgent`.
+plug in through `LLM_AGENT_FACTORIES` (per level) or `LLM_AGENT_FACTORY`: a module that exposes
+`make_agent(level, llm, context) -> LevelAgent`.
 
 Contract for every agent: `propose()` builds one candidate object from the TU's journaled compile and returns it
 as a `Candidate`. Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
@@ -30,15 +31,17 @@ COMPILER_LEVELS = ("flags", "pgo")
 LLM_LEVELS = ("source", "ir", "asm")
 # Where the LLM level agents come from, imported only when a run asks for an LLM level.
 LLM_AGENT_FACTORY = "coopt.agents.llm_levels:make_agent"
+# Levels whose agent has a module of its own; the other LLM levels come from LLM_AGENT_FACTORY.
+LLM_AGENT_FACTORIES: dict[str, str] = {"source": "coopt.agents.source_agent:make_agent"}
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
-# options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march.
+# options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not
+# -funroll-loops or -fvectorize: clang enables them from -O2 on, so they only rebuild the same object.
 FLAG_SETS: tuple[tuple[str, ...], ...] = (
     ("-O3",),
-    ("-O3", "-funroll-loops"),
     ("-O2", "-mllvm", "-inline-threshold=600"),
-    ("-O3", "-mllvm", "-unroll-threshold=600"),
-    ("-O2", "-fno-semantic-interposition", "-fomit-frame-pointer"),
+    ("-O3", "-mllvm", "-unroll-threshold=600", "-mllvm", "-inline-threshold=600"),
+    ("-O3", "-mllvm", "-extra-vectorizer-passes"),
 )
 # Extra flags of the `pgo` level's candidates, after the profile.
 PGO_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
@@ -86,6 +89,7 @@ class AgentContext:
     workdir: str
     timeout_s: float = 900.0
     budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
+    cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
 
 
 class LevelAgent(Protocol):
@@ -194,13 +198,14 @@ class PgoAgent:
 AgentFactory = Callable[[str, str, AgentContext], LevelAgent]
 
 
-def _llm_factory() -> AgentFactory:
-    module, _, name = LLM_AGENT_FACTORY.partition(":")
+def _llm_factory(level: str) -> AgentFactory:
+    spec = LLM_AGENT_FACTORIES.get(level, LLM_AGENT_FACTORY)
+    module, _, name = spec.partition(":")
     try:
         factory: AgentFactory = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        raise LevelUnavailable("the LLM level agents are not part of this coopt yet (%s); use --levels flags,pgo"
-                               % LLM_AGENT_FACTORY) from exc
+        raise LevelUnavailable("the %s level's agent is not part of this coopt yet (%s); use --levels flags,pgo"
+                               % (level, spec)) from exc
     return factory
 
 
@@ -214,8 +219,8 @@ def check_levels(levels: list[str], llm: str) -> None:
     if wanted and llm == "none":
         raise LevelUnavailable("level %s needs an LLM (--llm local or --llm openai); with --llm none use "
                                "--levels flags,pgo" % ",".join(wanted))
-    if wanted:
-        _llm_factory()
+    for level in wanted:
+        _llm_factory(level)
 
 
 def make_agents(levels: list[str], llm: str, ctx: AgentContext) -> dict[str, LevelAgent]:
@@ -228,5 +233,5 @@ def make_agents(levels: list[str], llm: str, ctx: AgentContext) -> dict[str, Lev
         elif level == "pgo":
             agents[level] = PgoAgent(ctx)
         else:
-            agents[level] = _llm_factory()(level, llm, ctx)
+            agents[level] = _llm_factory(level)(level, llm, ctx)
     return agents

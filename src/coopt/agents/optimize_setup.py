@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from coopt.agents.optimize_bench import Workload, WorkloadError, from_argv, from_line
 from coopt.agents.optimize_levels import HotTU
 from coopt.agents.relink import LinkRecord, RelinkError, find_link, linked_objects
+from coopt.cache import journal
 from coopt.cache.job import CompileJob
 from coopt.profile.errors import ProfileError
 from coopt.profile.model import Profile, load
@@ -54,6 +55,17 @@ def _default_program(profile: Profile) -> str:
     return max(sorted(by_dso), key=lambda d: by_dso[d])
 
 
+def _newest_compiles(journal_path: str) -> dict[str, CompileJob]:
+    jobs: dict[str, CompileJob] = {}
+    for rec in journal.latest_compiles(journal.read(journal_path)):
+        try:
+            job = CompileJob.from_record(rec)
+        except (KeyError, TypeError):
+            continue  # a record of another journal version
+        jobs[job.output_path] = job
+    return jobs
+
+
 def plan(profile_path: str, program: str | None, journal: str | None, max_tus: int) -> Plan:
     """The hot TUs of `profile_path` that the program's journaled link takes in, ranked by share."""
     profile = load_profile(profile_path)
@@ -73,12 +85,17 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
     hot_functions: dict[str, list[str]] = defaultdict(list)
     for f in profile.functions:
         hot_functions[f.object].append(f.name)
+    newest = _newest_compiles(journal_path)
     for entry in profile.tus:
-        try:
-            job = CompileJob.from_record(entry.compile)
-        except (KeyError, TypeError) as exc:
-            raise OptimizeError("the profile's record of %s is not a journaled compile (%s): re-run `coopt profile`"
-                                % (entry.source, exc)) from exc
+        # The build as the journal has it now is what the next build will look up; the profile's copy of the
+        # record is the fallback.
+        job = newest.get(entry.object)
+        if job is None:
+            try:
+                job = CompileJob.from_record(entry.compile)
+            except (KeyError, TypeError) as exc:
+                raise OptimizeError("the profile's record of %s is not a journaled compile (%s): re-run "
+                                    "`coopt profile`" % (entry.source, exc)) from exc
         tus.append(HotTU(entry.object, entry.source, entry.share, job, hot_functions.get(entry.object, [])))
     if not tus:
         raise OptimizeError("the profile %s names no journaled TU: nothing to optimize" % profile_path)

@@ -66,6 +66,7 @@ class AttemptRecord:
     flags: list[str] = field(default_factory=list)
     training: dict[str, Any] | None = None  # PGO: the training workload and whether it is the bench workload
     tokens: int = 0  # LLM tokens the proposal cost (LLM levels)
+    remeasured: Interval | None = None  # the first, inconclusive measurement when the attempt was timed again
     kept: bool = False  # stored in the cache as the TU's best (a later, better one may replace it)
     entry_key: str = ""
 
@@ -189,6 +190,7 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
         for i, a in enumerate(data.get("attempts") or []):
             rec: AttemptRecord = _build(AttemptRecord, a, "attempts[%d]" % i)
             rec.interval = _interval(rec.interval, "attempts[%d].interval" % i)
+            rec.remeasured = _interval(rec.remeasured, "attempts[%d].remeasured" % i)
             attempts.append(rec)
         parts["attempts"] = attempts
         kept = {}
