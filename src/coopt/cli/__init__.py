@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "optimize": ("coopt.cli.optimize_cmd", "spend a budget on the hot TUs; verified faster variants go to the cache"),
     "report": ("coopt.cli.report_cmd", "what an optimize run tried, kept and gained (md, json or html)"),
     "model": ("coopt.cli.model_cmd", "the local LLM: fetch a pinned, sha256-checked model; show what is here"),
+    "config": ("coopt.cli.config_cmd", "show the effective configuration and where each value came from"),
+    "doctor": ("coopt.cli.doctor_cmd", "check clang and LLVM tools, perf, the cache, the LLM and the config"),
+    "nightly": ("coopt.cli.nightly_cmd", "build, profile, optimize, rebuild, test, report from coopt.toml hooks"),
 }
 
 USAGE = """usage: coopt COMMAND [ARGS...]
