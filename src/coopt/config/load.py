@@ -128,7 +128,7 @@ def load(cwd: str | None = None, environ: Mapping[str, str] | None = None,
     project = cf.directory if cf else cwd
     values: dict[str, model.Setting] = {}
     for key in schema.KEYS:
-        default = schema.default_of(key)
+        default = schema.default_of(key, env)
         if key.relative and not os.path.isabs(default):
             default = os.path.join(project, default)
         chosen: tuple[Any, model.Origin] = (default, model.Origin("default"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +141,7 @@ def _size() -> Kind:
 def _human_size(n: int) -> str:
     for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
         if n >= 1 << shift and n % (1 << shift) == 0:
-            return "%d%s" % (n >> shift, unit)
+            return '"%d%s"' % (n >> shift, unit)
     return str(n)
 
 
@@ -217,10 +217,14 @@ class Key:
         return "%s.%s" % (self.section, self.name)
 
 
-def default_cache_dir() -> str:
-    """Where the cache goes when nothing says otherwise: `$XDG_CACHE_HOME/coopt`, else `~/.cache/coopt`."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return os.path.join(xdg, "coopt") if xdg else os.path.join(os.path.expanduser("~"), ".cache", "coopt")
+def default_cache_dir(environ: Mapping[str, str]) -> str:
+    """Where the cache goes when nothing says otherwise: `$XDG_CACHE_HOME/coopt`, else `~/.cache/coopt`
+    (cache/layout.py's rule, with the environment passed in)."""
+    xdg = environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return os.path.join(xdg, "coopt")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return os.path.join(home, ".cache", "coopt")
 
 
 _DEFAULT_CACHE = object()  # resolved at load time: HOME and XDG_CACHE_HOME may change between loads
@@ -281,9 +285,9 @@ SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(k.section for k in KEYS))
 BY_DOTTED: dict[str, Key] = {k.dotted: k for k in KEYS}
 
 
-def default_of(key: Key) -> Any:
+def default_of(key: Key, environ: Mapping[str, str]) -> Any:
     """The key's default value (the cache directory's is computed from the environment's HOME/XDG)."""
-    return default_cache_dir() if key.default is _DEFAULT_CACHE else key.default
+    return default_cache_dir(environ) if key.default is _DEFAULT_CACHE else key.default
 
 
 def keys_of(section: str) -> list[Key]:
