@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt
-from coopt.config import ConfigError, environment, load, shown
-from coopt.config import schema
+from coopt.config import ConfigError, environment, load, schema, shown
 from coopt.config.load import SECTION_TYPES
 from coopt.config.source import index_lines
 from coopt.wrapper import settings as wrapper_settings
