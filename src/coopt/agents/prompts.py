@@ -1,0 +1,84 @@
+"""The words the LLM agents say to a model, and how their answers are read, kept in one place.
+
+Small models follow short, concrete instructions best: one job, the rules that matter for correctness spelled
+out (aliasing, overflow, NaN), and exactly one output format. Changing a prompt changes the transcript cache's
+key, so recorded answers then miss and are asked again.
+"""
+
+from __future__ import annotations
+
+SOURCE_SYSTEM = (
+    "You make C functions faster. You get one function from a C file and the declarations it uses. Write a "
+    "faster version that behaves exactly the same for every input the original handles: the same return value, "
+    "the same bytes written through every pointer and to every global, also when pointer arguments overlap "
+    "(alias), on integer overflow and wraparound, and for NaN, infinities and signed zeros. Keep the function's "
+    "name, parameter types and return type. Use only standard C: no compiler builtins, intrinsics, assembly or "
+    "threads. Reply with only the rewritten function in one ```c block."
+)
+
+SOURCE_USER = """{includes}{context}Make this function faster:
+```c
+{function}
+```"""
+
+SOURCE_INCLUDES = "The file {file} has these includes:\n{lines}\n\n"
+SOURCE_CONTEXT = "It declares, among others:\n```c\n{text}\n```\n\n"
+
+SOURCE_FIX = """That does not compile:
+```
+{errors}
+```
+Reply with the corrected function only, in one ```c block."""
+
+TESTGEN_SYSTEM = (
+    "You write test inputs for C functions. Someone will rewrite the function below to make it faster; list the "
+    "inputs most likely to show a behaviour difference between the original and a rewrite: empty and one-element "
+    "inputs, boundaries, overlapping pointer arguments, integer overflow, negative numbers, NaN and infinities, "
+    "long inputs. Every input must be valid for the original function (no NULL where it reads through a "
+    "pointer, lengths that fit the buffers). Reply with only a JSON object in one ```json block."
+)
+
+TESTGEN_USER = """Function:
+```c
+{function}
+```
+{context}Parameters and how to write their values:
+{params}
+
+Reply with up to {count} inputs as
+```json
+{{"inputs": [{{"args": [{example}], "why": "what it tests"}}]}}
+```
+with one value in "args" per parameter, in order."""
+
+TESTGEN_CONTEXT = "Declarations it uses:\n```c\n{text}\n```\n"
+
+# How each parameter role's values are written in the JSON the test-generation agent asks for.
+TESTGEN_ROLES = {
+    "scalar-int": "an integer",
+    "scalar-float": 'a number, or "nan", "-nan", "inf", "-inf", "-0.0"',
+    "record": "a list with one value per field, in order ({fields})",
+    "string": 'a C string as a JSON string, or {"repeat": "ab", "count": 1000} for a long one',
+    "buffer": 'a list of {elem} values, or {{"repeat": [1, 2], "count": 1000}}, or '
+              '{{"alias": "<other parameter>", "offset": <bytes>}} to point into another argument',
+    "length": "an integer: how many elements of {bound} the function may use",
+}
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """Fenced blocks of a Markdown answer as (language, body); an unclosed fence (a cut answer) yields nothing."""
+    blocks: list[tuple[str, str]] = []
+    lang, inside = "", False
+    body: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            if inside:
+                blocks.append((lang, "\n".join(body) + "\n"))
+                inside, body = False, []
+            else:
+                inside, lang = True, stripped[3:].strip().lower()
+            continue
+        if inside:
+            body.append(line)
+    return blocks

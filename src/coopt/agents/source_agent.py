@@ -1,0 +1,516 @@
+"""The source-level agent: ask a model for a faster version of one hot C function and splice it back into its TU.
+
+One sample is one conversation with the model:
+1. the prompt (prompts.py) holds the function and the declarations and macros it uses (source_context.py); when
+   prompt plus answer do not fit the model's context window, context is dropped, largest first, and a function
+   that does not fit even alone is refused with a note (the compiler tools still work on its TU);
+2. the answer's ```c block is put in the function's place in a copy of the TU, and clang's AST of that copy says
+   what the block defines: the function (kept, under the original's own head: storage class, inline and return
+   type stay as they were), new helper functions (kept, made static), anything else (dropped: the model repeating
+   a typedef or a prototype would only collide with the original's);
+3. the copy is compiled with the job's own flags; a compile error goes back to the model once (`fixes`).
+A garbage, truncated or timed-out answer costs what the client charged and yields no candidate.
+
+`SourceAgent` makes compiled candidates; `SourceLevelAgent` is the optimizer's level: it has each candidate judged
+by the verifier (function-level differential harness under ASan+UBSan, with the test-generation agent's inputs
+next to the built-in ones) and hands the loop only candidates with accepted evidence, which the loop then checks
+on the whole program and times A/B.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import subprocess
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from coopt.agents.compiler_tools import Built, ToolError
+from coopt.agents.llm import CHARS_PER_TOKEN, LLMConfigError
+from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
+from coopt.agents.local_model import LocalModelError
+from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, LevelAgent, LevelUnavailable
+from coopt.agents.prompts import (
+    SOURCE_CONTEXT,
+    SOURCE_FIX,
+    SOURCE_INCLUDES,
+    SOURCE_SYSTEM,
+    SOURCE_USER,
+    code_blocks,
+)
+from coopt.agents.source_context import (
+    ContextItem,
+    ExtractError,
+    FunctionSource,
+    absolute_flags,
+    ast,
+    body_of,
+    clang_for,
+    extract,
+    lex,
+    name_offset,
+    top_level,
+)
+from coopt.agents.testgen_agent import TestGenAgent
+from coopt.cache.job import CompileJob
+from coopt.verify.evidence import CheckResult, Evidence
+
+PROPOSER = "llm/source"
+# Directives a rewrite may bring along (a header for memchr, a helper macro); the rest is dropped.
+KEPT_DIRECTIVES = ("include", "define", "undef")
+FIX_ERROR_LINES = 8
+
+
+class DoesNotFit(Exception):
+    """The function alone, with the answer it needs room for, is larger than the model's context window."""
+
+
+class AnswerError(Exception):
+    """The answer cannot become a candidate (no code block, the function is not in it). One line."""
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How much one function may cost. Tokens are estimated at `CHARS_PER_TOKEN` characters each."""
+
+    samples: int = 4  # answers asked per function: the first at temperature 0, the others at `temperature`
+    fixes: int = 1  # follow-ups per sample with the compile error fed back
+    max_tokens: int = 768  # the most one answer may take
+    context_tokens: int = 4096  # the model's window: prompt and answer together
+    temperature: float = 0.7
+    per_proposal: int = 2  # samples one optimizer evaluation may go through before it gives up
+
+
+@dataclass
+class Prepared:
+    """A function ready to be asked about: its source, the opening messages, the answer's token allowance."""
+
+    job: CompileJob
+    source: FunctionSource
+    messages: tuple[Message, ...]
+    max_tokens: int
+    dropped: list[str] = field(default_factory=list)  # context left out to fit the window
+
+
+@dataclass(frozen=True)
+class SourceCandidate:
+    """A rewritten TU that compiles with the job's flags, and how it was made."""
+
+    function: str
+    sample: int
+    artifact: str  # the rewritten TU (.c)
+    object: str
+    recipe: list[list[str]]
+    text: str  # the function as spliced in
+    model: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What one sample came to. `outcome`: compiled, an answer status (garbage, truncated, timeout, ...),
+    no-code, not-defined, unchanged, duplicate, does-not-compile, too-long."""
+
+    sample: int
+    outcome: str
+    detail: str
+    tokens: int
+    candidate: SourceCandidate | None = None
+
+    def line(self) -> str:
+        return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def pick_block(text: str, function: str) -> str | None:
+    """The C block that mentions the function (the first C block when none does)."""
+    blocks = [b for lang, b in code_blocks(text) if lang in ("", "c", "c99", "c11", "h", "cpp", "c++")]
+    named = [b for b in blocks if function in b]
+    chosen = named or blocks
+    return chosen[0] if chosen else None
+
+
+def _normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+class SourceAgent:
+    """Asks `model` for faster versions of functions and turns answers into compiled candidate TUs in `workdir`."""
+
+    def __init__(self, model: Model, workdir: str, options: SourceOptions | None = None, clang: str = "") -> None:
+        self.model = model
+        self.workdir = workdir
+        self.options = options or SourceOptions()
+        self.clang = clang
+        self.tokens = 0  # charged over this agent's life
+        self._seen: dict[tuple[str, str], set[str]] = {}
+
+    # ---- the prompt --------------------------------------------------------------------------------------------
+
+    def prepare(self, job: CompileJob, function: str) -> Prepared:
+        """Extract `function` and build the prompt. ExtractError, or DoesNotFit when it is too large."""
+        fs = extract(job, function, self.clang or clang_for(job))
+        opts = self.options
+        answer = min(opts.max_tokens, 2 * estimate_tokens(fs.text) + 256)
+        context = list(fs.context)
+        dropped: list[str] = []
+        while True:
+            messages = self._messages(fs, context)
+            size = sum(len(m.content) + 16 for m in messages)
+            if estimate_tokens("x" * size) + answer <= opts.context_tokens:
+                break
+            if not context:
+                raise DoesNotFit("%s: about %d tokens of prompt and %d of answer do not fit the model's %d-token "
+                                 "context; left to the compiler tools" % (function, estimate_tokens("x" * size),
+                                                                         answer, opts.context_tokens))
+            largest = max(context, key=lambda i: len(i.text))
+            context.remove(largest)
+            dropped.append("/".join(largest.names) or largest.kind)
+        return Prepared(job, fs, messages, answer, dropped)
+
+    @staticmethod
+    def _messages(fs: FunctionSource, context: list[ContextItem]) -> tuple[Message, ...]:
+        includes = SOURCE_INCLUDES.format(file=os.path.basename(fs.path), lines="\n".join(fs.includes)) \
+            if fs.includes else ""
+        ctx = FunctionSource(fs.name, fs.path, fs.start, fs.end, fs.text, fs.head, fs.static, context)
+        text = ctx.context_text()
+        user = SOURCE_USER.format(includes=includes, context=SOURCE_CONTEXT.format(text=text) if text else "",
+                                  function=fs.text.strip())
+        return (Message("system", SOURCE_SYSTEM), Message("user", user))
+
+    # ---- one sample --------------------------------------------------------------------------------------------
+
+    def sample(self, prep: Prepared, k: int) -> SampleResult:
+        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
+        opts, fs = self.options, prep.source
+        sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
+        messages = list(prep.messages)
+        tokens = 0
+        last = SampleResult(k, "does-not-compile", "", 0)
+        for fix in range(opts.fixes + 1):
+            answer = self.model.query(ChatRequest(tuple(messages), sampling=sampling))
+            tokens += answer.tokens_charged
+            self.tokens += answer.tokens_charged
+            if not answer.ok:
+                return SampleResult(k, answer.status.value, answer.detail, tokens)
+            block = pick_block(answer.text, fs.name)
+            if block is None:
+                return SampleResult(k, "no-code", "the answer holds no ```c block", tokens)
+            stem = "%s-%s-s%d%s" % (os.path.splitext(os.path.basename(fs.path))[0], fs.name, k,
+                                    "-fix%d" % fix if fix else "")
+            try:
+                text, function = self.assemble(prep, block, stem)
+            except AnswerError as exc:
+                return SampleResult(k, "not-defined", str(exc), tokens)
+            if _normalized(function) == _normalized(fs.text):
+                return SampleResult(k, "unchanged", "the answer is the original function", tokens)
+            digest = hashlib.sha256(_normalized(function).encode()).hexdigest()
+            seen = self._seen.setdefault((fs.path, fs.name), set())
+            if digest in seen:
+                return SampleResult(k, "duplicate", "the same rewrite as an earlier sample", tokens)
+            seen.add(digest)
+            artifact = os.path.join(self.workdir, stem + ".c")
+            with open(artifact, "wb") as f:
+                f.write(text)
+            obj = os.path.join(self.workdir, stem + ".o")
+            cmd = prep.job.replay_command(artifact, obj, ["-iquote", os.path.dirname(fs.path)])
+            errors = _compile(cmd, prep.job)
+            if errors is None:
+                cand = SourceCandidate(fs.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
+                return SampleResult(k, "compiled", "", tokens, cand)
+            shown = _error_excerpt(errors, artifact, os.path.basename(fs.path))
+            last = SampleResult(k, "does-not-compile", shown.splitlines()[0] if shown else "", tokens)
+            follow = [Message("assistant", answer.text), Message("user", SOURCE_FIX.format(errors=shown))]
+            size = sum(len(m.content) + 16 for m in messages + follow)
+            if estimate_tokens("x" * size) + prep.max_tokens > opts.context_tokens:
+                return replace(last, detail=last.detail + "; no room in the context to ask for a fix")
+            messages += follow
+        return replace(last, tokens=tokens)
+
+    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[SourceCandidate],
+                                                                                      list[SampleResult]]:
+        """Up to `n` samples (default `options.samples`) for `function`: the compiled candidates and every
+        sample's outcome. ExtractError or DoesNotFit when the function cannot be asked about at all."""
+        prep = self.prepare(job, function)
+        results = [self.sample(prep, k) for k in range(n if n is not None else self.options.samples)]
+        return [r.candidate for r in results if r.candidate is not None], results
+
+    # ---- splicing ----------------------------------------------------------------------------------------------
+
+    def assemble(self, prep: Prepared, block: str, stem: str) -> tuple[bytes, str]:
+        """The TU with `block`'s version of the function (and its new helpers) in the function's place.
+        Returns (TU text, the function as spliced)."""
+        fs, job = prep.source, prep.job
+        with open(fs.path, "rb") as f:
+            original = f.read()
+        raw = block.encode("utf-8")
+        probe_path = os.path.join(self.workdir, stem + "-probe.c")
+        os.makedirs(self.workdir, exist_ok=True)
+        probe = original[:fs.start] + raw + original[fs.end:]
+        with open(probe_path, "wb") as f:
+            f.write(probe)
+        clang = self.clang or clang_for(job)
+        try:
+            # The answer may well not compile; clang still dumps what it could parse (exit status 1).
+            root = ast(job, probe_path, clang, ["-iquote", os.path.dirname(fs.path), "-ferror-limit=0"], (0, 1))
+        except ExtractError as exc:
+            raise AnswerError("clang cannot read the answer: %s" % exc) from exc
+        lo, hi = fs.start, fs.start + len(raw)
+        target = None
+        helpers: list[bytes] = []
+        defined_elsewhere = set()
+        for d in top_level(root):
+            node = d.node
+            if node.get("kind") != "FunctionDecl" or body_of(node) is None:
+                continue
+            inside = job.abspath(d.file) == probe_path and lo <= d.begin < hi
+            if not inside:
+                defined_elsewhere.add(node.get("name"))
+                continue
+            if node.get("name") == fs.name:
+                if target is None:
+                    target = d
+                continue
+            if node.get("name") in ("main",):
+                continue
+            text = probe[d.begin:d.end]
+            if node.get("storageClass") != "static":
+                text = b"static " + text  # a new helper must not become a symbol other TUs could collide with
+            helpers.append(node.get("name", "").encode() + b"\0" + text)
+        if target is None:
+            raise AnswerError("the answer does not define %s" % fs.name)
+        at = name_offset(target.node)
+        if at is None or not target.begin <= at < target.end:
+            raise AnswerError("clang gives no location for %s in the answer" % fs.name)
+        # The original's head (storage class, inline, attributes, return type) with the answer's parameters and
+        # body: a rewrite that drops `static` or adds `inline` would change the TU's interface or fail to link.
+        function = fs.head + probe[at:target.end].decode("utf-8", "replace")
+        kept = [h.split(b"\0", 1)[1].decode("utf-8", "replace") for h in helpers
+                if h.split(b"\0", 1)[0].decode() not in defined_elsewhere]
+        directives = self._directives(block, clang)
+        new = "".join(line + "\n" for line in directives) + "".join(h + "\n\n" for h in kept) + function
+        tu = original[:fs.start] + new.encode("utf-8") + original[fs.end:]
+        with contextlib.suppress(OSError):
+            os.remove(probe_path)
+        return tu, function
+
+    @staticmethod
+    def _directives(block: str, clang: str) -> list[str]:
+        """The block's file-scope preprocessor lines worth keeping (#include, #define, #undef), in order."""
+        lines = block.splitlines()
+        toks = lex(block, clang)
+        depth = 0
+        out = []
+        by_line: dict[int, int] = {}
+        for t in toks:
+            if t.kind == "l_brace":
+                depth += 1
+            elif t.kind == "r_brace":
+                depth -= 1
+            by_line.setdefault(t.line, depth)
+        for a, b in zip(toks, toks[1:], strict=False):
+            if a.kind == "hash" and a.start_of_line and b.kind == "raw_identifier" and b.text in KEPT_DIRECTIVES \
+                    and by_line.get(a.line, 0) == 0:
+                out.append(lines[a.line - 1].strip())
+        return out
+
+
+def _compile(cmd: list[str], job: CompileJob) -> str | None:
+    """None when `cmd` compiles, else the compiler's messages."""
+    try:
+        proc = subprocess.run(cmd, cwd=job.cwd, env=job.subprocess_env(), capture_output=True, text=True,
+                              timeout=600, errors="replace")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "the compiler did not run: %s" % exc
+    return None if proc.returncode == 0 else (proc.stderr or "exit status %d" % proc.returncode)
+
+
+def _error_excerpt(errors: str, path: str, shown_as: str) -> str:
+    """The first errors (with the lines clang quotes), the candidate's path written as the original's name."""
+    lines = errors.replace(path, shown_as).splitlines()
+    first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
+    return "\n".join(lines[first:first + FIX_ERROR_LINES])
+
+
+# ---- the optimizer's level ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FunctionState:
+    prepared: Prepared | None = None
+    next_sample: int = 0
+    done: bool = False
+    note: str = ""
+    inputs: object | None = None  # the test-generation agent's input source, asked once per function
+
+
+class SourceLevelAgent:
+    """The `source` level of `coopt optimize`: one proposal tries samples until one passes the verifier."""
+
+    level = "source"
+    proposer = PROPOSER
+
+    def __init__(self, ctx: AgentContext, model: Model, options: SourceOptions | None = None,
+                 testgen: bool = True, max_functions: int = 3, close: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.options = options or SourceOptions()
+        self.max_functions = max_functions
+        workdir = os.path.join(ctx.workdir, "source")
+        self.agent = SourceAgent(model, workdir, self.options)
+        self.testgen = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
+        self.state: dict[tuple[str, str], _FunctionState] = {}
+        self.notes: list[str] = []
+        self._close = close
+
+    def close(self) -> None:
+        """Stop the model (a local server) when this agent opened it."""
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def _functions(self, tu: HotTU) -> list[str]:
+        return tu.functions[:self.max_functions]
+
+    def _state(self, tu: HotTU, function: str) -> _FunctionState:
+        key = (tu.object, function)
+        st = self.state.get(key)
+        if st is None:
+            st = self.state[key] = _FunctionState()
+            try:
+                st.prepared = self.agent.prepare(tu.job, function)
+            except (ExtractError, DoesNotFit) as exc:
+                st.done, st.note = True, str(exc)
+                self.notes.append(st.note)
+        return st
+
+    def has_more(self, tu: HotTU) -> bool:
+        for fn in self._functions(tu):
+            st = self.state.get((tu.object, fn))
+            if st is None or not st.done:
+                return True
+        return False
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        os.makedirs(self.agent.workdir, exist_ok=True)
+        start_tokens = self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
+        tried = 0
+        story: list[str] = []
+        for fn in self._functions(tu):
+            st = self._state(tu, fn)
+            if st.done:
+                if st.note:
+                    story.append(st.note)
+                continue
+            while not st.done and tried < self.options.per_proposal:
+                assert st.prepared is not None
+                k = st.next_sample
+                st.next_sample += 1
+                st.done = st.next_sample >= self.options.samples
+                tried += 1
+                try:
+                    result = self.agent.sample(st.prepared, k)
+                except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
+                    raise ToolError("%s: the model could not be asked: %s" % (fn, exc)) from exc
+                if result.candidate is None:
+                    story.append("%s %s" % (fn, result.line()))
+                    continue
+                ev = self._verify(tu, st, result.candidate)
+                if ev.accepted:
+                    spent = self.agent.tokens + (self.testgen.tokens if self.testgen else 0) - start_tokens
+                    return self._candidate(tu, result.candidate, ev, spent, st)
+                story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
+            if tried >= self.options.per_proposal:
+                break
+        raise ToolError("no verified source candidate: %s" % ("; ".join(story)[:600] or "nothing to ask"))
+
+    def _verify(self, tu: HotTU, st: _FunctionState, cand: SourceCandidate) -> Evidence:
+        from coopt.verify.api import VerifyInputError, VerifyOptions, verify
+        from coopt.verify.verdict import Verdict
+
+        sources = []
+        if self.testgen is not None and st.prepared is not None:
+            if st.inputs is None:
+                st.inputs = self.testgen.source_for(st.prepared.job, st.prepared.source)
+            sources.append(st.inputs)
+        base = VerifyOptions()
+        # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
+        options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(sources)),
+                                total_timeout_s=min(base.total_timeout_s, self.ctx.timeout_s),
+                                input_sources=tuple(sources), clang=clang_for(tu.job))  # type: ignore[arg-type]
+        try:
+            return verify(tu.job.source_path, cand.artifact, [cand.function], absolute_flags(tu.job),
+                          options=options)
+        except VerifyInputError as exc:
+            return Evidence(tu.job.source_path, cand.artifact, Verdict.unsupported(str(exc)))
+
+    def _candidate(self, tu: HotTU, cand: SourceCandidate, ev: Evidence, tokens: int,
+                   st: _FunctionState) -> Candidate:
+        label = "%s sample %d" % (cand.function, cand.sample)
+        prep = st.prepared
+        detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
+        if prep is not None and prep.dropped:
+            detail += "; context left out to fit: %s" % ", ".join(prep.dropped)
+        inputs = getattr(st.inputs, "count", None)
+        if inputs is not None:
+            detail += "; %d inputs from the test-generation agent" % inputs
+        ev.checks.append(CheckResult("proposer", True, detail))
+        built = Built("source", label, cand.object, cand.recipe, cand.artifact, [])
+        return Candidate(built, "%s (%s)" % (PROPOSER, cand.model), behaviour=ev, tokens=tokens)
+
+
+def _transcripts_dir(ctx: AgentContext) -> str:
+    cache_dir = getattr(ctx, "cache_dir", "")
+    if not cache_dir:
+        from coopt.cache.layout import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    return os.path.join(cache_dir, "llm")
+
+
+def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
+    """The model's context in tokens: $COOPT_LLM_CONTEXT, else the local server's, else 16384."""
+    env = os.environ if environ is None else environ
+    text = env.get("COOPT_LLM_CONTEXT", "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise LLMConfigError("COOPT_LLM_CONTEXT=%r is not a whole number of tokens" % text) from None
+        if value < 512:
+            raise LLMConfigError("COOPT_LLM_CONTEXT=%d is too small (at least 512 tokens)" % value)
+        return value
+    if llm == "local":
+        from coopt.agents.local_model import DEFAULT_CTX
+
+        return DEFAULT_CTX
+    return 16384
+
+
+def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
+    """The optimizer's factory for the `source` level: opens the model for the run's lifetime."""
+    from coopt.agents.llm_provider import open_model
+    from coopt.agents.optimize_setup import OptimizeError
+
+    if level != "source":
+        raise LevelUnavailable("level %s has no agent here" % level)
+    stack = contextlib.ExitStack()
+    try:
+        options = SourceOptions(context_tokens=context_window(llm))
+        model = stack.enter_context(open_model(llm, ctx.budget, _transcripts_dir(ctx)))
+    except (LLMConfigError, LocalModelError) as exc:
+        stack.close()
+        raise OptimizeError(str(exc)) from exc
+    if model is None:
+        stack.close()
+        raise LevelUnavailable("level source needs an LLM (--llm local or --llm openai)")
+    agent = SourceLevelAgent(ctx, model, options, close=stack.close)
+    # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
+    weakref.finalize(agent, stack.close)
+    return agent
