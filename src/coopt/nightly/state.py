@@ -133,10 +133,14 @@ def load(directory: str) -> NightlyState | None:
         raise StateError("%s is damaged (%s); run `coopt nightly --fresh`" % (path, exc)) from exc
 
 
+# A step that cannot be redone alone: a build is only a clean build after the clean step.
+REDO_FROM = {"build": "clean"}
+
+
 def resume_point(state: NightlyState) -> str | None:
     """The first step a resumed run must (re)do, or None when every step finished."""
     for name in STEPS:
         rec = state.steps.get(name)
         if rec is None or not rec.finished_ok or any(not os.path.exists(p) for p in rec.files):
-            return name
+            return REDO_FROM.get(name, name)
     return None
