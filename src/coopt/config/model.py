@@ -40,6 +40,7 @@ class OptimizeConfig:
     min_gain: float
     pairs: int
     max_tus: int
+    final_check: bool
     float_tolerance: float
     assume_cpu: bool
 

@@ -264,6 +264,8 @@ KEYS: tuple[Key, ...] = (
         "speed-up the lower bound of a variant's interval must clear to be kept"),
     Key("optimize", "pairs", _number(True, 3), 20, "COOPT_PAIRS", "interleaved A/B pairs per measurement"),
     Key("optimize", "max_tus", _number(True, 1), 8, "COOPT_MAX_TUS", "work on at most this many of the hottest TUs"),
+    Key("optimize", "final_check", _bool(), True, "COOPT_FINAL_CHECK",
+        "time the whole program with all kept variants at the end; withdraw them all if it measures slower"),
     Key("optimize", "float_tolerance", _number(False, 0), 0.0, "COOPT_FLOAT_TOLERANCE",
         "relative tolerance when comparing floating-point output (0: exact)"),
     Key("optimize", "assume_cpu", _bool(), False, "COOPT_ASSUME_CPU",

@@ -196,6 +196,12 @@ def _finish(ctx: Context, final: Outcome | None) -> int:
     report = os.path.join(ctx.directory, "report.md")
     if final is not None:
         code, outcome = final.exit_code, final.detail
+    elif not kept and opt.get("withdrawn"):
+        code = EXIT_NOTHING_IMPROVED
+        fin = opt.get("final") or {}
+        outcome = ("nothing improved: %d variant(s) cleared min_gain alone but were withdrawn: together the program "
+                   "measured slower than plain clang (%.3f [%.3f, %.3f])" % (
+                       opt["withdrawn"], fin.get("ratio", 0), fin.get("low", 0), fin.get("high", 0)))
     elif not kept:
         code = EXIT_NOTHING_IMPROVED
         outcome = "nothing improved: no candidate's speed-up cleared min_gain %.2f (%d evaluated)" % (

@@ -192,7 +192,7 @@ def step_optimize(ctx: Context) -> Outcome:
         cache_dir=ctx.config.cache.dir, profile=ctx.profile_path, levels=list(cfg.levels),
         budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, bench=bench.shell_line(),
         train=hooks.profile.shell_line(), min_gain=cfg.min_gain, pairs=cfg.pairs, llm=ctx.config.llm.provider,
-        run_dir=ctx.run_dir, max_tus=cfg.max_tus,
+        run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check,
     )
     with open(log_path, "w", encoding="utf-8") as log:
         progress = _tee_progress(ctx.console, log)
@@ -213,8 +213,9 @@ def step_optimize(ctx: Context) -> Outcome:
              "ratio": k.interval.ratio, "low": k.interval.low, "high": k.interval.high}
             for k in state.kept.values() if not k.withdrawn]
     final = state.final.interval if state.final else None
+    withdrawn = sum(1 for k in state.kept.values() if k.withdrawn)
     data = {"run_dir": ctx.run_dir, "status": state.status, "stop_reason": state.stop_reason,
-            "attempts": len(state.attempts), "spent": dict(state.spent), "kept": kept,
+            "attempts": len(state.attempts), "spent": dict(state.spent), "kept": kept, "withdrawn": withdrawn,
             "final": {"ratio": final.ratio, "low": final.low, "high": final.high} if final else None}
     detail = "%d candidate(s) evaluated, %d variant(s) stored" % (len(state.attempts), len(kept))
     if final:
