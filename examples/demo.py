@@ -1,35 +1,48 @@
-"""`make demo`: coopt on a real project, end to end, as far as coopt goes today.
+"""`make demo`: the main job end to end, on a real project and on naive code, with what was measured.
 
-1. fetch Lua 5.4 from Debian sources (cached under ~/.cache/coopt-tests/debsrc);
-2. build it with plain clang, then with coopt-cc (CC=coopt-cc on the make command line);
-3. check every object is byte-identical to plain clang's (no variant exists yet) and Lua runs;
-4. show what coopt journaled: compile_commands.json, cache statistics;
-5. profile a CPU-bound Lua script when `coopt profile` is available.
+Act 1, bzip2 1.0.8 from Debian's sources (upstream's Makefile):
+  1. built with plain clang and with coopt-cc: every object byte-identical (coopt-cc changes nothing by itself);
+  2. `coopt nightly` with a coopt.toml of bzip2's own hooks: clean build with coopt-cc, bzip2's tests, perf
+     profile of `bzip2 -9` on 6 MB of text, `coopt optimize` with the compiler tools (flags, per-TU PGO) within
+     a budget, rebuild (the cache serves what was verified), the tests again, the report;
+  3. the measured whole-program speed-up against plain clang, with its 95% interval, from the report.
+Act 2, examples/naive-strlen (a loop that re-measures its string every iteration) with the local LLM
+(Qwen2.5-Coder, fetched once by `coopt model fetch`): the source-level agent proposes rewrites, the verifier
+judges them, a verified one is served by the rebuild, and its speed-up is measured the same way.
 
-The optimizer (`coopt optimize`) is not built yet, so this demo makes no speed claim: it says what it checked.
+Everything lives under ~/.cache/coopt-demo (override with COOPT_DEMO_DIR): running it again reuses the sources,
+the cache, the model and the LLM transcripts instead of redoing the work. Set COOPT_DEMO_SKIP_LLM=1 to skip act 2.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-WORKLOAD = """
-local function fib(n) if n < 2 then return n end return fib(n-1) + fib(n-2) end
-local t = {}
-for i = 1, 200000 do t[i] = (i * 7919) % 100003 end
-table.sort(t)
-local s = 0
-for i = 1, #t do s = s + t[i] end
-print(fib(27), s)
+BZIP2_CONFIG = """# bzip2's coopt configuration, written by `make demo`
+[cache]
+dir = "{cache}"
+
+[optimize]
+budget = {budget}
+levels = ["flags", "pgo"]
+min_gain = 1.02
+
+[hooks]
+clean = "make clean"
+build = "make -j2 bzip2 CC=$CC"
+test = "make test"
+profile = "./bzip2 -9 -c input.dat | cksum"
+bench = "./bzip2 -9 -c input.dat | cksum"
+timeout = 900
 """
 
 
@@ -37,82 +50,126 @@ def step(msg: str) -> None:
     print("\n== %s" % msg, flush=True)
 
 
-def run(cmd: list[str], cwd: Path, env: dict, quiet: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=quiet, text=True)
-    if proc.returncode != 0:
+def run(cmd: list[str], cwd: Path, env: dict, check: bool = True, show: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=not show)
+    if check and proc.returncode != 0:
         sys.stderr.write((proc.stdout or "") + (proc.stderr or ""))
         raise SystemExit("demo: `%s` failed with exit code %d" % (" ".join(cmd), proc.returncode))
     return proc
 
 
-def objects(src: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(src.glob("*.o"))}
+def objects(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.glob("*.o"))}
+
+
+def report_json(cwd: Path, env: dict, run_dir: Path | None = None) -> dict:
+    cmd = ["coopt", "report", "--format", "json"] + (["--run", str(run_dir)] if run_dir else [])
+    proc = run(cmd, cwd, env, check=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return {}
+
+
+def whole_program(rep: dict) -> str:
+    """The report's whole-program speed-up against plain clang, with its interval (an Interval as a dict)."""
+    iv = rep.get("whole_program")
+    if isinstance(iv, dict) and "ratio" in iv:
+        return "%.3fx [%.3f, %.3f]" % (iv["ratio"], iv["low"], iv["high"])
+    return "not measured (%s)" % rep.get("whole_program_note", "no report")
+
+
+def make_input(tree: Path) -> None:
+    """6 MB of text made of the project's own sources: a realistic, compressible input."""
+    text = b"".join(p.read_bytes() for p in sorted(tree.glob("*.[ch]")))
+    data = (text * (6_000_000 // max(1, len(text)) + 1))[:6_000_000]
+    (tree / "input.dat").write_bytes(data)
+
+
+def act_bzip2(work: Path, env: dict, budget: int) -> str:
+    from support.debian_sources import SourceUnavailable, upstream
+
+    step("act 1: bzip2 from Debian sources")
+    try:
+        src = upstream("bzip2")
+    except SourceUnavailable as exc:
+        raise SystemExit("demo: %s" % exc) from exc
+    tree = work / "bzip2"
+    if not tree.exists():
+        shutil.copytree(src, tree)
+    make_input(tree)
+    print("source: %s\nwork tree: %s" % (src, tree))
+
+    step("plain clang build vs coopt-cc build: objects must be identical")
+    plain_env = {k: v for k, v in env.items() if k != "CC"}
+    run(["make", "clean"], tree, plain_env)
+    run(["make", "-j2", "bzip2", "CC=clang"], tree, plain_env)
+    plain = objects(tree)
+    run(["make", "clean"], tree, plain_env)
+    check_env = dict(env, COOPT_CACHE_DIR=str(work / "check-cache"))
+    run(["make", "-j2", "bzip2", "CC=coopt-cc"], tree, check_env)
+    same = sum(1 for name, data in objects(tree).items() if plain.get(name) == data)
+    print("%d of %d objects byte-identical to plain clang's" % (same, len(plain)))
+    if same != len(plain):
+        raise SystemExit("demo: coopt-cc changed an object without a variant: this is a bug")
+
+    step("coopt nightly (build, test, profile, optimize, rebuild, test, report)")
+    (tree / "coopt.toml").write_text(BZIP2_CONFIG.format(cache=work / "cache", budget=budget))
+    t0 = time.time()
+    proc = run(["coopt", "nightly", "--fresh"], tree, env, check=False, show=True)
+    print("coopt nightly exited %d after %.0f s" % (proc.returncode, time.time() - t0))
+    if proc.returncode not in (0, 4):
+        raise SystemExit("demo: coopt nightly failed (exit %d); see %s/.coopt-nightly/logs" % (proc.returncode, tree))
+    report = tree / ".coopt-nightly" / "report.md"
+    if report.exists():
+        print(report.read_text())
+    rep = report_json(tree, env, None)
+    return whole_program(rep) if proc.returncode == 0 else "no variant cleared min_gain 1.02 (nothing stored)"
+
+
+def act_naive_strlen(work: Path, env: dict) -> str:
+    step("act 2: naive code and the local LLM (source level)")
+    fetch = run(["coopt", "model", "fetch", "--size", "1.5b"], work, env, check=False, show=True)
+    if fetch.returncode != 0:
+        return "skipped: the local model could not be fetched"
+    tree = work / "naive-strlen"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(ROOT / "examples" / "naive-strlen", tree)
+    cenv = dict(env, COOPT_CACHE_DIR=str(work / "cache-naive"))
+    run(["make", "CC=coopt-cc"], tree, cenv)
+    run(["coopt", "profile", "-o", "profile.json", "--", "./upcase", "20000", "6"], tree, cenv)
+    proc = run(["coopt", "optimize", "--levels", "source", "--llm", "local", "--budget", "4", "--profile",
+                "profile.json", "--bench", "./upcase 20000 6", "--test", "make check"], tree, cenv,
+               check=False, show=True)
+    if proc.returncode != 0:
+        return "optimize failed (exit %d)" % proc.returncode
+    run(["make", "clean"], tree, cenv)
+    run(["make", "CC=coopt-cc"], tree, cenv)
+    run(["make", "check"], tree, cenv)
+    stats = run(["coopt", "cache", "stats", "--json"], tree, cenv).stdout
+    hits = json.loads(stats).get("hits", 0)
+    print(run(["coopt", "report"], tree, cenv, check=False).stdout)
+    return "%s (the rebuild served %d variant(s); make check passed)" % (whole_program(report_json(tree, cenv)),
+                                                                          hits)
 
 
 def main() -> int:
-    from support.debian_sources import SourceUnavailable, upstream
+    if not shutil.which("coopt-cc") or not shutil.which("coopt"):
+        raise SystemExit("demo: coopt is not on PATH; run `make demo`, which installs it into .venv")
+    work = Path(os.environ.get("COOPT_DEMO_DIR", os.path.expanduser("~/.cache/coopt-demo")))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPT_")}
+    env.update(LC_ALL="C", COOPT_LLM_CACHE="use")
+    budget = int(os.environ.get("COOPT_DEMO_BUDGET", "10"))
+    started = time.time()
+    bzip2 = act_bzip2(work, env, budget)
+    naive = "skipped (COOPT_DEMO_SKIP_LLM)" if os.environ.get("COOPT_DEMO_SKIP_LLM") else act_naive_strlen(work, env)
 
-    if not shutil.which("coopt-cc"):
-        raise SystemExit("demo: coopt-cc is not on PATH; run `make demo`, which installs it into .venv")
-    work = Path(tempfile.mkdtemp(prefix="coopt-demo-"))
-    cache = work / "cache"
-    env = dict(os.environ, COOPT_CACHE_DIR=str(cache), LC_ALL="C")
-
-    step("fetching Lua 5.4 from Debian sources")
-    try:
-        tree = upstream("lua5.4")
-    except SourceUnavailable as exc:
-        raise SystemExit("demo: %s" % exc) from exc
-    src_tree = work / "lua"
-    shutil.copytree(tree, src_tree)
-    src = src_tree / "src"
-    print("source: %s" % tree)
-
-    step("building with plain clang")
-    t0 = time.time()
-    run(["make", "-j2", "linux-noreadline", "CC=clang"], src, env)
-    plain_time = time.time() - t0
-    plain = objects(src)
-    run(["make", "clean"], src, env)
-    print("%d objects in %.1f s" % (len(plain), plain_time))
-
-    step("building with coopt-cc (cold cache)")
-    t0 = time.time()
-    run(["make", "-j2", "linux-noreadline", "CC=coopt-cc"], src, env)
-    coopt_time = time.time() - t0
-    wrapped = objects(src)
-    same = [n for n in plain if wrapped.get(n) == plain[n]]
-    print("%d objects in %.1f s; %d of %d byte-identical to plain clang's" % (len(wrapped), coopt_time, len(same),
-                                                                              len(plain)))
-    if len(same) != len(plain):
-        raise SystemExit("demo: objects differ from plain clang's without any variant: this is a bug")
-
-    script = work / "workload.lua"
-    script.write_text(WORKLOAD)
-    out = run([str(src / "lua"), str(script)], work, env).stdout.strip()
-    print("lua workload output: %s" % out)
-
-    step("what coopt journaled")
-    run(["coopt", "compdb", "--all", "-o", str(work / "compile_commands.json")], work, env)
-    print(run(["coopt", "compdb", "--all", "-o", str(work / "compile_commands.json")], work, env).stdout.strip())
-    print(run(["coopt", "cache", "stats"], work, env).stdout.rstrip())
-
-    help_text = run(["coopt", "--help"], work, env).stdout
-    if "profile" in help_text.split("commands:")[-1]:
-        step("profiling the workload with perf")
-        proc = subprocess.run(
-            ["coopt", "profile", "-o", str(work / "profile.json"), "--", str(src / "lua"), str(script)],
-            cwd=work, env=env, capture_output=True, text=True,
-        )
-        if proc.returncode == 0:
-            print(run(["coopt", "profile", "show", str(work / "profile.json")], work, env).stdout.rstrip())
-        else:
-            print("profiling failed: %s" % (proc.stderr.strip().splitlines() or ["?"])[-1])
-
-    step("summary")
-    print("Built Lua with coopt-cc: every object identical to plain clang's, every compile journaled.")
-    print("Not shown yet: optimization. `coopt optimize` (agents, verification, variants) is still to be built,")
-    print("so this demo claims no speedup. Work directory: %s" % work)
+    step("summary (%.0f s, %s)" % (time.time() - started, time.strftime("%Y-%m-%d")))
+    print("bzip2 rebuilt with coopt-cc vs plain clang at its own flags: %s" % bzip2)
+    print("naive-strlen with the local model, source level:          %s" % naive)
+    print("Speed-ups are ratios of medians of interleaved runs with a 95%% bootstrap interval; a variant is kept only")
+    print("when the interval's lower bound clears min_gain. Work directory: %s" % work)
     return 0
 
 
