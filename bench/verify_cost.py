@@ -1,11 +1,13 @@
 """What the verifier costs and how often it is wrong, measured on tests/verify_corpus.
 
 For every case in the manifest: the verdict, whether it is the expected one, and the wall seconds one `verify`
-call takes (both builds, every input, defaults of the optimizer except perf). Prints a summary and, with
+call takes (every build, every input, defaults of the optimizer except perf). Prints a summary and, with
 --json, every row. The false-rejection rate is the share of correct candidates that are not accepted; the
-detection rate the share of wrong ones rejected for their stated reason.
+detection rate the share of wrong ones rejected for their stated reason. The libFuzzer source runs where the
+manifest asks for it (`fuzz = SECONDS`); `--fuzz SECONDS` fuzzes every case for that long per function instead,
+`--no-fuzz` none (the cases only the fuzzer finds then count as missed).
 
-    .venv/bin/python bench/verify_cost.py [--max-inputs N] [--json out.json] [CASE ...]
+    .venv/bin/python bench/verify_cost.py [--max-inputs N] [--fuzz S | --no-fuzz] [--json out.json] [CASE ...]
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-inputs", type=int, default=300)
     p.add_argument("--json", help="write every row here")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--fuzz", type=float, help="libFuzzer seconds per function for every case")
+    how.add_argument("--no-fuzz", action="store_true", help="no fuzzing, whatever the manifest says")
     p.add_argument("cases", nargs="*")
     a = p.parse_args()
     with open(os.path.join(CORPUS, "manifest.toml"), "rb") as f:
@@ -42,12 +47,13 @@ def main() -> int:
     for c in cases:
         if a.cases and c["name"] not in a.cases:
             continue
+        fuzz_s = 0.0 if a.no_fuzz else a.fuzz if a.fuzz is not None else c.get("fuzz", 0.0)
         start = time.perf_counter()
         ev = verify(
             os.path.join(CORPUS, c["original"]),
             os.path.join(CORPUS, c["candidate"]),
             functions=c.get("functions", []),
-            options=VerifyOptions(max_inputs=a.max_inputs),
+            options=VerifyOptions(max_inputs=a.max_inputs, fuzz_seconds=fuzz_s),
         )
         secs = time.perf_counter() - start
         v = ev.verdict
@@ -62,9 +68,16 @@ def main() -> int:
                 "correct": got == want,
                 "seconds": round(secs, 2),
                 "inputs": sum(fi.generated for fi in ev.inputs),
+                "fuzz_seconds": round(sum(r.seconds for r in ev.fuzz), 2),
+                "fuzz_executions": sum(r.executions for r in ev.fuzz),
+                "found_by": v.reproducer.source if v.reproducer else "",
             }
         )
-        print("%-34s %-9s %-14s %6.2f s %s" % (c["name"], c["expect"], got, secs, "" if got == want else "MISMATCH"))
+        fz = " (fuzzed %.1f s)" % rows[-1]["fuzz_seconds"] if ev.fuzz else ""
+        print(
+            "%-34s %-9s %-14s %6.2f s%s %s"
+            % (c["name"], c["expect"], got, secs, fz, "" if got == want else "MISMATCH")
+        )
     good = [r for r in rows if r["expect"] == "accepted"]
     bad = [r for r in rows if r["expect"] == "rejected"]
     secs = [r["seconds"] for r in rows]
@@ -76,6 +89,14 @@ def main() -> int:
         caught = sum(1 for r in bad if r["verdict"] == "rejected")
         right = sum(1 for r in bad if r["correct"])
         print("wrong candidates rejected: %d of %d (%d for the stated reason)" % (caught, len(bad), right))
+    fuzzed = [r for r in rows if r["fuzz_seconds"] or r["found_by"] == "libfuzzer"]
+    if fuzzed:
+        by_fuzzer = sum(1 for r in bad if r["found_by"] == "libfuzzer" and r["correct"])
+        fuzz_s, execs = sum(r["fuzz_seconds"] for r in fuzzed), sum(r["fuzz_executions"] for r in fuzzed)
+        print(
+            "fuzzed: %d cases, %.1f s fuzzing in all, %d executions; wrong candidates rejected on a fuzzer input: %d"
+            % (len(fuzzed), fuzz_s, execs, by_fuzzer)
+        )
     if secs:
         print(
             "seconds per candidate: median %.2f, mean %.2f, max %.2f (accepted: median %.2f)"

@@ -174,6 +174,44 @@ def test_cli_exit_codes_and_json(coopt: Coopt, tmp_path: Path) -> None:
     assert nofn.returncode == 2 and "no function 'nope'" in nofn.stderr
 
 
+def test_memory_sanitizer_sees_uninitialised_padding() -> None:
+    # Comparing keys with memcmp reads their padding, which the input never sets: fresh memory is zero (and ASan
+    # fills both keys alike), so only MemorySanitizer's build tells.
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig, cand = str(CORPUS / "originals/keys.c"), str(CORPUS / "wrong/key_equal_memcmp.c")
+    if "msan not run" in verify(orig, orig, options=FAST).sanitizers:
+        pytest.skip("no MemorySanitizer runtime here")
+    ev = verify(orig, cand, options=VerifyOptions(max_inputs=120, msan=False))
+    assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
+    assert "msan not run: turned off" in ev.sanitizers
+    ev = verify(orig, cand, options=FAST)
+    v = ev.verdict
+    assert v.reason is Reason.SANITIZER and "(msan build)" in v.detail, v.line()
+    assert "MemorySanitizer: use-of-uninitialized-value in the candidate's key_equal" in v.detail, v.line()
+    assert ev.sanitizers == "asan+ubsan, msan" and {fi.build for fi in ev.inputs} == {"sanitized", "msan"}
+    # A candidate that leaves memory uninitialised but never reads it passes all three builds.
+    ok = verify(str(CORPUS / "originals/distinct.c"), str(CORPUS / "correct/distinct_clear_touched.c"), options=FAST)
+    assert ok.verdict.code is Code.ACCEPTED, ok.verdict.line()
+    assert {fi.build for fi in ok.inputs} == {"sanitized", "msan", "plain"}
+
+
+def test_memory_sanitizer_only_where_everything_is_instrumented(tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig = str(CORPUS / "originals/numeric.c")
+    asm = tmp_path / "isqrt.s"
+    subprocess.run(["clang", "-O2", "-S", str(CORPUS / "correct/isqrt_newton.c"), "-o", asm], check=True)
+    ev = verify(orig, str(asm), functions=["isqrt"], options=FAST)
+    assert ev.verdict.code is Code.ACCEPTED and "msan not run: the candidate is assembly" in ev.sanitizers
+    helper = tmp_path / "helper.c"
+    helper.write_text("int twice(int x) { return 2 * x; }\n")
+    user = write(tmp_path, "user.c", "int twice(int);\nint quad(int x) { return twice(twice(x)); }\n")
+    obj = tmp_path / "helper.o"
+    subprocess.run(["clang", "-O2", "-c", str(helper), "-o", obj], check=True)
+    ev = verify(user, user, options=FAST, link_with=[str(obj)])
+    assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
+    assert "msan not run: the objects linked in with the TU are not instrumented" in ev.sanitizers
+
+
 @pytest.mark.slow
 def test_callgrind_performance_verdicts() -> None:
     require("clang", "llvm-objcopy", "llvm-nm", "valgrind")

@@ -111,8 +111,8 @@ def test_cli_fuzz_reports_the_run(coopt: Coopt) -> None:
 
 @pytest.fixture
 def clang_without_libfuzzer(tmp_path: Path) -> str:
-    """A real clang whose resource directory has every runtime but libFuzzer's (what a machine without Debian's
-    libclang-rt-N-dev fuzzer archives looks like to the verifier)."""
+    """A real clang whose resource directory has every runtime but libFuzzer's and MemorySanitizer's (what a
+    toolchain without those parts of Debian's libclang-rt-N-dev looks like to the verifier)."""
     require("clang")
     real = subprocess.run(["clang", "-print-resource-dir"], capture_output=True, text=True, check=True).stdout.strip()
     res = tmp_path / "resource"
@@ -120,7 +120,7 @@ def clang_without_libfuzzer(tmp_path: Path) -> str:
         rel = os.path.relpath(dirpath, real)
         os.makedirs(res / rel, exist_ok=True)
         for name in files:
-            if "fuzzer" not in name:
+            if "fuzzer" not in name and "msan" not in name:
                 os.symlink(os.path.join(dirpath, name), res / rel / name)
     wrapper = tmp_path / "bin" / "clang"
     wrapper.parent.mkdir()
@@ -129,7 +129,7 @@ def clang_without_libfuzzer(tmp_path: Path) -> str:
     return str(wrapper)
 
 
-def test_toolchain_without_libfuzzer_is_unsupported_not_an_error(clang_without_libfuzzer: str) -> None:
+def test_toolchain_without_libfuzzer_or_msan_is_unsupported_not_an_error(clang_without_libfuzzer: str) -> None:
     require("llvm-objcopy", "llvm-nm")
     tc = find(clang_without_libfuzzer)
     why = fuzz.runtime_missing(tc)
@@ -144,7 +144,8 @@ def test_toolchain_without_libfuzzer_is_unsupported_not_an_error(clang_without_l
     # The rest of the verifier ran with that clang (sanitizers included); only the fuzzer is missing, so the
     # verdict rests on the fixed inputs, which miss this bug, and the evidence says the fuzzer could not run.
     assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
-    assert ev.sanitizers == "asan+ubsan" and {fi.build for fi in ev.inputs} == {"sanitized", "plain"}
+    assert ev.sanitizers.startswith("asan+ubsan; msan not run: ") and "cannot link a msan program" in ev.sanitizers
+    assert {fi.build for fi in ev.inputs} == {"sanitized", "plain"}
     (run,) = ev.fuzz
     assert run.status == "unsupported" and run.note == why and run.executions == 0
     assert any(c.name == "fuzz" and c.detail.startswith("UNSUPPORTED") for c in ev.checks)

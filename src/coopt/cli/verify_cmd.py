@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--perf", choices=("wall", "callgrind"), help="time the harness itself as a micro-benchmark")
     p.add_argument("--min-gain", type=float, default=1.02, help="required speed-up lower bound (default 1.02)")
     p.add_argument("--max-inputs", type=int, default=300, help="inputs per function (default 300)")
-    p.add_argument("--no-sanitizers", action="store_true", help="skip the ASan+UBSan build")
+    p.add_argument("--no-sanitizers", action="store_true", help="skip the sanitizer builds (ASan+UBSan, MSan)")
+    p.add_argument("--no-msan", action="store_true", help="skip the MemorySanitizer build")
     p.add_argument(
         "--fuzz",
         type=float,
@@ -54,6 +55,7 @@ def run(_name: str, argv: list[str]) -> int:
         max_inputs=a.max_inputs,
         fuzz_seconds=a.fuzz,
         sanitizers=not a.no_sanitizers,
+        msan=not a.no_msan,
         fp_tolerance=a.fp_tolerance,
         min_gain=a.min_gain,
         perf=a.perf or "",

@@ -38,6 +38,7 @@ class VerifyOptions:
     input_timeout_s: int = 1
     total_timeout_s: float = 900.0
     sanitizers: bool = True
+    msan: bool = True  # MemorySanitizer too (only where it can run: see build.MSAN), when sanitizers are on
     fp_tolerance: float = 0.0  # relative; 0 compares floating point exactly
     min_gain: float = 1.02
     perf: str = ""  # "", "wall" or "callgrind": the generated micro-benchmark
@@ -64,6 +65,7 @@ class _Run:
     objects: dict[str, str] = field(default_factory=dict)  # "plain:o" -> object path
     syms: dict[str, dict[str, build.Symbol]] = field(default_factory=dict)
     exes: dict[str, str] = field(default_factory=dict)  # flavor name -> harness executable
+    flavors: list[build.Flavor] = field(default_factory=list)  # harness builds every input runs through, in order
 
     def check(self, name: str, ok: bool, detail: str, start: float) -> None:
         self.ev.checks.append(CheckResult(name, ok, detail, round(time.monotonic() - start, 3)))
@@ -165,9 +167,7 @@ def _verify(
         seed = opts.seed or zlib.crc32(name.encode())
         generated[name] = inputs.merged(sources, sig, p, opts.max_inputs, seed)
 
-    run.ev.sanitizers = "asan+ubsan" if opts.sanitizers else "off"
-    if opts.sanitizers and lang == "asm":
-        run.ev.sanitizers = "asan+ubsan (candidate assembly is not instrumented)"
+    run.flavors, run.ev.sanitizers = _flavors(run, lang, link_with)
     valid: dict[str, list[bytes]] = {}
     if driven:
         verdict = _run_inputs(run, orig_tu, original, candidate, driven, generated, link_with, valid)
@@ -394,6 +394,30 @@ def _build_harness(
     return exe
 
 
+def _flavors(run: _Run, lang: str, link_with: Sequence[str]) -> tuple[list[build.Flavor], str]:
+    """The harness builds, in order, and what ran under sanitizers in words. ASan+UBSan come first: they decide
+    which inputs lie outside the original's contract (out-of-bounds accesses, UB), which MSan alone cannot. MSan
+    then sees uninitialised reads whose garbage happens to give the right answer, which no other build shows."""
+    opts = run.options
+    if not opts.sanitizers:
+        return [build.PLAIN], "off"
+    words = "asan+ubsan"
+    if lang == "asm":
+        words += " (candidate assembly is not instrumented)"
+    why = ""
+    if not opts.msan:
+        why = "turned off"
+    elif lang != "c":
+        why = "the candidate is %s, which clang does not instrument for it" % ("assembly" if lang == "asm" else "IR")
+    elif link_with:
+        why = "the objects linked in with the TU are not instrumented"
+    else:
+        why = build.runtime_missing(run.tc, build.MSAN)
+    if why:
+        return [build.SANITIZED, build.PLAIN], "%s; msan not run: %s" % (words, why)
+    return [build.SANITIZED, build.MSAN, build.PLAIN], words + ", msan"
+
+
 def _run_inputs(
     run: _Run,
     orig_tu: signatures.TranslationUnit,
@@ -404,11 +428,10 @@ def _run_inputs(
     link_with: Sequence[str],
     valid: dict[str, list[bytes]],
 ) -> Verdict | None:
-    """The differential run of every driven function over its inputs, sanitized build first: an input on which
+    """The differential run of every driven function over its inputs, sanitized builds first: an input on which
     the original reports UB or a memory error is outside its contract, and the plain build (what ships) is then
     compared only on inputs inside it. `valid` receives, per function, the inputs both sides ran alike."""
-    flavors = ([build.SANITIZED] if run.options.sanitizers else []) + [build.PLAIN]
-    for flavor in flavors:
+    for flavor in run.flavors:
         exe = _build_harness(run, orig_tu, original, candidate, flavor, driven, link_with)
         for k, name in enumerate(driven):
             if run.over_time():
@@ -520,7 +543,7 @@ def _differential(
     for gi in gen:
         fi.sources[gi.source] = fi.sources.get(gi.source, 0) + 1
     run.ev.inputs.append(fi)
-    name = "differential" if flavor is build.PLAIN else "sanitizers"
+    name = "differential" if flavor is build.PLAIN else "sanitizers" if flavor is build.SANITIZED else flavor.name
     if j.fault is None:
         run.check(
             name,

@@ -5,15 +5,18 @@ are then renamed apart with `llvm-objcopy`: every defined global symbol gets the
 symbols the harness must reach (static functions, static and function-local variables) are made global and
 prefixed too. Undefined symbols keep their names, so both sides share libc and the rest of the program exactly
 as the real link would. Two flavours are built: `plain` (the user's flags, what ships) and `sanitized` (the same
-plus ASan and UBSan, every report fatal); a third, `fuzz`, is the libFuzzer target of fuzz.py.
+plus ASan and UBSan, every report fatal); `msan` adds MemorySanitizer where it can run, and `fuzz` is the
+libFuzzer target of fuzz.py.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from coopt.verify.toolchain import Toolchain
 
@@ -21,9 +24,11 @@ from coopt.verify.toolchain import Toolchain
 GENERATED_PREFIXES = (
     ".",
     "asan.",
+    "msan.",
     "sancov.",
     "__asan",
     "___asan",
+    "__msan",
     "__odr_asan",
     "__unnamed_",
     "__ubsan",
@@ -47,7 +52,7 @@ class Flavor:
     name: str
     cflags: tuple[str, ...] = ()  # both sides
     ldflags: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, hash=False)
     harness_cflags: tuple[str, ...] = ()  # the generated harness
 
 
@@ -64,6 +69,22 @@ SANITIZED = Flavor(
         "allocator_may_return_null=1:handle_segv=1:symbolize=0" % SANITIZER_EXIT,
         "UBSAN_OPTIONS": "exitcode=%d:print_stacktrace=0:halt_on_error=1:symbolize=0" % SANITIZER_EXIT,
     },
+)
+# MemorySanitizer: every object of the harness must be instrumented (uninstrumented code never marks what it
+# writes as initialised), so it is built only when both sides are C and nothing else is linked in; libc is covered
+# by the runtime's interceptors. Origins say where an uninitialised value was allocated.
+MSAN_FLAGS = (
+    "-fsanitize=memory",
+    "-fsanitize-memory-track-origins",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+)
+MSAN = Flavor(
+    "msan",
+    MSAN_FLAGS,
+    MSAN_FLAGS,
+    harness_cflags=MSAN_FLAGS,
+    env={"MSAN_OPTIONS": "exitcode=%d:halt_on_error=1:symbolize=0" % SANITIZER_EXIT},
 )
 # The libFuzzer target (fuzz.py): coverage and comparison tracing on both sides, UBSan as traps (no runtime: the
 # target's own signal handler tells whose fault it was). The harness is not instrumented: its decoding and
@@ -100,6 +121,25 @@ def side_language(path: str) -> str:
     """'c', 'ir' or 'asm' by file name."""
     ext = os.path.splitext(path)[1].lower()
     return {".ll": "ir", ".bc": "ir", ".s": "asm", ".S": "asm"}.get(ext, "c") if ext != ".S" else "asm"
+
+
+@lru_cache(maxsize=16)
+def runtime_missing(tc: Toolchain, flavor: Flavor) -> str:
+    """Why this toolchain cannot link a program with `flavor`'s runtime ('' when it can): links one program once."""
+    with tempfile.TemporaryDirectory(prefix="coopt-probe-") as d:
+        src, exe = os.path.join(d, "probe.c"), os.path.join(d, "probe")
+        with open(src, "w", encoding="utf-8") as f:
+            if "-fsanitize=fuzzer" in flavor.ldflags:  # libFuzzer brings its own main
+                f.write("int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return n && *d; }\n")
+            else:
+                f.write("int main(int argc, char **argv) { return argc > 1 && argv[1][0] == 'x'; }\n")
+        proc = subprocess.run([tc.clang, *flavor.ldflags, src, "-o", exe], capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return ""
+    lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+    hint = next((ln for ln in lines if "libclang_rt" in ln or "cannot find" in ln), lines[0] if lines else "")
+    pkg = "libclang-rt-%s-dev" % tc.major if tc.major else "clang's compiler-rt"
+    return "%s cannot link a %s program (install %s): %s" % (os.path.basename(tc.clang), flavor.name, pkg, hint[:200])
 
 
 def _run(argv: Sequence[str], what: str) -> str:

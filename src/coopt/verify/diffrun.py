@@ -10,12 +10,14 @@ candidate alone, so a slow input is not mistaken for a hang.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.verify import sandbox
 from coopt.verify.build import SANITIZER_EXIT, Flavor
+from coopt.verify.harness import CAND_PREFIX, ORIG_PREFIX
 from coopt.verify.inputs import CallPlan, GeneratedInput
 from coopt.verify.signatures import CType
 from coopt.verify.verdict import Reason
@@ -139,18 +141,43 @@ def explain(diff: str, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
     return Reason.RETURN_VALUE, diff
 
 
+_SIDE_FRAME = re.compile(r"\bin (%s|%s)(\w+)" % (re.escape(ORIG_PREFIX), re.escape(CAND_PREFIX)))
+_NOISE = re.compile(r"\s*\((?:[^()]*\+0x[0-9a-f]+|BuildId: [0-9a-f]+)\)")
+
+
+def _msan_summary(lines: list[str]) -> str:
+    """`MemorySanitizer: use-of-uninitialized-value in the candidate's f; the value was created by ...`."""
+    text = "MemorySanitizer: use-of-uninitialized-value"
+    origin_at = next((k for k, ln in enumerate(lines) if "Uninitialized value was created" in ln), len(lines))
+    use = next((m for m in map(_SIDE_FRAME.search, lines[:origin_at]) if m), None)
+    if use is not None:
+        text += " in the %s's %s" % ("original" if use.group(1) == ORIG_PREFIX else "candidate", use.group(2))
+    if origin_at < len(lines):
+        text += "; the value was " + lines[origin_at].strip().split("value was ", 1)[-1]
+        frames = lines[origin_at + 1 : origin_at + 6]
+        made = next((m for m in map(_SIDE_FRAME.search, frames) if m), None)
+        if made is not None:
+            text += " in the %s's %s" % ("original" if made.group(1) == ORIG_PREFIX else "candidate", made.group(2))
+        elif any(" in cz_" in ln for ln in frames):
+            text += " (an argument buffer, bytes the input does not set: padding)"
+    return text
+
+
 def _sanitizer_summary(stderr: str) -> str:
-    """`UndefinedBehaviorSanitizer: file:line: runtime error: ...` or ASan's summary line with its location."""
+    """`UndefinedBehaviorSanitizer: file:line: runtime error: ...`, MemorySanitizer's finding and where the value
+    came from, or ASan's summary line with its location (addresses and build ids left out)."""
     lines = stderr.splitlines()
     for line in lines:
         if "runtime error:" in line:
             return "UndefinedBehaviorSanitizer: " + line.strip()
+    if any("MemorySanitizer" in line for line in lines):
+        return _msan_summary(lines)
     for line in lines:
         if "SUMMARY: AddressSanitizer" in line:
-            return line.split("SUMMARY:", 1)[1].strip()
+            return _NOISE.sub("", line.split("SUMMARY:", 1)[1].strip())
     for line in lines:
         if "ERROR: AddressSanitizer" in line:
-            return line.split("ERROR:", 1)[1].strip()
+            return _NOISE.sub("", line.split("ERROR:", 1)[1].strip())
     return "sanitizer report: " + (lines[0].strip() if lines else "(no output)")
 
 

@@ -27,12 +27,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache
 
-from coopt.verify import sandbox
+from coopt.verify import build, sandbox
 from coopt.verify.evidence import FuzzRun
 from coopt.verify.inputs import CallPlan, GeneratedInput, decode, describe
 from coopt.verify.signatures import FunctionSig
@@ -52,25 +50,11 @@ FUZZER_FLAGS = (
     "-print_final_stats=1",
     "-rss_limit_mb=2048",
 )
-_PROBE = "int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return d && n > 7 ? d[7] : 0; }\n"
 
 
-@lru_cache(maxsize=8)
 def runtime_missing(tc: Toolchain) -> str:
-    """Why this toolchain cannot build a fuzz target ('' when it can): links a one-line target once."""
-    from coopt.verify.build import FUZZ
-
-    with tempfile.TemporaryDirectory(prefix="coopt-fuzz-probe-") as d:
-        src, exe = os.path.join(d, "probe.c"), os.path.join(d, "probe")
-        with open(src, "w", encoding="utf-8") as f:
-            f.write(_PROBE)
-        proc = subprocess.run([tc.clang, *FUZZ.ldflags, src, "-o", exe], capture_output=True, text=True, check=False)
-    if proc.returncode == 0:
-        return ""
-    lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-    hint = next((ln for ln in lines if "libclang_rt" in ln or "cannot find" in ln), lines[0] if lines else "")
-    pkg = "libclang-rt-%s-dev" % tc.major if tc.major else "clang's compiler-rt"
-    return "%s cannot link a libFuzzer target (install %s): %s" % (os.path.basename(tc.clang), pkg, hint[:200])
+    """Why this toolchain cannot build a fuzz target ('' when it can)."""
+    return build.runtime_missing(tc, build.FUZZ)
 
 
 _STATUS = re.compile(r"^#(\d+)\s+\S+.*?\bcov: (\d+)")
@@ -138,9 +122,7 @@ def dictionary_words(ir: str) -> list[bytes]:
 
 def side_ir(tc: Toolchain, source: str, cflags: Sequence[str], out: str) -> str:
     """LLVM IR of one side for `dictionary_words` ('' for assembly, or when it cannot be had)."""
-    from coopt.verify.build import side_language
-
-    lang = side_language(source)
+    lang = build.side_language(source)
     if lang == "ir":
         with open(source, encoding="utf-8", errors="replace") as f:
             return f.read()

@@ -49,8 +49,20 @@ RUNTIME = r"""
 #include <signal.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+/* MSan's fork interceptor locks its whole stack and origin depots, about 20 ms a fork; the harness has one thread,
+   so the raw system call is safe there and ten times faster. */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#define CZ_FORK() ((pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0))
+#endif
+#endif
+#ifndef CZ_FORK
+#define CZ_FORK() fork()
+#endif
 
 typedef struct { const unsigned char *p; size_t n; } cz_reader;
 static void cz_rd(cz_reader *r, void *dst, size_t n) {
@@ -245,7 +257,7 @@ static int cz_main(int argc, char **argv, cz_runner *runners, int nrunners) {
         fflush(stdout);
         fprintf(stderr, "@@coopt-input %%zu\n", idx);
         fflush(stderr);
-        cz_child = fork();
+        cz_child = CZ_FORK();
         if (cz_child == 0) {
             struct rlimit cpu = { (rlim_t)cz_timeout_s + 1, (rlim_t)cz_timeout_s + 2 };
             setrlimit(RLIMIT_CPU, &cpu);
