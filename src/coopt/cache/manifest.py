@@ -57,9 +57,8 @@ def load(path: str) -> list[dict]:
                 current["deps"] = None  # damaged: _well_formed rejects it
             else:
                 current["deps"].append([name, digest])
-        elif line:
-            if current is not None:
-                current["deps"] = None
+        elif line and current is not None:
+            current["deps"] = None
     return results
 
 
