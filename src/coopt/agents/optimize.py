@@ -294,6 +294,12 @@ def _prepare(run: _Run) -> None:
         lead += " -- the machine is noisy: identical programs measure as different"
         run.state.notes.append("noise check: identical programs measured %s; treat small speed-ups with care"
                                % _interval_text(noise))
+    elif noise.high - noise.low > 2 * (run.opts.min_gain - 1) > 0:
+        # An interval this wide around a true speed-up of min_gain would straddle it: most verdicts will be
+        # inconclusive and the guide will pay nothing, which is right, but the budget buys little.
+        lead += " -- wider than the min gain margin: expect inconclusive verdicts (more --pairs, a quieter machine)"
+        run.state.notes.append("noise check: %s is wider than 2 x (min gain - 1); few candidates can be shown faster"
+                               % _interval_text(noise))
     run.progress.line(lead)
     run.save()
 
