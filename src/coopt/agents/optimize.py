@@ -362,7 +362,9 @@ def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
     out_dir = os.path.join(run.work, "candidates")
     os.makedirs(out_dir, exist_ok=True)
     try:
-        run.progress.status("%s %s: building" % (tu.name, agent.level))
+        head = "[%s] %s %s" % (run.budget.describe(), tu.name, agent.level)
+        run.bench.on_round = lambda text: run.progress.status("%s: %s" % (head, text))
+        run.progress.status("%s: building" % head)
         cand = agent.propose(tu, out_dir)
         rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
         rec.tokens = cand.tokens
