@@ -141,6 +141,12 @@ def test_bad_input_is_one_line(coopt: Coopt, tmp_path: Path, args: list[str], me
     assert message in proc.stderr and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
+def test_read_only_cache_is_refused(coopt: Coopt, tmp_path: Path) -> None:
+    coopt.env["COOPT_READONLY"] = "1"
+    proc = coopt.coopt("optimize", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "read-only" in proc.stderr and proc.stderr.count("\n") == 1
+
+
 def test_report_without_a_run_is_one_line(coopt: Coopt, tmp_path: Path) -> None:
     proc = coopt.coopt("report", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "no optimize run found" in proc.stderr and proc.stderr.count("\n") == 1

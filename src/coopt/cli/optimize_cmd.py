@@ -70,8 +70,12 @@ def run(_name: str, argv: list[str]) -> int:
     if not levels:
         raise UsageError("--levels names no level")
     budget = a.budget if a.budget is not None else (0 if a.budget_seconds else 20)
+    settings = load_settings()
+    if settings.read_only:
+        raise UsageError("the cache %s is read-only (COOPT_READONLY or [cache] read_only): optimize could store "
+                         "nothing; run it with a writable cache" % settings.cache_dir)
     opts = OptimizeOptions(
-        cache_dir=load_settings().cache_dir, profile=a.profile, program=a.program, journal=a.journal, levels=levels,
+        cache_dir=settings.cache_dir, profile=a.profile, program=a.program, journal=a.journal, levels=levels,
         budget_evaluations=budget, budget_seconds=a.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
         min_gain=a.min_gain, pairs=a.pairs, measure=a.measure, llm=a.llm, run_dir=a.run_dir, max_tus=a.max_tus,
         timeout_s=a.timeout, final=not a.no_final, keep_work=a.keep_work,
