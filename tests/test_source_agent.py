@@ -109,12 +109,13 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "inc").mkdir()
     (tmp_path / "inc" / "defs.h").write_text(DEFS_H)
     (tmp_path / "hot.c").write_text(HOT_C)
+    (tmp_path / "ptr.c").write_text("int apply(int (*f)(int), int x)\n{\n    return f(x) + f(x);\n}\n")
     return tmp_path
 
 
-def job_for(project: Path) -> CompileJob:
+def job_for(project: Path, source: str = "hot.c") -> CompileJob:
     # Relative include path and a command-line macro: the agent must work from the job's own directory.
-    return CompileJob(str(project), "clang", [], ["-O2", "-Iinc", "-DBIAS=2"], "hot.c", "hot.o", [])
+    return CompileJob(str(project), "clang", [], ["-O2", "-Iinc", "-DBIAS=2"], source, source[:-2] + ".o", [])
 
 
 @pytest.fixture
@@ -316,10 +317,10 @@ def test_candidates_gives_several_samples(project: Path, server: ProtocolServer,
 # ---- the optimizer's level: candidates only with the verifier's accepted evidence --------------------------------
 
 
-def level_agent(project: Path, tmp_path: Path, model: ChatClient, **options: object) -> tuple[SourceLevelAgent,
-                                                                                                HotTU]:
-    job = job_for(project)
-    tu = HotTU(str(project / "hot.o"), str(project / "hot.c"), 0.9, job, ["count_upper"])
+def level_agent(project: Path, tmp_path: Path, model: ChatClient, functions: tuple[str, ...] = ("count_upper",),
+                source: str = "hot.c", **options: object) -> tuple[SourceLevelAgent, HotTU]:
+    job = job_for(project, source)
+    tu = HotTU(job.output_path, job.source_path, 0.9, job, list(functions))
     ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
                        Budget(max_evaluations=5), str(tmp_path / "cache"))
     return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
@@ -380,6 +381,17 @@ def test_the_test_generation_agents_input_catches_what_the_built_in_inputs_miss(
         agent, tu = level_agent(project, tmp_path / "b", model, per_proposal=1)
         with pytest.raises(ToolError, match=r"REJECTED \(return-value\): count_upper: .*'x@y'"):
             agent.propose(tu, str(tmp_path / "out"))
+
+
+def test_a_function_the_verifier_cannot_drive_is_not_asked_about(project: Path, server: ProtocolServer,
+                                                                   tmp_path: Path) -> None:
+    with client(server, tmp_path) as model:
+        agent, tu = level_agent(project, tmp_path, model, ("apply", "no_such_function"), "ptr.c")
+        with pytest.raises(ToolError) as info:
+            agent.propose(tu, str(tmp_path / "out"))
+        assert not agent.has_more(tu)
+    assert "apply: the verifier's harness cannot drive it (parameter 1 (f): function pointer)" in str(info.value)
+    assert "no_such_function is not defined in" in str(info.value) and server.requests == []
 
 
 def test_level_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -384,6 +384,9 @@ class SourceLevelAgent:
         if st is None:
             st = self.state[key] = _FunctionState()
             try:
+                why = _undrivable(tu.job, function)
+                if why:
+                    raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
                 st.prepared = self.agent.prepare(tu.job, function)
             except (ExtractError, DoesNotFit) as exc:
                 st.done, st.note = True, str(exc)
@@ -428,7 +431,9 @@ class SourceLevelAgent:
                 story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
             if tried >= self.options.per_proposal:
                 break
-        raise ToolError("no verified source candidate: %s" % ("; ".join(story)[:600] or "nothing to ask"))
+        spent = self.agent.tokens + (self.testgen.tokens if self.testgen else 0) - start_tokens
+        raise ToolError("no verified source candidate (%d LLM tokens): %s" % (
+            spent, "; ".join(story)[:600] or "nothing to ask"))
 
     def _verify(self, tu: HotTU, st: _FunctionState, cand: SourceCandidate) -> Evidence:
         from coopt.verify.api import VerifyInputError, VerifyOptions, verify
@@ -463,6 +468,20 @@ class SourceLevelAgent:
         ev.checks.append(CheckResult("proposer", True, detail))
         built = Built("source", label, cand.object, cand.recipe, cand.artifact, [])
         return Candidate(built, "%s (%s)" % (PROPOSER, cand.model), behaviour=ev, tokens=tokens)
+
+
+def _undrivable(job: CompileJob, function: str) -> str:
+    """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
+    about such a function would only spend tokens."""
+    from coopt.verify.signatures import SignatureError, parse
+
+    try:
+        tu = parse(job.source_path, absolute_flags(job), clang_for(job))
+    except SignatureError as exc:
+        return "the TU does not parse: %s" % exc
+    if function not in tu.functions and function not in tu.undrivable:
+        return ""  # extract() will say what is wrong with it
+    return tu.undrivable.get(function, "")
 
 
 def _transcripts_dir(ctx: AgentContext) -> str:
