@@ -59,7 +59,7 @@ def test_signatures_from_the_ast(tmp_path: Path) -> None:
     assert tu.functions["make"].ret.kind == "record"
     assert tu.undrivable["apply"].endswith("function pointer")
     assert tu.undrivable["sum_all"] == "variadic"
-    assert "value" not in tu.undrivable  # pointer fields are set to NULL
+    assert "value" not in tu.undrivable  # pointer fields get buffers (one level deep)
     assert b"{ s +=" not in tu.stripped_source()
 
 
@@ -77,6 +77,40 @@ def test_encoding_round_trips_and_clamps(tmp_path: Path) -> None:
     gen = list(inputs.EdgeValueSource().generate(sig, p, 1500, 1))
     assert len({g.blob for g in gen}) == len(gen) == 1500
     assert any("=&dst+" in g.text for g in gen) and any("=NULL" in g.text for g in gen)
+
+
+SLICES = """
+#include <stddef.h>
+struct node { int v; struct node *next; };
+struct buf { unsigned char *data; size_t len; const char *name; double *w; int nw; struct node *head; int (*f)(int); };
+double total(const struct buf *b) { return b->len; }
+"""
+
+
+def test_pointer_fields_get_buffers(tmp_path: Path) -> None:
+    require("clang")
+    sig = signatures.parse(write(tmp_path, "b.c", SLICES)).functions["total"]
+    buf = sig.params[0].type.pointee
+    assert buf is not None
+    rp = inputs.record_plan(buf)
+    # data and w get buffers measured by len and nw, name is a C string, head a list one node long, f stays NULL.
+    assert rp.kinds == ("buffer", "value", "string", "buffer", "value", "buffer", "null")
+    assert rp.bound == ((1, (0,)), (4, (3,)))
+    node = buf.fields[5].type.pointee
+    assert node is not None and inputs.record_plan(node, deep=True).kinds == ("value", "null")
+    p = inputs.plan(sig)
+    value = (inputs.Buffer((1, 2, 3)), 99, inputs.Buffer((104, 105)), inputs.Null(), 7, inputs.Buffer(((5, None),)))
+    case = inputs.InputCase((inputs.Buffer((value,)),))
+    decoded = inputs.decode(p, inputs.encode(p, case))
+    # len is clamped to data's 3 elements, nw to 0 (w is NULL), the string ends in NUL, the node's next is NULL.
+    (rec,) = decoded.args[0].elems  # type: ignore[union-attr]
+    assert rec[:5] == (inputs.Buffer((1, 2, 3)), 3, inputs.Buffer((104, 0)), inputs.Null(), 0)
+    assert rec[5] == inputs.Buffer(((5, inputs.Null()),)) and rec[6] == inputs.Null()
+    gen = list(inputs.EdgeValueSource().generate(sig, p, 120, 1))
+    for g in gen:
+        if len(g.blob) < 65536:
+            assert inputs.encode(p, inputs.decode(p, g.blob)) == g.blob
+    assert any("{&[" in g.text for g in gen)
 
 
 def test_ir_and_assembly_candidates(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_fuzz_target_survives_crashes_and_overruns_of_the_original() -> None:
     assert run.status == "ran" and run.starts == 1 and run.findings == 0, run
     assert run.executions > 0 and run.corpus > 0 and run.edges > 0, run
     fuzzed = [fi for fi in ev.inputs if fi.sources.get("libfuzzer")]
-    assert {fi.build for fi in fuzzed} == {"sanitized", "plain"}
+    assert {"sanitized", "plain"} <= {fi.build for fi in fuzzed}  # every build, as for the generated inputs
     assert any(fi.invalid for fi in fuzzed)  # it did reach inputs outside the original's contract
 
 

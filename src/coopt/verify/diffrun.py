@@ -131,6 +131,11 @@ def explain(diff: str, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
             _value(role.elem, o),
             _value(role.elem, c),
         )
+    if words[0].startswith("sub"):
+        return Reason.MEMORY, (
+            "memory a pointer field of an argument points to (buffer %s of the call) differs at element %s: "
+            "original 0x%s, candidate 0x%s" % (words[0][3:], words[1], o, c)
+        )
     if words[0] == "global":
         return Reason.GLOBAL, "global `%s` differs at byte %s after the call: original 0x%s, candidate 0x%s" % (
             words[1],

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from coopt.verify.inputs import MAX_ELEMS, CallPlan
+from coopt.verify.inputs import MAX_ELEMS, CallPlan, field_elem, int_max, record_plan
 from coopt.verify.signatures import CType
 
 ORIG_PREFIX = "__coopt_o_"
@@ -120,6 +120,12 @@ static int cz_tol_d(double a, double b) {
     if (tol <= 0 || a != a || b != b) return 0;
     return d <= tol * (m > 1 ? m : 1);
 }
+static int cz_cmp_elem_f(const void *a, const void *b) {
+    float x, y; memcpy(&x, a, sizeof x); memcpy(&y, b, sizeof y); return !cz_tol_d(x, y);
+}
+static int cz_cmp_elem_d(const void *a, const void *b) {
+    double x, y; memcpy(&x, a, sizeof x); memcpy(&y, b, sizeof y); return !cz_tol_d(x, y);
+}
 static void cz_hex(const char *tag, const void *p, size_t n) {
     const unsigned char *b = p;
     printf(" %%s=", tag);
@@ -200,6 +206,39 @@ static void cz_free_all(void) {
     }
 }
 #endif
+/* Buffers pointer fields of records point to: allocated while one side's arguments are decoded (in the same
+   order for both sides), then registered as corresponding objects and compared element by element. */
+typedef int (*cz_cmp_fn)(const void *, const void *);
+typedef struct { unsigned char *o, *c; size_t n, es; cz_cmp_fn cmp; } cz_sub;
+static cz_sub cz_subs[256];
+static int cz_nsubs_o, cz_nsubs_c, cz_decoding_side;
+static void *cz_sub_alloc(size_t n, size_t es, cz_cmp_fn cmp) {
+    unsigned char *p = cz_alloc(n * es);
+    if (cz_decoding_side == 1 && cz_nsubs_o < 256) {
+        cz_sub *s = &cz_subs[cz_nsubs_o++];
+        s->o = p; s->n = n; s->es = es; s->cmp = cmp;
+    } else if (cz_decoding_side == 2 && cz_nsubs_c < 256) {
+        cz_subs[cz_nsubs_c++].c = p;
+    }
+    return p;
+}
+static void cz_add_sub_regions(void) {
+    for (int i = 0; i < cz_nsubs_o && i < cz_nsubs_c; i++)
+        cz_add_region(cz_subs[i].o, cz_subs[i].c, cz_subs[i].n * cz_subs[i].es);
+}
+static int cz_cmp_subs(void) {
+    for (int i = 0; i < cz_nsubs_o && i < cz_nsubs_c; i++) {
+        const cz_sub *s = &cz_subs[i];
+        for (size_t j = 0; j < s->n; j++) {
+            const unsigned char *eo = s->o + j * s->es, *ec = s->c + j * s->es;
+            if (s->cmp ? s->cmp(eo, ec) : memcmp(eo, ec, s->es)) {
+                printf("@@diff sub%%d %%zu", i, j); cz_hex("o", eo, s->es); cz_hex("c", ec, s->es); printf("\n");
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
 /* Which side runs now (1 original, 2 candidate, 0 neither): the fuzz target's signal handler needs it. */
 static volatile sig_atomic_t cz_side;
 
@@ -352,34 +391,41 @@ def _decl(t: CType) -> str:
 class _Gen:
     def __init__(self, tolerance: float) -> None:
         self.tolerance = tolerance
-        self.records: dict[str, int] = {}  # record spelling -> index of its decode/compare functions
+        self.records: dict[tuple[str, bool], int] = {}  # (record spelling, deep) -> index of its functions
         self.record_code: list[str] = []
 
     # -- records -------------------------------------------------------------------------------------------------
-    def record(self, t: CType) -> int:
-        """Index of the decode and compare functions of a record type, generating them on first use."""
-        if t.spelling in self.records:
-            return self.records[t.spelling]
+    def record(self, t: CType, deep: bool = False) -> int:
+        """Index of the decode and compare functions of a record type, generating them on first use. In a `deep`
+        record (reached through a pointer field) pointer fields stay NULL; otherwise the fillable ones get a
+        buffer of their own (inputs.record_plan), registered for comparing after the call."""
+        key = (t.spelling, deep)
+        if key in self.records:
+            return self.records[key]
         k = len(self.records)
-        self.records[t.spelling] = k
-        dec, cmp_ = [], []
-        for f in t.fields:
+        self.records[key] = k
+        rp = record_plan(t, deep)
+        dec, cmp_ = ["size_t cz_avail[%d] = {0}; int cz_has[%d] = {0};" % ((len(t.fields) or 1,) * 2)], []
+        for i, (f, kind) in enumerate(zip(t.fields, rp.kinds, strict=False)):
             ft = f.type
             if f.bitfield:
                 dec.append("{ unsigned long long v; cz_rd(r, &v, 8); x->%s = v; }" % f.name)
                 cmp_.append("if (a->%s != b->%s) return 1;" % (f.name, f.name))
             elif ft.kind == "pointer":
-                dec.append("x->%s = 0;" % f.name)
+                if kind in ("buffer", "string"):
+                    dec.append(self._field_buffer(i, f.name, ft, kind == "string"))
+                else:
+                    dec.append("x->%s = 0;" % f.name)
                 cmp_.append("if (!cz_ptr_eq((const void *)a->%s, (const void *)b->%s)) return 1;" % (f.name, f.name))
             elif ft.kind == "bool":
                 dec.append("x->%s = cz_u8(r) & 1;" % f.name)
                 cmp_.append("if (a->%s != b->%s) return 1;" % (f.name, f.name))
             elif ft.kind == "record":
-                j = self.record(ft)
+                j = self.record(ft, deep)
                 dec.append("cz_dec_rec%d(r, &x->%s);" % (j, f.name))
                 cmp_.append("if (cz_cmp_rec%d(&a->%s, &b->%s)) return 1;" % (j, f.name, f.name))
             elif ft.kind == "array" and ft.pointee is not None and ft.pointee.kind == "record":
-                j = self.record(ft.pointee)
+                j = self.record(ft.pointee, deep)
                 dec.append("for (int i = 0; i < %d; i++) cz_dec_rec%d(r, &x->%s[i]);" % (ft.count, j, f.name))
                 cmp_.append(
                     "for (int i = 0; i < %d; i++) if (cz_cmp_rec%d(&a->%s[i], &b->%s[i])) return 1;"
@@ -391,6 +437,15 @@ class _Gen:
             else:
                 dec.append("cz_rd(r, &x->%s, sizeof x->%s);" % (f.name, f.name))
                 cmp_.append("if (memcmp(&a->%s, &b->%s, sizeof a->%s)) return 1;" % (f.name, f.name, f.name))
+        for i, ps in rp.bound:
+            name = t.fields[i].name
+            dec.append("{ int any = 0; size_t lim = (size_t)-1;")
+            for p in ps:
+                dec.append("if (cz_has[%d]) { any = 1; if (cz_avail[%d] < lim) lim = cz_avail[%d]; }" % (p, p, p))
+            dec.append("if (lim > %du) lim = %du;" % ((int_max(t.fields[i].type),) * 2))
+            dec.append("if (!any) { if (x->%s > 0) x->%s = 0; }" % (name, name))
+            dec.append("else if (x->%s > 0 && (unsigned long long)x->%s > lim) x->%s = lim; }" % ((name,) * 3))
+        dec.append("(void)cz_avail; (void)cz_has;")
         s = t.spelling
         self.record_code.append(
             "static void cz_dec_rec%d(cz_reader *r, void *p) { %s *x = p; %s }\n"
@@ -398,6 +453,34 @@ class _Gen:
             % (k, s, " ".join(dec), k, s, " ".join(cmp_))
         )
         return k
+
+    def _field_buffer(self, i: int, name: str, ft: CType, string: bool) -> str:
+        """Decoding of a pointer field that gets a buffer: tag, count, elements (see inputs.pack_value)."""
+        e = field_elem(ft)
+        esize = "1" if ft.pointee is not None and ft.pointee.kind == "void" else "sizeof(*x->%s)" % name
+        if e.kind == "record":
+            j = self.record(e, True)
+            cmp_fn, elem = "cz_cmp_rec%d" % j, "cz_dec_rec%d(r, b + j * es);" % j
+        else:
+            cmp_fn = {4: "cz_cmp_elem_f", 8: "cz_cmp_elem_d"}.get(e.size, "0") if e.kind == "float" else "0"
+            elem = "b[j] = cz_u8(r) & 1;" if e.kind == "bool" else "cz_rd(r, b + j * es, es);"
+        return (
+            "if (cz_u8(r) %% 3 == 1) { size_t c = cz_count(r, %d), es = %s; %s"
+            "unsigned char *b = cz_sub_alloc(c, es, %s); for (size_t j = 0; j < c; j++) { %s } %s"
+            "x->%s = (void *)b; cz_avail[%d] = c; cz_has[%d] = 1; } else x->%s = 0;"
+            % (
+                max(1, e.packed_size(True)),
+                esize,
+                "if (c == 0) c = 1; " if string else "",
+                cmp_fn,
+                elem,
+                "b[c - 1] = 0; " if string else "",
+                name,
+                i,
+                i,
+                name,
+            )
+        )
 
     def record_protos(self) -> str:
         return "".join(
@@ -484,13 +567,15 @@ class _Gen:
         args = ", ".join("A->a%d" % i for i in range(nparams))
         run = ["static int cz_run%d(const unsigned char *p, size_t n, int mode) {" % k]
         run.append("  struct cz_args%d so, sc, *A; cz_reader r;" % k)
-        run.append("  memset(&so, 0, sizeof so); memset(&sc, 0, sizeof sc);")
+        run.append("  memset(&so, 0, sizeof so); memset(&sc, 0, sizeof sc); cz_nsubs_o = cz_nsubs_c = 0;")
         has_ret = ret.kind != "void"
         if has_ret:
             run.append("  %s ro, rc;" % _decl(ret))
-        run.append("  if (mode != 2 && mode != 4) { r.p = p; r.n = n; cz_decode%d(&r, &so); A = &so;" % k)
+        run.append("  if (mode != 2 && mode != 4) { r.p = p; r.n = n; cz_decoding_side = 1; cz_decode%d(&r, &so);" % k)
+        run.append("    A = &so;")
         run.append("    cz_side = 1; %scz_o%d(%s); cz_side = 0; }" % ("ro = " if has_ret else "", k, args))
-        run.append("  if (mode != 1 && mode != 3) { r.p = p; r.n = n; cz_decode%d(&r, &sc); A = &sc;" % k)
+        run.append("  if (mode != 1 && mode != 3) { r.p = p; r.n = n; cz_decoding_side = 2; cz_decode%d(&r, &sc);" % k)
+        run.append("    A = &sc;")
         run.append("    cz_side = 2; %scz_c%d(%s); cz_side = 0; }" % ("rc = " if has_ret else "", k, args))
         run.append("  if (mode == 3 || mode == 4) { cz_free_all(); return 0; }")
         run.append("  if (mode != 0 && mode != 5) return %d;" % EXIT_SAME)
@@ -499,6 +584,7 @@ class _Gen:
         for i, r in enumerate(roles):
             if r.kind in ("buffer", "string"):
                 run.append("  if (so.tag[%d] == 1) cz_add_region(so.buf[%d], sc.buf[%d], so.bytes[%d]);" % (i, i, i, i))
+        run.append("  cz_add_sub_regions();")
         run.append("  cz_add_globals();")
         if has_ret:
             run.append("  " + self._compare_value(ret, "ro", "rc", '"ret", -1L'))
@@ -523,6 +609,7 @@ class _Gen:
                 run.append('        cz_hex("o", eo, es); cz_hex("c", ec, es); printf("\\n"); bad = 1; }')
             run.append("    }")
             run.append("  }")
+        run.append("  if (!bad) bad = cz_cmp_subs();")
         run.append("  if (!bad) bad = cz_cmp_globals();")
         run.append("  return bad ? %d : %d;" % (EXIT_DIFF, EXIT_SAME))
         run.append("}")

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Union
 
-from coopt.verify.signatures import CType, FunctionSig
+from coopt.verify.signatures import CType, FunctionSig, fillable
 
 MAX_ELEMS = 1 << 22  # the harness's cap on one buffer's element count
 TAG_NULL, TAG_BUFFER, TAG_ALIAS = 0, 1, 2
@@ -112,12 +112,9 @@ def _looks_like_length(name: str) -> bool:
     return low in LENGTH_NAMES or low.endswith(LENGTH_SUFFIXES) or (low.startswith("n") and len(low) <= 3)
 
 
-def plan(sig: FunctionSig) -> CallPlan:
-    """Roles for each parameter of a drivable function."""
-    types = [p.type for p in sig.params]
-    names = tuple(p.name for p in sig.params)
-    pointers = [i for i, t in enumerate(types) if t.kind == "pointer"]
-    ints = [i for i, t in enumerate(types) if t.kind == "int"]
+def _bind_lengths(types: Sequence[CType], names: Sequence[str], pointers: Sequence[int], ints: Sequence[int]) -> dict:
+    """Which integer (parameter or field) measures which pointers: a length-like name after them, or the one
+    integer right after the only pointer. A char pointer with no length after it is left out: a C string."""
     lengths = [i for i in ints if _looks_like_length(names[i])]
     if not lengths and len(pointers) == 1 and pointers[0] + 1 in ints:
         lengths = [pointers[0] + 1]
@@ -130,14 +127,27 @@ def plan(sig: FunctionSig) -> CallPlan:
         if after:
             bound[after[0]].append(p)
         elif not (elem is not None and elem.kind == "int" and elem.size == 1):
-            bound[lengths[-1]].append(p)  # a char pointer with no length after it is a C string
+            bound[lengths[-1]].append(p)
+    return bound
+
+
+def _is_char(t: CType) -> bool:
+    elem = t.pointee
+    return elem is not None and elem.kind == "int" and elem.size == 1 and "char" in elem.spelling
+
+
+def plan(sig: FunctionSig) -> CallPlan:
+    """Roles for each parameter of a drivable function."""
+    types = [p.type for p in sig.params]
+    names = tuple(p.name for p in sig.params)
+    pointers = [i for i, t in enumerate(types) if t.kind == "pointer"]
+    ints = [i for i, t in enumerate(types) if t.kind == "int"]
+    bound = _bind_lengths(types, names, pointers, ints)
     bound_pointers = {p for ps in bound.values() for p in ps}
     roles = []
     for i, t in enumerate(types):
         if t.kind == "pointer":
-            elem = t.pointee
-            is_char = elem is not None and elem.kind == "int" and elem.size == 1 and "char" in elem.spelling
-            kind = "string" if is_char and i not in bound_pointers else "buffer"
+            kind = "string" if _is_char(t) and i not in bound_pointers else "buffer"
             roles.append(Role(kind, t))
         elif i in bound and bound[i]:
             roles.append(Role("length", t, tuple(bound[i])))
@@ -146,6 +156,100 @@ def plan(sig: FunctionSig) -> CallPlan:
         else:
             roles.append(Role("scalar", t))
     return CallPlan(sig.name, tuple(roles), names)
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """How the harness fills a record's fields: `kinds[i]` is value, bitfield, buffer, string (a NUL-terminated
+    char buffer) or null; `bound` pairs each length field with the pointer fields it measures (clamped to fit)."""
+
+    kinds: tuple[str, ...]
+    bound: tuple[tuple[int, tuple[int, ...]], ...]
+
+
+def _bind_field_lengths(
+    types: Sequence[CType], names: Sequence[str], pointers: Sequence[int], ints: Sequence[int]
+) -> dict[int, list[int]]:
+    """Length fields of a record: a pointer field is measured by the nearest length-like field after it with no
+    other pointer in between (`{char *name; double *w; int nw;}`: nw measures w only), else, unless it is a char
+    pointer (a C string), by the nearest free one before it (`{size_t n; int *items;}`)."""
+    lengths = [i for i in ints if _looks_like_length(names[i])]
+    bound: dict[int, list[int]] = {}
+    unbound = []
+    for p in pointers:
+        after = [i for i in lengths if i > p and not any(p < q < i for q in pointers)]
+        if after:
+            bound.setdefault(after[0], []).append(p)
+        elif not _is_char(types[p]):
+            unbound.append(p)
+    for p in unbound:
+        before = [i for i in lengths if i < p and i not in bound and not any(i < q < p for q in pointers)]
+        if before:
+            bound[before[-1]] = [p]
+    return bound
+
+
+_RECORD_PLANS: dict[tuple[int, bool], tuple[CType, RecordPlan]] = {}
+
+
+def record_plan(t: CType, deep: bool = False) -> RecordPlan:
+    """The fields' kinds for a record passed in (`deep`: reached through a pointer field, pointers stay NULL)."""
+    # Kept by identity: hashing a record type hashes all its fields, and this runs once per value generated.
+    hit = _RECORD_PLANS.get((id(t), deep))
+    if hit is not None and hit[0] is t:
+        return hit[1]
+    rp = _record_plan(t, deep)
+    if len(_RECORD_PLANS) > 4096:
+        _RECORD_PLANS.clear()
+    _RECORD_PLANS[(id(t), deep)] = (t, rp)
+    return rp
+
+
+def _record_plan(t: CType, deep: bool) -> RecordPlan:
+    fields = t.fields
+    types = [f.type for f in fields]
+    names = [f.name for f in fields]
+    pointers = [i for i, f in enumerate(fields) if fillable(f, deep)]
+    ints = [i for i, f in enumerate(fields) if f.type.kind == "int" and not f.bitfield]
+    bound = _bind_field_lengths(types, names, pointers, ints)
+    bound_pointers = {p for ps in bound.values() for p in ps}
+    kinds = []
+    for i, f in enumerate(fields):
+        if f.bitfield:
+            kinds.append("bitfield")
+        elif f.type.kind != "pointer":
+            kinds.append("value")
+        elif i not in pointers:
+            kinds.append("null")
+        else:
+            kinds.append("string" if _is_char(f.type) and i not in bound_pointers else "buffer")
+    return RecordPlan(tuple(kinds), tuple((i, tuple(ps)) for i, ps in sorted(bound.items()) if ps))
+
+
+def field_elem(f_type: CType) -> CType:
+    """The element type of a pointer field's buffer (void counts as bytes)."""
+    p = f_type.pointee
+    if p is None or p.kind == "void":
+        return CType("int", "unsigned char", 1, False)
+    return p
+
+
+def int_max(t: CType) -> int:
+    """The largest value of an integer type."""
+    return _int_range(t)[1]
+
+
+def _clamp_lengths(rp: RecordPlan, t: CType, vals: list[Value]) -> None:
+    """Length fields never exceed the elements their buffers hold (the harness clamps the same way)."""
+    for i, ps in rp.bound:
+        counts = [len(b.elems) for b in (vals[p] for p in ps) if isinstance(b, Buffer)]
+        v = vals[i]
+        if not isinstance(v, int):
+            continue
+        limit = min(counts, default=0)
+        limit = min(limit, _int_range(t.fields[i].type)[1])
+        if v > limit:
+            vals[i] = limit
 
 
 # ---- scalar values ---------------------------------------------------------------------------------------------
@@ -230,13 +334,38 @@ def random_scalar(t: CType, rng: random.Random, small: bool = False) -> int | fl
     return rng.randint(lo, hi)
 
 
-def random_value(t: CType, rng: random.Random, small: bool = False) -> Value:
-    """A random value of a scalar, array or record type (pointer fields of records stay NULL)."""
+def random_value(t: CType, rng: random.Random, small: bool = False, deep: bool = False) -> Value:
+    """A random value of a scalar, array or record type. Pointer fields of records get small buffers (sometimes
+    NULL), and the lengths that measure them their sizes; in `deep` records they stay NULL."""
     if t.kind == "record":
-        return tuple(None if f.type.kind == "pointer" else random_value(f.type, rng, small) for f in t.fields)
+        rp = record_plan(t, deep)
+        vals: list[Value] = []
+        for f, kind in zip(t.fields, rp.kinds, strict=False):
+            if kind == "null":
+                vals.append(Null())
+            elif kind in ("buffer", "string"):
+                vals.append(_field_buffer(f.type, kind, rng, small))
+            else:
+                vals.append(random_value(f.type, rng, small, deep))
+        for i, ps in rp.bound:
+            counts = [len(b.elems) for b in (vals[p] for p in ps) if isinstance(b, Buffer)]
+            if counts and rng.random() < 0.8:
+                vals[i] = min(counts)
+        return tuple(vals)
     if t.kind == "array" and t.pointee is not None:
-        return tuple(random_value(t.pointee, rng, small) for _ in range(t.count))
+        return tuple(random_value(t.pointee, rng, small, deep) for _ in range(t.count))
     return random_scalar(t, rng, small)
+
+
+def _field_buffer(f_type: CType, kind: str, rng: random.Random, small: bool) -> Value:
+    if rng.random() < 0.1:
+        return Null()
+    count = rng.choice((0, 1, 2, 3, 5, 8, 16, 33))
+    if kind == "string":
+        text = "".join(rng.choice("abcdefghij klmnopqrstuvwxyz0123456789") for _ in range(count))
+        return Buffer(tuple(text.encode()) + (0,))
+    e = field_elem(f_type)
+    return Buffer(tuple(random_value(e, rng, small, deep=True) for _ in range(count)))
 
 
 # ---- the encoding the harness reads ----------------------------------------------------------------------------
@@ -249,20 +378,37 @@ def _pack_scalar(t: CType, v: Value) -> bytes:
     return (iv & ((1 << (8 * t.size)) - 1)).to_bytes(t.size, "little")
 
 
-def pack_value(t: CType, v: Value) -> bytes:
-    """Packed bytes of a scalar, array or record value (records without padding, pointer fields omitted)."""
+def pack_value(t: CType, v: Value, deep: bool = False) -> bytes:
+    """Packed bytes of a scalar, array or record value (records without padding). A pointer field the harness
+    fills is a tag byte and, for a buffer, its element count and elements; a NULL one takes no bytes."""
     if t.kind == "record":
-        vals = v if isinstance(v, tuple) else ()
+        rp = record_plan(t, deep)
+        vals = list(v) if isinstance(v, tuple) else []
+        vals += [0] * (len(t.fields) - len(vals))
+        for i, kind in enumerate(rp.kinds):
+            fv = vals[i]
+            if kind == "string" and isinstance(fv, Buffer):
+                vals[i] = Buffer((fv.elems or (0,))[:-1] + (0,))
+        _clamp_lengths(rp, t, vals)
         out = b""
-        for i, f in enumerate(t.fields):
-            fv = vals[i] if i < len(vals) else 0
-            if f.type.kind == "pointer":
+        for f, kind, fv in zip(t.fields, rp.kinds, vals, strict=False):
+            if kind == "null":
                 continue
-            out += _pack_scalar(CType("int", "", 8, False), fv) if f.bitfield else pack_value(f.type, fv)
+            if kind in ("buffer", "string"):
+                if isinstance(fv, Buffer):
+                    e = field_elem(f.type)
+                    out += bytes([TAG_BUFFER]) + struct.pack("<I", len(fv.elems))
+                    out += b"".join(pack_value(e, x, deep=True) for x in fv.elems)
+                else:
+                    out += bytes([TAG_NULL])
+            elif kind == "bitfield":
+                out += _pack_scalar(CType("int", "", 8, False), fv)
+            else:
+                out += pack_value(f.type, fv, deep)
         return out
     if t.kind == "array" and t.pointee is not None:
-        vals = v if isinstance(v, tuple) else ()
-        return b"".join(pack_value(t.pointee, vals[i] if i < len(vals) else 0) for i in range(t.count))
+        items = v if isinstance(v, tuple) else ()
+        return b"".join(pack_value(t.pointee, items[i] if i < len(items) else 0, deep) for i in range(t.count))
     return _pack_scalar(t, v)
 
 
@@ -297,19 +443,32 @@ class _Reader:
         return max(0, len(self.data) - self.pos)
 
 
-def _unpack_value(t: CType, r: _Reader) -> Value:
+def _unpack_value(t: CType, r: _Reader, deep: bool = False) -> Value:
     if t.kind == "record":
+        rp = record_plan(t, deep)
         vals: list[Value] = []
-        for f in t.fields:
-            if f.type.kind == "pointer":
-                vals.append(None)
-            elif f.bitfield:
+        for f, kind in zip(t.fields, rp.kinds, strict=False):
+            if kind == "null":
+                vals.append(Null())
+            elif kind in ("buffer", "string"):
+                if r.take(1)[0] % 3 != TAG_BUFFER:
+                    vals.append(Null())  # aliases are for parameters; in a field they mean NULL
+                    continue
+                e = field_elem(f.type)
+                count = int.from_bytes(r.take(4), "little")
+                count = min(count, r.remaining() // max(1, e.packed_size(True)), MAX_ELEMS)
+                if kind == "string":
+                    count = max(1, count)
+                elems = tuple(_unpack_value(e, r, True) for _ in range(count))
+                vals.append(Buffer(elems[:-1] + (0,) if kind == "string" else elems))
+            elif kind == "bitfield":
                 vals.append(int.from_bytes(r.take(8), "little"))
             else:
-                vals.append(_unpack_value(f.type, r))
+                vals.append(_unpack_value(f.type, r, deep))
+        _clamp_lengths(rp, t, vals)
         return tuple(vals)
     if t.kind == "array" and t.pointee is not None:
-        return tuple(_unpack_value(t.pointee, r) for _ in range(t.count))
+        return tuple(_unpack_value(t.pointee, r, deep) for _ in range(t.count))
     raw = r.take(t.size)
     if t.kind == "float":
         return float(struct.unpack("<f" if t.size == 4 else "<d", raw)[0])
@@ -436,7 +595,10 @@ class EdgeValueSource:
             if blob in seen:
                 continue
             seen.add(blob)
-            yield GeneratedInput(blob, describe(plan_, case), self.name)
+            # Records are clamped while they are packed (lengths of pointer fields): say what the harness reads
+            # (large inputs excepted: decoding them in Python costs more than running them).
+            shown = decode(plan_, blob) if len(blob) <= 65536 and _has_records(plan_) else case
+            yield GeneratedInput(blob, describe(plan_, shown), self.name)
 
     def cases(self, p: CallPlan, seed: int) -> Iterator[InputCase]:
         rng = random.Random(seed)
@@ -537,7 +699,8 @@ class EdgeValueSource:
             text = "".join(rng.choice("abcdefghij klmnopqrstuvwxyz0123456789") for _ in range(max(0, count - 1)))
             return Buffer(tuple(text.encode()) + (0,))
         if not e.is_scalar:
-            return Buffer(tuple(random_value(e, rng, small) for _ in range(count)))
+            # Long arrays of records leave pointer fields NULL: a buffer behind each would make inputs of megabytes.
+            return Buffer(tuple(random_value(e, rng, small, deep=count > 256) for _ in range(count)))
         if pattern == "edges":
             ev = edges(e)
             return Buffer(tuple(ev[k % len(ev)] for k in range(count)))
@@ -553,6 +716,10 @@ class EdgeValueSource:
             vals = list(range(count)) if pattern == "ascending" else list(range(count, 0, -1))
             return Buffer(tuple(float(v) if e.kind == "float" else v for v in vals))
         return Buffer(tuple(random_scalar(e, rng, small) for _ in range(count)))
+
+
+def _has_records(p: CallPlan) -> bool:
+    return any(r.type.kind == "record" or (r.kind == "buffer" and r.elem.kind == "record") for r in p.roles)
 
 
 def describe(p: CallPlan, case: InputCase) -> str:
@@ -581,6 +748,11 @@ def describe(p: CallPlan, case: InputCase) -> str:
 def _short(v: Value) -> str:
     if isinstance(v, float):
         return repr(v)
+    if isinstance(v, Null):
+        return "NULL"
+    if isinstance(v, Buffer):
+        more = ", ..." if len(v.elems) > 4 else ""
+        return "&[%s%s]" % (", ".join(_short(x) for x in v.elems[:4]), more)
     if isinstance(v, tuple):
         return "{%s}" % ", ".join(_short(x) for x in v)
     return str(v)

@@ -78,15 +78,20 @@ class CType:
     def is_scalar(self) -> bool:
         return self.kind in ("int", "bool", "float", "enum")
 
-    def packed_size(self) -> int:
-        """Bytes this type takes in the harness's packed input encoding (records without padding)."""
+    def packed_size(self, deep: bool = False) -> int:
+        """Bytes this type takes at least in the harness's packed input encoding (records without padding). A
+        pointer field of a record takes its tag byte, and its buffer when there is one; in a `deep` record (one
+        reached through such a pointer) pointer fields stay NULL and take nothing."""
         if self.is_scalar:
             return self.size
         if self.kind == "array" and self.pointee is not None:
-            return self.count * self.pointee.packed_size()
+            return self.count * self.pointee.packed_size(deep)
         if self.kind == "record":
-            return sum(8 if f.bitfield else f.type.packed_size() for f in self.fields)
-        return 0  # pointers inside records are set to NULL
+            return sum(
+                8 if f.bitfield else f.type.packed_size(deep) if f.type.kind != "pointer" else int(fillable(f, deep))
+                for f in self.fields
+            )
+        return 0
 
     def drivable(self, as_element: bool = False) -> str:
         """Empty when the harness can make values of this type, else why not."""
@@ -118,6 +123,18 @@ class Field:
     name: str
     type: CType
     bitfield: bool = False
+
+
+def fillable(f: Field, deep: bool) -> bool:
+    """Whether the harness gives a pointer field of a record a buffer to point to: only in records passed in
+    directly (not `deep` ones, so a linked list is one node long), and only when it can fill the pointee (bytes,
+    scalars, records with fields); every other pointer field is NULL."""
+    t = f.type.pointee
+    if deep or f.type.kind != "pointer" or t is None:
+        return False
+    if t.kind == "record":
+        return bool(t.fields) and not t.drivable(as_element=True)
+    return t.kind == "void" or t.is_scalar
 
 
 @dataclass(frozen=True)
