@@ -1,25 +1,28 @@
 """A coverage-guided input source: libFuzzer (clang's `-fsanitize=fuzzer`), time-boxed per function.
 
-Of the two ways to plug libFuzzer in, this module does both halves of the one that fits the harness:
+Of the two ways to plug a fuzzer into the harness (a target that traps on a difference, or the fuzzer's corpus fed
+to the differential run) this module uses both, each for what it is good at:
 
 - The fuzz target is the differential harness itself, built with `-DCZ_FUZZ` (harness.py's `FUZZ_ENTRY`): it
   decodes the fuzzer's bytes with the same encoding as every other input (any blob decodes to a valid call), runs
   the original and then the candidate in-process on separate copies, and stops at the first difference or
   candidate crash, saving that input. Coverage and comparison tracing (`-fsanitize=fuzzer-no-link`) cover both
   sides, so a branch only the candidate has (a magic value, a new range check) is a coverage goal the fuzzer
-  steers towards, and trace-cmp hands it the constants those branches compare with.
+  steers towards; a dictionary of the constants both sides compare with (read from their IR) and trace-cmp hand
+  it the values those branches want. Argument buffers end at a guard page, so overruns fault in the side that
+  made them.
 - The fuzzer does not decide. Its finding, its other stop artifacts and the corpus it grew come back as
-  `GeneratedInput`s, and the verifier runs them through the ordinary differential run (forked per input, ASan and
-  UBSan build first, the original alone re-run on every failure). Only that run can tell "outside the original's
-  contract" from "the candidate's fault": in-process, a crash of the original can be jumped out of (the input is
-  dropped), but heap damage, leaks or state left in globals cannot be undone, and ASan cannot resume at all. So
-  the verdict, its reason and its reproducer come from the same code for fuzzed and generated inputs alike.
+  `GeneratedInput`s, and the verifier runs them through the ordinary differential run (forked per input, the
+  sanitizer builds first, the original alone re-run on every failure). Only that run can tell "outside the
+  original's contract" from "the candidate's fault": in-process, a crash of the original can be jumped out of
+  (the input is dropped), but heap damage or state left in globals cannot be undone, and ASan cannot resume at
+  all. So the verdict, its reason and its reproducer come from the same code for fuzzed and generated inputs.
 
-Cost per function: the time box (`-max_total_time`), plus one build of the fuzz target per candidate (about a
-second) and the replay of what it found. A stop before the time box that is not a finding (a timeout or a crash
-the target's handler could not catch) restarts the fuzzer on its corpus for the time left. A toolchain without
-libFuzzer's runtime (Debian: libclang-rt-N-dev) makes the run UNSUPPORTED, recorded in the evidence; the verdict
-then rests on the other sources.
+Cost per function: the time box (`-max_total_time`; a finding ends it early), plus one build of the fuzz target
+per candidate and the replay of what it found. A stop before the time box that is not a finding (a timeout, a
+crash the target's handler could not catch) restarts the fuzzer on its corpus for the time left, and so does a
+finding the differential run dismisses. A toolchain without libFuzzer's runtime (Debian: libclang-rt-N-dev) makes
+the run UNSUPPORTED, recorded in the evidence; the verdict then rests on the other sources.
 """
 
 from __future__ import annotations
