@@ -11,7 +11,8 @@ Act 2, examples/naive-strlen (a loop that re-measures its string every iteration
 judges them, a verified one is served by the rebuild, and its speed-up is measured the same way.
 
 Everything lives under ~/.cache/coopt-demo (override with COOPT_DEMO_DIR): running it again reuses the sources,
-the cache, the model and the LLM transcripts instead of redoing the work. Set COOPT_DEMO_SKIP_LLM=1 to skip act 2.
+the cache, the model and the LLM transcripts instead of redoing the work. COOPT_DEMO_SKIP_BZIP2=1 or
+COOPT_DEMO_SKIP_LLM=1 skip an act; COOPT_DEMO_BUDGET sets act 1's budget (candidate evaluations, default 10).
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ def act_naive_strlen(work: Path, env: dict) -> str:
     run(["make", "CC=coopt-cc"], tree, cenv)
     run(["coopt", "profile", "-o", "profile.json", "--", "./upcase", "20000", "6"], tree, cenv)
     proc = run(["coopt", "optimize", "--levels", "source", "--llm", "local", "--budget", "4", "--profile",
-                "profile.json", "--bench", "./upcase 20000 6", "--test", "make check"], tree, cenv,
-               check=False, show=True)
+                "profile.json", "--bench", "./upcase 20000 6", "--test", "./upcase 100 3", "--test",
+                "./upcase 2000 5"], tree, cenv, check=False, show=True)
     if proc.returncode != 0:
         return "optimize failed (exit %d)" % proc.returncode
     run(["make", "clean"], tree, cenv)
@@ -162,13 +163,16 @@ def main() -> int:
     env.update(LC_ALL="C", COOPT_LLM_CACHE="use")
     budget = int(os.environ.get("COOPT_DEMO_BUDGET", "10"))
     started = time.time()
-    bzip2 = act_bzip2(work, env, budget)
+    if os.environ.get("COOPT_DEMO_SKIP_BZIP2"):
+        bzip2 = "skipped (COOPT_DEMO_SKIP_BZIP2)"
+    else:
+        bzip2 = act_bzip2(work, env, budget)
     naive = "skipped (COOPT_DEMO_SKIP_LLM)" if os.environ.get("COOPT_DEMO_SKIP_LLM") else act_naive_strlen(work, env)
 
     step("summary (%.0f s, %s)" % (time.time() - started, time.strftime("%Y-%m-%d")))
     print("bzip2 rebuilt with coopt-cc vs plain clang at its own flags: %s" % bzip2)
     print("naive-strlen with the local model, source level:          %s" % naive)
-    print("Speed-ups are ratios of medians of interleaved runs with a 95%% bootstrap interval; a variant is kept only")
+    print("Speed-ups are ratios of medians of interleaved runs with a 95% bootstrap interval; a variant is kept only")
     print("when the interval's lower bound clears min_gain. Work directory: %s" % work)
     return 0
 
