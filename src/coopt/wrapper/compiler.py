@@ -32,7 +32,7 @@ def is_coopt_launcher(path: str) -> bool:
     """True for any coopt-cc launcher, including another installation's (a different file than this one)."""
     try:
         with open(path, "rb") as f:
-            return LAUNCHER_MARK in f.read(1024)
+            return LAUNCHER_MARK in f.read(4096)
     except OSError:
         return False
 
