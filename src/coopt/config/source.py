@@ -145,18 +145,9 @@ def read(path: str, root: tuple[str, ...] = ()) -> ConfigFile | None:
 def find_coopt_toml(start: str, environ: Mapping[str, str]) -> str:
     """The coopt.toml coopt-cc would read for a compile in `start` (wrapper/settings.find_config, with the
     environment passed in): `COOPT_CONFIG` when set (even empty: then none), else the nearest at or above."""
-    explicit = environ.get("COOPT_CONFIG")
-    if explicit is not None:
-        return explicit
-    d = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(d, CONFIG_NAME)
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(d)
-        if parent == d:
-            return ""
-        d = parent
+    from coopt.wrapper.settings import find_config
+
+    return find_config(os.path.abspath(start), environ)
 
 
 def find(start: str, environ: Mapping[str, str]) -> ConfigFile | None:

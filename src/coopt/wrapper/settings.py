@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: keep the hot path import-light
+    from collections.abc import Mapping
+
 CONFIG_NAME = "coopt.toml"
 _TRUE = ("1", "true", "yes", "on")
 
@@ -39,9 +43,9 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
 
 
-def find_config(start: str) -> str:
-    """Path of the nearest coopt.toml at or above `start`, or ""."""
-    explicit = os.environ.get("COOPT_CONFIG")
+def find_config(start: str, environ: Mapping[str, str] | None = None) -> str:
+    """Path of the nearest coopt.toml at or above `start`, or "" (`COOPT_CONFIG` from `environ` wins, even empty)."""
+    explicit = (os.environ if environ is None else environ).get("COOPT_CONFIG")
     if explicit is not None:
         return explicit
     d = start
