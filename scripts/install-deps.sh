@@ -24,6 +24,9 @@ have make || need="$need make"
 have dpkg-source || need="$need dpkg-dev"
 have ccache || need="$need ccache"
 have valgrind || need="$need valgrind"
+# real servers for the shared-cache tests: redis and nginx with its WebDAV module (built into nginx-core)
+have redis-server || need="$need redis-server"
+[ -x /usr/sbin/nginx ] || have nginx || need="$need nginx-core"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need="$need python3-venv"
 # xxhash.h for coopt-cc-fast, the C miss path built at install time
 [ -f /usr/include/xxhash.h ] || need="$need libxxhash-dev"
