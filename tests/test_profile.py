@@ -191,6 +191,61 @@ def test_call_graph_gives_self_and_children(coopt: Coopt, tmp_path: Path) -> Non
     assert by_source["main.c"]["children_share"] > by_source["a.c"]["children_share"]
 
 
+# upcase.c calls libc's strlen in its loop condition (the stores may alias `src`, so it is not hoisted): most of
+# the time is in libc, outside journaled code, but it is upcase's to remove.
+LIBCALLS = {
+    "upcase.c": """#include <string.h>
+void upcase(char *dst, const char *src) {
+    for (size_t i = 0; i < strlen(src); i++) dst[i] = (src[i] >= 'a' && src[i] <= 'z') ? src[i] - 32 : src[i];
+}
+""",
+    "main.c": """#include <stdio.h>
+#include <stdlib.h>
+void upcase(char *dst, const char *src);
+int main(void) {
+    size_t n = 60000;
+    char *s = malloc(n + 1), *d = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) s[i] = "hello world "[i % 12];
+    s[n] = 0;
+    unsigned long sum = 0;
+    for (int r = 0; r < 6; r++) {
+        upcase(d, s);
+        for (size_t i = 0; i < n; i++) sum = sum * 31 + (unsigned char)d[i];
+    }
+    printf("%lu\\n", sum);
+    return 0;
+}
+""",
+}
+
+
+@pytest.mark.parametrize("mode", ["dwarf", "fp"])
+def test_library_time_is_credited_to_the_journaled_caller(coopt: Coopt, tmp_path: Path, mode: str) -> None:
+    """With dwarf chains, libc's strlen samples count as `library_share` of upcase (and upcase.c), which then
+    outweighs main.c and ranks first for the optimizer; frame-pointer chains cannot name a frameless library
+    leaf's caller, so they credit nothing (`library_share` null) rather than guess."""
+    require_perf()
+    prog = build(coopt, tmp_path / "lib", LIBCALLS, ["-O2", "-fno-omit-frame-pointer"])
+    prof = profile(coopt, prog.dir, "--call-graph", mode, "--", str(prog.exe))
+    tus = {Path(t["source"]).name: t for t in prof["tus"]}
+    libc = sum(o["share"] for o in prof["outside"] if o["reason"] == "not-journaled")
+    if mode == "fp":
+        assert all(t["library_share"] is None for t in prof["tus"])
+        return
+    (up,) = functions(prof, "upcase")
+    assert up["library_share"] > up["share"] > 0
+    assert tus["upcase.c"]["library_share"] == pytest.approx(up["library_share"], abs=1e-6)
+    assert tus["upcase.c"]["library_share"] <= libc + 1e-6
+    assert tus["upcase.c"]["library_share"] > 10 * (tus["main.c"]["library_share"] or 0.0)
+    # What the optimizer ranks by: upcase.c, though main.c has comparable or more self samples.
+    from coopt.profile.model import load
+
+    loaded = load(str(prog.dir / "profile.json"))
+    assert max(loaded.tus, key=lambda t: t.weight).source.endswith("upcase.c")
+    shown = coopt.coopt("profile", "show", "profile.json", cwd=prog.dir).stdout
+    assert "lib" in shown.splitlines()[3]
+
+
 def test_perf_data_and_perf_script_text_from_elsewhere_agree(coopt: Coopt, tmp_path: Path) -> None:
     """A recording made with perf directly, read as perf.data and as `perf script` text in perf's default
     format (which prints runtime addresses and no mmap events)."""

@@ -83,10 +83,12 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
                             "(shared libraries are not relinked yet)" % prog)
     tus: list[HotTU] = []
     hot_functions: dict[str, list[str]] = defaultdict(list)
-    for f in profile.functions:
+    # Weights count a TU's own samples plus the library calls it makes (a `strlen` in a loop condition is the
+    # caller's cost to remove); without dwarf/lbr call graphs they are the plain self shares.
+    for f in sorted(profile.functions, key=lambda f: (-f.weight, f.name)):
         hot_functions[f.object].append(f.name)
     newest = _newest_compiles(journal_path)
-    for entry in profile.tus:
+    for entry in sorted(profile.tus, key=lambda t: (-t.weight, t.source, t.object)):
         # The build as the journal has it now is what the next build will look up; the profile's copy of the
         # record is the fallback.
         job = newest.get(entry.object)
@@ -96,7 +98,7 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
             except (KeyError, TypeError) as exc:
                 raise OptimizeError("the profile's record of %s is not a journaled compile (%s): re-run "
                                     "`coopt profile`" % (entry.source, exc)) from exc
-        tus.append(HotTU(entry.object, entry.source, entry.share, job, hot_functions.get(entry.object, [])))
+        tus.append(HotTU(entry.object, entry.source, entry.weight, job, hot_functions.get(entry.object, [])))
     if not tus:
         raise OptimizeError("the profile %s names no journaled TU: nothing to optimize" % profile_path)
     inside = linked_objects(link, [t.object for t in tus])
@@ -107,7 +109,7 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
         elif not os.path.isfile(t.job.source_path):
             result.skipped.append((t, "its source %s is gone" % t.job.source_path))
         elif t.share < MIN_SHARE:
-            result.skipped.append((t, "under %d%% of the samples" % round(100 * MIN_SHARE)))
+            result.skipped.append((t, "under %d%% of the samples" % round(100 * MIN_SHARE)))  # library calls included
         elif len(result.hot) >= max_tus:
             result.skipped.append((t, "beyond the %d hottest TUs (--max-tus)" % max_tus))
         else:

@@ -28,6 +28,7 @@ from coopt.profile.tus import Definition, JournalIndex, nm_tool
 
 TOP_OUTSIDE_SYMBOLS = 10
 _KERNEL_START = 0xFFFF800000000000
+LIBRARY_CREDIT_MODES = ("dwarf", "lbr")
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,15 @@ def _choose_event(samples: list[Sample], wanted: str | None) -> str:
     return next(iter(events), "")
 
 
+def _first_journaled(attr: Attributor, sample: Sample) -> tuple[str, str] | None:
+    """The (object, function) of the nearest journaled frame above the leaf: the code that called the library."""
+    for fr in sample.frames[1:]:
+        q = attr.place(sample.proc, fr)
+        if q.object is not None:
+            return (q.object, fr.sym)
+    return None
+
+
 def attribute(
     samples: Iterable[Sample],
     index: JournalIndex,
@@ -232,6 +242,10 @@ def attribute(
     chosen = _choose_event(kept, event)
     kept = [s for s in kept if s.event == chosen]
     has_chains = any(len(s.frames) > 1 for s in kept)
+    # A frame-pointer chain skips the immediate caller of a library leaf built without a frame (libc's strlen):
+    # only dwarf and lbr chains say which journaled function made the call.
+    mode = (call_graph or "").split(",")[0].split("@")[0]
+    credit_library = has_chains and mode in LIBRARY_CREDIT_MODES
     attr = Attributor(index, mappings)
     for s in kept:
         attr.observe(s)
@@ -240,6 +254,8 @@ def attribute(
     fn_children: Counter[tuple[str, str]] = Counter()
     tu_self: Counter[str] = Counter()
     tu_children: Counter[str] = Counter()
+    fn_library: Counter[tuple[str, str]] = Counter()
+    tu_library: Counter[str] = Counter()
     fn_info: dict[tuple[str, str], tuple[str, str]] = {}  # (object, name) -> (dso, how)
     out: Counter[tuple[str, str]] = Counter()
     out_syms: dict[tuple[str, str], Counter[str]] = {}
@@ -259,6 +275,11 @@ def attribute(
         else:
             out[(leaf.dso, p.reason)] += 1
             out_syms.setdefault((leaf.dso, p.reason), Counter())[leaf.sym] += 1
+            if credit_library and p.reason == "not-journaled":
+                caller = _first_journaled(attr, s)
+                if caller is not None:
+                    fn_library[caller] += 1
+                    tu_library[caller[0]] += 1
         if has_chains and len(s.frames) > 1:
             callers: set[tuple[str, str]] = set()
             for fr in s.frames[1:]:
@@ -292,6 +313,8 @@ def attribute(
                 share=share(tu_self[obj]),
                 children_samples=tu_children[obj] if chains else None,
                 children_share=share(tu_children[obj]) if chains else None,
+                library_samples=tu_library[obj] if credit_library else None,
+                library_share=share(tu_library[obj]) if credit_library else None,
             )
         )
     functions = []
@@ -309,6 +332,8 @@ def attribute(
                 share=share(fn_self[key]),
                 children_samples=fn_children[key] if chains else None,
                 children_share=share(fn_children[key]) if chains else None,
+                library_samples=fn_library[key] if credit_library else None,
+                library_share=share(fn_library[key]) if credit_library else None,
             )
         )
     outside = [

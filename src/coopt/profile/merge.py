@@ -17,38 +17,43 @@ from coopt.profile.errors import ProfileError
 from coopt.profile.model import FunctionEntry, MergeInput, OutsideEntry, Profile, TUEntry, Workload
 
 T = TypeVar("T", TUEntry, FunctionEntry, OutsideEntry)
+# Optional share/sample pairs (`children_*`, `library_*`): merged only when every input has them.
+OPTIONAL = ("children", "library")
 
 
 def _merge_entries(
     inputs: list[tuple[Profile, float]],
     items: Callable[[Profile], list[T]],
     key: Callable[[T], Hashable],
-    chains: bool,
+    known: frozenset[str],
     total_weight: float,
 ) -> list[T]:
     merged: dict[Hashable, T] = {}
     shares: dict[Hashable, float] = {}
-    children: dict[Hashable, float] = {}
     samples: Counter[Hashable] = Counter()
-    child_samples: Counter[Hashable] = Counter()
+    extra: dict[str, dict[Hashable, float]] = {prefix: {} for prefix in OPTIONAL}
+    extra_samples: dict[str, Counter[Hashable]] = {prefix: Counter() for prefix in OPTIONAL}
     for profile, weight in inputs:
         for item in items(profile):
             k = key(item)
             merged[k] = item  # descriptive fields (compile record, dso, how) from the newest input
             shares[k] = shares.get(k, 0.0) + weight * item.share
             samples[k] += item.samples
-            cs = getattr(item, "children_share", None)
-            if cs is not None:
-                children[k] = children.get(k, 0.0) + weight * cs
-                child_samples[k] += getattr(item, "children_samples", None) or 0
+            for prefix in OPTIONAL:
+                s = getattr(item, prefix + "_share", None)
+                if s is not None:
+                    extra[prefix][k] = extra[prefix].get(k, 0.0) + weight * s
+                    extra_samples[prefix][k] += getattr(item, prefix + "_samples", None) or 0
     out: list[T] = []
     for k, item in merged.items():
         fields = dict(item.__dict__)
         fields["share"] = round(shares[k] / total_weight, 6)
         fields["samples"] = samples[k]
-        if "children_share" in fields:
-            fields["children_share"] = round(children.get(k, 0.0) / total_weight, 6) if chains else None
-            fields["children_samples"] = child_samples[k] if chains else None
+        for prefix in OPTIONAL:
+            if prefix + "_share" in fields:
+                ok = prefix in known
+                fields[prefix + "_share"] = round(extra[prefix].get(k, 0.0) / total_weight, 6) if ok else None
+                fields[prefix + "_samples"] = extra_samples[prefix][k] if ok else None
         out.append(type(item)(**fields))
     return out
 
@@ -69,7 +74,11 @@ def merge(inputs: list[tuple[str, Profile]], weights: list[float] | None = None)
     modes = sorted({p.call_graph for p, _ in pairs if p.call_graph})
     journals = sorted({p.journal for p, _ in pairs})
 
-    outside = _merge_entries(pairs, lambda p: p.outside, lambda o: (o.dso, o.reason), False, total)
+    known = frozenset(
+        (["children"] if chains else [])
+        + (["library"] if all(p.tus and all(t.library_share is not None for t in p.tus) for p, _ in pairs) else [])
+    )
+    outside = _merge_entries(pairs, lambda p: p.outside, lambda o: (o.dso, o.reason), frozenset(), total)
     symbols: dict[tuple[str, str], Counter[str]] = {}
     for p, _ in pairs:
         for o in p.outside:
@@ -86,8 +95,8 @@ def merge(inputs: list[tuple[str, Profile]], weights: list[float] | None = None)
         journal=",".join(journals),
         samples=sum(p.samples for p, _ in pairs),
         journaled_samples=sum(p.journaled_samples for p, _ in pairs),
-        tus=_merge_entries(pairs, lambda p: p.tus, lambda t: t.object, chains, total),
-        functions=_merge_entries(pairs, lambda p: p.functions, lambda f: (f.object, f.name), chains, total),
+        tus=_merge_entries(pairs, lambda p: p.tus, lambda t: t.object, known, total),
+        functions=_merge_entries(pairs, lambda p: p.functions, lambda f: (f.object, f.name), known, total),
         outside=outside,
         merged_from=[MergeInput(name, w, p.samples) for (name, p), w in zip(inputs, ws, strict=True)],
     )

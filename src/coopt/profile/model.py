@@ -63,12 +63,21 @@ class TUEntry:
     share: float
     children_samples: int | None = None
     children_share: float | None = None
+    library_samples: int | None = None
+    library_share: float | None = None
+
+    @property
+    def weight(self) -> float:
+        """The share a rewrite of this TU can act on: its own code plus the library calls it makes directly."""
+        return self.share + (self.library_share or 0.0)
 
 
 @dataclass
 class FunctionEntry:
     """One function of a journaled TU. `samples` are self samples (the function was the leaf); `children_*`
-    count samples spent in its callees, known only when call graphs were recorded."""
+    count samples spent in its callees, known only when call graphs were recorded. `library_*` count samples
+    in code outside journaled TUs (libc's strlen, another library) that this function called directly: known
+    only with dwarf or lbr call graphs, which name the immediate caller of a library leaf."""
 
     name: str
     object: str
@@ -79,6 +88,13 @@ class FunctionEntry:
     share: float
     children_samples: int | None = None
     children_share: float | None = None
+    library_samples: int | None = None
+    library_share: float | None = None
+
+    @property
+    def weight(self) -> float:
+        """Self share plus the share of the library calls this function makes directly."""
+        return self.share + (self.library_share or 0.0)
 
 
 @dataclass

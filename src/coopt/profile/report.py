@@ -37,6 +37,7 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
     and the code outside journaled TUs. Paths are shown relative to `base` (default: the working directory)."""
     base = base or os.getcwd()
     chains = p.call_graph is not None
+    lib = any(t.library_share is not None for t in p.tus)  # dwarf/lbr chains: library calls credited to callers
     journaled = p.journaled_share
     lines = [
         _describe(p),
@@ -49,12 +50,14 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
         by_tu.setdefault(f.object, []).append(f)
     width = max([len(_path(t.source, base)) for t in p.tus[:top]] + [2])
     cols = "%6s %6s" % ("self", "child") if chains else "%6s" % "self"
+    cols += " %6s" % "lib" if lib else ""
     head = "%s  %-*s  top functions (self)" % (cols, width, "TU")
     lines.append(head)
     for t in p.tus[:top]:
         hot = [f for f in by_tu.get(t.object, []) if f.samples][:per_tu]
         funcs = ", ".join("%s %s" % (f.name, _pct(f.share).strip()) for f in hot)
         child = " " + _pct(t.children_share) if chains else ""
+        child += " " + _pct(t.library_share) if lib else ""
         lines.append("%s%s  %-*s  %s" % (_pct(t.share), child, width, _path(t.source, base), funcs))
     if len(p.tus) > top:
         rest = sum(t.share for t in p.tus[top:])
@@ -64,6 +67,7 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
         lines += ["", "%s  function (TU, how it was placed)" % cols]
         for f in p.functions[:functions]:
             child = " " + _pct(f.children_share) if chains else ""
+            child += " " + _pct(f.library_share) if lib else ""
             lines.append("%s%s  %s  (%s, %s)" % (_pct(f.share), child, f.name, os.path.basename(f.source), f.how))
 
     if p.outside:
