@@ -2,7 +2,8 @@
 
 The algorithm (documented in docs/guide.md):
 
-1. Arms are (TU, level) pairs for the hot TUs of the profile. A TU's weight is its share of samples `h` (plus the library calls it makes, with dwarf call graphs).
+1. Arms are (TU, level) pairs for the hot TUs of the profile. A TU's weight is its share of samples `h` (plus
+   the library calls it makes, with dwarf call graphs).
 2. Each arm starts from a prior program-level gain, Amdahl-weighted: `h * (1 - 1/s_level)`, where `s_level` is the
    speedup a level typically reaches on a TU (source rewrites most, flags least; see PRIOR_SPEEDUP).
 3. After each evaluation the arm records the program-level gain it verified: `h * (1 - 1/s)` with `s` the lower
