@@ -3,16 +3,18 @@
 Act 1, bzip2 1.0.8 from Debian's sources (upstream's Makefile):
   1. built with plain clang and with coopt-cc: every object byte-identical (coopt-cc changes nothing by itself);
   2. `coopt nightly` with a coopt.toml of bzip2's own hooks: clean build with coopt-cc, bzip2's tests, perf
-     profile of `bzip2 -9` on 6 MB of text, `coopt optimize` with the compiler tools (flags, per-TU PGO) within
-     a budget, rebuild (the cache serves what was verified), the tests again, the report;
+     profile of `bzip2 -9` on 6 MB of text, `coopt optimize` with the compiler tools (flags, per-TU PGO) and the
+     local model (source level) within a budget, rebuild (the cache serves what was verified), the tests again,
+     the report;
   3. the measured whole-program speed-up against plain clang, with its 95% interval, from the report.
 Act 2, examples/naive-strlen (a loop that re-measures its string every iteration) with the local LLM
-(Qwen2.5-Coder, fetched once by `coopt model fetch`): the source-level agent proposes rewrites, the verifier
-judges them, a verified one is served by the rebuild, and its speed-up is measured the same way.
+(Qwen2.5-Coder, fetched once by `coopt model fetch` before act 1): the source-level agent proposes rewrites, the
+verifier judges them, a verified one is served by the rebuild, and its speed-up is measured the same way.
 
 Everything lives under ~/.cache/coopt-demo (override with COOPT_DEMO_DIR): running it again reuses the sources,
 the cache, the model and the LLM transcripts instead of redoing the work. COOPT_DEMO_SKIP_BZIP2=1 or
-COOPT_DEMO_SKIP_LLM=1 skip an act; COOPT_DEMO_BUDGET sets act 1's budget (candidate evaluations, default 10).
+COOPT_DEMO_SKIP_LLM=1 skip an act (the latter also keeps the model out of act 1); COOPT_DEMO_BUDGET sets act 1's
+budget (candidate evaluations, default 10).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ dir = "{cache}"
 
 [optimize]
 budget = {budget}
-levels = ["flags", "pgo"]
+levels = {levels}
 min_gain = 1.02
-
+{llm}
 [hooks]
 clean = "make clean"
 build = "make -j2 bzip2 CC=$CC"
@@ -87,7 +89,7 @@ def make_input(tree: Path) -> None:
     (tree / "input.dat").write_bytes(data)
 
 
-def act_bzip2(work: Path, env: dict, budget: int) -> str:
+def act_bzip2(work: Path, env: dict, budget: int, model: bool) -> str:
     from support.debian_sources import SourceUnavailable, upstream
 
     step("act 1: bzip2 from Debian sources")
@@ -115,7 +117,12 @@ def act_bzip2(work: Path, env: dict, budget: int) -> str:
         raise SystemExit("demo: coopt-cc changed an object without a variant: this is a bug")
 
     step("coopt nightly (build, test, profile, optimize, rebuild, test, report)")
-    (tree / "coopt.toml").write_text(BZIP2_CONFIG.format(cache=work / "cache", budget=budget))
+    # With the model, the source level joins the compiler tools: the guide gives it the hottest TUs first (its
+    # prior is the highest) and the agent says so when a hot function is too large for the model's context.
+    levels = '["flags", "pgo", "source"]' if model else '["flags", "pgo"]'
+    llm = '\n[llm]\nprovider = "local"\n' if model else ""
+    (tree / "coopt.toml").write_text(BZIP2_CONFIG.format(cache=work / "cache", budget=budget, levels=levels,
+                                                         llm=llm))
     t0 = time.time()
     proc = run(["coopt", "nightly", "--fresh"], tree, env, check=False, show=True)
     print("coopt nightly exited %d after %.0f s" % (proc.returncode, time.time() - t0))
@@ -128,10 +135,14 @@ def act_bzip2(work: Path, env: dict, budget: int) -> str:
     return whole_program(rep) if proc.returncode == 0 else "no variant cleared min_gain 1.02 (nothing stored)"
 
 
-def act_naive_strlen(work: Path, env: dict) -> str:
+def fetch_model(work: Path, env: dict) -> bool:
+    step("the local model (fetched once, checked against its pinned sha256)")
+    return run(["coopt", "model", "fetch", "--size", "1.5b"], work, env, check=False, show=True).returncode == 0
+
+
+def act_naive_strlen(work: Path, env: dict, model: bool) -> str:
     step("act 2: naive code and the local LLM (source level)")
-    fetch = run(["coopt", "model", "fetch", "--size", "1.5b"], work, env, check=False, show=True)
-    if fetch.returncode != 0:
+    if not model:
         return "skipped: the local model could not be fetched"
     tree = work / "naive-strlen"
     shutil.rmtree(tree, ignore_errors=True)
@@ -163,14 +174,18 @@ def main() -> int:
     env.update(LC_ALL="C", COOPT_LLM_CACHE="use")
     budget = int(os.environ.get("COOPT_DEMO_BUDGET", "10"))
     started = time.time()
+    skip_llm = bool(os.environ.get("COOPT_DEMO_SKIP_LLM"))
+    model = not skip_llm and fetch_model(work, env)
     if os.environ.get("COOPT_DEMO_SKIP_BZIP2"):
         bzip2 = "skipped (COOPT_DEMO_SKIP_BZIP2)"
     else:
-        bzip2 = act_bzip2(work, env, budget)
-    naive = "skipped (COOPT_DEMO_SKIP_LLM)" if os.environ.get("COOPT_DEMO_SKIP_LLM") else act_naive_strlen(work, env)
+        bzip2 = act_bzip2(work, env, budget, model)
+    naive = "skipped (COOPT_DEMO_SKIP_LLM)" if skip_llm else act_naive_strlen(work, env, model)
 
     step("summary (%.0f s, %s)" % (time.time() - started, time.strftime("%Y-%m-%d")))
     print("bzip2 rebuilt with coopt-cc vs plain clang at its own flags: %s" % bzip2)
+    if not model:
+        print("  (compiler tools only: the local model was %s)" % ("skipped" if skip_llm else "not available"))
     print("naive-strlen with the local model, source level:          %s" % naive)
     print("Speed-ups are ratios of medians of interleaved runs with a 95% bootstrap interval; a variant is kept only")
     print("when the interval's lower bound clears min_gain. Work directory: %s" % work)
