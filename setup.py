@@ -5,6 +5,7 @@ import sys
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.dist import Distribution
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import build_fastcc  # noqa: E402
@@ -20,4 +21,12 @@ class BuildPyWithFastPath(build_py):
             sys.stderr.write("coopt: not building coopt-cc-fast (%s); install libxxhash-dev and a C compiler\n" % error)
 
 
-setup(cmdclass={"build_py": BuildPyWithFastPath})
+class NativeDistribution(Distribution):
+    """coopt-cc-fast is a native executable, so a wheel must carry the platform tag (not py3-none-any) and never
+    be installed on another platform."""
+
+    def has_ext_modules(self) -> bool:
+        return True
+
+
+setup(cmdclass={"build_py": BuildPyWithFastPath}, distclass=NativeDistribution)
