@@ -198,11 +198,16 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     wrapper = wrapper_settings.load(str(cwd))
     ours = load(str(cwd))
     shared = [k for k in schema.KEYS if k.wrapper]
-    assert {k.dotted for k in shared} == {"compiler.path", "cache.dir", "cache.read_only"}
+    assert {k.dotted for k in shared} == {"compiler.path", "cache.dir", "cache.read_only", "cache.remote",
+                                          "cache.remote_read_only", "cache.remote_retry_after", "cache.remote_recheck"}
     assert ours.compiler.path == wrapper.compiler
     # coopt-cc keeps a relative COOPT_CACHE_DIR as given (relative to the compile's directory); we resolve it there.
     assert ours.cache.dir == os.path.normpath(os.path.join(str(cwd), wrapper.cache_dir))
     assert ours.cache.read_only == wrapper.read_only
+    assert ours.cache.remote == wrapper.remote
+    assert ours.cache.remote_read_only == wrapper.remote_read_only
+    assert ours.cache.remote_retry_after == wrapper.remote_retry_after
+    assert ours.cache.remote_recheck == wrapper.remote_recheck
     assert ours.file == wrapper.config_path
 
 

@@ -53,7 +53,7 @@ from coopt.agents.optimize_state import (
 )
 from coopt.agents.relink import RelinkError
 from coopt.cache.hashing import hash_file
-from coopt.cache.put import PutError, check_original, put_variant, tu_key
+from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
 from coopt.cache.store import Store
 from coopt.verify.evidence import CheckResult, Evidence, Interval
 from coopt.verify.verdict import Verdict
@@ -82,6 +82,7 @@ class OptimizeOptions:
     timeout_s: float = 600.0
     final: bool = True
     keep_work: bool = False
+    remotes: Remotes | None = None  # [cache] remote: kept variants are uploaded there, withdrawn ones removed
 
 
 class StopFlag:
@@ -470,7 +471,7 @@ def _store(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, checks: li
     artifact = built.artifact_path if os.path.isfile(built.artifact_path or "") else tu.job.source_path
     try:
         entry = put_variant(run.store, tu.job, artifact, built.level, evidence, built.extra_flags,
-                            prebuilt_object=built.object_path)
+                            prebuilt_object=built.object_path, remotes=run.opts.remotes)
     except (PutError, OSError) as exc:
         rec.detail += "; not stored: %s" % exc
         return
@@ -543,7 +544,11 @@ def _final(run: _Run) -> None:
     if iv.high < 1.0:
         # The variants together make the program slower than plain clang: none of them may stay.
         for k in kept:
+            gone = run.store.get(k.key)
             run.store.remove(k.key)
+            direct_key = gone.meta.get("direct_key") if gone is not None else None
+            if run.opts.remotes is not None and run.opts.remotes.specs and isinstance(direct_key, str):
+                withdraw(run.store.layout, k.key, direct_key, run.opts.remotes)
             k.withdrawn = "the final program measured slower than the baseline: %s" % _interval_text(iv)
         run.state.notes.append("all variants withdrawn: together they measured %s" % _interval_text(iv))
 

@@ -40,9 +40,15 @@ def load(path: str) -> list[dict]:
     """
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().split("\n")
+            text = f.read()
     except OSError:
         return []
+    return parse(text)
+
+
+def parse(text: str) -> list[dict]:
+    """The results of a manifest's text (as `load` returns them); [] when it is not a manifest."""
+    lines = text.split("\n")
     if not lines or lines[0] != MAGIC:
         return []
     results: list[dict] = []
@@ -135,7 +141,13 @@ def remove_key(path: str, lock_path: str, key: str) -> None:
         _write(path, results)
 
 
-def _write(path: str, results: list[dict]) -> None:
+def well_formed(results: list[dict]) -> list[dict]:
+    """The results that are intact (a damaged one is dropped, never trusted)."""
+    return [r for r in results if _well_formed(r)]
+
+
+def render(results: list[dict]) -> str:
+    """The manifest text of `results` (well-formed ones). Raises ManifestError for a path with a newline."""
     parts = [MAGIC + "\n"]
     for res in results:
         parts.append("result %s\n" % res["key"])
@@ -143,7 +155,12 @@ def _write(path: str, results: list[dict]) -> None:
             if "\n" in name or "\r" in name:
                 raise ManifestError("cannot record a dependency whose path holds a newline: %r" % name)
             parts.append("dep %s %s\n" % (digest, name))
+    return "".join(parts)
+
+
+def _write(path: str, results: list[dict]) -> None:
+    text = render(results)
     tmp = "%s.%d.tmp" % (path, os.getpid())
     with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write("".join(parts))
+        f.write(text)
     os.replace(tmp, path)

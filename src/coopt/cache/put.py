@@ -29,6 +29,14 @@ class PutError(Exception):
 
 
 @dataclass(frozen=True)
+class Remotes:
+    """The remote stores a put also writes to (`[cache] remote`), and whether all of them are read-only."""
+
+    specs: tuple[str, ...] = ()
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class TuKey:
     """The keys of one TU as it compiles now: direct key, include list with hashes, full result key."""
 
@@ -172,11 +180,15 @@ def put_variant(
     evidence: dict,
     extra_flags: list[str] | None = None,
     prebuilt_object: str | None = None,
+    remotes: Remotes | None = None,
+    report: list[str] | None = None,
 ) -> Entry:
     """Build and store `artifact` as the variant for `job`'s TU, with `evidence`. Returns the new entry.
 
     With `prebuilt_object`, that object (the very bytes the verifier judged) is stored instead of a rebuild;
-    the artifact and flags are then kept as the record of how it was made.
+    the artifact and flags are then kept as the record of how it was made. With `remotes`, the stored entry and
+    its manifest line then go to every writable remote; a remote that refuses or fails is logged, counted and
+    reported (one line per remote appended to `report`), never a failed put.
     """
     if level not in LEVELS:
         raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
@@ -204,4 +216,29 @@ def put_variant(
     manifest.add(
         layout.manifest_path(tk.direct_key), layout.lock_path("m-" + tk.direct_key), tk.key, tk.deps
     )
+    if remotes is not None and remotes.specs:
+        lines = upload(layout, entry, tk.direct_key, tk.deps, remotes)
+        if report is not None:
+            report.extend(lines)
     return entry
+
+
+def upload(layout: CacheLayout, entry: Entry, direct_key: str, deps: list[tuple[str, str]],
+           remotes: Remotes) -> list[str]:
+    """Send a stored entry to the remotes; one line per remote. Never raises: the local entry stands regardless."""
+    try:
+        from coopt.cache.tier import upload_entry
+
+        return upload_entry(layout, entry.path, entry.key, direct_key, deps, remotes.specs, remotes.read_only)
+    except Exception as exc:  # a bad spec or a backend's bug: the local put already succeeded
+        return ["remote upload failed: %s: %s" % (type(exc).__name__, exc)]
+
+
+def withdraw(layout: CacheLayout, key: str, direct_key: str, remotes: Remotes) -> list[str]:
+    """Remove a withdrawn variant from the writable remotes too (its entry and its manifest line)."""
+    try:
+        from coopt.cache.tier import withdraw_entry
+
+        return withdraw_entry(layout, key, direct_key, remotes.specs, remotes.read_only)
+    except Exception as exc:
+        return ["remote withdrawal failed: %s: %s" % (type(exc).__name__, exc)]

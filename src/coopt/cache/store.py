@@ -176,11 +176,7 @@ class Store:
         import shutil
         import time
 
-        from filelock import FileLock
-
-        os.makedirs(self.layout.tmp_dir, exist_ok=True)
-        stage = os.path.join(self.layout.tmp_dir, "%s.%s" % (key, _unique()))
-        os.makedirs(stage)
+        stage = self.staging_dir(key)
         try:
             shutil.copyfile(object_path, os.path.join(stage, OBJECT_NAME))
             with open(os.path.join(stage, KEY_NAME), "w", encoding="utf-8", errors="surrogateescape") as f:
@@ -209,17 +205,51 @@ class Store:
             sums[META_NAME] = hash_file(os.path.join(stage, META_NAME))
             with open(os.path.join(stage, CHECKSUMS_NAME), "w", encoding="utf-8") as f:
                 f.write("".join("%s %s\n" % (digest, name) for name, digest in sorted(sums.items())))
-            final = self.layout.entry_dir(key)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.makedirs(os.path.dirname(self.layout.lock_path(key)), exist_ok=True)
-            with FileLock(self.layout.lock_path(key), timeout=120):
-                if os.path.exists(final):
-                    self._discard(final)
-                os.rename(stage, final)
+            final = self._install(key, stage)
             return Entry(key=key, path=final, meta=full_meta)
         finally:
             if os.path.exists(stage):
                 shutil.rmtree(stage, ignore_errors=True)
+
+    def staging_dir(self, key: str) -> str:
+        """A fresh directory under tmp/ (same file system as the entries) to assemble an entry for `adopt`."""
+        os.makedirs(self.layout.tmp_dir, exist_ok=True)
+        stage = os.path.join(self.layout.tmp_dir, "%s.%s" % (key, _unique()))
+        os.makedirs(stage)
+        return stage
+
+    def adopt(self, key: str, stage: str) -> Entry | None:
+        """Move a complete entry directory assembled in `staging_dir` into place, atomically, as `put` does.
+
+        For entries that arrive whole (from a remote store): the directory is checked first (checksums, format and
+        key in meta.json) and is removed instead when anything is off. Returns the entry, or None when refused.
+        """
+        if self.read_only:
+            raise PermissionError("the cache is read-only")
+        import shutil
+
+        try:
+            probe = Entry(key=key, path=stage)
+            meta = probe.meta
+            if not self.verify(probe) or meta.get("format") != ENTRY_FORMAT or meta.get("key") != key:
+                return None
+            final = self._install(key, stage)
+            return Entry(key=key, path=final, meta=meta)
+        finally:
+            if os.path.exists(stage):
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def _install(self, key: str, stage: str) -> str:
+        from filelock import FileLock
+
+        final = self.layout.entry_dir(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.makedirs(os.path.dirname(self.layout.lock_path(key)), exist_ok=True)
+        with FileLock(self.layout.lock_path(key), timeout=120):
+            if os.path.exists(final):
+                self._discard(final)
+            os.rename(stage, final)
+        return final
 
     def remove(self, key: str) -> bool:
         """Remove one entry, and its line in the include manifest that leads to it. True when it existed."""

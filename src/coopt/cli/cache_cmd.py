@@ -10,7 +10,7 @@ import sys
 from coopt.cache import stats as statsmod
 from coopt.cache.store import Store, parse_size
 from coopt.cli import UsageError
-from coopt.cli.common import job_for_command, job_for_object, max_cache_size, open_store
+from coopt.cli.common import job_for_command, job_for_object, load_settings, max_cache_size, open_store
 from coopt.wrapper.reasons import DESCRIPTIONS
 
 
@@ -79,6 +79,7 @@ def _stats(a: argparse.Namespace) -> int:
     size = sum(e.size for e in entries)
     hits = counts.get("hit", 0)
     misses = sum(v for k, v in counts.items() if k.startswith("miss"))
+    remotes = _remote_rows(counts)
     if a.json:
         summary = {
             "cache_dir": store.layout.root,
@@ -86,7 +87,8 @@ def _stats(a: argparse.Namespace) -> int:
             "size_bytes": size,
             "hits": hits,
             "misses": misses,
-            "counters": dict(sorted(counts.items())),
+            "counters": dict(sorted((k, v) for k, v in counts.items() if not k.startswith("remote:"))),
+            "remotes": remotes,
         }
         print(json.dumps(summary, indent=1, sort_keys=True))
         return 0
@@ -94,12 +96,35 @@ def _stats(a: argparse.Namespace) -> int:
     print("entries           %d (%.1f MiB)" % (len(entries), size / (1 << 20)))
     print("hits              %d" % hits)
     print("misses            %d" % misses)
-    passes = {k: v for k, v in counts.items() if not k.startswith(("hit", "miss"))}
+    for display, row in remotes.items():
+        print("remote %s" % display)
+        print("  hits %d, misses %d, errors %d, skipped while down %d; refused: %d corrupt, %d bad signature"
+              % (row["hit"], row["miss"], row["error"], row["skipped"], row["corrupt"], row["bad_signature"]))
+        print("  %d requests, mean %.1f ms; %.1f KiB in, %.1f KiB out; puts %d, refused %d, not written "
+              "(read-only) %d" % (row["requests"], row["mean_ms"], row["bytes_in"] / 1024, row["bytes_out"] / 1024,
+                                  row["put"], row["put_refused"], row["put_skipped_read_only"]))
+    passes = {k: v for k, v in counts.items() if not k.startswith(("hit", "miss", "remote"))}
     if passes:
         print("passed through:")
         for name, n in sorted(passes.items(), key=lambda kv: -kv[1]):
             print("  %-22s %6d  %s" % (name, n, DESCRIPTIONS.get(name, "")))
     return 0
+
+
+REMOTE_EVENTS = ("hit", "miss", "error", "skipped", "corrupt", "bad_signature", "requests", "us", "bytes_in",
+                 "bytes_out", "put", "put_refused", "put_skipped_read_only")
+
+
+def _remote_rows(counts: dict[str, int]) -> dict[str, dict]:
+    """Per remote (by display URL, which holds no credentials): its counters and mean request latency."""
+    from coopt.cache.tier import backend_counters
+
+    rows: dict[str, dict] = {}
+    for display, events in sorted(backend_counters(counts).items()):
+        row: dict = {e: events.get(e, 0) for e in REMOTE_EVENTS}
+        row["mean_ms"] = round(row["us"] / row["requests"] / 1000, 3) if row["requests"] else 0.0
+        rows[display] = row
+    return rows
 
 
 def _ls(a: argparse.Namespace) -> int:
@@ -178,7 +203,7 @@ _LEVEL_BY_EXT = {".c": "source", ".ll": "ir", ".s": "asm", ".S": "asm", ".o": "o
 
 
 def _put(a: argparse.Namespace) -> int:
-    from coopt.cache.put import PutError, put_variant
+    from coopt.cache.put import PutError, Remotes, put_variant
 
     store = open_store(read_only=False)
     if store.read_only:
@@ -207,8 +232,11 @@ def _put(a: argparse.Namespace) -> int:
         job = job_for_command(command, os.path.abspath(a.cwd))
     from filelock import Timeout
 
+    settings = load_settings()
+    remote_lines: list[str] = []
     try:
-        entry = put_variant(store, job, a.artifact, level, evidence)
+        entry = put_variant(store, job, a.artifact, level, evidence,
+                            remotes=Remotes(settings.remote, settings.remote_read_only), report=remote_lines)
     except PutError as exc:
         sys.stderr.write("coopt cache put: error: %s\n" % exc)
         return 1
@@ -220,4 +248,6 @@ def _put(a: argparse.Namespace) -> int:
         return 1
     store.evict(max_cache_size())
     print("stored %s for %s (%s)" % (entry.key, job.source_path, level))
+    for line in remote_lines:
+        print("  remote %s" % line)
     return 0

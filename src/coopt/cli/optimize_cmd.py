@@ -70,6 +70,8 @@ def run(_name: str, argv: list[str]) -> int:
     if not levels:
         raise UsageError("--levels names no level")
     budget = a.budget if a.budget is not None else (0 if a.budget_seconds else 20)
+    from coopt.cache.put import Remotes
+
     settings = load_settings()
     if settings.read_only:
         raise UsageError("the cache %s is read-only (COOPT_READONLY or [cache] read_only): optimize could store "
@@ -79,6 +81,7 @@ def run(_name: str, argv: list[str]) -> int:
         budget_evaluations=budget, budget_seconds=a.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
         min_gain=a.min_gain, pairs=a.pairs, measure=a.measure, llm=a.llm, run_dir=a.run_dir, max_tus=a.max_tus,
         timeout_s=a.timeout, final=not a.no_final, keep_work=a.keep_work,
+        remotes=Remotes(settings.remote, settings.remote_read_only),
     )
     stop = StopFlag()
     try:

@@ -20,6 +20,10 @@ class CacheConfig:
     dir: str
     max_size: int
     read_only: bool
+    remote: tuple[str, ...]
+    remote_read_only: bool
+    remote_retry_after: float
+    remote_recheck: float
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,48 @@ def _command() -> Kind:
     return Kind(what, from_toml, from_env, show)
 
 
+def redact(spec: str) -> str:
+    """A remote spec without the credentials in its URL (`redis://:secret@h` -> `redis://***@h`), for showing."""
+    scheme, sep, rest = spec.partition("://")
+    if not sep:
+        return spec
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + tail
+
+
+def _remotes() -> Kind:
+    what = "remote storage specs (redis://, http://, file://; `|read-only` after one marks it read-only)"
+
+    def check(items: list[Any], raw: Any) -> tuple[str, ...]:
+        _expect(all(isinstance(i, str) for i in items), what, raw)
+        if not items:
+            return ()
+        from coopt.cache.remote import parse_spec
+
+        for item in items:
+            try:
+                parse_spec(item)
+            except Exception as exc:  # the backends' own error says what is wrong with the spec
+                raise BadValue("bad remote spec %s: %s" % (quote(redact(item)), exc)) from None
+        return tuple(items)
+
+    def from_toml(v: Any) -> tuple[str, ...]:
+        if isinstance(v, str):
+            return check(v.split(), v)
+        _expect(isinstance(v, list), what, v)
+        return check([i.strip() if isinstance(i, str) else i for i in v if not isinstance(i, str) or i.strip()], v)
+
+    def from_env(text: str) -> tuple[str, ...]:
+        return check(text.split(), text)
+
+    def show(v: tuple[str, ...]) -> str:
+        return "[%s]" % ", ".join(quote(redact(i)) for i in v)
+
+    return Kind(what, from_toml, from_env, show)
+
+
 def _path() -> Kind:
     kind = _string(nonempty=True)
     return Kind(kind.name, kind.from_toml, kind.from_env, kind.show)
@@ -243,6 +285,16 @@ KEYS: tuple[Key, ...] = (
         "size limit of the cache; `coopt cache evict` and the nightly run drop least recently used entries"),
     Key("cache", "read_only", _bool(), False, "COOPT_READONLY",
         "look variants up, write nothing: the day's builds of a CI fleet", wrapper=True),
+    Key("cache", "remote", _remotes(), (), "COOPT_REMOTE_STORAGE",
+        "remote stores consulted in order after a local miss, written by `coopt cache put` and the optimizer "
+        "(space-separated in the environment); see docs/remote.md", wrapper=True),
+    Key("cache", "remote_read_only", _bool(), False, "COOPT_REMOTE_READ_ONLY",
+        "use the remote stores for lookups only, never write to them: a day build", wrapper=True),
+    Key("cache", "remote_retry_after", _number(False, 0), 60.0, "COOPT_REMOTE_RETRY_AFTER",
+        "seconds a remote that failed (timeout, refused) is skipped by every compile before it is tried again",
+        wrapper=True),
+    Key("cache", "remote_recheck", _number(False, 0), 300.0, "COOPT_REMOTE_RECHECK",
+        "seconds coopt-cc-fast may replay a local miss before a compile asks the remotes again", wrapper=True),
     Key("llm", "provider", _choice(LLM_PROVIDERS), "none", "COOPT_LLM_PROVIDER",
         "the LLM for the source, ir and asm levels: none (compiler tools only), local (llama.cpp) or openai"),
     Key("llm", "model", _string(), "", "COOPT_LLM_MODEL", "the model name sent to an openai-compatible endpoint"),

@@ -25,13 +25,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef COOPT_FAST_DIR
 #define COOPT_FAST_DIR "fast"
 #endif
-#define MEMO_MAGIC "coopt-fast-1"
-#define NFIELDS 15
+#define MEMO_MAGIC "coopt-fast-2"
+#define NFIELDS 16
 
 static int g_argc;
 static char **g_argv;
@@ -196,9 +197,13 @@ int main(int argc, char **argv) {
     line(&fp, "self=", argv[2]);
     for (int i = 3; i < argc; i++) line(&fp, "arg=", argv[i]);
     const char *path_env = getenv("PATH");
+    /* The same names as coopt.wrapper.fastpath.FINGERPRINT_ENV, in the same order. */
     const char *compiler_env = getenv("COOPT_COMPILER");
+    const char *remote_env = getenv("COOPT_REMOTE_STORAGE"), *recheck_env = getenv("COOPT_REMOTE_RECHECK");
     if (path_env) line(&fp, "env:PATH=", path_env);
     if (compiler_env) line(&fp, "env:COOPT_COMPILER=", compiler_env);
+    if (remote_env) line(&fp, "env:COOPT_REMOTE_STORAGE=", remote_env);
+    if (recheck_env) line(&fp, "env:COOPT_REMOTE_RECHECK=", recheck_env);
     for (const char *const *v = ENV_KEYED; *v; v++) {
         const char *val = getenv(*v);
         if (val) {
@@ -221,6 +226,10 @@ int main(int argc, char **argv) {
     const char *source = f[7], *journal = f[11], *stats_dir = f[12], *manifests = f[13];
     long drop = strtol(f[14], NULL, 10); /* coopt-cc's own arguments that are not the compiler's (prefix form) */
     if (drop < 0 || drop > argc - 3) defer();
+    /* With remote stores configured the miss is replayed only until the memo expires; then Python asks them. */
+    char *stop_at;
+    long long expires = strtoll(f[15], &stop_at, 10);
+    if (*stop_at || expires < 0 || (expires > 0 && (long long)time(NULL) >= expires)) defer();
 
     /* Still the same compiler binary... */
     struct stat st;

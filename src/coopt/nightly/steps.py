@@ -184,6 +184,7 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 def step_optimize(ctx: Context) -> Outcome:
     from coopt.agents.optimize import OptimizeOptions, StopFlag, optimize
     from coopt.agents.optimize_setup import OptimizeError
+    from coopt.cache.put import Remotes
 
     cfg, hooks = ctx.config.optimize, ctx.config.hooks
     assert hooks.profile is not None
@@ -196,6 +197,7 @@ def step_optimize(ctx: Context) -> Outcome:
         budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, bench=bench.shell_line(),
         train=hooks.profile.shell_line(), min_gain=cfg.min_gain, pairs=cfg.pairs, llm=ctx.config.llm.provider,
         run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check,
+        remotes=Remotes(ctx.config.cache.remote, ctx.config.cache.remote_read_only),
     )
     with open(log_path, "w", encoding="utf-8") as log:
         progress = _tee_progress(ctx.console, log)

@@ -18,11 +18,14 @@ from coopt.cache.journal import JOURNAL_VERSION, encode
 from coopt.cache.key import ENV_ALLOWLIST, KEY_VERSION
 from coopt.cache.layout import CacheLayout
 
-MEMO_MAGIC = "coopt-fast-1"
+MEMO_MAGIC = "coopt-fast-2"
 FIELDS = (
     "magic", "exec", "real", "stamp", "lookup_name", "path_index", "skip_dir", "source",
     "material_head", "material_tail", "journal_body", "journal_path", "stats_dir", "manifests_dir", "drop_args",
+    "expires",
 )
+# Settings read from the environment that change the decision a memo replays: part of the fingerprint.
+FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
 
@@ -36,7 +39,7 @@ def fingerprint(self_path: str, args: list[str], cwd: str, environ: dict[str, st
     """The text coopt-cc-fast hashes to find a memo; fastcc.c builds it byte for byte the same."""
     parts = ["v=1\n", "cwd=%s\n" % cwd, "self=%s\n" % self_path]
     parts.extend("arg=%s\n" % a for a in args)
-    for name in ("PATH", "COOPT_COMPILER"):
+    for name in FINGERPRINT_ENV:
         if name in environ:
             parts.append("env:%s=%s\n" % (name, environ[name]))
     for name in ENV_ALLOWLIST:
@@ -81,10 +84,13 @@ def write_memo(
     record: dict,
     key: str,
     drop_args: int = 0,
+    expires: int = 0,
 ) -> bool:
     """Leave (or refresh) the replay memo for this call. False when the call cannot be replayed in C.
 
     `drop_args` is how many of coopt-cc's own arguments are not the compiler's (1 in the prefix form).
+    `expires` (Unix seconds, 0: never) is when coopt-cc-fast stops replaying it and hands the call to Python again:
+    with remote stores configured a local miss may turn into a remote hit.
     """
     real = os.path.realpath(exec_path)
     try:
@@ -112,7 +118,7 @@ def write_memo(
     values = (
         MEMO_MAGIC, exec_path, real, "%d %d" % (st.st_size, st.st_mtime_ns), lookup_name, str(max(index, 0)),
         skip_dir, source_path, head, tail, body, layout.journal_path, layout.stats_dir,
-        os.path.join(layout.root, "manifests"), str(drop_args),
+        os.path.join(layout.root, "manifests"), str(drop_args), str(expires),
     )
     blob = b"".join(b"%d\n%s\n" % (len(v), v) for v in (x.encode("utf-8", "surrogateescape") for x in values))
     path = memo_path(layout, fp_text)

@@ -190,14 +190,77 @@ def _compile(
     if settings.debug:
         _write_key_debug(job, direct)
     if not os.path.exists(layout.manifest_path(direct_key)):
-        debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
-        if writable:
-            stats.bump(layout.stats_dir, "miss")
-            _leave_replay_memo(resolved, settings, layout, cwd, job, direct, direct_key)
-        return None
+        fetched = _from_remotes(settings, layout, cwd, started, direct_key, debug_log) if settings.remote else None
+        if fetched is None:
+            debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
+            if writable:
+                stats.bump(layout.stats_dir, "miss")
+                _leave_replay_memo(resolved, settings, layout, cwd, job, direct, direct_key)
+            return None
+        if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
+            return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
     from coopt.wrapper.serve import try_hit
 
     return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
+
+
+def _from_remotes(
+    settings: settingsmod.Settings,
+    layout: CacheLayout,
+    cwd: str,
+    started: float,
+    direct_key: str,
+    debug_log: list[str],
+) -> CacheLayout | None:
+    """A local miss: ask the remote stores (cache/tier.py). The layout now holding the variant, or None.
+
+    Whatever goes wrong here (a bad spec, a backend's bug) is a miss, never a failed compile.
+    """
+    try:
+        from coopt.cache import tier as tiermod
+
+        tier = tiermod.Tier(
+            layout,
+            settings.remote,
+            remote_read_only=settings.remote_read_only,
+            retry_after=settings.remote_retry_after,
+            local_read_only=settings.read_only,
+            sign_key=tiermod.team_key(),
+        )
+    except Exception as exc:
+        debug_log.append("remote: not consulted: %s: %s" % (type(exc).__name__, exc))
+        if not settings.read_only:
+            stats.bump(layout.stats_dir, "remote_unusable")
+        return None
+    try:
+        return tier.fetch(direct_key, cwd, started)
+    except Exception as exc:
+        debug_log.append("remote: lookup failed: %s: %s" % (type(exc).__name__, exc))
+        tier.count(None, "remote_internal_error")
+        return None
+    finally:
+        debug_log.extend(tier.log)
+        tier.flush()
+
+
+def _serve_from(
+    fetched: CacheLayout,
+    job: CompileJob,
+    args: list[str],
+    direct: str,
+    direct_key: str,
+    started: float,
+    debug_log: list[str],
+    debug: bool,
+) -> int | None:
+    import shutil
+
+    from coopt.wrapper.serve import try_hit
+
+    try:
+        return try_hit(fetched, job, args, direct, direct_key, started, True, debug_log, debug)
+    finally:
+        shutil.rmtree(fetched.root, ignore_errors=True)
 
 
 def _leave_replay_memo(
@@ -230,6 +293,8 @@ def _leave_replay_memo(
         job.to_record(direct_key),
         direct_key,
         len(raw) - len(resolved.args),
+        # With remotes, a local miss may become a remote hit: the C side replays it only for remote_recheck s.
+        int(time.time() + settings.remote_recheck) if settings.remote else 0,
     )
 
 

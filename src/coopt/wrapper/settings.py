@@ -6,6 +6,11 @@ Only the few keys the wrapper needs are read here. The file is looked up from th
     COOPT_COMPILER     the real compiler for CC=coopt-cc        [compiler] path     default: clang
     COOPT_CACHE_DIR    the cache directory                      [cache] dir         default: ~/.cache/coopt
     COOPT_READONLY     look up variants, write nothing          [cache] read_only   default: off
+    COOPT_REMOTE_STORAGE       remote stores behind the local cache  [cache] remote   default: none
+                               (space-separated specs in the environment; a list of specs in the file)
+    COOPT_REMOTE_READ_ONLY     never write to any remote             [cache] remote_read_only    default: off
+    COOPT_REMOTE_RETRY_AFTER   seconds a failed remote is skipped     [cache] remote_retry_after  default: 60
+    COOPT_REMOTE_RECHECK       seconds coopt-cc-fast trusts a miss    [cache] remote_recheck      default: 300
     COOPT_DISABLE      pass everything through                  -                   default: off
     COOPT_DEBUG        log decisions, write key material        -                   default: off
     COOPT_CONFIG       the config file to use (skips the search)
@@ -20,6 +25,8 @@ if TYPE_CHECKING:  # annotations only: keep the hot path import-light
     from collections.abc import Mapping
 
 CONFIG_NAME = "coopt.toml"
+REMOTE_RETRY_AFTER = 60.0  # config/schema.py has the same defaults (a test checks)
+REMOTE_RECHECK = 300.0
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -28,12 +35,17 @@ class ConfigError(Exception):
 
 
 class Settings:
-    __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path")
+    __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path", "remote",
+                 "remote_read_only", "remote_retry_after", "remote_recheck")
 
     def __init__(self) -> None:
         self.compiler = ""
         self.cache_dir = ""
         self.read_only = False
+        self.remote: tuple[str, ...] = ()  # spec texts, parsed only when a lookup needs them (cache/tier.py)
+        self.remote_read_only = False
+        self.remote_retry_after = REMOTE_RETRY_AFTER
+        self.remote_recheck = REMOTE_RECHECK
         self.disabled = False
         self.debug = False
         self.config_path = ""
@@ -89,6 +101,30 @@ def _typed(table: dict, key: str, kind: type, where: str) -> object:
     return value
 
 
+def _remote_list(value: object, where: str) -> tuple[str, ...]:
+    """`remote = "spec"` or `remote = ["spec", ...]` -> the spec texts."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    raise ConfigError("%s: remote must be a string or a list of strings, got %r" % (where, value))
+
+
+def _seconds(value: object, name: str, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ConfigError("%s: %s must be a number of seconds, got %r" % (where, name, value)) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError("%s: %s must be a number of seconds of at least 0, got %r" % (where, name, value))
+    return float(value)
+
+
 def load(cwd: str) -> Settings:
     """Effective wrapper settings for a compile run in `cwd`. Raises ConfigError for a broken coopt.toml."""
     s = Settings()
@@ -98,6 +134,10 @@ def load(cwd: str) -> Settings:
     s.cache_dir = os.environ.get("COOPT_CACHE_DIR", "")
     ro_env = os.environ.get("COOPT_READONLY")
     s.read_only = ro_env is not None and ro_env.strip().lower() in _TRUE
+    remote_env = os.environ.get("COOPT_REMOTE_STORAGE")
+    rro_env = os.environ.get("COOPT_REMOTE_READ_ONLY")
+    retry_env = os.environ.get("COOPT_REMOTE_RETRY_AFTER")
+    recheck_env = os.environ.get("COOPT_REMOTE_RECHECK")
 
     path = find_config(cwd)
     if path:
@@ -116,6 +156,26 @@ def load(cwd: str) -> Settings:
             s.cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(str(cdir)))
         if ro_env is None:
             s.read_only = bool(read_only or False)
+        where = path + ": [cache]"
+        remote = _remote_list(cache.get("remote"), where)
+        rro = _typed(cache, "remote_read_only", bool, where)
+        retry = _seconds(cache.get("remote_retry_after"), "remote_retry_after", where)
+        recheck = _seconds(cache.get("remote_recheck"), "remote_recheck", where)
+        s.remote = remote
+        s.remote_read_only = bool(rro or False)
+        if retry is not None:
+            s.remote_retry_after = retry
+        if recheck is not None:
+            s.remote_recheck = recheck
+
+    if remote_env:  # empty is unset, as for every non-switch key (config/load.py)
+        s.remote = tuple(remote_env.split())
+    if rro_env is not None:
+        s.remote_read_only = rro_env.strip().lower() in _TRUE
+    if retry_env:
+        s.remote_retry_after = _seconds(retry_env, "COOPT_REMOTE_RETRY_AFTER", "environment") or 0.0
+    if recheck_env:
+        s.remote_recheck = _seconds(recheck_env, "COOPT_REMOTE_RECHECK", "environment") or 0.0
 
     if not s.compiler:
         s.compiler = "clang"
