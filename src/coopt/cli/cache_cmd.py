@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         help="store without evidence (for tests and experiments; recorded as unverified)",
     )
     put.add_argument("command", nargs=argparse.REMAINDER, help="-- COMPILER ARGS... (instead of --for-object)")
+    sub.add_parser("push", help="upload every local entry to the writable remotes ([cache] remote)")
     return p
 
 
@@ -64,6 +65,7 @@ def run(_name: str, argv: list[str]) -> int:
         "clear": _clear,
         "evict": _evict,
         "put": _put,
+        "push": _push,
     }[a.action]
     return handler(a)
 
@@ -125,6 +127,32 @@ def _remote_rows(counts: dict[str, int]) -> dict[str, dict]:
         row["mean_ms"] = round(row["us"] / row["requests"] / 1000, 3) if row["requests"] else 0.0
         rows[display] = row
     return rows
+
+
+def _push(a: argparse.Namespace) -> int:
+    """Upload every intact local entry that a local manifest leads to (the same upload as `put`'s)."""
+    from coopt.cache import manifest
+    from coopt.cache.put import Remotes, upload
+
+    settings = load_settings()
+    if not settings.remote:
+        raise UsageError("no remote configured ([cache] remote or COOPT_REMOTE_STORAGE)")
+    store = open_store()
+    remotes = Remotes(settings.remote, settings.remote_read_only)
+    pushed = 0
+    for entry in store.entries():
+        direct_key = entry.meta.get("direct_key")
+        if not isinstance(direct_key, str) or not store.verify(entry):
+            continue
+        found = [r for r in manifest.load(store.layout.manifest_path(direct_key)) if r.get("key") == entry.key]
+        if not found or found[0].get("deps") is None:
+            continue
+        deps = [(p, h) for p, h in found[0]["deps"]]
+        for line in upload(store.layout, entry, direct_key, deps, remotes):
+            print("%s  %s" % (entry.key, line))
+        pushed += 1
+    print("%d entr%s offered to %d remote(s)" % (pushed, "y" if pushed == 1 else "ies", len(settings.remote)))
+    return 0
 
 
 def _ls(a: argparse.Namespace) -> int:
