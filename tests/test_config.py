@@ -173,6 +173,12 @@ AGREEMENT = [
     ('[cache]\ndir = "c"\n', {"COOPT_CONFIG": ""}, ""),
     ('[cache]\ndir = "c"\n', {"COOPT_CONFIG": "OTHER"}, "src"),
     ('[cache]\ndir = "c"\n', {"COOPT_CACHE_DIR": "rel-cache"}, "src"),
+    ('[cache]\nremote = ["file:///tmp/coopt-r1", "file:///tmp/coopt-r2|read-only"]\nremote_retry_after = 5\n', {}, ""),
+    ('[cache]\nremote = "file:///tmp/coopt-r1"\nremote_read_only = true\nremote_recheck = 0\n', {}, ""),
+    ('[cache]\nremote = ["file:///tmp/coopt-r1"]\nremote_read_only = true\n',
+     {"COOPT_REMOTE_STORAGE": "file:///tmp/a file:///tmp/b", "COOPT_REMOTE_READ_ONLY": "0",
+      "COOPT_REMOTE_RETRY_AFTER": "2.5", "COOPT_REMOTE_RECHECK": "10"}, ""),
+    ('[cache]\nremote = ["file:///tmp/coopt-r1"]\n', {"COOPT_REMOTE_STORAGE": ""}, ""),
 ]
 
 

@@ -161,3 +161,58 @@ def test_lua_rebuild_is_replayed_in_c_with_identical_objects(fast: Coopt, debian
     first = {r["output"]: _without_time(r) for r in compiles[: len(plain)]}
     second = {r["output"]: _without_time(r) for r in compiles[len(plain) :]}
     assert first == second
+
+
+def _expire_memo(cache_dir: Path) -> int:
+    """Make every replay memo of a cache expired, as it is `remote_recheck` seconds after it was written."""
+    count = 0
+    for memo in cache_dir.glob(fastpath.memo_dir_name() + "/*/*"):
+        data, fields = memo.read_bytes(), []
+        while data:
+            length, _, rest = data.partition(b"\n")
+            fields.append(rest[: int(length)])
+            data = rest[int(length) + 1 :]
+        assert len(fields) == len(fastpath.FIELDS) and int(fields[-1]) > 0, "a memo without expiry"
+        fields[-1] = b"1"
+        memo.write_bytes(b"".join(b"%d\n%s\n" % (len(f), f) for f in fields))
+        count += 1
+    return count
+
+
+def test_with_remotes_a_replayed_miss_expires_and_then_a_remote_variant_is_served(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    subprocess.run(["clang", "-O2", "-c", "f.c", "-o", "plain.o"], cwd=tmp_path, check=True)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    env = dict(fast.env, COOPT_REMOTE_STORAGE="file://%s" % remote)
+    other = dict(env, COOPT_CACHE_DIR=str(tmp_path / "cache-a"))  # a second machine sharing the remote
+
+    def compile_(e: dict) -> bytes:
+        subprocess.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path, env=e, check=True)
+        return (tmp_path / "f.o").read_bytes()
+
+    def counts() -> dict:
+        return {k: v for k, v in fast.stats().items() if not k.startswith("remote:")}
+
+    compile_(env)
+    compile_(env)
+    assert counts() == {"miss": 1, "miss_fast": 1}
+    compile_(other)
+    (tmp_path / "v.c").write_text('#include "f.h"\nint f(int x) { return x * K + 1; }\n')
+    put = Coopt(fast.bin, tmp_path / "cache-a", other).coopt(
+        "cache", "put", "--artifact", "v.c", "--for-object", "f.o", "--unverified", cwd=tmp_path)
+    assert "uploaded" in put.stdout, put.stdout
+    # Within remote_recheck the C side still replays the miss without asking the remote (what the expiry bounds).
+    assert compile_(env) == (tmp_path / "plain.o").read_bytes()
+    assert counts() == {"miss": 1, "miss_fast": 2}
+    # Once the memo has expired, Python decides again: the remote holds a variant now, and it is served.
+    assert _expire_memo(fast.cache_dir) == 1
+    assert compile_(env) != (tmp_path / "plain.o").read_bytes()
+    assert counts() == {"miss": 1, "miss_fast": 2, "hit": 1}
+    # A zero recheck never lets C replay a miss (another TU, so no variant exists for it).
+    (tmp_path / "g.c").write_text("int g(int x) { return x - 1; }\n")
+    zero = dict(env, COOPT_REMOTE_RECHECK="0")
+    for _ in range(2):
+        subprocess.run([_cc(fast), "-O2", "-c", "g.c", "-o", "g.o"], cwd=tmp_path, env=zero, check=True)
+    assert counts() == {"miss": 3, "miss_fast": 2, "hit": 1}

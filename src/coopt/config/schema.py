@@ -196,13 +196,10 @@ def _command() -> Kind:
 
 def redact(spec: str) -> str:
     """A remote spec without the credentials in its URL (`redis://:secret@h` -> `redis://***@h`), for showing."""
-    scheme, sep, rest = spec.partition("://")
-    if not sep:
-        return spec
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return scheme + sep + authority + slash + tail
+    from coopt.cache.remote.spec import mask_url
+
+    url, bar, attrs = spec.partition("|")
+    return mask_url(url) + bar + attrs
 
 
 def _remotes() -> Kind:
@@ -218,7 +215,7 @@ def _remotes() -> Kind:
             try:
                 parse_spec(item)
             except Exception as exc:  # the backends' own error says what is wrong with the spec
-                raise BadValue("bad remote spec %s: %s" % (quote(redact(item)), exc)) from None
+                raise BadValue(str(exc)) from None
         return tuple(items)
 
     def from_toml(v: Any) -> tuple[str, ...]:
