@@ -1,0 +1,141 @@
+"""A TCP connection with a deadline on every step, for the redis and HTTP backends.
+
+A call to a remote costs at most `connect_timeout + timeout` seconds, whatever the server does: the connect gets
+`connect_timeout`, and every send and receive after it gets only what is left of `timeout` (socket.settimeout on
+each step with the time remaining, so a server that drips one byte a second cannot stretch a call).
+Failures become RemoteError; a connection the server closed while it sat idle is reported as `Closed`, which the
+backends answer by reconnecting once within the same deadline (their operations are idempotent).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from coopt.cache.remote.base import RemoteError
+
+MAX_LINE = 65536  # a status, header or RESP line longer than this is a protocol error, not a reason to buffer more
+
+
+class Closed(RemoteError):
+    """The server closed (or reset) the connection."""
+
+
+class Wire:
+    """One kept-alive connection to host:port. Not thread-safe: one backend object per thread."""
+
+    def __init__(self, host: str, port: int, connect_timeout: float, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+        self.buf = bytearray()
+        self.deadline = 0.0
+
+    # -- lifetime ----------------------------------------------------------------------------------------------
+
+    def start(self, end: float) -> bool:
+        """Begin one call that must be over by `end` (monotonic). Connects if needed; True when this connected."""
+        if self.sock is not None:
+            self.deadline = min(end, time.monotonic() + self.timeout)
+            return False
+        left = min(self.connect_timeout, end - time.monotonic())
+        if left <= 0:
+            raise RemoteError("timeout before connecting", timeout=True)
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=left)
+        except TimeoutError:
+            raise RemoteError("connect timeout (%g ms)" % (self.connect_timeout * 1000), timeout=True) from None
+        except OSError as exc:
+            raise RemoteError("cannot connect: %s" % (exc.strerror or type(exc).__name__)) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.buf.clear()
+        self.deadline = min(end, time.monotonic() + self.timeout)
+        return True
+
+    def close(self) -> None:
+        """Drop the connection (the next start reconnects)."""
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+        self.buf.clear()
+
+    # -- steps -------------------------------------------------------------------------------------------------
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RemoteError("timeout (%g ms)" % (self.timeout * 1000), timeout=True)
+        return left
+
+    def _sock(self) -> socket.socket:
+        if self.sock is None:
+            raise Closed("not connected")
+        self.sock.settimeout(self._left())
+        return self.sock
+
+    def send(self, *parts: bytes) -> None:
+        """Send every part, within the deadline."""
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                try:
+                    n = self._sock().send(view)
+                except TimeoutError:
+                    raise RemoteError("timeout sending (%g ms)" % (self.timeout * 1000), timeout=True) from None
+                except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                    raise Closed("connection closed by the server") from None
+                except OSError as exc:
+                    raise RemoteError("send failed: %s" % (exc.strerror or type(exc).__name__)) from None
+                view = view[n:]
+
+    def _fill(self) -> None:
+        try:
+            chunk = self._sock().recv(262144)
+        except TimeoutError:
+            raise RemoteError("timeout waiting for the server (%g ms)" % (self.timeout * 1000), timeout=True) from None
+        except (ConnectionResetError, ConnectionAbortedError):
+            raise Closed("connection reset by the server") from None
+        except OSError as exc:
+            raise RemoteError("receive failed: %s" % (exc.strerror or type(exc).__name__)) from None
+        if not chunk:
+            raise Closed("connection closed by the server")
+        self.buf += chunk
+
+    def readline(self) -> bytes:
+        """One line without its CRLF."""
+        start = 0
+        while True:
+            at = self.buf.find(b"\r\n", start)
+            if at >= 0:
+                line = bytes(self.buf[:at])
+                del self.buf[: at + 2]
+                return line
+            if len(self.buf) > MAX_LINE:
+                raise RemoteError("protocol error: line too long")
+            start = max(0, len(self.buf) - 1)
+            self._fill()
+
+    def read_exact(self, n: int) -> bytes:
+        """Exactly `n` bytes."""
+        while len(self.buf) < n:
+            self._fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_to_eof(self) -> bytes:
+        """Everything until the server closes the connection (which is then dropped)."""
+        while True:
+            try:
+                self._fill()
+            except Closed:
+                break
+        out = bytes(self.buf)
+        self.close()
+        return out
