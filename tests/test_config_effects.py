@@ -196,3 +196,13 @@ def test_optimize_run_takes_its_settings_from_coopt_toml(coopt: Coopt, tmp_path:
     assert (state["levels"], state["min_gain"], state["pairs"], state["float_tolerance"]) == (["flags"], 40, 3, 1e-9)
     assert state["budget"]["evaluations"] == 1 and state["spent"]["evaluations"] == 1
     assert state["assume_cpu"] is False and all(not target_flags(a["flags"]) for a in state["attempts"])
+    # --resume continues that run with a larger budget: the judged candidate is not built again.
+    coopt.env["COOPT_BUDGET"] = "2"
+    out = coopt.coopt("optimize", "--run-dir", "run", "--resume", cwd=d).stdout
+    assert "resuming the run of %s: 1 judged attempt(s)" % state["created"] in out, out
+    again = json.loads((d / "run" / "state.json").read_text())
+    assert again["attempts"][0] == state["attempts"][0] and again["resumed"] == 1
+    assert [a["label"] for a in again["attempts"]] == [" ".join(fs) for fs in FLAG_SETS[:2]]
+    assert again["spent"]["evaluations"] == 2
+    bad = coopt.coopt("optimize", "--resume", cwd=d, check=False)
+    assert bad.returncode == 2 and "--resume needs --run-dir" in bad.stderr

@@ -205,12 +205,13 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
     )
     run = _Run(opts, p, loads, state, run_dir, os.path.join(run_dir, "work"), budget, Store(opts.cache_dir), progress,
                stop)
-    if opts.resume:
-        _carry_over(run)
+    carried = _carry_over(run) if opts.resume else ""
     os.makedirs(run.work, exist_ok=True)
     with stop.on_sigint(progress.line):
         try:
             _announce(run)
+            if carried:
+                progress.line(carried)
             run.save()
             _prepare(run)
             _loop(run)
@@ -250,16 +251,16 @@ def _same_setup(old: RunState, new: RunState) -> str:
     return ""
 
 
-def _carry_over(run: _Run) -> None:
-    """Continue the run saved in the run directory, when it is one of this profile and these settings."""
+def _carry_over(run: _Run) -> str:
+    """Continue the run saved in the run directory, when it is one of this profile and these settings; returns
+    the line that says what was carried over, or why nothing was ("" when there was no run to continue)."""
     try:
         old = load_state(run.run_dir)
     except RunStateError:
-        return  # nothing to continue: a fresh run
+        return ""  # nothing to continue: a fresh run
     why = _same_setup(old, run.state)
     if why:
-        run.progress.line("  the run in %s is not continued (%s): starting afresh" % (run.run_dir, why))
-        return
+        return "  the run in %s is not continued (%s): starting afresh" % (run.run_dir, why)
     judged = [a for a in old.attempts if a.verdict != "interrupted"]
     kept = {}
     for obj, k in old.kept.items():
@@ -278,9 +279,8 @@ def _carry_over(run: _Run) -> None:
     run.budget.evaluations = sum(1 + (a.remeasured is not None) for a in judged)
     run.budget.started -= float(old.spent.get("seconds", 0.0))
     run.carried = judged
-    run.progress.line("  resuming the run of %s: %d judged attempt(s) and %d kept variant(s) carried over, "
-                      "%d evaluation(s) already spent" % (old.created, len(judged), len(kept),
-                                                          run.budget.evaluations))
+    return "  resuming the run of %s: %d judged attempt(s) and %d kept variant(s) carried over, %d evaluation(s) " \
+        "already spent" % (old.created, len(judged), len(kept), run.budget.evaluations)
 
 
 def _announce(run: _Run) -> None:
