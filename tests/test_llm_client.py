@@ -382,3 +382,29 @@ def test_key_is_read_from_the_named_variable_only(server: ProtocolServer, tmp_pa
         assert client.query(ask()).ok
     assert KEY not in server.requests[0]["headers"]["authorization"]
     assert os.environ.get("COOPT_OTHER_KEY") is None
+
+
+def test_max_tokens_caps_what_is_sent_and_reserved(server: ProtocolServer, tmp_path: Path) -> None:
+    # [llm] max_tokens = 16 reaches the client as COOPT_LLM_MAX_TOKENS, like every [llm] key.
+    from coopt.config import environment, load
+
+    (tmp_path / "coopt.toml").write_text('[llm]\nprovider = "openai"\nmax_tokens = 16\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPT_")}
+    config_env = environment(load(str(tmp_path), environ=env))
+    cap = LLMConfig.from_env({**config_env, "COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "m"}).max_tokens
+    assert cap == 16
+    server.script = [Reply(completion("short", usage=None)), Reply(completion("small", usage=None))]
+    budget = Budget(max_tokens=10_000)
+    with make_client(server, tmp_path, budget, max_tokens=cap) as client:
+        request = ask(max_tokens=64)
+        answer = client.query(request)
+        prompt = client.reservation(request) - 64
+        # A body without usage keeps the whole reservation: the prompt's estimate plus the capped 16, not 64.
+        assert answer.ok and answer.tokens_charged == budget.tokens == prompt + 16
+        small = client.query(ask(max_tokens=8))  # a request under the cap keeps its own limit
+        assert small.tokens_charged == prompt + 8
+    assert [r["json"]["max_tokens"] for r in server.requests] == [16, 8]
+    [first] = [r for r in (json.loads(p.read_text()) for p in transcripts(tmp_path)) if "short" in r["response"]]
+    assert first["request"]["max_tokens"] == 16  # the transcript is keyed by what was sent
+    with pytest.raises(LLMConfigError, match="COOPT_LLM_MAX_TOKENS"):
+        LLMConfig.from_env({"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "m", "COOPT_LLM_MAX_TOKENS": "-1"})

@@ -253,3 +253,79 @@ def test_a_finished_run_is_not_resumed(tmp_path: Path) -> None:
     st.save(old, d)
     state, first = nightly_run._start(cfg, d, Console(out), fresh=False)  # type: ignore[arg-type]
     assert STEPS[first] == "optimize" and state.resumed == 1 and "starting at optimize" in out.text
+
+
+# The bench workload interrupts the nightly itself, once, as soon as the optimize run has saved a judged attempt:
+# Ctrl-C lands in the middle of the optimize step at a known point, with no race against the clock.
+INTERRUPT = """if [ ! -e interrupted ] && grep -q '"verdict"' .coopt-nightly/run/state.json 2>/dev/null; then
+  touch interrupted; kill -INT "$(cat nightly.pid)"
+fi
+"""
+
+
+# A TU whose object differs under each of the first flag sets (clang 14 at -O2: -O3, a higher inline threshold,
+# a higher unroll threshold each change the code), so every candidate is built, checked and timed.
+WORK_FLAGS = """static long big(long x) {
+    long h = x;
+    for (int r = 0; r < 8; r++) {
+        h ^= h >> 13; h *= 0xff51afd7ed558ccdL; h ^= h >> 29; h += r * 0x9E37L;
+        h ^= h << 7; h *= 0xc4ceb9fe1a85ec53L; h ^= h >> 31; h -= r;
+    }
+    if (h & 1) h = ~h; else h = h * 3 + 1;
+    if (h & 2) h ^= 0x5555; else h ^= 0xAAAA;
+    if (h & 4) h += 17; else h -= 23;
+    return h;
+}
+long work(long n) {
+    long s = 0, t[48];
+    for (int j = 0; j < 48; j++) t[j] = j * 7;
+    for (long i = 0; i < n; i++) {
+        s += big(i) % 13;
+        s ^= big(s + i) & 7;
+        for (int j = 0; j < 48; j++) s += t[j] * (i & j);
+    }
+    return s;
+}
+"""
+
+
+def test_interrupted_optimize_resumes_without_redoing_judged_candidates(coopt: Coopt, tiny: Path) -> None:
+    from coopt.agents.optimize_levels import FLAG_SETS
+
+    (tiny / "work.c").write_text(WORK_FLAGS)
+    (tiny / "interrupt.sh").write_text(INTERRUPT)
+    config = CONFIG.replace("./app 100000000", "./app 5000000")
+    (tiny / "coopt.toml").write_text(config + 'bench = "sh interrupt.sh; ./app 5000000"\n\n[optimize]\nlevels = '
+                                     '["flags"]\nbudget = 3\npairs = 3\nmin_gain = 50\nfloat_tolerance = 1e-9\n')
+    proc = subprocess.Popen([str(coopt.bin / "coopt"), "nightly"], cwd=tiny, env=coopt.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    (tiny / "nightly.pid").write_text(str(proc.pid))
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert (tiny / "interrupted").exists() and "[5/8] optimize: interrupted" in out
+    run_state = tiny / ".coopt-nightly" / "run" / "state.json"
+    first = json.loads(run_state.read_text())
+    assert first["status"] == "interrupted" and first["float_tolerance"] == 1e-9 and first["assume_cpu"] is False
+    judged = [a for a in first["attempts"] if a["verdict"] != "interrupted"]
+    assert 1 <= len(judged) < 3 and first["attempts"][-1]["verdict"] == "interrupted", first["attempts"]
+
+    again = coopt.coopt("nightly", cwd=tiny, check=False)
+    assert again.returncode == 4, again.stdout + again.stderr  # min_gain 50: nothing improved, but it finished
+    assert "starting at optimize" in again.stdout
+    assert "resuming the run of %s: %d judged attempt(s)" % (first["created"], len(judged)) in again.stdout
+    last = json.loads(run_state.read_text())
+    assert last["status"] == "finished" and last["resumed"] == 1 and last["created"] == first["created"]
+    # The judged attempts are kept as they were, and none of their candidates was built and timed again.
+    assert last["attempts"][:len(judged)] == judged
+    assert [a["label"] for a in last["attempts"]] == [" ".join(fs) for fs in FLAG_SETS[:3]]
+    assert [a["number"] for a in last["attempts"]] == [1, 2, 3]
+    assert all(a["verdict"] == "rejected" for a in last["attempts"]), last["attempts"]  # each one timed
+    assert last["spent"]["evaluations"] == 3
+    log = (tiny / ".coopt-nightly" / "logs" / "optimize.log").read_text()
+    assert log.count("coopt optimize: ") == 2  # both attempts' progress, in one log
+    assert json.loads((tiny / ".coopt-nightly" / "state.json").read_text())["steps"]["optimize"]["data"][
+        "attempts"] == 3

@@ -2,7 +2,8 @@
 
 A profile written by one LLVM version is unreadable by another, and IR from clang 19 does not load in opt 14, so
 tools are taken from the clang binary's own directory first (Debian: /usr/lib/llvm-N/bin), then as `NAME-N` on
-PATH, and each is checked to report the same major version.
+PATH, and each is checked to report the same major version. The optimizer's compiler tools (`find_toolchain`)
+and the verifier (`find`, which also needs llvm-objcopy and llvm-nm) share this one lookup.
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ class Toolchain:
     version: str
     major: int
     tools: dict[str, str]
+
+    def __hash__(self) -> int:
+        # The verifier caches per toolchain (functools.lru_cache); the tools dict is not hashable itself.
+        return hash((self.clang, self.version, tuple(sorted(self.tools.items()))))
+
+    @property
+    def objcopy(self) -> str:
+        """llvm-objcopy of this release (the verifier renames symbols apart with it)."""
+        return self.tool("llvm-objcopy")
+
+    @property
+    def nm(self) -> str:
+        """llvm-nm of this release (the verifier lists an object's symbols with it)."""
+        return self.tool("llvm-nm")
 
     def tool(self, name: str) -> str:
         """Path of LLVM tool `name` matching this clang; ToolchainError when there is none."""
@@ -84,4 +99,16 @@ def find_toolchain(clang: str = "clang") -> Toolchain:
                 break
     tc = Toolchain(clang=path, version=version, major=major, tools=tools)
     _cache[real] = tc
+    return tc
+
+
+def find(clang: str = "") -> Toolchain:
+    """The verifier's toolchain: `clang` (default $COOPT_VERIFY_CC, else `clang` on PATH) with llvm-objcopy and
+    llvm-nm of the same release. ToolchainError, saying what to install or set, when one is missing."""
+    name = clang or os.environ.get("COOPT_VERIFY_CC", "") or "clang"
+    if "/" not in name and not shutil.which(name):
+        raise ToolchainError("compiler %r not found on PATH; install clang or set COOPT_VERIFY_CC" % name)
+    tc = find_toolchain(name)
+    for tool in ("llvm-objcopy", "llvm-nm"):
+        tc.tool(tool)
     return tc

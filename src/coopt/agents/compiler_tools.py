@@ -19,6 +19,27 @@ class ToolError(Exception):
     """A tool run failed; the message carries the command's last line of stderr."""
 
 
+# Options that tie code to a CPU (clang's -march/-mcpu/-mtune and ISA switches, llc's -mcpu/-mattr). A variant
+# built with one runs only where that CPU's instructions exist, yet its cache key is the user's compile: tools may
+# add them only when [optimize] assume_cpu says every machine that shares the cache has this CPU.
+TARGET_PREFIXES = ("-march=", "-mcpu=", "-mtune=", "-mattr=", "--march=", "--mcpu=", "-target-cpu",
+                   "-target-feature", "-mavx", "-msse", "-mssse", "-mfma", "-mbmi", "-mpopcnt", "-mlzcnt",
+                   "-mf16c", "-mmovbe", "-maes", "-mpclmul", "-msha", "-madx", "-mrdrnd", "-mneon", "-msve")
+
+
+def target_flags(flags: list[str]) -> list[str]:
+    """The options among `flags` that assume a target CPU (including -march=x86-64-v3 style levels)."""
+    return [f for f in flags if f.startswith(TARGET_PREFIXES)]
+
+
+def check_target(flags: list[str], assume_cpu: bool) -> None:
+    """ToolError when `flags` assume a CPU and the configuration does not allow it."""
+    found = target_flags(flags)
+    if found and not assume_cpu:
+        raise ToolError("%s assume%s a target CPU; [optimize] assume_cpu is false, so no variant may"
+                        % (" ".join(found), "s" if len(found) == 1 else ""))
+
+
 @dataclass(frozen=True)
 class Built:
     """A candidate object for one TU and how it was made."""
@@ -43,8 +64,11 @@ def toolchain_for(job: CompileJob) -> Toolchain:
     return find_toolchain(job.compiler)
 
 
-def compile_with_flags(job: CompileJob, flags: list[str], out: str, label: str = "") -> Built:
-    """The TU compiled with the job's own flags followed by `flags` (later flags win, as with clang)."""
+def compile_with_flags(job: CompileJob, flags: list[str], out: str, label: str = "", assume_cpu: bool = False
+                       ) -> Built:
+    """The TU compiled with the job's own flags followed by `flags` (later flags win, as with clang). Target CPU
+    options among `flags` need `assume_cpu` (ToolError otherwise); the job's own flags are the user's choice."""
+    check_target(flags, assume_cpu)
     cmd = job.replay_command(job.source, os.path.abspath(out), flags)
     _run(cmd, job.cwd, job.subprocess_env())
     return Built("flags", label or " ".join(flags), os.path.abspath(out), [cmd], extra_flags=list(flags))
@@ -65,8 +89,9 @@ def run_opt(tc: Toolchain, ll: str, pipeline: str, out_ll: str) -> list[str]:
     return cmd
 
 
-def run_llc(tc: Toolchain, ll: str, options: list[str], out_obj: str) -> list[str]:
-    """`llc` to an object file with the given options (e.g. -O3, -mcpu=...)."""
+def run_llc(tc: Toolchain, ll: str, options: list[str], out_obj: str, assume_cpu: bool = False) -> list[str]:
+    """`llc` to an object file with the given options (e.g. -O3; -mcpu=... only with `assume_cpu`)."""
+    check_target(options, assume_cpu)
     cmd = [tc.tool("llc"), *options, "-filetype=obj", "-relocation-model=pic", ll, "-o", out_obj]
     _run(cmd, os.path.dirname(os.path.abspath(out_obj)))
     return cmd

@@ -4,7 +4,8 @@ One `query()` is one logical request:
 
 1. The transcript cache is asked first (`llm_transcripts`): a hit is parsed like a fresh answer, costs no tokens
    and sends nothing. In replay mode a miss is NOT_RECORDED, also without sending anything.
-2. Tokens are reserved in the `Budget` before sending: an estimate of the prompt plus `max_tokens`. When that does
+2. Tokens are reserved in the `Budget` before sending: an estimate of the prompt plus `max_tokens` (the request's,
+   cut to the configured cap `[llm] max_tokens` when it asks for more: the cap is also what is sent). When that does
    not fit, `BudgetExhausted` propagates: it is the run's stop condition, not a model failure.
 3. The request is sent with the SDK's own retries off, so this loop decides: a 429 waits for the server's
    Retry-After (else exponential backoff with jitter) and tries again, as do connection errors and 5xx, up to
@@ -24,6 +25,7 @@ detail line; transcripts never contain it.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import math
 import os
@@ -64,6 +66,7 @@ class LLMConfig:
     backoff_max: float = 60.0
     cache_dir: str = ""  # the transcript cache; "" for none
     cache_mode: str = "use"  # use, off, replay (answers only from the transcript cache)
+    max_tokens: int = 0  # [llm] max_tokens: the most completion tokens one request may ask for (0: the caller's)
 
     def __post_init__(self) -> None:
         if not self.base_url or urlsplit(self.base_url).scheme not in ("http", "https"):
@@ -72,6 +75,8 @@ class LLMConfig:
             raise LLMConfigError("no LLM model name; set COOPT_LLM_MODEL")
         if not (self.timeout > 0 and self.max_retries >= 0 and self.backoff_initial >= 0 and self.backoff_max >= 0):
             raise LLMConfigError("LLM timeout must be > 0 and retries and backoff >= 0")
+        if self.max_tokens < 0:
+            raise LLMConfigError("LLM max_tokens must be 0 (no cap) or a positive number of tokens")
         if self.cache_mode not in CACHE_MODES:
             raise LLMConfigError("LLM cache mode %r is not one of %s" % (self.cache_mode, ", ".join(CACHE_MODES)))
         if self.cache_mode == "replay" and not self.cache_dir:
@@ -81,7 +86,8 @@ class LLMConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, cache_dir: str = "",
                  defaults: Mapping[str, str] | None = None) -> LLMConfig:
         """COOPT_LLM_BASE_URL, COOPT_LLM_MODEL, COOPT_LLM_API_KEY_ENV (default OPENAI_API_KEY),
-        COOPT_LLM_TIMEOUT (s, default 120), COOPT_LLM_RETRIES (default 4), COOPT_LLM_CACHE (use, off, replay).
+        COOPT_LLM_TIMEOUT (s, default 120), COOPT_LLM_RETRIES (default 4), COOPT_LLM_CACHE (use, off, replay),
+        COOPT_LLM_MAX_TOKENS (completion tokens per request, default 0: no cap).
         `defaults` stand in for variables the environment does not set."""
         env = {**(defaults or {}), **(os.environ if environ is None else environ)}
 
@@ -95,6 +101,10 @@ class LLMConfig:
         retries = number("COOPT_LLM_RETRIES", 4)
         if retries != int(retries):
             raise LLMConfigError("COOPT_LLM_RETRIES=%r is not a whole number" % env.get("COOPT_LLM_RETRIES"))
+        cap = number("COOPT_LLM_MAX_TOKENS", 0)
+        if cap != int(cap) or cap < 0:
+            raise LLMConfigError("COOPT_LLM_MAX_TOKENS=%r is not a whole number of at least 0"
+                                 % env.get("COOPT_LLM_MAX_TOKENS"))
         return cls(
             base_url=env.get("COOPT_LLM_BASE_URL", ""),
             model=env.get("COOPT_LLM_MODEL", ""),
@@ -103,6 +113,7 @@ class LLMConfig:
             max_retries=int(retries),
             cache_dir=cache_dir,
             cache_mode=env.get("COOPT_LLM_CACHE", "use") or "use",
+            max_tokens=int(cap),
         )
 
 
@@ -165,6 +176,14 @@ class ChatClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def capped(self, request: ChatRequest) -> ChatRequest:
+        """`request` with its completion tokens cut to the configured cap ([llm] max_tokens), if it asks for more:
+        what is sent, reserved in the budget and keyed in the transcript cache."""
+        cap = self.config.max_tokens
+        if cap and request.sampling.max_tokens > cap:
+            return dataclasses.replace(request, sampling=dataclasses.replace(request.sampling, max_tokens=cap))
+        return request
+
     def reservation(self, request: ChatRequest) -> int:
         """Tokens reserved before sending: the prompt estimated from its size, plus the most the answer may use."""
         return math.ceil(request.text_size() / CHARS_PER_TOKEN) + request.sampling.max_tokens
@@ -173,6 +192,7 @@ class ChatClient:
         """Ask once (with retries). Every failure of the model or the endpoint is an Answer that is not ok; only
         BudgetExhausted (the run's stop condition) and errors of `connect` (a local server that cannot start)
         are raised."""
+        request = self.capped(request)
         payload = request.payload(self.config.model)
         key = request_key(payload)
         tool_names = frozenset(t.name for t in request.tools)

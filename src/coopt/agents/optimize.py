@@ -10,6 +10,9 @@ the user's own flags: plain clang, whatever the cache served before.
 Budget: `Budget` is charged before each evaluation (evaluations never exceed the limit); with a time limit the
 next evaluation must fit by the longest one so far, and a measurement still running at the limit is stopped.
 State is saved after every step; Ctrl-C stops after the current step and keeps everything already stored.
+With `resume`, a run directory's unfinished run of the same profile and settings is continued: its judged
+attempts and kept variants are carried over, their evaluations and seconds count against the budget, and the
+compiler-tools agents do not propose them again (the baseline and the noise check are measured afresh).
 """
 
 from __future__ import annotations
@@ -45,12 +48,14 @@ from coopt.agents.optimize_state import (
     KeptRecord,
     MeasurementRecord,
     RunState,
+    RunStateError,
     TuRecord,
     new_run_dir,
     now_utc,
     remember_run,
     save,
 )
+from coopt.agents.optimize_state import load as load_state
 from coopt.agents.relink import RelinkError
 from coopt.cache.hashing import hash_file
 from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
@@ -83,6 +88,10 @@ class OptimizeOptions:
     final: bool = True
     keep_work: bool = False
     remotes: Remotes | None = None  # [cache] remote: kept variants are uploaded there, withdrawn ones removed
+    float_tolerance: float = 0.0  # floating-point numbers in test output within this compare equal (0: exact)
+    assume_cpu: bool = False  # compiler tools may target this machine's CPU (-march=native)
+    llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
+    resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone
 
 
 class StopFlag:
@@ -155,6 +164,7 @@ class _Run:
     bench: ProgramBench | None = None
     base: Side | None = None
     seen: dict[str, set[str]] = field(default_factory=dict)  # TU object -> object hashes already judged
+    carried: list[AttemptRecord] = field(default_factory=list)  # judged before a resume: not proposed again
 
     def save(self) -> None:
         self.state.spent = {"evaluations": self.budget.evaluations, "seconds": round(self.budget.seconds, 1)}
@@ -180,7 +190,8 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
     remember_run(opts.cache_dir, run_dir)
     budget = Budget(max_evaluations=opts.budget_evaluations, max_seconds=opts.budget_seconds)
     state = RunState(
-        created=now_utc(), program=p.program, profile=p.profile_path, journal=p.journal, cache_dir=opts.cache_dir,
+        created=now_utc(), program=p.program, profile=p.profile_path, profile_digest=hash_file(p.profile_path),
+        journal=p.journal, cache_dir=opts.cache_dir,
         levels=list(opts.levels), min_gain=opts.min_gain, pairs=opts.pairs, llm=opts.llm,
         budget={"evaluations": opts.budget_evaluations, "seconds": opts.budget_seconds},
         bench=CommandRecord(loads.bench.line, loads.bench.cwd, loads.bench.origin),
@@ -188,15 +199,20 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         tests=[CommandRecord(t.line, t.cwd, t.origin) for t in loads.tests],
         same_workload=loads.same,
         measure=opts.measure,
+        float_tolerance=opts.float_tolerance,
+        assume_cpu=opts.assume_cpu,
         tus=[TuRecord(t.object, t.source, t.share) for t in p.hot] + [
             TuRecord(t.object, t.source, t.share, why) for t, why in p.skipped],
     )
     run = _Run(opts, p, loads, state, run_dir, os.path.join(run_dir, "work"), budget, Store(opts.cache_dir), progress,
                stop)
+    carried = _carry_over(run) if opts.resume else ""
     os.makedirs(run.work, exist_ok=True)
     with stop.on_sigint(progress.line):
         try:
             _announce(run)
+            if carried:
+                progress.line(carried)
             run.save()
             _prepare(run)
             _loop(run)
@@ -223,6 +239,51 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
     return state
 
 
+def _same_setup(old: RunState, new: RunState) -> str:
+    """Why `old` cannot be continued as `new` ("" when it can)."""
+    for name in ("program", "profile", "profile_digest", "levels", "min_gain", "pairs", "llm", "measure",
+                 "float_tolerance", "assume_cpu"):
+        if getattr(old, name) != getattr(new, name):
+            return "its %s differs" % name.replace("_", " ")
+    if (old.bench.line, old.bench.cwd) != (new.bench.line, new.bench.cwd):
+        return "its bench command differs"
+    if [(t.line, t.cwd) for t in old.tests] != [(t.line, t.cwd) for t in new.tests]:
+        return "its test commands differ"
+    return ""
+
+
+def _carry_over(run: _Run) -> str:
+    """Continue the run saved in the run directory, when it is one of this profile and these settings; returns
+    the line that says what was carried over, or why nothing was ("" when there was no run to continue)."""
+    try:
+        old = load_state(run.run_dir)
+    except RunStateError:
+        return ""  # nothing to continue: a fresh run
+    why = _same_setup(old, run.state)
+    if why:
+        return "  the run in %s is not continued (%s): starting afresh" % (run.run_dir, why)
+    judged = [a for a in old.attempts if a.verdict != "interrupted"]
+    kept = {}
+    for obj, k in old.kept.items():
+        if k.withdrawn or run.store.get(k.key) is not None:
+            kept[obj] = k
+        else:
+            run.state.notes.append("the variant of %s from before the resume is no longer in the cache" % k.source)
+            for a in judged:
+                if a.number == k.attempt:
+                    a.kept = False
+    run.state.created, run.state.resumed = old.created, old.resumed + 1
+    run.state.attempts, run.state.kept = judged, kept
+    # The noise check and the final measurement are made again by this run, with notes of their own.
+    run.state.notes = [n for n in old.notes if not n.startswith(("noise check:", "final measurement"))]
+    # What the judged attempts cost counts: one evaluation each, two when measured again.
+    run.budget.evaluations = sum(1 + (a.remeasured is not None) for a in judged)
+    run.budget.started -= float(old.spent.get("seconds", 0.0))
+    run.carried = judged
+    return "  resuming the run of %s: %d judged attempt(s) and %d kept variant(s) carried over, %d evaluation(s) " \
+        "already spent" % (old.created, len(judged), len(kept), run.budget.evaluations)
+
+
 def _announce(run: _Run) -> None:
     p, say = run.plan, run.progress.line
     say("coopt optimize: %s, %d hot TU(s): %s" % (p.program, len(p.hot), ", ".join(
@@ -235,6 +296,11 @@ def _announce(run: _Run) -> None:
             say("  train: the same workload as the bench (PGO is judged on what it was trained on)")
         else:
             say("  train: %s (%s)" % (_shown(run, run.loads.train.line), run.loads.train.origin))
+    if run.opts.float_tolerance:
+        say("  floating-point numbers in test output may differ by %g x max(1, |value|)" % run.opts.float_tolerance)
+    if run.opts.assume_cpu:
+        say("  assume_cpu: variants may target this machine's CPU (-march=native); every machine sharing the cache "
+            "must have it")
     if run.opts.min_gain < 1.0:
         say("  warning: --min-gain %.2f accepts variants slower than the original" % run.opts.min_gain)
     say("  run directory: %s" % run.run_dir)
@@ -274,6 +340,7 @@ def _prepare(run: _Run) -> None:
     run.bench = ProgramBench(
         run.plan.link, run.work, run.loads.bench, run.loads.tests, run.opts.pairs, run.opts.timeout_s,
         lambda: run.stop.requested, run.deadline, run.opts.measure, run.progress.status,
+        float_tolerance=run.opts.float_tolerance,
     )
     try:
         run.base = run.bench.side("base", {t.object: t.baseline_object for t in usable})
@@ -324,8 +391,18 @@ def _loop(run: _Run) -> None:
     guide = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0)
     assert run.bench is not None and run.base is not None
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
-                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir)
+                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
+                       float_tolerance=run.opts.float_tolerance, assume_cpu=run.opts.assume_cpu,
+                       environ=run.opts.llm_env)
     agents = make_agents(run.opts.levels, run.opts.llm, ctx)
+    for rec in run.carried:  # a resumed run: the guide learns what was judged, the agents move past it
+        known = next((x for x in guide.arms if x.tu == rec.object and x.level == rec.level), None)
+        if known is None or rec.object not in hot:
+            continue
+        guide.record(known, rec.interval.low if rec.verdict == "accepted" and rec.interval else None)
+        skip = getattr(agents[rec.level], "skip", None)
+        if skip is not None:
+            skip(hot[rec.object], rec)
     while True:
         if run.stop.requested:
             raise Interrupted("stopped by the user")

@@ -122,6 +122,7 @@ class ProgramBench:
     measure: str = "cpu"
     on_round: Callable[[str], None] = lambda _text: None
     expected: list[program.Observation] | None = None
+    float_tolerance: float = 0.0  # [optimize] float_tolerance: how close floating-point numbers in output must be
 
     def side(self, name: str, replacements: dict[str, str]) -> Side:
         """Relink the program with `replacements` ({original object: new object}) into its own directory.
@@ -184,7 +185,7 @@ class ProgramBench:
         assert self.expected is not None, "record_baseline first"
         for w, want in zip(self.tests, self.expected, strict=True):
             got = self.observe(cand, w)
-            diff = program.compare(want, got)
+            diff = program.compare(want, got, self.float_tolerance)
             if diff:
                 return "%s command %s: %s" % (w.origin, w.line, diff)
         return ""

@@ -43,6 +43,12 @@ FLAG_SETS: tuple[tuple[str, ...], ...] = (
     ("-O3", "-mllvm", "-unroll-threshold=600", "-mllvm", "-inline-threshold=600"),
     ("-O3", "-mllvm", "-extra-vectorizer-passes"),
 )
+# Flag sets tried after FLAG_SETS only when [optimize] assume_cpu is true: code for this machine's CPU, which
+# every machine sharing the cache must then have.
+TARGET_FLAG_SETS: tuple[tuple[str, ...], ...] = (
+    ("-O2", "-march=native"),
+    ("-O3", "-march=native"),
+)
 # Extra flags of the `pgo` level's candidates, after the profile.
 PGO_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
 
@@ -90,6 +96,9 @@ class AgentContext:
     timeout_s: float = 900.0
     budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
     cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
+    float_tolerance: float = 0.0  # [optimize] float_tolerance: floating-point outputs within it compare equal
+    assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
+    environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
 
 
 class LevelAgent(Protocol):
@@ -118,22 +127,30 @@ class FlagsAgent:
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
-        self.cursor: dict[str, int] = {}
+        self.tried: dict[str, set[tuple[str, ...]]] = {}
+
+    def flag_sets(self) -> tuple[tuple[str, ...], ...]:
+        """The sets this run may try: FLAG_SETS, plus TARGET_FLAG_SETS when a target CPU may be assumed."""
+        return FLAG_SETS + TARGET_FLAG_SETS if self.ctx.assume_cpu else FLAG_SETS
 
     def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
         own = set(tu.job.key_args)
-        sets = [fs for fs in FLAG_SETS if not set(fs) <= own]
-        return sets[self.cursor.get(tu.object, 0):]
+        done = self.tried.get(tu.object, set())
+        return [fs for fs in self.flag_sets() if not set(fs) <= own and fs not in done]
 
     def has_more(self, tu: HotTU) -> bool:
         return bool(self._pending(tu))
 
+    def skip(self, tu: HotTU, attempt: Any) -> None:
+        """A resumed run: `attempt` (an AttemptRecord of the earlier run) was judged; do not propose it again."""
+        self.tried.setdefault(tu.object, set()).add(tuple(attempt.flags))
+
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
         flags = list(self._pending(tu)[0])
-        self.cursor[tu.object] = self.cursor.get(tu.object, 0) + 1
-        n = self.cursor[tu.object]
-        out = os.path.join(out_dir, "%s-flags%d.o" % (_file_stem(tu), n))
-        built = compile_with_flags(tu.job, flags, out)
+        done = self.tried.setdefault(tu.object, set())
+        done.add(tuple(flags))
+        out = os.path.join(out_dir, "%s-flags%d.o" % (_file_stem(tu), len(done)))
+        built = compile_with_flags(tu.job, flags, out, assume_cpu=self.ctx.assume_cpu)
         return Candidate(Built("flags", built.label, built.object_path, built.recipe, tu.job.source_path, flags),
                          self.proposer)
 
@@ -185,6 +202,12 @@ class PgoAgent:
                 self.error = str(exc) or type(exc).__name__
                 raise ToolError("PGO training failed: %s" % self.error) from exc
         return self.profile
+
+    def skip(self, tu: HotTU, attempt: Any) -> None:
+        """A resumed run: the variant `attempt` (an AttemptRecord of the earlier run) was judged; move past it."""
+        labels = [" ".join(["pgo", *v]) for v in self._pending(tu)]
+        if labels and labels[0] == attempt.label:
+            self.cursor[tu.object] = self.cursor.get(tu.object, 0) + 1
 
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
         profile = self._train()

@@ -115,6 +115,10 @@ class RunState:
     tests: list[CommandRecord]
     same_workload: bool  # PGO trains on the workload it is judged on
     measure: str = "cpu"  # what the A/B timed: "cpu" (user+sys of the bench command) or "wall"
+    profile_digest: str = ""  # the profile file's content hash: a resumed run must work from the same profile
+    resumed: int = 0  # how many times `resume` continued this run
+    float_tolerance: float = 0.0  # floating-point numbers in test output within this compared equal (0: exact)
+    assume_cpu: bool = False  # compiler tools could target this machine's CPU (-march=native)
     status: str = "running"
     stop_reason: str = ""
     updated: str = ""

@@ -448,7 +448,8 @@ class SourceLevelAgent:
         # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
         options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(sources)),
                                 total_timeout_s=min(base.total_timeout_s, self.ctx.timeout_s),
-                                input_sources=tuple(sources), clang=clang_for(tu.job))  # type: ignore[arg-type]
+                                input_sources=tuple(sources), clang=clang_for(tu.job),  # type: ignore[arg-type]
+                                fp_tolerance=self.ctx.float_tolerance)
         try:
             return verify(tu.job.source_path, cand.artifact, [cand.function], absolute_flags(tu.job),
                           options=options)
@@ -520,9 +521,12 @@ def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
     if level != "source":
         raise LevelUnavailable("level %s has no agent here" % level)
     stack = contextlib.ExitStack()
+    # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which
+    # still holds what the configuration names but never stores (the API key).
+    env = {**os.environ, **ctx.environ} if ctx.environ is not None else None
     try:
-        options = SourceOptions(context_tokens=context_window(llm))
-        model = stack.enter_context(open_model(llm, ctx.budget, _transcripts_dir(ctx)))
+        options = SourceOptions(context_tokens=context_window(llm, env))
+        model = stack.enter_context(open_model(llm, ctx.budget, _transcripts_dir(ctx), environ=env))
     except (LLMConfigError, LocalModelError) as exc:
         stack.close()
         raise OptimizeError(str(exc)) from exc

@@ -10,7 +10,14 @@ import sys
 from coopt.cache import stats as statsmod
 from coopt.cache.store import Store, parse_size
 from coopt.cli import UsageError
-from coopt.cli.common import job_for_command, job_for_object, load_settings, max_cache_size, open_store
+from coopt.cli.common import (
+    job_for_command,
+    job_for_object,
+    load_config,
+    load_settings,
+    max_cache_size,
+    open_store,
+)
 from coopt.wrapper.reasons import DESCRIPTIONS
 
 
@@ -28,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("key")
     sub.add_parser("clear", help="remove every entry")
     ev = sub.add_parser("evict", help="remove least recently used entries above the size limit")
-    ev.add_argument("--max-size", help="size limit (e.g. 500M); default COOPT_CACHE_MAX_SIZE or 5G")
+    ev.add_argument("--max-size", help="size limit (e.g. 500M); default [cache] max_size of coopt.toml, "
+                    "COOPT_CACHE_MAX_SIZE overriding it, else 5G")
     put = sub.add_parser(
         "put",
         help="store an artifact as the variant for one compile",
@@ -217,11 +225,12 @@ def _clear(_a: argparse.Namespace) -> int:
 
 
 def _evict(a: argparse.Namespace) -> int:
-    store = open_store(read_only=False)
+    cfg = load_config()  # [cache] dir and max_size from coopt.toml, COOPT_* overriding, as `coopt config show`
+    store = Store(cfg.cache.dir)
     try:
-        limit = parse_size(a.max_size) if a.max_size else max_cache_size()
+        limit = parse_size(a.max_size) if a.max_size else cfg.cache.max_size
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError("--max-size: %s" % exc) from exc
     removed = store.evict(limit)
     print("evicted %d entries; %.1f MiB left" % (len(removed), store.total_size() / (1 << 20)))
     return 0

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from coopt.cache import journal
 from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
-from coopt.cache.store import Store, parse_size
+from coopt.cache.store import Store
 from coopt.cli import UsageError
 from coopt.wrapper import settings as settingsmod
 
-DEFAULT_MAX_SIZE = "5G"
+if TYPE_CHECKING:
+    from coopt.config import Config
 
 
 def load_settings() -> settingsmod.Settings:
@@ -26,12 +29,20 @@ def open_store(read_only: bool | None = None) -> Store:
     return Store(s.cache_dir, read_only=s.read_only if read_only is None else read_only)
 
 
-def max_cache_size() -> int:
-    text = os.environ.get("COOPT_CACHE_MAX_SIZE", DEFAULT_MAX_SIZE)
+def load_config(flags: Mapping[str, tuple[Any, str]] | None = None) -> Config:
+    """The effective configuration for the working directory (coopt.toml or [tool.coopt], then COOPT_*, then
+    `flags`: {"section.key": (value, "--option")}), as `coopt config show` reports it."""
+    from coopt.config import ConfigError, load
+
     try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise UsageError("COOPT_CACHE_MAX_SIZE: %s" % exc) from exc
+        return load(os.getcwd(), flags=flags)
+    except ConfigError as exc:
+        raise UsageError("bad config %s" % exc) from exc
+
+
+def max_cache_size() -> int:
+    """The cache's size limit: [cache] max_size, overridden by COOPT_CACHE_MAX_SIZE (default 5G)."""
+    return load_config().cache.max_size
 
 
 def job_for_object(layout: CacheLayout, obj: str) -> CompileJob:

@@ -9,7 +9,8 @@ import argparse
 import sys
 
 from coopt.cli import UsageError
-from coopt.cli.common import load_settings
+from coopt.cli.common import load_config
+from coopt.config import environment
 
 DESCRIPTION = """Make the hot TUs of a profiled program faster with verified variants.
 
@@ -19,35 +20,70 @@ Each evaluation builds one candidate object for a hot TU, relinks the program wi
 give the baseline's output, and times the bench command on both programs in interleaved pairs. A candidate is
 kept only when the lower bound of its speed-up interval clears --min-gain; the best per TU goes into the cache,
 with its evidence, and the next CC=coopt-cc build uses it. Commands are shell lines that name the program by its
-path (./app, src/app) or as {program}. See docs/optimize.md."""
+path (./app, src/app) or as {program}. Options not given come from coopt.toml ([optimize], [llm]) with
+COOPT_* variables overriding it, as `coopt config show` reports. See docs/optimize.md."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="coopt optimize", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Options left out fall back to coopt.toml ([optimize], [llm] provider), COOPT_* overriding it: the same
+    # values `coopt config show` reports and `coopt nightly` uses.
     p.add_argument("--budget", type=int, default=None, metavar="N",
-                   help="candidate evaluations to spend (default 20 when no --budget-seconds is given)")
-    p.add_argument("--budget-seconds", type=float, default=0.0, metavar="S", help="wall time to spend")
+                   help="candidate evaluations to spend (default [optimize] budget, 20; with only --budget-seconds "
+                   "given and no budget configured: no evaluation limit)")
+    p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
+                   help="wall time to spend (default [optimize] budget_seconds, 0: no time limit)")
     p.add_argument("--profile", default="profile.json", help="the profile from `coopt profile` (default %(default)s)")
     p.add_argument("--program", help="the program to relink (default: the one the hot code ran in)")
     p.add_argument("--journal", help="the journal to read (default: the one the profile names)")
-    p.add_argument("--levels", default="flags,pgo", help="levels to try, comma-separated (default %(default)s)")
+    p.add_argument("--levels", default=None, help="levels to try, comma-separated (default [optimize] levels, "
+                   "flags,pgo)")
     p.add_argument("--train", metavar="CMD", help="PGO training workload (default: the profile's workload)")
     p.add_argument("--bench", metavar="CMD", help="workload timed A/B (default: the profile's workload)")
     p.add_argument("--test", metavar="CMD", action="append", default=[],
                    help="test command whose output must equal the baseline's (repeatable; default: the bench)")
-    p.add_argument("--min-gain", type=float, default=1.02, help="speed-up the interval's lower bound must clear")
-    p.add_argument("--pairs", type=int, default=20, help="interleaved A/B pairs per measurement (default 20)")
+    p.add_argument("--min-gain", type=float, default=None, help="speed-up the interval's lower bound must clear "
+                   "(default [optimize] min_gain, 1.02)")
+    p.add_argument("--pairs", type=int, default=None, help="interleaved A/B pairs per measurement (default "
+                   "[optimize] pairs, 20)")
     p.add_argument("--measure", choices=("cpu", "wall"), default="cpu", help="what the A/B times: CPU time of the "
                    "bench command and its children (default; steadier on shared machines) or wall time")
-    p.add_argument("--llm", default="none", choices=("none", "local", "openai"), help="LLM for the source/ir/asm "
-                   "levels (default none: compiler tools only)")
-    p.add_argument("--max-tus", type=int, default=8, help="work on at most the N hottest TUs (default 8)")
+    p.add_argument("--llm", default=None, choices=("none", "local", "openai"), help="LLM for the source/ir/asm "
+                   "levels (default [llm] provider, none: compiler tools only)")
+    p.add_argument("--max-tus", type=int, default=None, help="work on at most the N hottest TUs (default "
+                   "[optimize] max_tus, 8)")
+    p.add_argument("--float-tolerance", type=float, default=None, metavar="T", help="tolerance for floating-point "
+                   "numbers in test output (default [optimize] float_tolerance, 0: exact)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds one run of a command may take")
     p.add_argument("--run-dir", help="where to keep the run state (default: a new directory under <cache>/runs)")
-    p.add_argument("--no-final", action="store_true", help="skip the final whole-program measurement")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --run-dir: its judged "
+                   "candidates are kept and not tried again, its spent budget counts")
+    p.add_argument("--no-final", action="store_true", help="skip the final whole-program measurement (default "
+                   "[optimize] final_check)")
     p.add_argument("--keep-work", action="store_true", help="keep candidate objects and programs in the run dir")
     return p
+
+
+def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
+    """The options given on the command line, as overrides of the configuration."""
+    given: dict[str, tuple[object, str]] = {}
+    for dotted, value, option in (
+        ("optimize.budget", a.budget, "--budget"),
+        ("optimize.budget_seconds", a.budget_seconds, "--budget-seconds"),
+        ("optimize.min_gain", a.min_gain, "--min-gain"),
+        ("optimize.pairs", a.pairs, "--pairs"),
+        ("optimize.max_tus", a.max_tus, "--max-tus"),
+        ("optimize.float_tolerance", a.float_tolerance, "--float-tolerance"),
+        ("llm.provider", a.llm, "--llm"),
+    ):
+        if value is not None:
+            given[dotted] = (value, option)
+    if a.levels is not None:
+        given["optimize.levels"] = ([lv.strip() for lv in a.levels.split(",") if lv.strip()], "--levels")
+    if a.no_final:
+        given["optimize.final_check"] = (False, "--no-final")
+    return given
 
 
 def run(_name: str, argv: list[str]) -> int:
@@ -58,30 +94,45 @@ def run(_name: str, argv: list[str]) -> int:
 
     if a.budget is not None and a.budget < 1:
         raise UsageError("--budget must be at least 1 evaluation")
-    if a.budget_seconds < 0:
+    if a.budget_seconds is not None and a.budget_seconds < 0:
         raise UsageError("--budget-seconds must be positive")
-    if a.pairs < 3:
+    if a.pairs is not None and a.pairs < 3:
         raise UsageError("--pairs must be at least 3 (an interval needs several pairs; 20 or more on a busy machine)")
-    if a.min_gain <= 0:
+    if a.min_gain is not None and a.min_gain <= 0:
         raise UsageError("--min-gain must be a positive ratio such as 1.02")
-    if a.max_tus < 1 or a.timeout <= 0:
+    if (a.max_tus is not None and a.max_tus < 1) or a.timeout <= 0:
         raise UsageError("--max-tus and --timeout must be positive")
-    levels = [lv.strip() for lv in a.levels.split(",") if lv.strip()]
-    if not levels:
-        raise UsageError("--levels names no level")
-    budget = a.budget if a.budget is not None else (0 if a.budget_seconds else 20)
+    if a.levels is not None:
+        from coopt.agents.optimize_levels import COMPILER_LEVELS, LLM_LEVELS
+
+        levels = [lv.strip() for lv in a.levels.split(",") if lv.strip()]
+        if not levels:
+            raise UsageError("--levels names no level")
+        unknown = [lv for lv in levels if lv not in COMPILER_LEVELS + LLM_LEVELS]
+        if unknown:
+            raise UsageError("unknown level %s (levels: %s)" % (", ".join(unknown), ",".join(COMPILER_LEVELS +
+                                                                                          LLM_LEVELS)))
+    if a.float_tolerance is not None and a.float_tolerance < 0:
+        raise UsageError("--float-tolerance must be 0 (exact) or a small positive number such as 1e-9")
+    if a.resume and not a.run_dir:
+        raise UsageError("--resume needs --run-dir DIR: the run to continue")
+    cfg = load_config(_flags(a))
+    o = cfg.optimize
+    budget = o.budget
+    if a.budget is None and a.budget_seconds and cfg.setting("optimize.budget").origin.kind == "default":
+        budget = 0  # a time limit alone: as many evaluations as fit
     from coopt.cache.put import Remotes
 
-    settings = load_settings()
-    if settings.read_only:
+    if cfg.cache.read_only:
         raise UsageError("the cache %s is read-only (COOPT_READONLY or [cache] read_only): optimize could store "
-                         "nothing; run it with a writable cache" % settings.cache_dir)
+                         "nothing; run it with a writable cache" % cfg.cache.dir)
     opts = OptimizeOptions(
-        cache_dir=settings.cache_dir, profile=a.profile, program=a.program, journal=a.journal, levels=levels,
-        budget_evaluations=budget, budget_seconds=a.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
-        min_gain=a.min_gain, pairs=a.pairs, measure=a.measure, llm=a.llm, run_dir=a.run_dir, max_tus=a.max_tus,
-        timeout_s=a.timeout, final=not a.no_final, keep_work=a.keep_work,
-        remotes=Remotes(settings.remote, settings.remote_read_only),
+        cache_dir=cfg.cache.dir, profile=a.profile, program=a.program, journal=a.journal, levels=list(o.levels),
+        budget_evaluations=budget, budget_seconds=o.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
+        min_gain=o.min_gain, pairs=o.pairs, measure=a.measure, llm=cfg.llm.provider, run_dir=a.run_dir,
+        max_tus=o.max_tus, timeout_s=a.timeout, final=o.final_check, keep_work=a.keep_work,
+        float_tolerance=o.float_tolerance, assume_cpu=o.assume_cpu, llm_env=environment(cfg), resume=a.resume,
+        remotes=Remotes(cfg.cache.remote, cfg.cache.remote_read_only),
     )
     stop = StopFlag()
     try:

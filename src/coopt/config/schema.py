@@ -302,7 +302,8 @@ KEYS: tuple[Key, ...] = (
     Key("llm", "timeout", _number(False, 0, exclusive=True), 120.0, "COOPT_LLM_TIMEOUT",
         "seconds one LLM request may take"),
     Key("llm", "max_tokens", _number(True, 0), 0, "COOPT_LLM_MAX_TOKENS",
-        "LLM tokens one optimize run may spend (0: no token limit)"),
+        "the most completion tokens one LLM request may ask for; a request asking more is cut to it, and the "
+        "budget reserves the prompt plus this (0: each agent's own limit)"),
     Key("optimize", "budget", _number(True, 1), 20, "COOPT_BUDGET",
         "candidate evaluations one optimize run may spend"),
     Key("optimize", "budget_seconds", _number(False, 0), 0.0, "COOPT_BUDGET_SECONDS",
@@ -316,10 +317,12 @@ KEYS: tuple[Key, ...] = (
     Key("optimize", "final_check", _bool(), True, "COOPT_FINAL_CHECK",
         "time the whole program with all kept variants at the end; withdraw them all if it measures slower"),
     Key("optimize", "float_tolerance", _number(False, 0), 0.0, "COOPT_FLOAT_TOLERANCE",
-        "relative tolerance when comparing floating-point output (0: exact)"),
+        "how far a floating-point number in a candidate's output may be from the baseline's: "
+        "tolerance x max(1, |value|), in the program's test output and the harness's float results; text and "
+        "integers still compare exactly (0: exact)"),
     Key("optimize", "assume_cpu", _bool(), False, "COOPT_ASSUME_CPU",
-        "variants may assume the CPU of the machine that made them (-march=native); only when every build "
-        "machine has that CPU"),
+        "the compiler tools may also try -march=native flag sets; when false they never add a target CPU "
+        "option (-march, -mcpu, -mtune, ISA switches). Only when every machine sharing the cache has this CPU"),
     _hook("build", "builds the project; runs with CC=coopt-cc and coopt-cc first on PATH"),
     _hook("clean", "removes build outputs, so the next build compiles every TU"),
     _hook("test", "the project's tests; must exit 0"),

@@ -7,7 +7,8 @@ Why each step is there:
   (and a project whose tests already fail stops here, resumable once they are fixed).
 - profile: `coopt profile` on the profile workload, in a child process (perf relays the workload's output, which
   belongs in the log, not in ours).
-- optimize: the optimizer's Python API with the configured budget, levels and workloads.
+- optimize: the optimizer's Python API with the configured budget, levels and workloads; a resumed nightly
+  continues the interrupted optimize run instead of starting it over.
 - rebuild: the kept TUs compiled again through coopt-cc, which must now serve them from the cache.
 - test: the project's tests with the variants; on failure this run's variants are withdrawn from the cache.
 - report: the optimize run's report in three formats plus the steps, and the cache kept under its size limit.
@@ -16,7 +17,6 @@ Why each step is there:
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from coopt.cache import journal, stats
 from coopt.cache.layout import CacheLayout
-from coopt.config import Command, Config
+from coopt.config import Command, Config, environment
 from coopt.hooks import Hook, HookResult, run_hook, tail
 from coopt.nightly.console import Console
 from coopt.nightly.state import NightlyState
@@ -189,17 +189,19 @@ def step_optimize(ctx: Context) -> Outcome:
     cfg, hooks = ctx.config.optimize, ctx.config.hooks
     assert hooks.profile is not None
     bench = hooks.bench or hooks.profile
-    shutil.rmtree(ctx.run_dir, ignore_errors=True)  # an interrupted attempt: the optimizer starts its run afresh
     log_path = ctx.log_path("optimize")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    # An interrupted attempt left its run state in run_dir: the optimizer continues it (resume) when it is of
+    # this same profile and these settings, so the candidates it judged are neither redone nor paid for twice.
     opts = OptimizeOptions(
         cache_dir=ctx.config.cache.dir, profile=ctx.profile_path, levels=list(cfg.levels),
         budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, bench=bench.shell_line(),
         train=hooks.profile.shell_line(), min_gain=cfg.min_gain, pairs=cfg.pairs, llm=ctx.config.llm.provider,
-        run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check,
+        run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check, float_tolerance=cfg.float_tolerance,
+        assume_cpu=cfg.assume_cpu, llm_env=environment(ctx.config), resume=True,
         remotes=Remotes(ctx.config.cache.remote, ctx.config.cache.remote_read_only),
     )
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "a", encoding="utf-8") as log:
         progress = _tee_progress(ctx.console, log)
         try:
             state = optimize(opts, progress, StopFlag())

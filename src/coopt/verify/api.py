@@ -17,10 +17,10 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from coopt.toolchain import Toolchain, ToolchainError, find
 from coopt.verify import build, diagnostics, diffrun, fuzz, harness, inputs, program, sandbox, signatures
 from coopt.verify.evidence import CheckResult, Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.perfstats import PerfSettings, callgrind_instructions, count_interval, interleaved, timed
-from coopt.verify.toolchain import Toolchain, ToolError, find
 from coopt.verify.verdict import Reason, Reproducer, Verdict
 
 CANDIDATE_EXTENSIONS = (".c", ".ll", ".s", ".S")
@@ -104,7 +104,7 @@ def verify(
         raise VerifyInputError("the candidate must be .c, .ll or .s: %s" % candidate)
     try:
         tc = find(options.clang)
-    except ToolError as exc:
+    except ToolchainError as exc:
         raise VerifyInputError(str(exc)) from exc
     keep = workdir is not None
     work = workdir or tempfile.mkdtemp(prefix="coopt-verify-")

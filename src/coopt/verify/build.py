@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from coopt.verify.toolchain import Toolchain
+from coopt.toolchain import Toolchain
 
 # Names the compiler or a sanitizer generates; never renamed apart into the harness's view.
 GENERATED_PREFIXES = (

@@ -33,11 +33,11 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
+from coopt.toolchain import Toolchain
 from coopt.verify import build, sandbox
 from coopt.verify.evidence import FuzzRun
 from coopt.verify.inputs import CallPlan, GeneratedInput, decode, describe
 from coopt.verify.signatures import FunctionSig
-from coopt.verify.toolchain import Toolchain
 
 SOURCE_NAME = "libfuzzer"
 MAX_LEN = 4096  # bytes per fuzzed input: enough for buffers of a few hundred elements, small enough to mutate fast

@@ -579,6 +579,14 @@ STRINGS = [
     "The quick brown fox jumps over the lazy dog",
     "x" * 1000,
     "abc\x00def",
+    # Strings ending in an upper-case letter, at and past word-sized lengths: a count_upper that skipped the
+    # character before the NUL once passed every string above (none of them ends in one).
+    "Z",
+    "aZ",
+    "hello WORLD",
+    "abcdefgH",
+    "abcdefghijklmnoP",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
 ]
 SIZES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 1000]
 LARGE_SIZES = [4099, 65537, 131075]

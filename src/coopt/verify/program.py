@@ -11,13 +11,17 @@ variables telling it what to build with:
 
 The optimizer passes hooks that rebuild the project with the variant; `coopt verify --test` passes whatever the
 user writes, e.g. `cc $COOPT_OBJECT main.c -o app && ./app < input.txt`. The candidate passes when stdout, the
-exit status and every file named in `compare_files` equal the original's. Floating-point numbers in the output
-compare exactly unless a tolerance is set.
+exit status and every file named in `compare_files` equal the original's. Floating-point numbers in stdout
+compare exactly unless a tolerance is set ([optimize] float_tolerance, `coopt verify --fp-tolerance`): then each
+one may differ from the original's by tolerance x max(1, |original|); the text around them and integers must
+still be identical.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,29 +78,51 @@ def observe(
     return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, res.stderr[-2000:])
 
 
-def _numbers_close(a: str, b: str, tolerance: float) -> bool:
-    ta, tb = a.split(), b.split()
-    if len(ta) != len(tb):
+# A number in program output, as printf writes them: integers, fixed and exponent forms, inf and nan.
+_NUMBER = re.compile(r"([-+]?(?:(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+|inf(?:inity)?|nan))",
+                     re.IGNORECASE)
+
+
+def _is_float(token: str) -> bool:
+    return any(c in token for c in ".eEnN")  # a point, an exponent, inf or nan: not an integer
+
+
+def floats_close(x: float, y: float, tolerance: float) -> bool:
+    """The harness's rule (harness.py cz_tol_d): NaNs match each other; otherwise |x - y| <= tolerance *
+    max(1, |x|), a relative tolerance for magnitudes above 1 and an absolute one below."""
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    if x == y:
+        return True
+    return abs(x - y) <= tolerance * max(1.0, abs(x))
+
+
+def numbers_close(a: str, b: str, tolerance: float) -> bool:
+    """Whether text `b` equals `a` but for floating-point numbers within `tolerance` of `a`'s. Everything else
+    must be identical: the text between numbers, integers on both sides (a count off by one is a bug, not
+    rounding), and the number of numbers. A number is floating-point when either side writes it so (%g prints 1.0
+    as "1")."""
+    pa, pb = _NUMBER.split(a), _NUMBER.split(b)
+    if len(pa) != len(pb):
         return False
-    for x, y in zip(ta, tb, strict=False):
+    for i, (x, y) in enumerate(zip(pa, pb, strict=True)):
         if x == y:
             continue
-        try:
-            fx, fy = float(x), float(y)
-        except ValueError:
+        if i % 2 == 0 or not (_is_float(x) or _is_float(y)):  # text between numbers, or two integers
             return False
-        if abs(fx - fy) > tolerance * max(1.0, abs(fx)):
+        if not floats_close(float(x), float(y), tolerance):
             return False
     return True
 
 
 def compare(orig: Observation, cand: Observation, tolerance: float = 0.0) -> str:
-    """Empty when the candidate's run matches the original's, else what differs."""
+    """Empty when the candidate's run matches the original's, else what differs. `tolerance` (0: exact) applies
+    to floating-point numbers in stdout (`numbers_close`)."""
     if cand.timed_out and not orig.timed_out:
         return "the test command timed out with the candidate"
     if orig.returncode != cand.returncode:
         return "exit status %d with the original, %d with the candidate" % (orig.returncode, cand.returncode)
-    if orig.stdout != cand.stdout and not (tolerance > 0 and _numbers_close(orig.stdout, cand.stdout, tolerance)):
+    if orig.stdout != cand.stdout and not (tolerance > 0 and numbers_close(orig.stdout, cand.stdout, tolerance)):
         for n, (x, y) in enumerate(zip(orig.stdout.splitlines(), cand.stdout.splitlines(), strict=False), 1):
             if x != y:
                 return "stdout line %d: original %r, candidate %r" % (n, x[:120], y[:120])

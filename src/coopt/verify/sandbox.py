@@ -2,9 +2,10 @@
 
 Every command runs in its own process group and session, in a scratch directory, with resource limits set in
 the child before exec (CPU seconds, address space, file size, number of processes, no core files), a wall-clock
-timeout after which the whole group is killed, and, where the OS allows unprivileged or root namespaces, a new
-network namespace with no interfaces (`unshare -n`). Sanitizer builds reserve terabytes of shadow address space,
-so for them the address-space limit is left to the sanitizer runtime (`hard_rss_limit_mb`) instead.
+timeout after which the whole group is killed (as it is when the caller is interrupted or fails while waiting),
+and, where the OS allows unprivileged or root namespaces, a new network namespace with no interfaces
+(`unshare -n`). Sanitizer builds reserve terabytes of shadow address space, so for them the address-space limit is
+left to the sanitizer runtime (`hard_rss_limit_mb`) instead.
 """
 
 from __future__ import annotations
@@ -128,6 +129,12 @@ def run(
         timed_out = True
         kill_group(proc)
         out, err = proc.communicate()
+    except BaseException:
+        # Ctrl-C (or any error) here: the command is in its own session, so the terminal's SIGINT never reached
+        # it or what it started; leaving them would keep a candidate running after coopt is gone.
+        kill_group(proc)
+        proc.wait()
+        raise
     return Result(
         argv=cmd,
         returncode=proc.returncode,
