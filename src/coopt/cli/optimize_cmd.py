@@ -6,10 +6,15 @@ Exit 0 when the run ended (whether or not a variant was stored), 2 on bad input 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from coopt.cli import UsageError
 from coopt.cli.common import load_settings
+
+if TYPE_CHECKING:
+    from coopt.agents.shard import ShardSpec
 
 DESCRIPTION = """Make the hot TUs of a profiled program faster with verified variants.
 
@@ -47,7 +52,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="where to keep the run state (default: a new directory under <cache>/runs)")
     p.add_argument("--no-final", action="store_true", help="skip the final whole-program measurement")
     p.add_argument("--keep-work", action="store_true", help="keep candidate objects and programs in the run dir")
+    p.add_argument("--shard", metavar="K/N", help="work only on share K of N of the hot TUs, for N machines of a "
+                   "CI matrix (default: $COOPT_SHARD, else all); merge with `coopt report --results`")
     return p
+
+
+def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
+    """The ShardSpec of --shard, else of COOPT_SHARD, else None; UsageError naming where a bad value came from."""
+    from coopt.agents import shard
+
+    if option is not None:
+        text, origin = option, "--shard"
+    elif environ.get(shard.ENV, "").strip():
+        text, origin = environ[shard.ENV], shard.ENV
+    else:
+        return None
+    try:
+        return shard.parse(text, origin)
+    except shard.ShardError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run(_name: str, argv: list[str]) -> int:
@@ -56,6 +79,7 @@ def run(_name: str, argv: list[str]) -> int:
     from coopt.agents.optimize import OptimizeOptions, Progress, StopFlag, optimize
     from coopt.agents.optimize_setup import OptimizeError
 
+    spec = _shard(a.shard, dict(os.environ))
     if a.budget is not None and a.budget < 1:
         raise UsageError("--budget must be at least 1 evaluation")
     if a.budget_seconds < 0:
@@ -78,7 +102,7 @@ def run(_name: str, argv: list[str]) -> int:
         cache_dir=settings.cache_dir, profile=a.profile, program=a.program, journal=a.journal, levels=levels,
         budget_evaluations=budget, budget_seconds=a.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
         min_gain=a.min_gain, pairs=a.pairs, measure=a.measure, llm=a.llm, run_dir=a.run_dir, max_tus=a.max_tus,
-        timeout_s=a.timeout, final=not a.no_final, keep_work=a.keep_work,
+        timeout_s=a.timeout, final=not a.no_final, keep_work=a.keep_work, shard=spec,
     )
     stop = StopFlag()
     try:
