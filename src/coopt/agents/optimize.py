@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from types import FrameType
 from typing import Any, TextIO
 
+from coopt.agents import shard as sharding
 from coopt.agents.budget import Budget, BudgetExhausted
 from coopt.agents.compiler_tools import ToolError, compile_with_flags
 from coopt.agents.guide import Guide
@@ -49,11 +50,14 @@ from coopt.agents.optimize_state import (
     MeasurementRecord,
     RunState,
     RunStateError,
+    ShardRecord,
     TuRecord,
     new_run_dir,
     now_utc,
     remember_run,
+    runs_dir,
     save,
+    state_name,
 )
 from coopt.agents.optimize_state import load as load_state
 from coopt.agents.relink import RelinkError
@@ -92,6 +96,7 @@ class OptimizeOptions:
     assume_cpu: bool = False  # compiler tools may target this machine's CPU (-march=native)
     llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone
+    shard: sharding.ShardSpec | None = None  # work only on this share of the hot TUs (docs/optimize.md)
 
 
 class StopFlag:
@@ -123,19 +128,20 @@ class Progress:
     """Progress lines. On a terminal a transient status line shows the step in flight; otherwise only whole
     lines are written, with no control characters."""
 
-    def __init__(self, stream: TextIO, tty: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, tty: bool | None = None, prefix: str = "") -> None:
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
+        self.prefix = prefix  # "shard 1/3: " on a sharded run, so interleaved CI logs say whose line it is
         self._status = False
 
     def line(self, text: str) -> None:
         self._clear()
-        self.stream.write(text + "\n")
+        self.stream.write(self.prefix + text + "\n")
         self.stream.flush()
 
     def status(self, text: str) -> None:
         if self.tty:
-            self.stream.write("\r\033[K  " + text[:150])
+            self.stream.write("\r\033[K  " + (self.prefix + text)[:150])
             self.stream.flush()
             self._status = True
 
@@ -177,6 +183,8 @@ class _Run:
 def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = None) -> RunState:
     """Run the optimizer; returns the final state (also saved in the run directory). OptimizeError on bad input."""
     stop = stop or StopFlag()
+    if opts.shard and not progress.prefix:
+        progress.prefix = "shard %s: " % opts.shard
     try:
         check_levels(opts.levels, opts.llm)
     except LevelUnavailable as exc:
@@ -185,7 +193,15 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         raise OptimizeError("give a budget: --budget N (evaluations) or --budget-seconds S")
     p = plan(opts.profile, opts.program, opts.journal, opts.max_tus)
     loads = workloads(p, opts.bench, opts.train, opts.tests, os.getcwd())
-    run_dir = os.path.abspath(opts.run_dir) if opts.run_dir else new_run_dir(opts.cache_dir)
+    shard_rec = _take_share(p, opts.shard) if opts.shard else None
+    if opts.run_dir:
+        run_dir = os.path.abspath(opts.run_dir)
+    elif shard_rec:
+        # Every shard of one plan computes the same directory: shards sharing a workspace meet there, each in
+        # its own state file, and `coopt report` merges them.
+        run_dir = os.path.join(runs_dir(opts.cache_dir), "shards-%s" % shard_rec.plan)
+    else:
+        run_dir = new_run_dir(opts.cache_dir)
     os.makedirs(run_dir, exist_ok=True)
     remember_run(opts.cache_dir, run_dir)
     budget = Budget(max_evaluations=opts.budget_evaluations, max_seconds=opts.budget_seconds)
@@ -203,9 +219,10 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         assume_cpu=opts.assume_cpu,
         tus=[TuRecord(t.object, t.source, t.share) for t in p.hot] + [
             TuRecord(t.object, t.source, t.share, why) for t, why in p.skipped],
+        shard=shard_rec,
     )
-    run = _Run(opts, p, loads, state, run_dir, os.path.join(run_dir, "work"), budget, Store(opts.cache_dir), progress,
-               stop)
+    work = os.path.join(run_dir, "work-%s" % opts.shard.name if opts.shard else "work")
+    run = _Run(opts, p, loads, state, run_dir, work, budget, Store(opts.cache_dir), progress, stop)
     carried = _carry_over(run) if opts.resume else ""
     os.makedirs(run.work, exist_ok=True)
     with stop.on_sigint(progress.line):
@@ -214,9 +231,13 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
             if carried:
                 progress.line(carried)
             run.save()
-            _prepare(run)
-            _loop(run)
-            _final(run)
+            if p.hot:
+                _prepare(run)
+                _loop(run)
+                _final(run)
+            else:
+                state.status, state.stop_reason = "finished", "no hot TU in this shard (%d hot TU(s) for %d shards)" \
+                    % (len(shard_rec.assignment) if shard_rec else 0, opts.shard.count if opts.shard else 1)
         except Interrupted:
             state.status, state.stop_reason = "interrupted", "stopped by the user (Ctrl-C)"
         except KeyboardInterrupt:
@@ -242,7 +263,7 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
 def _same_setup(old: RunState, new: RunState) -> str:
     """Why `old` cannot be continued as `new` ("" when it can)."""
     for name in ("program", "profile", "profile_digest", "levels", "min_gain", "pairs", "llm", "measure",
-                 "float_tolerance", "assume_cpu"):
+                 "float_tolerance", "assume_cpu", "shard"):
         if getattr(old, name) != getattr(new, name):
             return "its %s differs" % name.replace("_", " ")
     if (old.bench.line, old.bench.cwd) != (new.bench.line, new.bench.cwd):
@@ -284,10 +305,28 @@ def _carry_over(run: _Run) -> str:
         "already spent" % (old.created, len(judged), len(kept), run.budget.evaluations)
 
 
+def _take_share(p: Plan, spec: sharding.ShardSpec) -> ShardRecord:
+    """Keep only shard `spec`'s share of the plan's hot TUs; the others are noted as another shard's. The split
+    is computed from the plan alone (profile and journal), so every shard computes the same one."""
+    items = [(t.object, t.share) for t in p.hot]
+    assigned = sharding.assignment(items, spec.count)
+    mine = [t for t in p.hot if assigned[t.object] == spec.index]
+    others = [(t, "shard %d/%d's share" % (assigned[t.object], spec.count)) for t in p.hot
+              if assigned[t.object] != spec.index]
+    p.hot, p.skipped = mine, others + p.skipped
+    return ShardRecord(spec.index, spec.count, sharding.plan_id(items, spec.count), assigned)
+
+
 def _announce(run: _Run) -> None:
     p, say = run.plan, run.progress.line
+    if run.state.shard:
+        sh = run.state.shard
+        say("sharded run: this shard's %d of the plan's %d hot TU(s) (split %s; the others: %s)" % (
+            len(p.hot), len(sh.assignment), sh.plan, ", ".join(
+                "%s -> %d" % (t.name, sh.assignment[t.object]) for t, _ in p.skipped if t.object in sh.assignment)
+            or "none"))
     say("coopt optimize: %s, %d hot TU(s): %s" % (p.program, len(p.hot), ", ".join(
-        "%s %.1f%%" % (t.name, 100 * t.share) for t in p.hot)))
+        "%s %.1f%%" % (t.name, 100 * t.share) for t in p.hot) or "none"))
     say("  levels %s, budget %s, min gain %.2f, %d pairs per A/B of %s time" % (
         ",".join(run.opts.levels), run.budget.describe(), run.opts.min_gain, run.opts.pairs, run.opts.measure))
     say("  bench: %s (%s)" % (_shown(run, run.loads.bench.line), run.loads.bench.origin))
@@ -646,5 +685,6 @@ def _summary(run: _Run) -> None:
     else:
         say("no variant stored: no candidate's speed-up interval cleared min_gain %.2f" % s.min_gain
             if s.attempts else "no variant stored: nothing was evaluated")
-    say("run state: %s (render it with `coopt report --run %s`)" % (os.path.join(run.run_dir, "state.json"),
-                                                                     run.run_dir))
+    how = "merge the shards with `coopt report --results %s`" if run.state.shard else "render it with " \
+        "`coopt report --run %s`"
+    say("run state: %s (%s)" % (os.path.join(run.run_dir, state_name(s)), how % run.run_dir))

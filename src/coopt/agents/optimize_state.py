@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -18,6 +19,8 @@ from coopt.verify.evidence import Interval
 RUN_FORMAT = "coopt-optimize-run"
 RUN_VERSION = 1
 STATE_NAME = "state.json"
+# A sharded run's state file names its shard, so shards sharing a run directory never overwrite each other.
+SHARD_STATE = re.compile(r"shard-(\d+)-of-(\d+)\.json")
 
 # How a run ended. "running" is what a killed run leaves behind.
 STATUSES = ("running", "finished", "budget-spent", "interrupted", "failed")
@@ -97,6 +100,16 @@ class MeasurementRecord:
 
 
 @dataclass
+class ShardRecord:
+    """Which share of the hot TUs a sharded run (`--shard K/N`) worked on."""
+
+    index: int  # K, from 1
+    count: int  # N
+    plan: str  # the split's id (`shard.plan_id`): equal in every shard of the same plan
+    assignment: dict[str, int] = field(default_factory=dict)  # every hot TU's object -> its shard, in every shard
+
+
+@dataclass
 class RunState:
     """Everything `coopt report` needs about one run."""
 
@@ -129,6 +142,7 @@ class RunState:
     noise: MeasurementRecord | None = None
     final: MeasurementRecord | None = None
     notes: list[str] = field(default_factory=list)
+    shard: ShardRecord | None = None  # set by `--shard K/N`
     version: int = RUN_VERSION
 
 
@@ -142,10 +156,15 @@ def to_dict(state: RunState) -> dict[str, Any]:
     return d
 
 
+def state_name(state: RunState) -> str:
+    """The state's file name in its run directory: `state.json`, or `shard-K-of-N.json` for a shard."""
+    return "shard-%d-of-%d.json" % (state.shard.index, state.shard.count) if state.shard else STATE_NAME
+
+
 def save(state: RunState, run_dir: str) -> str:
     """Write the state atomically into `run_dir`; returns the file's path."""
     state.updated = now_utc()
-    path = os.path.join(run_dir, STATE_NAME)
+    path = os.path.join(run_dir, state_name(state))
     tmp = "%s.tmp.%d" % (path, os.getpid())
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(to_dict(state), f, indent=1, sort_keys=True)
@@ -174,6 +193,17 @@ def _measurement(data: Any, where: str) -> MeasurementRecord | None:
     m: MeasurementRecord = _build(MeasurementRecord, data, where)
     m.interval = _interval(m.interval, where + ".interval")
     return m
+
+
+def _shard(data: Any) -> ShardRecord | None:
+    if data is None:
+        return None
+    rec: ShardRecord = _build(ShardRecord, data, "shard")
+    ok = isinstance(rec.index, int) and isinstance(rec.count, int) and 1 <= rec.index <= rec.count
+    if not ok or not isinstance(rec.assignment, dict) or not all(
+            isinstance(v, int) and 1 <= v <= rec.count for v in rec.assignment.values()):
+        raise ValueError("shard: not a shard K/N with an assignment of TUs to shards 1..N")
+    return rec
 
 
 def from_dict(data: Any, where: str = "run state") -> RunState:
@@ -205,6 +235,7 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
         parts["kept"] = kept
         parts["noise"] = _measurement(data.get("noise"), "noise")
         parts["final"] = _measurement(data.get("final"), "final")
+        parts["shard"] = _shard(data.get("shard"))
         state: RunState = _build(RunState, parts, "run state")
         return state
     except ValueError as exc:
@@ -214,17 +245,58 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
 def load(run_dir: str) -> RunState:
     """Read the state of the run in `run_dir`."""
     path = os.path.join(run_dir, STATE_NAME)
+    if not os.path.exists(path):
+        raise RunStateError("no run state in %s (no %s): is it a `coopt optimize` run directory?"
+                            % (run_dir, STATE_NAME))
+    return load_file(path)
+
+
+def load_file(path: str) -> RunState:
+    """Read one state file (`state.json` or a shard's `shard-K-of-N.json`)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError as exc:
-        raise RunStateError("no run state in %s (no %s): is it a `coopt optimize` run directory?"
-                            % (run_dir, STATE_NAME)) from exc
+        raise RunStateError("%s does not exist: give a run state file or a run directory" % path) from exc
     except OSError as exc:
         raise RunStateError("cannot read %s: %s" % (path, exc.strerror or exc)) from exc
     except ValueError as exc:
         raise RunStateError("%s is not JSON (%s)" % (path, exc)) from exc
     return from_dict(data, path)
+
+
+def is_state_file(name: str) -> bool:
+    """A run state file's name: `state.json` or `shard-K-of-N.json`."""
+    return name == STATE_NAME or SHARD_STATE.fullmatch(name) is not None
+
+
+def result_files(path: str, below: bool = True) -> list[str]:
+    """The run state files at `path`: the file itself, or every state file in the directory, and with `below` in
+    the directories under it too (a CI system puts each downloaded artifact in a directory of its own), sorted."""
+    if not os.path.isdir(path):
+        if not os.path.exists(path):
+            raise RunStateError("%s does not exist: give run state files or directories holding them" % path)
+        return [path]
+    found = []
+    for top, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if below and d != "work" and not d.startswith("work-"))
+        found += [os.path.join(top, f) for f in files if is_state_file(f)]
+    return sorted(found)
+
+
+def _state_times(run_dir: str) -> list[float]:
+    """When each state file in `run_dir` was last written (none: not a run directory)."""
+    try:
+        names = [n for n in os.listdir(run_dir) if is_state_file(n)]
+    except OSError:
+        return []
+    times = []
+    for n in names:
+        try:
+            times.append(os.stat(os.path.join(run_dir, n)).st_mtime)
+        except OSError:
+            pass
+    return times
 
 
 def runs_dir(cache_dir: str) -> str:
@@ -263,7 +335,7 @@ def latest_run(cache_dir: str) -> str:
     try:
         with open(os.path.join(top, LAST_NAME), encoding="utf-8") as f:
             noted = f.read().strip()
-        if noted and os.path.isfile(os.path.join(noted, STATE_NAME)):
+        if noted and _state_times(noted):
             return noted
     except OSError:
         pass
@@ -273,11 +345,10 @@ def latest_run(cache_dir: str) -> str:
     except OSError:
         names = []
     for name in names:
-        path = os.path.join(top, name, STATE_NAME)
-        try:
-            t = os.stat(path).st_mtime
-        except OSError:
+        times = _state_times(os.path.join(top, name))
+        if not times:
             continue
+        t = max(times)
         if t > best_time:
             best, best_time = os.path.join(top, name), t
     if not best:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from coopt.agents.optimize_state import AttemptRecord, KeptRecord, RunState, to_dict
+from coopt.agents.report_merge import Shards
 from coopt.verify.evidence import Interval
 
 REPORT_FORMAT = "coopt-optimize-report"
@@ -35,6 +36,7 @@ class TuSummary:
     kept: KeptRecord | None
     seconds: float
     tokens: int
+    shard: int | None = None  # the shard that owned it, in a merged report
 
     @property
     def best_tried(self) -> Interval | None:
@@ -49,6 +51,7 @@ class Summary:
 
     state: RunState
     tus: list[TuSummary] = field(default_factory=list)
+    shards: Shards | None = None  # set when the state is the merge of shard results
 
     @property
     def kept(self) -> list[KeptRecord]:
@@ -61,6 +64,14 @@ class Summary:
     def whole_program_note(self) -> str:
         """Why there is no whole-program number, or how it was measured."""
         s = self.state
+        if self.shards is not None:
+            sh = self.shards
+            text = "not measured as one program: each shard measured only its own variants against the baseline " \
+                   "(see Shards); variants from %s" % (", ".join(
+                       "shard %d/%d" % (i, sh.count) for i in sh.contributed) or "no shard")
+            if sh.missing:
+                text += "; MISSING: %s" % ", ".join("shard %d/%d" % (i, sh.count) for i in sh.missing)
+            return text
         if s.final and s.final.interval:
             return "%d kept variant(s), objects from the cache, %d interleaved pairs of %s time, ratio of medians " \
                    "with a 95%% bootstrap interval" % (len(self.kept), s.final.pairs, s.measure)
@@ -79,9 +90,9 @@ class Summary:
         return "PGO was trained on `%s` and judged on a different workload, the bench" % s.train.line
 
 
-def summarize(state: RunState) -> Summary:
+def summarize(state: RunState, shards: Shards | None = None) -> Summary:
     """The report's numbers, per TU (hottest first) and for the whole program."""
-    out = Summary(state)
+    out = Summary(state, shards=shards)
     for t in sorted(state.tus, key=lambda t: -t.share):
         attempts = [a for a in state.attempts if a.object == t.object]
         tried: dict[str, int] = {}
@@ -92,6 +103,7 @@ def summarize(state: RunState) -> Summary:
             os.path.basename(t.source), t.source, t.object, t.share, t.note, tried, attempts,
             kept if kept is not None and not kept.withdrawn else None,
             round(sum(a.seconds for a in attempts), 1), sum(a.tokens for a in attempts),
+            shards.shard_of(t.object) if shards else None,
         ))
     return out
 
@@ -125,9 +137,36 @@ def _shown(s: RunState, line: str) -> str:
     return line.replace("{program}", s.program)
 
 
+def _shard_text(sm: Summary, obj: str) -> str:
+    k = sm.shards.shard_of(obj) if sm.shards else None
+    return "%d/%d" % (k, sm.shards.count) if sm.shards and k else "-"
+
+
+def shard_rows(sm: Summary) -> list[list[str]]:
+    """The Shards table: shard, result file, status, TUs owed, evaluations, variants kept, its final measurement."""
+    rows = []
+    assert sm.shards is not None
+    for r in sm.shards.results:
+        names = ", ".join(os.path.basename(t.source) for t in sm.tus if t.shard == r.index) or "none"
+        if r.state is None:
+            rows.append(["%d/%d" % (r.index, r.count), "MISSING: no result file", "-", names, "-", "-", "-"])
+            continue
+        s = r.state
+        final = iv_text(s.final.interval) if s.final and s.final.interval else "-"
+        rows.append(["%d/%d" % (r.index, r.count), r.path, "%s (%s)" % (s.status, s.stop_reason or "-"), names,
+                     "%d" % s.spent.get("evaluations", 0),
+                     ", ".join("%s %s %s" % (os.path.basename(k.source), k.level, k.label) for k in r.kept) or "none",
+                     final])
+    return rows
+
+
+SHARD_HEAD = ["shard", "result", "status", "TUs", "evaluations", "kept", "its variants vs baseline [95% CI]"]
+
+
 def render_markdown(sm: Summary) -> str:
     s = sm.state
     show_tokens = any(t.tokens for t in sm.tus)
+    sharded = sm.shards is not None
     lines = [
         "# coopt optimize report",
         "",
@@ -146,24 +185,37 @@ def render_markdown(sm: Summary) -> str:
     if s.noise and s.noise.interval:
         lines.append("- Noise: the baseline against a copy of itself measured %s over %d pairs"
                      % (iv_text(s.noise.interval), s.noise.pairs))
+    if sm.shards is not None:
+        sh = sm.shards
+        lines += ["", "## Shards", "",
+                  "Merged from %d of %d shard result(s) of split %s; budget and time are summed over the shards.%s"
+                  % (sh.count - len(sh.missing), sh.count, sh.plan, (" **Missing: %s** (their TUs were not "
+                     "optimized)." % ", ".join("shard %d/%d" % (i, sh.count) for i in sh.missing))
+                     if sh.missing else ""), "",
+                  "| %s |" % " | ".join(SHARD_HEAD), "|---|---|---|---|---:|---|---|"]
+        lines += ["| %s |" % " | ".join(c.replace("|", "/") for c in row) for row in shard_rows(sm)]
     lines += ["", "## Per TU", "",
               "Speed-up: the whole program with this TU's variant alone, against the baseline.", ""]
-    head = "| TU | share | tried | kept | speed-up [95% CI] | time |" + (" tokens |" if show_tokens else "")
-    lines += [head, "|---|---:|---|---|---|---:|" + ("---:|" if show_tokens else "")]
+    head = "| TU |%s share | tried | kept | speed-up [95%% CI] | time |%s" % (
+        " shard |" if sharded else "", " tokens |" if show_tokens else "")
+    lines += [head, "|---|%s---:|---|---|---|---:|%s" % ("---|" if sharded else "", "---:|" if show_tokens else "")]
     for t in sm.tus:
-        row = "| %s | %.1f%% | %s | %s | %s | %.0f s |" % (
-            t.name, 100 * t.share, _tried_text(t) if not t.note else "- (%s)" % t.note, _kept_text(t),
+        row = "| %s |%s %.1f%% | %s | %s | %s | %.0f s |" % (
+            t.name, " %s |" % _shard_text(sm, t.object) if sharded else "", 100 * t.share,
+            _tried_text(t) if not t.note else "- (%s)" % t.note, _kept_text(t),
             iv_text(t.kept.interval) if t.kept else "-", t.seconds)
         lines.append(row + (" %d |" % t.tokens if show_tokens else ""))
     lines += ["", "## Attempts", ""]
     if not s.attempts:
         lines.append("No candidate was evaluated.")
     else:
-        lines += ["| # | TU | level | candidate | verdict | speed-up [95% CI] | time | detail |",
-                  "|---:|---|---|---|---|---|---:|---|"]
+        col, rule = (" shard |", "---|") if sharded else ("", "")
+        lines += ["| # |%s TU | level | candidate | verdict | speed-up [95%% CI] | time | detail |" % col,
+                  "|---:|%s---|---|---|---|---|---:|---|" % rule]
         for a in s.attempts:
-            lines.append("| %d | %s | %s | `%s` | %s%s | %s | %.0f s | %s |" % (
-                a.number, os.path.basename(a.source), a.level, a.label or "-", a.verdict, " (kept)" if a.kept else "",
+            lines.append("| %d |%s %s | %s | `%s` | %s%s | %s | %.0f s | %s |" % (
+                a.number, " %s |" % _shard_text(sm, a.object) if sharded else "", os.path.basename(a.source),
+                a.level, a.label or "-", a.verdict, " (kept)" if a.kept else "",
                 iv_text(a.interval), a.seconds, a.detail.replace("|", "/")[:200]))
     if not sm.kept:
         lines += ["", "Nothing was stored: no candidate's interval lower bound cleared min gain %.2f." % s.min_gain]
@@ -188,16 +240,40 @@ def render_json(sm: Summary) -> str:
             "source": t.source, "object": t.object, "share": t.share, "note": t.note, "tried": t.tried,
             "kept": {"level": t.kept.level, "label": t.kept.label, "key": t.kept.key,
                      "interval": asdict(t.kept.interval)} if t.kept else None,
-            "seconds": t.seconds, "tokens": t.tokens,
+            "seconds": t.seconds, "tokens": t.tokens, "shard": t.shard,
+            "attempts": [{"level": a.level, "label": a.label, "verdict": a.verdict} for a in t.attempts],
         } for t in sm.tus],
+        "shards": _shards_json(sm.shards) if sm.shards else None,
         "run": to_dict(s),
     }
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
-def render(state: RunState, fmt: str) -> str:
-    """The report of `state` in `fmt` (md, json or html)."""
-    sm = summarize(state)
+def _shards_json(sh: Shards) -> dict[str, Any]:
+    return {
+        "count": sh.count,
+        "plan": sh.plan,
+        "missing": sh.missing,
+        "contributed": sh.contributed,
+        "notes": sh.notes,
+        "results": [{
+            "index": r.index,
+            "file": r.path or None,
+            "missing": r.missing,
+            "tus": r.tus,
+            "status": r.state.status if r.state else None,
+            "stop_reason": r.state.stop_reason if r.state else None,
+            "spent": r.state.spent if r.state else None,
+            "kept": [k.object for k in r.kept],
+            "noise": asdict(r.state.noise.interval) if r.state and r.state.noise and r.state.noise.interval else None,
+            "final": asdict(r.state.final.interval) if r.state and r.state.final and r.state.final.interval else None,
+        } for r in sh.results],
+    }
+
+
+def render(state: RunState, fmt: str, shards: Shards | None = None) -> str:
+    """The report of `state` in `fmt` (md, json or html); `shards` when `state` merges shard results."""
+    sm = summarize(state, shards)
     if fmt == "md":
         return render_markdown(sm)
     if fmt == "json":

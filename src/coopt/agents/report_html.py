@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import os
 
-from coopt.agents.report import Summary, iv_text
+from coopt.agents.report import SHARD_HEAD, Summary, iv_text, shard_rows
 from coopt.verify.evidence import Interval
 
 _STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:72em;color:#222}
@@ -99,12 +99,21 @@ def render_html(sm: Summary) -> str:
     if s.noise and s.noise.interval:
         parts.append("<li>Noise: the baseline against a copy of itself measured %s over %d pairs</li>"
                      % (_e(iv_text(s.noise.interval)), s.noise.pairs))
-    parts += ["</ul>", "<h2>Speed-ups</h2>", chart(sm), "<h2>Per TU</h2>",
+    parts.append("</ul>")
+    sh = sm.shards
+    if sh is not None:
+        parts.append("<h2>Shards</h2><p>Merged from %d of %d shard result(s) of split %s; budget and time are "
+                     "summed over the shards.%s</p>" % (sh.count - len(sh.missing), sh.count, _e(sh.plan), (
+                         " <b>Missing: %s</b> (their TUs were not optimized)." % _e(", ".join(
+                             "shard %d/%d" % (i, sh.count) for i in sh.missing))) if sh.missing else ""))
+        parts.append(_table(SHARD_HEAD, shard_rows(sm), {4}))
+    parts += ["<h2>Speed-ups</h2>", chart(sm), "<h2>Per TU</h2>",
               "<p>Speed-up: the whole program with this TU's variant alone, against the baseline.</p>"]
     tokens = any(t.tokens for t in sm.tus)
     rows = []
     for t in sm.tus:
-        row = [t.name, "%.1f%%" % (100 * t.share),
+        row = [t.name + (" (shard %d/%d)" % (t.shard, sh.count) if sh is not None and t.shard else ""),
+               "%.1f%%" % (100 * t.share),
                ", ".join("%s x%d" % kv for kv in sorted(t.tried.items())) or ("- (%s)" % t.note if t.note else "-"),
                "%s %s" % (t.kept.level, t.kept.label) if t.kept else "-",
                iv_text(t.kept.interval) if t.kept else "-", "%.0f s" % t.seconds]

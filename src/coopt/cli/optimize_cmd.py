@@ -6,11 +6,16 @@ Exit 0 when the run ended (whether or not a variant was stored), 2 on bad input 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import TYPE_CHECKING
 
 from coopt.cli import UsageError
 from coopt.cli.common import load_config
 from coopt.config import environment
+
+if TYPE_CHECKING:
+    from coopt.agents.shard import ShardSpec
 
 DESCRIPTION = """Make the hot TUs of a profiled program faster with verified variants.
 
@@ -62,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-final", action="store_true", help="skip the final whole-program measurement (default "
                    "[optimize] final_check)")
     p.add_argument("--keep-work", action="store_true", help="keep candidate objects and programs in the run dir")
+    p.add_argument("--shard", metavar="K/N", help="work only on share K of N of the hot TUs, for N machines of a "
+                   "CI matrix (default: $COOPT_SHARD, else all); merge with `coopt report --results`")
     return p
 
 
@@ -86,12 +93,29 @@ def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
     return given
 
 
+def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
+    """The ShardSpec of --shard, else of COOPT_SHARD, else None; UsageError naming where a bad value came from."""
+    from coopt.agents import shard
+
+    if option is not None:
+        text, origin = option, "--shard"
+    elif environ.get(shard.ENV, "").strip():
+        text, origin = environ[shard.ENV], shard.ENV
+    else:
+        return None
+    try:
+        return shard.parse(text, origin)
+    except shard.ShardError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt optimize`."""
     a = _parser().parse_args(argv)
     from coopt.agents.optimize import OptimizeOptions, Progress, StopFlag, optimize
     from coopt.agents.optimize_setup import OptimizeError
 
+    spec = _shard(a.shard, dict(os.environ))
     if a.budget is not None and a.budget < 1:
         raise UsageError("--budget must be at least 1 evaluation")
     if a.budget_seconds is not None and a.budget_seconds < 0:
@@ -132,7 +156,7 @@ def run(_name: str, argv: list[str]) -> int:
         min_gain=o.min_gain, pairs=o.pairs, measure=a.measure, llm=cfg.llm.provider, run_dir=a.run_dir,
         max_tus=o.max_tus, timeout_s=a.timeout, final=o.final_check, keep_work=a.keep_work,
         float_tolerance=o.float_tolerance, assume_cpu=o.assume_cpu, llm_env=environment(cfg), resume=a.resume,
-        remotes=Remotes(cfg.cache.remote, cfg.cache.remote_read_only),
+        remotes=Remotes(cfg.cache.remote, cfg.cache.remote_read_only), shard=spec,
     )
     stop = StopFlag()
     try:
