@@ -246,6 +246,12 @@ http {{
                 auth_basic_user_file {d}/htpasswd;
             }}
         }}
+        # The same objects, read-only, answered chunked (SSI drops Content-Length): for the chunked decoder.
+        location /chunked/ {{
+            alias {d}/root/cache/;
+            ssi on;
+            ssi_types *;
+        }}
     }}
 }}
 """
@@ -275,6 +281,11 @@ class WebDav:
     def spec(self) -> str:
         """A spec with the write credential."""
         return self.url(self.user, self.password)
+
+    @property
+    def chunked_spec(self) -> str:
+        """A read-only view of the same objects whose answers come with Transfer-Encoding: chunked."""
+        return "http://127.0.0.1:%d/chunked/" % self.port
 
     @property
     def read_only_spec(self) -> str:

@@ -24,8 +24,6 @@ BACKENDS = {
 
 def open_backend(spec: RemoteSpec) -> Backend:
     """The backend for `spec`. Nothing is contacted yet: network backends connect on their first call."""
-    import importlib
-
     module, name = BACKENDS[spec.scheme]
-    backend: Backend = getattr(importlib.import_module(module), name)(spec)
+    backend: Backend = getattr(__import__(module, fromlist=[name]), name)(spec)
     return backend

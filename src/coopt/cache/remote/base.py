@@ -7,7 +7,7 @@ the server or the way to it -- refused, timed out, a protocol error, credentials
 
 from __future__ import annotations
 
-from typing import Protocol
+import abc
 
 # Keys are short ascii paths such as "m/<hex>" or "e/ab/<hex>"; these characters map to a redis key, a URL path
 # and a file name alike without quoting.
@@ -26,28 +26,28 @@ class RemoteError(Exception):
         self.timeout = timeout
 
 
-class Backend(Protocol):
+class Backend(abc.ABC):  # abc, not typing.Protocol: typing costs coopt-cc milliseconds to import
     """A remote store of whole objects by key."""
 
+    @abc.abstractmethod
     def get(self, key: str) -> bytes | None:
         """The object stored under `key`, or None when there is none."""
-        ...
 
+    @abc.abstractmethod
     def put(self, key: str, data: bytes) -> None:
         """Store `data` under `key`, replacing what was there."""
-        ...
 
+    @abc.abstractmethod
     def exists(self, key: str) -> bool:
         """True when an object is stored under `key`."""
-        ...
 
+    @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object under `key`; nothing when there is none."""
-        ...
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Drop the connection, if any. The backend reconnects on its next call."""
-        ...
 
 
 def check_key(key: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
-from coopt.cache.remote.base import RemoteError, check_key, read_only_error
+from coopt.cache.remote.base import Backend, RemoteError, check_key, read_only_error
 from coopt.cache.remote.spec import RemoteSpec
 
 
-class FileBackend:
+class FileBackend(Backend):
     """Objects as files under `spec.path`; the key is the relative path."""
 
     def __init__(self, spec: RemoteSpec) -> None:

@@ -1,8 +1,9 @@
 """http://: objects as files under a URL path on any server that takes whole-object PUT/GET/HEAD/DELETE (nginx's
 WebDAV module, an S3-compatible gateway), in plain HTTP/1.1 over a socket kept open per backend object.
 
-A PUT answered 409 (WebDAV: the parent collection is missing, as with nginx without `create_full_put_path on`) makes
-the parent collections with MKCOL and is tried once more. Credentials go in a Basic Authorization header.
+A PUT answered 409 (WebDAV: the parent collection is missing) or 500 (what nginx answers then, without
+`create_full_put_path on`) makes the parent collections with MKCOL and is tried once more. Credentials go in a
+Basic Authorization header.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import binascii
 import time
 
-from coopt.cache.remote.base import RemoteError, check_key, read_only_error
+from coopt.cache.remote.base import Backend, RemoteError, check_key, read_only_error
 from coopt.cache.remote.spec import RemoteSpec
 from coopt.cache.remote.wire import Closed, Wire
 
@@ -27,7 +28,7 @@ class Response:
         self.body = body
 
 
-class HttpBackend:
+class HttpBackend(Backend):
     """An HTTP object store rooted at `spec.path`."""
 
     def __init__(self, spec: RemoteSpec) -> None:
@@ -140,12 +141,12 @@ class HttpBackend:
         raise self._fail("GET", key, r)
 
     def put(self, key: str, data: bytes) -> None:
-        """PUT; on 409, MKCOL the parent collections and PUT once more."""
+        """PUT; on 409 or 500, MKCOL the parent collections and PUT once more."""
         if self.spec.read_only:
             raise read_only_error(self.spec.display)
         path = self._path(key)
         r = self.request("PUT", path, data)
-        if r.status == 409:
+        if r.status in (409, 500):
             self._make_collections(key)
             r = self.request("PUT", path, data)
         if r.status not in (200, 201, 204):

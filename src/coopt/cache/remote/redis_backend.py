@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from coopt.cache.remote.base import RemoteError, check_key, read_only_error
+from coopt.cache.remote.base import Backend, RemoteError, check_key, read_only_error
 from coopt.cache.remote.spec import RemoteSpec
 from coopt.cache.remote.wire import Closed, Wire
 
@@ -41,7 +41,7 @@ def encode(*args: bytes | str | int) -> list[bytes]:
     return out
 
 
-class RedisBackend:
+class RedisBackend(Backend):
     """A redis server as a remote store."""
 
     def __init__(self, spec: RemoteSpec) -> None:

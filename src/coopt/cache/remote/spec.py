@@ -15,8 +15,10 @@ error message.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing and collections cost coopt-cc milliseconds
+    from collections.abc import Mapping
 
 DEFAULT_PORTS = {"redis": 6379, "http": 80}
 FORMS = {
@@ -43,20 +45,38 @@ class SpecError(ValueError):
     """A remote storage spec that cannot be used; the message is one line and holds no credential."""
 
 
-@dataclass(frozen=True)
 class RemoteSpec:
-    """One parsed remote store. Timeouts are in seconds. `password` is kept out of repr() and display."""
+    """One parsed remote store. Timeouts are in seconds. `password` is kept out of repr() and display.
 
-    scheme: str  # "redis" | "http" | "file"
-    host: str = ""
-    port: int = 0
-    path: str = ""  # http: the base path, ending with "/"; file: the directory
-    db: int = 0
-    user: str = ""
-    password: str = field(default="", repr=False)
-    read_only: bool = False
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_MS / 1000
-    timeout: float = DEFAULT_TIMEOUT_MS / 1000
+    A plain class rather than a dataclass: coopt-cc imports this on a local miss, and dataclasses costs ms."""
+
+    __slots__ = ("scheme", "host", "port", "path", "db", "user", "password", "read_only", "connect_timeout",
+                 "timeout")
+    SHOWN = ("scheme", "host", "port", "path", "db", "user", "read_only", "connect_timeout", "timeout")
+
+    def __init__(self, scheme: str, host: str = "", port: int = 0, path: str = "", db: int = 0, user: str = "",
+                 password: str = "", read_only: bool = False,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+                 timeout: float = DEFAULT_TIMEOUT_MS / 1000) -> None:
+        self.scheme = scheme  # "redis" | "http" | "file"
+        self.host = host
+        self.port = port
+        self.path = path  # http: the base path, ending with "/"; file: the directory
+        self.db = db
+        self.user = user
+        self.password = password
+        self.read_only = read_only
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return "RemoteSpec(%s)" % ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.SHOWN)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RemoteSpec) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in self.__slots__))
 
     @property
     def display(self) -> str:
@@ -122,7 +142,7 @@ def parse_spec(text: str, environ: Mapping[str, str] | None = None) -> RemoteSpe
         if fields.get("password"):
             raise SpecError("remote storage %r: a password in the URL and password-env; give one" % mask_url(url))
         fields["password"] = env.get(password_env, "")
-    return RemoteSpec(**fields)  # type: ignore[arg-type]
+    return RemoteSpec(**fields)  # type: ignore[arg-type]  # built from the checked parts above
 
 
 def mask_url(url: str) -> str:

@@ -9,7 +9,7 @@ backends answer by reconnecting once within the same deadline (their operations 
 
 from __future__ import annotations
 
-import socket
+import _socket  # the C module: `socket` pulls in enum and selectors, milliseconds on every remote lookup
 import time
 
 from coopt.cache.remote.base import RemoteError
@@ -29,7 +29,7 @@ class Wire:
         self.port = port
         self.connect_timeout = connect_timeout
         self.timeout = timeout
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
         self.buf = bytearray()
         self.deadline = 0.0
 
@@ -43,14 +43,7 @@ class Wire:
         left = min(self.connect_timeout, end - time.monotonic())
         if left <= 0:
             raise RemoteError("timeout before connecting", timeout=True)
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=left)
-        except TimeoutError:
-            raise RemoteError("connect timeout (%g ms)" % (self.connect_timeout * 1000), timeout=True) from None
-        except OSError as exc:
-            raise RemoteError("cannot connect: %s" % (exc.strerror or type(exc).__name__)) from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock = sock
+        self.sock = _connect(self.host, self.port, left, self.connect_timeout)
         self.buf.clear()
         self.deadline = min(end, time.monotonic() + self.timeout)
         return True
@@ -73,7 +66,7 @@ class Wire:
             raise RemoteError("timeout (%g ms)" % (self.timeout * 1000), timeout=True)
         return left
 
-    def _sock(self) -> socket.socket:
+    def _sock(self) -> _socket.socket:
         if self.sock is None:
             raise Closed("not connected")
         self.sock.settimeout(self._left())
@@ -139,3 +132,30 @@ class Wire:
         out = bytes(self.buf)
         self.close()
         return out
+
+
+def _connect(host: str, port: int, left: float, configured: float) -> _socket.socket:
+    """A connected TCP socket to host:port, trying each address in turn within `left` seconds (what
+    socket.create_connection does). Name resolution is not under the timeout: use addresses or /etc/hosts names."""
+    try:
+        addresses = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RemoteError("cannot resolve %s: %s" % (host, exc.strerror or type(exc).__name__)) from None
+    end = time.monotonic() + left
+    why = "no address"
+    for family, kind, proto, _, address in addresses:
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(max(0.001, end - time.monotonic()))
+            sock.connect(address)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise RemoteError("connect timeout (%g ms)" % (configured * 1000), timeout=True) from None
+        except OSError as exc:
+            sock.close()
+            why = exc.strerror or type(exc).__name__
+            if time.monotonic() >= end:
+                raise RemoteError("connect timeout (%g ms)" % (configured * 1000), timeout=True) from None
+    raise RemoteError("cannot connect: %s" % why)
