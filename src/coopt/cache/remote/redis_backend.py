@@ -67,8 +67,9 @@ class RedisBackend(Backend):
                 n = int(rest)
                 if n < 0:
                     return None
-                data = self.wire.read_exact(n + 2)
-                return data[:-2]
+                data = self.wire.read_exact(n)
+                self.wire.read_exact(2)
+                return data
             if kind == b"*":
                 n = int(rest)
                 return None if n < 0 else [self._read() for _ in range(n)]

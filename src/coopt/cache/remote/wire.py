@@ -115,12 +115,31 @@ class Wire:
             self._fill()
 
     def read_exact(self, n: int) -> bytes:
-        """Exactly `n` bytes."""
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
+        """Exactly `n` bytes. A large body is received straight into its own buffer (no growing and copying)."""
+        if len(self.buf) >= n:
+            out = bytes(self.buf[:n])
+            del self.buf[:n]
+            return out
+        body = bytearray(n)
+        view = memoryview(body)
+        have = len(self.buf)
+        view[:have] = self.buf
+        self.buf.clear()
+        while have < n:
+            try:
+                got = self._sock().recv_into(view[have:])
+            except TimeoutError:
+                raise RemoteError("timeout waiting for the server (%g ms)" % (self.timeout * 1000),
+                                  timeout=True) from None
+            except (ConnectionResetError, ConnectionAbortedError):
+                raise Closed("connection reset by the server") from None
+            except OSError as exc:
+                raise RemoteError("receive failed: %s" % (exc.strerror or type(exc).__name__)) from None
+            if not got:
+                raise Closed("connection closed by the server")
+            have += got
+        view.release()
+        return bytes(body)
 
     def read_to_eof(self) -> bytes:
         """Everything until the server closes the connection (which is then dropped)."""
