@@ -154,8 +154,8 @@ def _start(make: object, attempts: int = 3) -> object:
 
 @dataclass
 class RedisServer:
-    """A running redis-server. With a password, user `writer` (the name given) may do anything and the default
-    user (no password) may only read: GET, EXISTS, PING, SELECT, HELLO."""
+    """A running redis-server. With a password, user `writer` (the name given) may read and write `coopt:*` keys
+    (the ACL of docs/remote.md) and the default user (no password) may only read: GET, EXISTS, PING, SELECT."""
 
     port: int
     directory: Path
@@ -199,7 +199,9 @@ def redis_server(tmp_path: Path, password: str | None = None, writer: str = "wri
         if password:
             digest = hashlib.sha256(password.encode()).hexdigest()
             lines += ["user default on nopass ~* resetchannels -@all +get +exists +ping +select +hello +auth",
-                      "user %s on #%s ~* &* +@all" % (writer, digest)]
+                      # the writer's rules from docs/remote.md, plus KEYS and CLIENT for the tests' own use
+                      "user %s on #%s ~coopt:* resetchannels -@all +get +set +exists +del +ping +select +hello "
+                      "+auth +keys +client" % (writer, digest)]
         (d / "redis.conf").write_text("\n".join(lines) + "\n")
         proc = ServerProcess([REDIS, str(d / "redis.conf")], d / "redis.log", d)
         try:
