@@ -320,3 +320,21 @@ def test_keys_are_checked(key: str, ok: bool, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         open_backend(parse_spec("file://%s" % tmp_path)).put(key, b"x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_package_is_import_light() -> None:
+    # coopt-cc imports these on a local miss: none of the modules that cost milliseconds may come with them.
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    code = ("import sys; sys.path.insert(0, %r); before = set(sys.modules); import coopt.cache.remote as r; "
+            "import coopt.cache.remote.redis_backend, coopt.cache.remote.http_backend, "
+            "coopt.cache.remote.file_backend; r.open_backend(r.parse_spec('http://u:p@127.0.0.1:1/c/')); "
+            "print(' '.join(sorted(set(sys.modules) - before)))" % src)
+    loaded = set(subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert "coopt.cache.remote.http_backend" in loaded
+    heavy = {"typing", "dataclasses", "json", "subprocess", "socket", "enum", "selectors", "http.client",
+             "urllib.request", "urllib.parse", "re", "importlib", "collections", "redis", "base64"}
+    assert not loaded & heavy, sorted(loaded & heavy)

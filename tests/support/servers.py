@@ -24,14 +24,16 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 REDIS = "/usr/bin/redis-server"
 NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 20.0
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -138,11 +140,11 @@ def _wait_answering(server: ServerProcess, port: int, probe: bytes, expect: byte
     raise RuntimeError("server on port %d did not answer within %gs:\n%s" % (port, START_TIMEOUT, server.log_tail()))
 
 
-def _start(make: object, attempts: int = 3) -> object:
+def _start(make: Callable[[], T], attempts: int = 3) -> T:
     """Call make() until it starts (a free port can be taken between choosing it and binding it)."""
     for i in range(attempts):
         try:
-            return make()  # type: ignore[operator]
+            return make()
         except RuntimeError:
             if i == attempts - 1:
                 raise
@@ -211,7 +213,7 @@ def redis_server(tmp_path: Path, password: str | None = None, writer: str = "wri
             raise
         return RedisServer(port, d, proc, writer, password)
 
-    server: RedisServer = _start(make)  # type: ignore[assignment]
+    server = _start(make)
     try:
         yield server
     finally:
@@ -329,7 +331,7 @@ def nginx_webdav(tmp_path: Path, write_user: tuple[str, str] = ("writer", "secre
             raise
         return WebDav(port, d, proc, user, password)
 
-    server: WebDav = _start(make)  # type: ignore[assignment]
+    server = _start(make)
     try:
         yield server
     finally:

@@ -96,10 +96,14 @@ class HttpBackend(Backend):
                 return bytes(out)
             out += self.wire.read_exact(n + 2)[:-2]
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> Response:
-        """One request on the kept connection (reconnecting once if the server had closed it while idle).
-        RemoteError on a failure of the way to the server; any status is returned."""
-        end = time.monotonic() + self.spec.connect_timeout + self.spec.timeout
+    def _end(self) -> float:
+        return time.monotonic() + self.spec.connect_timeout + self.spec.timeout
+
+    def request(self, method: str, path: str, body: bytes | None = None, end: float = 0.0) -> Response:
+        """One request on the kept connection (reconnecting once if the server had closed it while idle), over by
+        `end` (monotonic; default: connect-timeout + timeout from now). RemoteError on a failure of the way to the
+        server; any status is returned."""
+        end = end or self._end()
         head = b"%s %s HTTP/1.1\r\n" % (method.encode(), path.encode()) + self._head
         if body is not None:
             head += b"Content-Length: %d\r\n" % len(body)
@@ -145,21 +149,22 @@ class HttpBackend(Backend):
         if self.spec.read_only:
             raise read_only_error(self.spec.display)
         path = self._path(key)
-        r = self.request("PUT", path, data)
+        end = self._end()  # one bound for the PUT, the MKCOLs and the second PUT together
+        r = self.request("PUT", path, data, end)
         if r.status in (409, 500):
-            self._make_collections(key)
-            r = self.request("PUT", path, data)
+            self._make_collections(key, end)
+            r = self.request("PUT", path, data, end)
         if r.status not in (200, 201, 204):
             raise self._fail("PUT", key, r)
 
-    def _make_collections(self, key: str) -> None:
+    def _make_collections(self, key: str, end: float) -> None:
         """MKCOL every collection from the base path down to the key's parent, in order. Failures on the base
         path's own segments are left to the PUT that follows (they may be outside what this server lets us make)."""
         base = [p for p in self.spec.path.split("/") if p]
         parts = key.split("/")[:-1]
         for i in range(1, len(base) + len(parts) + 1):
             path = "/" + "/".join((base + parts)[:i]) + "/"
-            r = self.request("MKCOL", path)
+            r = self.request("MKCOL", path, None, end)
             if r.status not in (200, 201, 204, 405) and i > len(base):  # 405: it exists already
                 raise self._fail("MKCOL", path[len(self.spec.path) :], r)
 
