@@ -17,6 +17,7 @@ import pytest
 from coopt.cache.remote import RemoteError, RemoteSpec, SpecError, check_key, open_backend, parse_spec
 from support.servers import (
     RemoteStore,
+    canned_server,
     dead_port,
     hanging_server,
     nginx_webdav,
@@ -248,6 +249,32 @@ def test_a_server_killed_between_calls(kind: str, tmp_path: Path) -> None:
         for call in (lambda: b.get(KEY), lambda: b.put(KEY, b"after"), lambda: b.exists(KEY)):
             err = _bounded(call)
             assert not err.timeout, err.reason
+
+
+CANNED = [
+    ("http", b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", "HTTP 503"),
+    ("http", b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops", "HTTP 500"),
+    ("http", b"SSH-2.0-OpenSSH_9.2\r\n", "bad status line"),
+    ("http", b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", "protocol error"),
+    ("http", b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999\r\n\r\n", "protocol error"),
+    ("http", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+    ("http", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "closed"),
+    ("http", b"", "closed"),
+    ("redis", b"-ERR unknown command\r\n", "redis refused: ERR"),
+    ("redis", b"?what\r\n", "redis protocol error"),
+    ("redis", b"$99999999999999\r\n", "protocol error"),
+    ("redis", b":1\r\n", "GET answered int"),
+    ("redis", b"$10\r\nshort", "closed"),
+    ("redis", b"", "closed"),
+]
+
+
+@pytest.mark.parametrize("kind, reply, reason", CANNED)
+def test_a_malformed_or_failing_answer_is_a_remote_error(kind: str, reply: bytes, reason: str) -> None:
+    with canned_server(reply) as port:
+        b = open_backend(parse_spec(_url(kind, port) + "|timeout=5000"))
+        err = _bounded(lambda: b.get(KEY))
+        assert reason in err.reason and not err.timeout, err.reason
 
 
 # --- specs and keys ------------------------------------------------------------------------------------------------

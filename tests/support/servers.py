@@ -6,6 +6,7 @@ Context managers, usable from any test or bench (no pytest needed):
     with redis_server(tmp_path, password="s3cret") as r:    # r.spec writes, r.read_only_spec may only read
     with nginx_webdav(tmp_path, write_user=("writer", "s3cret")) as w:  # anonymous GET/HEAD; PUT/DELETE need it
     with hanging_server() as port: ...
+    with canned_server(b"HTTP/1.1 503 ...") as port: ...   # answers anything with these bytes, then closes
     port = dead_port()
     with remote_store("redis" | "http" | "file", tmp_path) as s:  # s.spec, s.read_only_spec, s.corrupt(), s.kill()
 
@@ -74,6 +75,40 @@ def hanging_server() -> Iterator[int]:
         worker.join()
         for s in held:
             s.close()
+        listener.close()
+
+
+@contextmanager
+def canned_server(reply: bytes) -> Iterator[int]:
+    """A port whose server reads a request, answers `reply` (whatever it is: a malformed answer, a 503) and closes
+    the connection: for the corners a real server does not produce on demand. Yields the port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.settimeout(2)
+                    conn.recv(65536)
+                    conn.sendall(reply)
+                except OSError:
+                    pass
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        worker.join()
         listener.close()
 
 

@@ -13,7 +13,7 @@ import time
 
 from coopt.cache.remote.base import Backend, RemoteError, check_key, read_only_error
 from coopt.cache.remote.spec import RemoteSpec
-from coopt.cache.remote.wire import Closed, Wire
+from coopt.cache.remote.wire import MAX_BODY, Closed, Wire
 
 NO_BODY = (204, 304)
 MAX_HEADERS = 100
@@ -94,7 +94,10 @@ class HttpBackend(Backend):
                 while self.wire.readline():  # trailers, up to the empty line
                     pass
                 return bytes(out)
-            out += self.wire.read_exact(n + 2)[:-2]
+            if n < 0 or len(out) + n > MAX_BODY:
+                raise RemoteError("HTTP protocol error: bad chunk size")
+            out += self.wire.read_exact(n)
+            self.wire.read_exact(2)
 
     def _end(self) -> float:
         return time.monotonic() + self.spec.connect_timeout + self.spec.timeout

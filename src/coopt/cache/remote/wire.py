@@ -15,6 +15,7 @@ import time
 from coopt.cache.remote.base import RemoteError
 
 MAX_LINE = 65536  # a status, header or RESP line longer than this is a protocol error, not a reason to buffer more
+MAX_BODY = 1 << 30  # a server announcing a bigger object is broken or hostile: refuse before allocating
 
 
 class Closed(RemoteError):
@@ -116,6 +117,8 @@ class Wire:
 
     def read_exact(self, n: int) -> bytes:
         """Exactly `n` bytes. A large body is received straight into its own buffer (no growing and copying)."""
+        if not 0 <= n <= MAX_BODY:
+            raise RemoteError("protocol error: an object of %d bytes announced" % n)
         if len(self.buf) >= n:
             out = bytes(self.buf[:n])
             del self.buf[:n]
