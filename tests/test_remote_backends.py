@@ -289,6 +289,7 @@ GOOD = [
     ("http://u:%s@h:8080/a/b/ | connect-timeout=20 | timeout=250" % SECRET,
      dict(user="u", password=SECRET, port=8080, path="/a/b/", connect_timeout=0.02, timeout=0.25)),
     ("http://h:1/", dict(path="/", connect_timeout=0.1, timeout=1.0, read_only=False)),
+    ("redis://h|operation-timeout=70", dict(timeout=0.07)),  # ccache's name
     ("redis://:%s/x@h/0" % SECRET, dict(host="h", password=SECRET + "/x")),  # "/" and "@" need no encoding
 ]
 

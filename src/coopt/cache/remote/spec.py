@@ -5,7 +5,8 @@
                                                     in the path)
     file:///absolute/dir                           (a shared directory, e.g. NFS)
 
-Attributes, one table (ATTRIBUTES): read-only, connect-timeout=MS, timeout=MS, user-env=NAME, password-env=NAME.
+Attributes, one table (ATTRIBUTES): read-only, connect-timeout=MS, timeout=MS (or ccache's operation-timeout=MS),
+user-env=NAME, password-env=NAME.
 The `-env` attributes take the credential from the environment at parse time, so a spec can be written in a config
 file or CI variable without the secret; when the variable is unset or empty there is no credential (the server
 decides what an anonymous client may do, typically read). The password is never part of `display`, `repr()` or an
@@ -36,6 +37,7 @@ ATTRIBUTES: dict[str, tuple[bool, str]] = {
     "read-only": (False, ""),
     "connect-timeout": (True, "milliseconds to connect (default %d)" % DEFAULT_CONNECT_TIMEOUT_MS),
     "timeout": (True, "milliseconds for each operation (default %d)" % DEFAULT_TIMEOUT_MS),
+    "operation-timeout": (True, "ccache's name for timeout"),
     "user-env": (True, "name of the environment variable holding the user"),
     "password-env": (True, "name of the environment variable holding the password"),
 }
@@ -126,8 +128,10 @@ def parse_spec(text: str, environ: Mapping[str, str] | None = None) -> RemoteSpe
             raise SpecError("remote storage %r: attribute %r; expected %s" % (mask_url(url), attr, form))
         if name == "read-only":
             fields["read_only"] = True
-        elif name in ("connect-timeout", "timeout"):
-            fields[name.replace("-", "_")] = _milliseconds(url, name, value)
+        elif name == "connect-timeout":
+            fields["connect_timeout"] = _milliseconds(url, name, value)
+        elif name in ("timeout", "operation-timeout"):
+            fields["timeout"] = _milliseconds(url, name, value)
         elif name == "user-env":
             user_env = value
         else:
