@@ -72,3 +72,51 @@ def test_link_record_round_trip() -> None:
     rec = {"cwd": "/b", "compiler": "/usr/bin/clang", "args": ["-o", "p", "a.o"], "output": "p", "inputs": ["a.o"]}
     link = LinkRecord.from_record(rec)
     assert link.output_path == "/b/p"
+
+
+# hot.c's sum_scaled calls scale() from libutil.a, whose scale() calls back into hot.c's bias(): the verifier can
+# only run hot.c's functions with the rest of the program linked in.
+REST = {
+    "util.c": "unsigned bias(void);\nunsigned scale(unsigned x) { return 3 * x + bias(); }\n",
+    "hot.c": "unsigned scale(unsigned x);\nunsigned bias(void) { return 1; }\n"
+             "unsigned sum_scaled(const unsigned *a, int n) {\n    unsigned s = 0;\n"
+             "    for (int i = 0; i < n; i++) s += scale(a[i]);\n    return s;\n}\n",
+    "main.c": "#include <stdio.h>\nunsigned sum_scaled(const unsigned *a, int n);\n"
+              "int main(void) { unsigned a[4] = {1, 2, 3, 4}; printf(\"%u\\n\", sum_scaled(a, 4)); return 0; }\n",
+}
+FASTER = REST["hot.c"].replace("for (int i = 0; i < n; i++) s += scale(a[i]);",
+                               "for (int i = n - 1; i >= 0; i--) s += scale(a[i]);")
+WRONG = REST["hot.c"].replace("i < n;", "i + 1 < n;")
+
+
+def test_the_verifier_links_the_rest_of_the_program_when_the_tu_calls_into_it(coopt: Coopt, tmp_path: Path) -> None:
+    from coopt.agents.relink import defines_what_obj_needs, rest_of_program
+    from coopt.verify.api import VerifyOptions, verify
+
+    require("clang", "ar")
+    d = tmp_path / "prog"
+    d.mkdir()
+    for name, text in REST.items():
+        (d / name).write_text(text)
+    for name in REST:
+        coopt.run([coopt.cc, "-O2", "-c", name], cwd=d)
+    subprocess.run(["ar", "rcs", "libutil.a", "util.o"], cwd=d, check=True)
+    coopt.run([coopt.cc, "main.o", "hot.o", "-L.", "-lutil", "-o", "prog"], cwd=d)
+    link = find_link(str(coopt.cache_dir / "journal.jsonl"), str(d / "prog"))
+
+    rest = rest_of_program(link, "hot.o", str(tmp_path / "rest"))
+    assert str(d / "hot.o") not in rest and str(d / "main.o") in rest and str(d / "libutil.a") in rest
+    assert defines_what_obj_needs(str(d / "hot.o"), rest)
+    assert not defines_what_obj_needs(str(d / "util.o"), [str(d / "main.o")])
+
+    options = VerifyOptions(max_inputs=200, total_timeout_s=240)
+    for name, text in (("faster.c", FASTER), ("wrong.c", WRONG)):
+        (tmp_path / name).write_text(text)
+    alone = verify(str(d / "hot.c"), str(tmp_path / "faster.c"), ["sum_scaled"], ["-O2"], options=options)
+    assert alone.verdict.code.value == "unsupported" and "scale" in alone.verdict.detail
+    good = verify(str(d / "hot.c"), str(tmp_path / "faster.c"), ["sum_scaled"], ["-O2"], options=options,
+                  link_with=rest)
+    assert good.verdict.code.value == "accepted", good.verdict
+    bad = verify(str(d / "hot.c"), str(tmp_path / "wrong.c"), ["sum_scaled"], ["-O2"], options=options,
+                 link_with=rest)
+    assert bad.verdict.code.value == "rejected", bad.verdict

@@ -182,6 +182,78 @@ def relink(link: LinkRecord, replacements: dict[str, str], out: str, workdir: st
     return cmd
 
 
+# Link options that take the next argument as their value; the value is kept with them.
+_VALUE_OPTIONS = ("-L", "-l", "-Xlinker", "-T", "-u", "-z")
+# Options that make no sense in a link of the verifier's harness (its own output, main and sanitizer runtimes).
+_DROPPED_OPTIONS = ("-static", "-static-pie", "-shared", "-pie", "-no-pie", "-nostdlib", "-nostartfiles", "-r")
+
+
+def rest_of_program(link: LinkRecord, obj: str, work: str) -> list[str]:
+    """The inputs of `link` other than the TU object `obj`, as arguments for a link run from any directory: what
+    the verifier's harness needs when the TU calls functions of the rest of the program.
+
+    Objects and archives become absolute paths; `obj` is left out (from a static archive too: a private copy
+    holds an empty object in its place, so the archive cannot bring the TU's own definitions back); `-l`, `-L`
+    and `-Wl,` options stay; `-o`, `-c` and options that change what kind of link it is are dropped.
+    """
+    os.makedirs(work, exist_ok=True)
+    target = os.path.normpath(os.path.join(link.cwd, obj))
+    empty = os.path.join(work, "empty.o")
+    if not os.path.isfile(empty):
+        subprocess.run([link.compiler, "-c", "-x", "c", os.devnull, "-o", empty], check=True, timeout=120,
+                       capture_output=True)
+    lib_dirs = _library_dirs(link.args, link.cwd)
+    static = "-static" in link.args
+    out: list[str] = []
+    args = iter(link.args)
+    for a in args:
+        if a == "-o":
+            next(args, None)
+            continue
+        if a in _VALUE_OPTIONS:
+            value = next(args, "")
+            out += [a, os.path.normpath(os.path.join(link.cwd, value)) if a == "-L" else value]
+            continue
+        if a.startswith("-L") and len(a) > 2:
+            out.append("-L" + os.path.normpath(os.path.join(link.cwd, a[2:])))
+            continue
+        if a.startswith("-l") and len(a) > 2:
+            # A static archive by its path, so what it defines can be looked at (defines_what_obj_needs).
+            archive = _static_library(a[2:], lib_dirs, static)
+            out.append(_replace_in_archive(archive, {target: empty}, work) if archive else a)
+            continue
+        if a.startswith("-o") or a == "-c" or a in _DROPPED_OPTIONS:
+            continue
+        if a.startswith("-"):
+            out.append(a)
+            continue
+        full = os.path.normpath(os.path.join(link.cwd, a))
+        if full == target:
+            continue
+        if full.endswith(".a") and os.path.isfile(full):
+            out.append(_replace_in_archive(full, {target: empty}, work))
+        else:
+            out.append(full)
+    return out
+
+
+def defines_what_obj_needs(obj: str, rest: list[str]) -> bool:
+    """Whether some symbol `obj` leaves undefined is defined by an object or archive of `rest`: only then does a
+    harness around `obj`'s functions need the rest of the program (libc and the like it gets anyway)."""
+    nm = shutil.which("llvm-nm") or "nm"
+    needed = subprocess.run([nm, "-u", "-P", obj], capture_output=True, text=True, timeout=120).stdout
+    names = {ln.split()[0] for ln in needed.splitlines() if ln.strip()}
+    files = [a for a in rest if not a.startswith("-") and os.path.isfile(a)]
+    if not names or not files:
+        return False
+    out = subprocess.run([nm, "-P", "-A", "--defined-only", *files], capture_output=True, text=True, timeout=120)
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[2].isupper() and parts[1] in names:
+            return True
+    return False
+
+
 def _library_dirs(args: list[str], cwd: str) -> list[str]:
     """The `-L` directories of a link, in order, as absolute paths (ld searches them for every -l)."""
     dirs: list[str] = []

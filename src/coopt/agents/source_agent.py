@@ -367,6 +367,7 @@ class SourceLevelAgent:
         self.testgen = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
         self.state: dict[tuple[str, str], _FunctionState] = {}
         self.notes: list[str] = []
+        self._rest: dict[str, list[str]] = {}  # TU object -> what the verifier links with it
         self._close = close
 
     def close(self) -> None:
@@ -452,9 +453,25 @@ class SourceLevelAgent:
                                 fp_tolerance=self.ctx.float_tolerance)
         try:
             return verify(tu.job.source_path, cand.artifact, [cand.function], absolute_flags(tu.job),
-                          options=options)
+                          options=options, link_with=self._rest_of_program(tu))
         except VerifyInputError as exc:
             return Evidence(tu.job.source_path, cand.artifact, Verdict.unsupported(str(exc)))
+
+    def _rest_of_program(self, tu: HotTU) -> list[str]:
+        """The program's other objects and libraries when the TU calls into them (the harness links them), else
+        nothing (the harness then also runs MSan, which needs every linked object instrumented)."""
+        if tu.object not in self._rest:
+            from coopt.agents.relink import RelinkError, defines_what_obj_needs, rest_of_program
+
+            work = os.path.join(self.ctx.workdir, "rest-of-program", "%d" % len(self._rest))
+            try:
+                rest = rest_of_program(self.ctx.link, tu.object, work)
+                self._rest[tu.object] = rest if defines_what_obj_needs(tu.job.output_path, rest) else []
+            except (RelinkError, OSError, subprocess.SubprocessError) as exc:
+                self.notes.append("%s: the rest of the program cannot be linked into the verifier (%s)" % (
+                    tu.name, exc))
+                self._rest[tu.object] = []
+        return self._rest[tu.object]
 
     def _candidate(self, tu: HotTU, cand: SourceCandidate, ev: Evidence, tokens: int,
                    st: _FunctionState) -> Candidate:

@@ -374,7 +374,9 @@ def _build_harness(
     exe = os.path.join(work, "harness-%s" % flavor.name)
     try:
         build.compile_harness(tc, hsrc, hobj, build.parse_flags(run.cflags), os.path.dirname(original), flavor)
-        build.link(tc, [hobj, objs["o"], objs["c"], *link_with], exe, flavor)
+        rest = build.program_rest(tc, link_with, work) if link_with else []
+        back = build.back_references(tc, rest, run.syms["plain:o"], harness.ORIG_PREFIX) if rest else []
+        build.link(tc, [hobj, objs["o"], objs["c"], *rest], exe, flavor, back)
     except build.BuildError as exc:
         if "undefined reference" in exc.output:
             missing = sorted(

@@ -205,6 +205,47 @@ def rename_apart(tc: Toolchain, obj: str, out: str, prefix: str) -> dict[str, Sy
     return syms
 
 
+def program_rest(tc: Toolchain, link_with: Sequence[str], work: str) -> list[str]:
+    """`link_with` (objects, archives and link options of the rest of the program) made fit for the harness's
+    link: each object is copied with `main` made local, since the harness brings its own main."""
+    out: list[str] = []
+    for i, a in enumerate(link_with):
+        if a.endswith(".o") and os.path.isfile(a):
+            copy = os.path.join(work, "rest-%d-%s" % (i, os.path.basename(a)))
+            if not os.path.exists(copy):
+                _run([tc.objcopy, "--localize-symbol=main", a, copy], "copy %s" % os.path.basename(a))
+            out.append(copy)
+        else:
+            out.append(a)
+    return out
+
+
+def back_references(tc: Toolchain, rest: Sequence[str], tu_symbols: Mapping[str, Symbol], prefix: str) -> list[str]:
+    """Linker options that point the rest of the program's references to the TU's functions and globals at the
+    side with `prefix` (the original: both sides then call back into the same code), since renaming the two
+    sides apart leaves those names undefined."""
+    files = [a for a in rest if not a.startswith("-") and os.path.isfile(a)]
+    if not files:
+        return []
+    out = subprocess.run([tc.nm, "-P", "-A", *files], capture_output=True, text=True)
+    undefined: set[str] = set()
+    defined: set[str] = set()
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        name, typ = parts[1], parts[2]
+        if typ in ("U", "w", "v"):
+            undefined.add(name)
+        elif typ.isupper():  # a local of another object resolves nothing
+            defined.add(name)
+    return [
+        "-Wl,--defsym=%s=%s%s" % (name, prefix, name)
+        for name, sym in sorted(tu_symbols.items())
+        if name in undefined and name not in defined and name != "main" and not sym.local and reachable(sym)
+    ]
+
+
 def compile_harness(
     tc: Toolchain, source: str, obj: str, parse_flags: Sequence[str], include_dir: str, flavor: Flavor
 ) -> None:
