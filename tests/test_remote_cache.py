@@ -410,3 +410,72 @@ def test_real_project_with_the_server_killed_mid_build(project: Project) -> None
     assert seen and seen[0] < len(p.plain), "the server was not killed during the build"
     assert b.stats().get("internal_error", 0) == 0
     assert _remote_counts(b, "error") >= 1 and len(list((b.cache_dir / "remote").glob("down-*"))) == 1
+
+
+# --- the containers: every kind of damage is refused before use ------------------------------------------------
+
+
+def _packed(tmp_path: Path, sign_key: bytes | None) -> tuple[str, bytes]:
+    """A real local entry (a compiled object) packed as a remote blob."""
+    from coopt.cache import key as keymod
+    from coopt.cache.store import Store as LocalStore
+    from coopt.cache.tier import pack_entry
+
+    require("clang")
+    (tmp_path / "f.c").write_text("int f(int x) { return x + 1; }\n")
+    subprocess.run(["clang", "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path, check=True)
+    material = "version=2\nsource-hash=%s\n" % ("0" * 32)
+    key = keymod.key_of(material)
+    entry = LocalStore(str(tmp_path / "cache")).put(key, material, str(tmp_path / "f.o"), None, {"direct_key": "d"})
+    return key, pack_entry(entry.path, key, sign_key)
+
+
+def _replace_once(old: bytes, new: bytes) -> Callable[[bytes], bytes]:
+    return lambda blob: blob.replace(old, new, 1)
+
+
+TAMPER = [
+    # (what, how the blob is changed, the reason it must be refused with)
+    ("truncated", lambda b: b[: len(b) // 2], "corrupt"),
+    ("no signature line", lambda b: b[: b.rindex(b"sig ")], "corrupt"),
+    ("another key's header", _replace_once(b"key ", b"key 0"), "corrupt"),
+    ("a size that lies", _replace_once(b"file key.txt ", b"file key.txt 1"), "corrupt"),
+    ("a path as a file name", _replace_once(b"file key.txt", b"file ../key"), "corrupt"),
+    ("trailing bytes", lambda b: b.replace(b"end\n", b"end\nmore\n", 1), "corrupt"),
+    ("a file dropped", lambda b: b[: b.index(b"file object.o")] + b[b.index(b"end\n"):], "corrupt"),
+]
+
+
+@pytest.mark.parametrize("what, change, reason", TAMPER, ids=[t[0] for t in TAMPER])
+def test_a_damaged_entry_blob_is_refused(tmp_path: Path, what: str, change: Callable[[bytes], bytes],
+                                         reason: str) -> None:
+    from coopt.cache.tier import BadBlob, unpack_entry
+
+    key, blob = _packed(tmp_path, None)
+    assert set(unpack_entry(blob, key, None)) >= {"object.o", "key.txt", "meta.json", "checksums.txt"}
+    damaged = change(blob)
+    assert damaged != blob, what
+    with pytest.raises(BadBlob) as err:
+        unpack_entry(damaged, key, None)
+    assert err.value.reason == reason
+
+
+def test_key_material_must_hash_to_the_key_and_signatures_cover_every_byte(tmp_path: Path) -> None:
+    from coopt.cache.tier import BadBlob, pack_manifest, unpack_entry, unpack_manifest
+
+    key, blob = _packed(tmp_path, b"k1")
+    assert unpack_entry(blob, key, b"k1")
+    with pytest.raises(BadBlob) as err:  # asked for under another key: the header and the material disagree
+        unpack_entry(blob.replace(key.encode(), b"f" * 32), "f" * 32, None)
+    assert err.value.reason == "corrupt"
+    for at in (0, len(blob) // 3, len(blob) - 80):  # one flipped byte anywhere before the signature
+        flipped = blob[:at] + bytes([blob[at] ^ 1]) + blob[at + 1 :]
+        with pytest.raises(BadBlob) as err:
+            unpack_entry(flipped, key, b"k1")
+        assert err.value.reason in ("bad_signature", "corrupt")
+    text = "coopt-manifest 2\nresult %s\ndep %s f.c\n" % (key, "0" * 32)
+    m = pack_manifest("d" * 32, text, b"k1")
+    assert unpack_manifest(m, "d" * 32, b"k1")[0]["key"] == key
+    for bad_key, direct in ((b"k2", "d" * 32), (b"k1", "e" * 32)):
+        with pytest.raises(BadBlob):
+            unpack_manifest(m, direct, bad_key)
