@@ -28,11 +28,18 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from coopt.agents.compiler_tools import Built, ToolError
+from coopt.agents.compiler_tools import Built
 from coopt.agents.llm import CHARS_PER_TOKEN, LLMConfigError
 from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
 from coopt.agents.local_model import LocalModelError
-from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, LevelAgent, LevelUnavailable
+from coopt.agents.optimize_levels import (
+    AgentContext,
+    Candidate,
+    HotTU,
+    LevelAgent,
+    LevelUnavailable,
+    NoCandidate,
+)
 from coopt.agents.prompts import (
     SOURCE_CONTEXT,
     SOURCE_FIX,
@@ -384,7 +391,7 @@ class SourceLevelAgent:
         if st is None:
             st = self.state[key] = _FunctionState()
             try:
-                why = _undrivable(tu.job, function)
+                why = undrivable(tu.job, function)
                 if why:
                     raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
                 st.prepared = self.agent.prepare(tu.job, function)
@@ -420,7 +427,9 @@ class SourceLevelAgent:
                 try:
                     result = self.agent.sample(st.prepared, k)
                 except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
-                    raise ToolError("%s: the model could not be asked: %s" % (fn, exc)) from exc
+                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
+                                          self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
+                                          - start_tokens) from exc
                 if result.candidate is None:
                     story.append("%s %s" % (fn, result.line()))
                     continue
@@ -432,8 +441,8 @@ class SourceLevelAgent:
             if tried >= self.options.per_proposal:
                 break
         spent = self.agent.tokens + (self.testgen.tokens if self.testgen else 0) - start_tokens
-        raise ToolError("no verified source candidate (%d LLM tokens): %s" % (
-            spent, "; ".join(story)[:600] or "nothing to ask"))
+        raise NoCandidate("no verified source candidate (%d LLM tokens): %s" % (
+            spent, "; ".join(story)[:600] or "nothing to ask"), spent)
 
     def _verify(self, tu: HotTU, st: _FunctionState, cand: SourceCandidate) -> Evidence:
         from coopt.verify.api import VerifyInputError, VerifyOptions, verify
@@ -470,7 +479,7 @@ class SourceLevelAgent:
         return Candidate(built, "%s (%s)" % (PROPOSER, cand.model), behaviour=ev, tokens=tokens)
 
 
-def _undrivable(job: CompileJob, function: str) -> str:
+def undrivable(job: CompileJob, function: str) -> str:
     """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
     about such a function would only spend tokens."""
     from coopt.verify.signatures import SignatureError, parse
@@ -484,7 +493,8 @@ def _undrivable(job: CompileJob, function: str) -> str:
     return tu.undrivable.get(function, "")
 
 
-def _transcripts_dir(ctx: AgentContext) -> str:
+def transcripts_dir(ctx: AgentContext) -> str:
+    """Where the LLM agents keep their transcripts: <cache_dir>/llm."""
     cache_dir = getattr(ctx, "cache_dir", "")
     if not cache_dir:
         from coopt.cache.layout import default_cache_dir
@@ -522,7 +532,7 @@ def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
     stack = contextlib.ExitStack()
     try:
         options = SourceOptions(context_tokens=context_window(llm))
-        model = stack.enter_context(open_model(llm, ctx.budget, _transcripts_dir(ctx)))
+        model = stack.enter_context(open_model(llm, ctx.budget, transcripts_dir(ctx)))
     except (LLMConfigError, LocalModelError) as exc:
         stack.close()
         raise OptimizeError(str(exc)) from exc
