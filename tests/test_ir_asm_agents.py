@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from conftest import Coopt, require
 from coopt.agents.asm_agent import AsmAgent
 from coopt.agents.budget import Budget
 from coopt.agents.ir_agent import IRAgent, param_type, return_type
@@ -363,3 +363,129 @@ def test_the_level_hands_over_only_verified_candidates(project: Path, server: Pr
 
 def test_level_wiring() -> None:
     check_levels(["ir", "asm", "source"], "local")  # every LLM level has an agent module that imports
+
+
+# ---- end to end: `coopt optimize --levels ir|asm` on examples/naive-strlen ---------------------------------------
+
+# upcase with the string measured once: the hoisting clang cannot do (the stores through dst may alias src).
+UPCASE_IR = """define dso_local void @upcase({P} %dst, {P} %src) {{
+entry:
+  br label %len
+
+len:
+  %n = phi i64 [ 0, %entry ], [ %n1, %len ]
+  %pc = getelementptr inbounds i8, {P} %src, i64 %n
+  %c0 = load i8, {P} %pc, align 1
+  %n1 = add i64 %n, 1
+  %z = icmp eq i8 %c0, 0
+  br i1 %z, label %loop, label %len
+
+loop:
+  %i = phi i64 [ 0, %len ], [ %i1, %body ]
+  %more = icmp ult i64 %i, %n
+  br i1 %more, label %body, label %done
+
+body:
+  %ps = getelementptr inbounds i8, {P} %src, i64 %i
+  %c = load i8, {P} %ps, align 1
+  %off = add i8 %c, -97
+  %lower = icmp ult i8 %off, 26
+  %up = add i8 %c, -32
+  %r = select i1 %lower, i8 %up, i8 %c
+  %pd = getelementptr inbounds i8, {P} %dst, i64 %i
+  store i8 %r, {P} %pd, align 1
+  %i1 = add nuw i64 %i, 1
+  br label %loop
+
+done:
+  ret void
+}}"""
+
+UPCASE_ASM = """upcase:
+\t.cfi_startproc
+\txorl\t%ecx, %ecx
+.Llen:
+\tcmpb\t$0, (%rsi,%rcx)
+\tje\t.Lgo
+\tincq\t%rcx
+\tjmp\t.Llen
+.Lgo:
+\txorl\t%eax, %eax
+.Lloop:
+\tcmpq\t%rcx, %rax
+\tjae\t.Ldone
+\tmovzbl\t(%rsi,%rax), %edx
+\tleal\t-97(%rdx), %r8d
+\tcmpb\t$26, %r8b
+\tjae\t.Lstore
+\taddb\t$-32, %dl
+.Lstore:
+\tmovb\t%dl, (%rdi,%rax)
+\tincq\t%rax
+\tjmp\t.Lloop
+.Ldone:
+\tretq
+\t.cfi_endproc"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level, garbage", [("ir", False), ("asm", False), ("ir", True)])
+def test_optimize_stores_a_verified_variant_that_the_rebuild_uses(coopt: Coopt, tmp_path: Path, level: str,
+                                                                  garbage: bool) -> None:
+    import json
+    import shutil
+
+    from coopt.cache.store import Store
+
+    require("clang", "make", "perf")
+    if level == "asm":
+        need_x86()
+    tree = tmp_path / "naive-strlen"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "naive-strlen", tree)
+    coopt.run(["make", "CC=coopt-cc"], cwd=tree)
+    expected = coopt.run(["./upcase"], cwd=tree).stdout
+    coopt.coopt("profile", "--quiet", "-o", "profile.json", "--", "./upcase", cwd=tree)
+    ptr = "ptr" if "(ptr" in subprocess.run(["clang", "-O2", "-S", "-emit-llvm", "-o", "-", "text.c"], cwd=tree,
+                                            check=True, capture_output=True, text=True).stdout else "i8*"
+    code = UPCASE_IR.format(P=ptr) if level == "ir" else UPCASE_ASM
+    inputs = {"inputs": [{"args": ["Hello, World", "abc xyz"], "why": "mixed case"}]}
+    script = [
+        Reply(completion("```%s\n%s\n```" % ("llvm" if level == "ir" else "asm", code), usage=(400, 80))),
+        Reply(completion("```json\n%s\n```" % json.dumps(inputs), usage=(500, 120))),
+    ]
+    if garbage:  # the first proposal's two samples come to nothing; the second proposal's first one is right
+        script = [Reply(completion("Hoist the length.", usage=(400, 10))), Reply("not a completion"), *script]
+    with ProtocolServer() as server:
+        server.script = script
+        env = {"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "scripted", "COOPT_LLM_API_KEY_ENV": "",
+               "COOPT_LLM_RETRIES": "0"}
+        run_dir = tmp_path / "run"
+        proc = subprocess.run([str(coopt.bin / "coopt"), "optimize", "--levels", level, "--pairs", "10",
+                               "--run-dir", str(run_dir), "--llm", "openai", "--budget", "2" if garbage else "1"],
+                              cwd=tree, env={**coopt.env, **env}, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    state = json.loads((run_dir / "state.json").read_text())
+    attempts = state["attempts"]
+    if garbage:
+        # The proposal that came to nothing still reports what it spent: 410 for the prose answer, the garbage
+        # answer's whole reservation.
+        failed = attempts.pop(0)
+        assert failed["verdict"] == "failed" and "sample 1: garbage" in failed["detail"] and failed["tokens"] > 410
+    [attempt] = attempts
+    assert attempt["verdict"] == "accepted" and attempt["tokens"] == 1100
+    assert attempt["label"] == "upcase sample %d" % (2 if garbage else 0)
+    [entry] = Store(str(coopt.cache_dir)).entries()
+    assert entry.meta["level"] == level and entry.artifact_path.endswith(".ll" if level == "ir" else ".s")
+    ev = entry.meta["evidence"]
+    assert ev["verified"] is True and ev["verdict"]["code"] == "accepted" and ev["functions"] == ["upcase"]
+    assert ev["proposer"]["agent"] == "llm/%s (scripted)" % level and ev["sanitizers"].startswith("asan+ubsan")
+    assert all(c["ok"] for c in ev["checks"]) and {"differential", "proposer", "test", "bench"} <= {
+        c["name"] for c in ev["checks"]}
+    # A clean rebuild takes text.o from the cache, and the program still prints what it printed.
+    before = coopt.stats().get("hit", 0)
+    coopt.run(["make", "clean"], cwd=tree)
+    coopt.run(["make", "CC=coopt-cc"], cwd=tree)
+    assert coopt.stats().get("hit", 0) == before + 1
+    assert (tree / "text.o").read_bytes() == Path(entry.object_path).read_bytes()
+    assert coopt.run(["./upcase"], cwd=tree).stdout == expected
+    coopt.run(["make", "check"], cwd=tree)
