@@ -90,8 +90,8 @@ def check_compiler(c: Checked) -> list[Finding]:
     out = [Finding("compiler", "ok", "%s (clang %s)" % (path, tc.version))]
     levels = set(cfg.optimize.levels)
     required = {"llvm-profdata"} if "pgo" in levels else set()
-    if levels & {"ir", "asm"}:
-        required |= {"opt", "llc"}
+    if "ir" in levels:
+        required |= {"llvm-as", "llvm-extract"}
     missing = [t for t in TOOLS if t not in tc.tools]
     for tool in missing:
         level = "error" if tool in required else "warn"

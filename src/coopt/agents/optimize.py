@@ -488,6 +488,7 @@ def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
         _judge(run, tu, cand, rec)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = "failed", str(exc)
+        rec.tokens = getattr(exc, "tokens", 0)  # an LLM proposal that came to nothing still spent them
     except Interrupted:
         rec.verdict, rec.detail = "interrupted", "stopped by the user during this evaluation"
     except BudgetExhausted:

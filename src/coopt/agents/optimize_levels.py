@@ -32,7 +32,11 @@ LLM_LEVELS = ("source", "ir", "asm")
 # Where the LLM level agents come from, imported only when a run asks for an LLM level.
 LLM_AGENT_FACTORY = "coopt.agents.llm_levels:make_agent"
 # Levels whose agent has a module of its own; the other LLM levels come from LLM_AGENT_FACTORY.
-LLM_AGENT_FACTORIES: dict[str, str] = {"source": "coopt.agents.source_agent:make_agent"}
+LLM_AGENT_FACTORIES: dict[str, str] = {
+    "source": "coopt.agents.source_agent:make_agent",
+    "ir": "coopt.agents.ir_agent:make_agent",
+    "asm": "coopt.agents.asm_agent:make_agent",
+}
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
 # options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not
@@ -51,6 +55,14 @@ TARGET_FLAG_SETS: tuple[tuple[str, ...], ...] = (
 )
 # Extra flags of the `pgo` level's candidates, after the profile.
 PGO_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
+
+
+class NoCandidate(ToolError):
+    """A proposal that yielded no candidate, and the LLM tokens it spent trying (reported with the attempt)."""
+
+    def __init__(self, message: str, tokens: int = 0) -> None:
+        super().__init__(message)
+        self.tokens = tokens
 
 
 class LevelUnavailable(Exception):

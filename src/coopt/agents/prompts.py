@@ -30,6 +30,39 @@ SOURCE_FIX = """That does not compile:
 ```
 Reply with the corrected function only, in one ```c block."""
 
+IR_SYSTEM = (
+    "You make LLVM IR functions faster. You get one function's LLVM IR, as clang {version} optimized it, and "
+    "the declarations it uses. Write a faster version that behaves exactly the same for every input the "
+    "original handles: the same return value, the same bytes written through every pointer and to every "
+    "global, also when pointer arguments overlap (alias), on integer overflow and wraparound, and for NaN, "
+    "infinities and signed zeros. Keep the function's name, parameter types and return type. Write LLVM {major} "
+    "textual IR that llvm-as {major} accepts. Define no other function or global; you may add `declare` lines "
+    "for LLVM intrinsics you call. Reply with only the `define` (and any `declare` lines) in one ```llvm block."
+)
+
+IR_USER = """{context}Make this function faster:
+```llvm
+{function}
+```"""
+
+IR_CONTEXT = "The module declares, among others:\n```llvm\n{text}\n```\n\n"
+
+ASM_SYSTEM = (
+    "You make assembly functions faster. You get one function's {arch} assembly (GNU assembler syntax), as "
+    "clang {version} compiled it. Write a faster version that behaves exactly the same for every input the "
+    "original handles: the same return value, the same bytes written through every pointer and to every "
+    "global, also when pointer arguments overlap (alias), and for NaN, infinities and signed zeros. Keep the "
+    "calling convention: the same argument and return registers, callee-saved registers preserved, the stack "
+    "balanced, the CFI directives matching what the code pushes and pops. Start with the function's label, "
+    "use only local labels that begin with .L inside it, define no other symbol and do not switch sections. "
+    "Reply with only the function in one ```asm block."
+)
+
+ASM_USER = """Make this function faster:
+```asm
+{function}
+```"""
+
 TESTGEN_SYSTEM = (
     "You write test inputs for C functions. Someone will rewrite the function below to make it faster; list the "
     "inputs most likely to show a behaviour difference between the original and a rewrite: empty and one-element "

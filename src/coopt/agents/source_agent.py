@@ -28,11 +28,19 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from coopt.agents.compiler_tools import Built, ToolError
+from coopt.agents.candidate_check import CandidateChecker
+from coopt.agents.compiler_tools import Built
 from coopt.agents.llm import CHARS_PER_TOKEN, LLMConfigError
 from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
 from coopt.agents.local_model import LocalModelError
-from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, LevelAgent, LevelUnavailable
+from coopt.agents.optimize_levels import (
+    AgentContext,
+    Candidate,
+    HotTU,
+    LevelAgent,
+    LevelUnavailable,
+    NoCandidate,
+)
 from coopt.agents.prompts import (
     SOURCE_CONTEXT,
     SOURCE_FIX,
@@ -367,7 +375,7 @@ class SourceLevelAgent:
         self.testgen = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
         self.state: dict[tuple[str, str], _FunctionState] = {}
         self.notes: list[str] = []
-        self._rest: dict[str, list[str]] = {}  # TU object -> what the verifier links with it
+        self.checker = CandidateChecker(ctx, self.notes)
         self._close = close
 
     def close(self) -> None:
@@ -385,7 +393,7 @@ class SourceLevelAgent:
         if st is None:
             st = self.state[key] = _FunctionState()
             try:
-                why = _undrivable(tu.job, function)
+                why = undrivable(tu.job, function)
                 if why:
                     raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
                 st.prepared = self.agent.prepare(tu.job, function)
@@ -421,7 +429,9 @@ class SourceLevelAgent:
                 try:
                     result = self.agent.sample(st.prepared, k)
                 except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
-                    raise ToolError("%s: the model could not be asked: %s" % (fn, exc)) from exc
+                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
+                                          self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
+                                          - start_tokens) from exc
                 if result.candidate is None:
                     story.append("%s %s" % (fn, result.line()))
                     continue
@@ -433,45 +443,16 @@ class SourceLevelAgent:
             if tried >= self.options.per_proposal:
                 break
         spent = self.agent.tokens + (self.testgen.tokens if self.testgen else 0) - start_tokens
-        raise ToolError("no verified source candidate (%d LLM tokens): %s" % (
-            spent, "; ".join(story)[:600] or "nothing to ask"))
+        raise NoCandidate("no verified source candidate (%d LLM tokens): %s" % (
+            spent, "; ".join(story)[:600] or "nothing to ask"), spent)
 
     def _verify(self, tu: HotTU, st: _FunctionState, cand: SourceCandidate) -> Evidence:
-        from coopt.verify.api import VerifyInputError, VerifyOptions, verify
-        from coopt.verify.verdict import Verdict
-
         sources = []
         if self.testgen is not None and st.prepared is not None:
             if st.inputs is None:
                 st.inputs = self.testgen.source_for(st.prepared.job, st.prepared.source)
             sources.append(st.inputs)
-        base = VerifyOptions()
-        # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
-        options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(sources)),
-                                total_timeout_s=min(base.total_timeout_s, self.ctx.timeout_s),
-                                input_sources=tuple(sources), clang=clang_for(tu.job),  # type: ignore[arg-type]
-                                fp_tolerance=self.ctx.float_tolerance)
-        try:
-            return verify(tu.job.source_path, cand.artifact, [cand.function], absolute_flags(tu.job),
-                          options=options, link_with=self._rest_of_program(tu))
-        except VerifyInputError as exc:
-            return Evidence(tu.job.source_path, cand.artifact, Verdict.unsupported(str(exc)))
-
-    def _rest_of_program(self, tu: HotTU) -> list[str]:
-        """The program's other objects and libraries when the TU calls into them (the harness links them), else
-        nothing (the harness then also runs MSan, which needs every linked object instrumented)."""
-        if tu.object not in self._rest:
-            from coopt.agents.relink import RelinkError, defines_what_obj_needs, rest_of_program
-
-            work = os.path.join(self.ctx.workdir, "rest-of-program", "%d" % len(self._rest))
-            try:
-                rest = rest_of_program(self.ctx.link, tu.object, work)
-                self._rest[tu.object] = rest if defines_what_obj_needs(tu.job.output_path, rest) else []
-            except (RelinkError, OSError, subprocess.SubprocessError) as exc:
-                self.notes.append("%s: the rest of the program cannot be linked into the verifier (%s)" % (
-                    tu.name, exc))
-                self._rest[tu.object] = []
-        return self._rest[tu.object]
+        return self.checker.verify(tu, cand.function, cand.artifact, sources)
 
     def _candidate(self, tu: HotTU, cand: SourceCandidate, ev: Evidence, tokens: int,
                    st: _FunctionState) -> Candidate:
@@ -488,7 +469,7 @@ class SourceLevelAgent:
         return Candidate(built, "%s (%s)" % (PROPOSER, cand.model), behaviour=ev, tokens=tokens)
 
 
-def _undrivable(job: CompileJob, function: str) -> str:
+def undrivable(job: CompileJob, function: str) -> str:
     """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
     about such a function would only spend tokens."""
     from coopt.verify.signatures import SignatureError, parse
@@ -502,7 +483,8 @@ def _undrivable(job: CompileJob, function: str) -> str:
     return tu.undrivable.get(function, "")
 
 
-def _transcripts_dir(ctx: AgentContext) -> str:
+def transcripts_dir(ctx: AgentContext) -> str:
+    """Where the LLM agents keep their transcripts: <cache_dir>/llm."""
     cache_dir = getattr(ctx, "cache_dir", "")
     if not cache_dir:
         from coopt.cache.layout import default_cache_dir
@@ -530,27 +512,34 @@ def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
     return 16384
 
 
-def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
-    """The optimizer's factory for the `source` level: opens the model for the run's lifetime."""
+def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextlib.ExitStack, Model, int]:
+    """The run's model for an LLM level (source, ir, asm), the stack that stops it, and its context in tokens.
+    OptimizeError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""
     from coopt.agents.llm_provider import open_model
     from coopt.agents.optimize_setup import OptimizeError
 
-    if level != "source":
-        raise LevelUnavailable("level %s has no agent here" % level)
     stack = contextlib.ExitStack()
     # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which
     # still holds what the configuration names but never stores (the API key).
     env = {**os.environ, **ctx.environ} if ctx.environ is not None else None
     try:
-        options = SourceOptions(context_tokens=context_window(llm, env))
-        model = stack.enter_context(open_model(llm, ctx.budget, _transcripts_dir(ctx), environ=env))
+        context = context_window(llm, env)
+        model = stack.enter_context(open_model(llm, ctx.budget, transcripts_dir(ctx), environ=env))
     except (LLMConfigError, LocalModelError) as exc:
         stack.close()
         raise OptimizeError(str(exc)) from exc
     if model is None:
         stack.close()
-        raise LevelUnavailable("level source needs an LLM (--llm local or --llm openai)")
-    agent = SourceLevelAgent(ctx, model, options, close=stack.close)
+        raise LevelUnavailable("level %s needs an LLM (--llm local or --llm openai)" % level)
+    return stack, model, context
+
+
+def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
+    """The optimizer's factory for the `source` level: opens the model for the run's lifetime."""
+    if level != "source":
+        raise LevelUnavailable("level %s has no agent here" % level)
+    stack, model, context = open_level_model(level, llm, ctx)
+    agent = SourceLevelAgent(ctx, model, SourceOptions(context_tokens=context), close=stack.close)
     # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
     weakref.finalize(agent, stack.close)
     return agent

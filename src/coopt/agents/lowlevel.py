@@ -1,0 +1,385 @@
+"""What the IR and assembly agents share: one sample is one question to the model about one hot function's
+IR or assembly, and the answer spliced back into the TU's whole module becomes a candidate object.
+
+The level-specific parts (how the module is made, what the function's region is, how an answer is checked and
+spliced) live in ir_agent.py and asm_agent.py as subclasses of `LowAgent`. `LowLevelAgent` is the optimizer's
+level for either: it has each candidate judged by the verifier (the same function-level differential harness as
+the source level, with the candidate as .ll or .s) and hands the loop only candidates with accepted evidence.
+
+An answer that does not parse, changes the function's signature, defines other symbols or is cut short costs
+what the client charged and yields no candidate; nothing here raises for a bad answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from coopt.agents.candidate_check import CandidateChecker
+from coopt.agents.compiler_tools import Built
+from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
+from coopt.agents.local_model import LocalModelError
+from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, LevelAgent, NoCandidate
+from coopt.agents.prompts import code_blocks
+from coopt.agents.source_agent import estimate_tokens, open_level_model, undrivable
+from coopt.agents.source_context import ExtractError, clang_for, extract
+from coopt.agents.testgen_agent import TestGenAgent
+from coopt.cache.job import CompileJob
+from coopt.verify.evidence import CheckResult, Evidence
+
+
+class DoesNotFit(Exception):
+    """The function's IR or assembly, with room for an answer, is larger than the model's context window."""
+
+
+class AnswerError(Exception):
+    """An answer that cannot become a candidate: `outcome` names the kind, the message says what is wrong."""
+
+    def __init__(self, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class LowOptions:
+    """How much one function may cost. Tokens are estimated at CHARS_PER_TOKEN characters each."""
+
+    samples: int = 4  # answers asked per function: the first at temperature 0, the others at `temperature`
+    max_tokens: int = 1536  # the most one answer may take (IR and assembly are wordier than C)
+    context_tokens: int = 4096  # the model's window: prompt and answer together
+    temperature: float = 0.7
+    per_proposal: int = 2  # samples one optimizer evaluation may go through before it gives up
+
+
+@dataclass
+class Region:
+    """The hot function inside the TU's whole module (.ll or .s text)."""
+
+    name: str
+    module_path: str
+    module: str  # the whole module's text
+    start: int  # character offsets of the function's region in `module`
+    end: int
+    shown: str  # the function as the model sees it (debug-only lines left out)
+    context: list[str] = field(default_factory=list)  # declarations shown next to it, one item each
+
+
+@dataclass
+class Prepared:
+    """A function ready to be asked about: its region, the opening messages, the answer's token allowance."""
+
+    job: CompileJob
+    region: Region
+    messages: tuple[Message, ...]
+    max_tokens: int
+    dropped: list[str] = field(default_factory=list)  # context left out to fit the window
+
+
+@dataclass(frozen=True)
+class LowCandidate:
+    """A spliced module that builds to an object with the job's code generation flags, and how it was made."""
+
+    function: str
+    sample: int
+    artifact: str  # the whole spliced module (.ll or .s): the recipe's input
+    object: str
+    recipe: list[list[str]]
+    text: str  # the function as spliced in
+    model: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What one sample came to. `outcome`: built, an answer status (garbage, truncated, timeout, ...), no-code,
+    not-defined, changed-signature, defines-other-symbols, bad-label, unchanged, duplicate, does-not-parse,
+    does-not-assemble, does-not-build."""
+
+    sample: int
+    outcome: str
+    detail: str
+    tokens: int
+    candidate: LowCandidate | None = None
+
+    def line(self) -> str:
+        return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run_tool(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> str:
+    """Run `cmd`; '' when it succeeds, else its first error lines (one line when short)."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, errors="replace")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return "%s did not run: %s" % (os.path.basename(cmd[0]), exc)
+    if proc.returncode == 0:
+        return ""
+    lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+    return "; ".join(lines[:2])[:300] or "exit status %d" % proc.returncode
+
+
+class LowAgent:
+    """Asks `model` for faster IR or assembly of functions; subclasses say how to cut out and splice back."""
+
+    level = ""
+    extension = ""  # of the module and candidate files: .ll or .s
+    fences: tuple[str, ...] = ()  # code block languages an answer may use
+    system = ""
+    user = ""  # a format string with {context} and {function}
+    context_head = ""  # a format string with {text}
+    build_failure = "does-not-build"  # the outcome of a spliced module the compiler refuses
+
+    def __init__(self, model: Model, workdir: str, options: LowOptions | None = None) -> None:
+        self.model = model
+        self.workdir = workdir
+        self.options = options or LowOptions()
+        self.tokens = 0  # charged over this agent's life
+        self._seen: dict[tuple[str, str], set[str]] = {}
+
+    # ---- what subclasses provide -------------------------------------------------------------------------------
+
+    def region(self, job: CompileJob, function: str) -> Region:
+        """The TU's module, written in `workdir`, and `function`'s region in it. ExtractError when there is none."""
+        raise NotImplementedError
+
+    def splice(self, region: Region, block: str) -> tuple[str, str]:
+        """The module with `block`'s version of the function in its place, and the function as spliced.
+        AnswerError when the answer cannot be spliced."""
+        raise NotImplementedError
+
+    def check(self, job: CompileJob, artifact: str) -> None:
+        """AnswerError when the spliced module is not valid (does not parse or assemble)."""
+
+    # ---- the prompt --------------------------------------------------------------------------------------------
+
+    def prepare(self, job: CompileJob, function: str) -> Prepared:
+        """Cut out `function` and build the prompt. ExtractError, or DoesNotFit when it is too large."""
+        os.makedirs(self.workdir, exist_ok=True)
+        region = self.region(job, function)
+        opts = self.options
+        answer = min(opts.max_tokens, 2 * estimate_tokens(region.shown) + 256)
+        context = list(region.context)
+        dropped: list[str] = []
+        while True:
+            messages = self._messages(region, context)
+            size = sum(len(m.content) + 16 for m in messages)
+            if estimate_tokens("x" * size) + answer <= opts.context_tokens:
+                break
+            if not context:
+                raise DoesNotFit("%s: its %s, about %d tokens of prompt and %d of answer, does not fit the model's "
+                                 "%d-token context; left to the compiler tools"
+                                 % (function, "IR" if self.level == "ir" else "assembly",
+                                    estimate_tokens("x" * size), answer, opts.context_tokens))
+            largest = max(context, key=len)
+            context.remove(largest)
+            dropped.append(largest.split("\n", 1)[0][:60])
+        return Prepared(job, region, messages, answer, dropped)
+
+    def _messages(self, region: Region, context: list[str]) -> tuple[Message, ...]:
+        ctx = self.context_head.format(text="\n".join(context)) if context else ""
+        user = self.user.format(context=ctx, function=region.shown.strip())
+        return (Message("system", self.system), Message("user", user))
+
+    def pick_block(self, text: str, function: str) -> str | None:
+        """The answer's code block that mentions the function (the first fitting block when none does)."""
+        blocks = [b for lang, b in code_blocks(text) if lang in self.fences]
+        named = [b for b in blocks if function in b]
+        chosen = named or blocks
+        return chosen[0] if chosen else None
+
+    # ---- one sample --------------------------------------------------------------------------------------------
+
+    def sample(self, prep: Prepared, k: int) -> SampleResult:
+        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
+        opts, region = self.options, prep.region
+        sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
+        answer = self.model.query(ChatRequest(prep.messages, sampling=sampling))
+        tokens = answer.tokens_charged
+        self.tokens += tokens
+        if not answer.ok:
+            return SampleResult(k, answer.status.value, answer.detail, tokens)
+        block = self.pick_block(answer.text, region.name)
+        if block is None:
+            return SampleResult(k, "no-code", "the answer holds no ```%s block" % self.fences[0], tokens)
+        try:
+            module, function = self.splice(region, block)
+        except AnswerError as exc:
+            return SampleResult(k, exc.outcome, str(exc), tokens)
+        if normalized(function) == normalized(region.shown):
+            return SampleResult(k, "unchanged", "the answer is the original function", tokens)
+        digest = hashlib.sha256(normalized(function).encode()).hexdigest()
+        seen = self._seen.setdefault((region.module_path, region.name), set())
+        if digest in seen:
+            return SampleResult(k, "duplicate", "the same rewrite as an earlier sample", tokens)
+        seen.add(digest)
+        stem = "%s-%s-s%d" % (os.path.splitext(os.path.basename(prep.job.source))[0], region.name, k)
+        artifact = os.path.join(self.workdir, stem + self.extension)
+        with open(artifact, "w", encoding="utf-8") as f:
+            f.write(module)
+        try:
+            self.check(prep.job, artifact)
+        except AnswerError as exc:
+            return SampleResult(k, exc.outcome, str(exc), tokens)
+        obj = os.path.join(self.workdir, stem + ".o")
+        from coopt.cache.put import PutError, build_object
+
+        try:
+            cmd = build_object(prep.job, artifact, self.level, obj)
+        except (PutError, OSError, subprocess.SubprocessError) as exc:
+            return SampleResult(k, self.build_failure, str(exc), tokens)
+        cand = LowCandidate(region.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
+        return SampleResult(k, "built", "", tokens, cand)
+
+    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[LowCandidate],
+                                                                                      list[SampleResult]]:
+        """Up to `n` samples (default `options.samples`) for `function`: the built candidates and every sample's
+        outcome. ExtractError or DoesNotFit when the function cannot be asked about at all."""
+        prep = self.prepare(job, function)
+        results = [self.sample(prep, k) for k in range(n if n is not None else self.options.samples)]
+        return [r.candidate for r in results if r.candidate is not None], results
+
+
+# ---- the optimizer's level ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FunctionState:
+    prepared: Prepared | None = None
+    next_sample: int = 0
+    done: bool = False
+    note: str = ""
+    inputs: object | None = None  # the test-generation agent's input source, asked once per function
+    asked_inputs: bool = False
+
+
+class LowLevelAgent:
+    """The `ir` or `asm` level of `coopt optimize`: one proposal tries samples until one passes the verifier."""
+
+    def __init__(self, ctx: AgentContext, model: Model, agent: LowAgent, testgen: bool = True,
+                 max_functions: int = 3, close: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.agent = agent
+        self.level = agent.level
+        self.proposer = "llm/" + agent.level
+        self.options = agent.options
+        self.max_functions = max_functions
+        self.testgen = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
+        self.state: dict[tuple[str, str], _FunctionState] = {}
+        self.notes: list[str] = []
+        self.checker = CandidateChecker(ctx, self.notes)
+        self._close = close
+
+    def close(self) -> None:
+        """Stop the model (a local server) when this agent opened it."""
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def _spent(self) -> int:
+        return self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
+
+    def _functions(self, tu: HotTU) -> list[str]:
+        return tu.functions[:self.max_functions]
+
+    def _state(self, tu: HotTU, function: str) -> _FunctionState:
+        key = (tu.object, function)
+        st = self.state.get(key)
+        if st is None:
+            st = self.state[key] = _FunctionState()
+            try:
+                why = undrivable(tu.job, function)
+                if why:
+                    raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
+                st.prepared = self.agent.prepare(tu.job, function)
+            except (ExtractError, DoesNotFit) as exc:
+                st.done, st.note = True, str(exc)
+                self.notes.append(st.note)
+        return st
+
+    def has_more(self, tu: HotTU) -> bool:
+        for fn in self._functions(tu):
+            st = self.state.get((tu.object, fn))
+            if st is None or not st.done:
+                return True
+        return False
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        start = self._spent()
+        tried = 0
+        story: list[str] = []
+        for fn in self._functions(tu):
+            st = self._state(tu, fn)
+            if st.done:
+                if st.note:
+                    story.append(st.note)
+                continue
+            while not st.done and tried < self.options.per_proposal:
+                assert st.prepared is not None
+                k = st.next_sample
+                st.next_sample += 1
+                st.done = st.next_sample >= self.options.samples
+                tried += 1
+                try:
+                    result = self.agent.sample(st.prepared, k)
+                except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
+                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
+                                      self._spent() - start) from exc
+                if result.candidate is None:
+                    story.append("%s %s" % (fn, result.line()))
+                    continue
+                ev = self._verify(tu, st, result.candidate)
+                if ev.accepted:
+                    return self._candidate(result.candidate, ev, self._spent() - start, st)
+                story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
+            if tried >= self.options.per_proposal:
+                break
+        spent = self._spent() - start
+        raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
+            self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent)
+
+    def _inputs(self, tu: HotTU, st: _FunctionState, function: str) -> list[object]:
+        """The test-generation agent's inputs for `function` (asked once, about the C original)."""
+        if self.testgen is None:
+            return []
+        if not st.asked_inputs:
+            st.asked_inputs = True
+            try:
+                st.inputs = self.testgen.source_for(tu.job, extract(tu.job, function, clang_for(tu.job)))
+            except ExtractError:
+                st.inputs = None  # a function the source extractor cannot show: the built-in inputs only
+        return [st.inputs] if st.inputs is not None else []
+
+    def _verify(self, tu: HotTU, st: _FunctionState, cand: LowCandidate) -> Evidence:
+        return self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, cand.function))
+
+    def _candidate(self, cand: LowCandidate, ev: Evidence, tokens: int, st: _FunctionState) -> Candidate:
+        label = "%s sample %d" % (cand.function, cand.sample)
+        detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
+        prep = st.prepared
+        if prep is not None and prep.dropped:
+            detail += "; context left out to fit: %s" % ", ".join(prep.dropped)
+        count = getattr(st.inputs, "count", None)
+        if count is not None:
+            detail += "; %d inputs from the test-generation agent" % count
+        ev.checks.append(CheckResult("proposer", True, detail))
+        built = Built(self.level, label, cand.object, cand.recipe, cand.artifact, [])
+        return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens)
+
+
+def make_level_agent(level: str, llm: str, ctx: AgentContext,
+                     build: Callable[[Model, str, LowOptions], LowAgent]) -> LevelAgent:
+    """The optimizer's factory for the `ir` and `asm` levels: opens the model for the run's lifetime."""
+    stack, model, context = open_level_model(level, llm, ctx)
+    options = LowOptions(context_tokens=context)
+    agent = LowLevelAgent(ctx, model, build(model, os.path.join(ctx.workdir, level), options), close=stack.close)
+    # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
+    weakref.finalize(agent, stack.close)
+    return agent
