@@ -368,9 +368,10 @@ def test_real_project_on_two_machines(project: Project, remote: Store) -> None:
     entries = list((p.base / ("a-" + remote.kind) / "entries").glob("*/*"))
     assert len(entries) == 1
     remote.corrupt(entries[0].name)
-    c = p.machine("c-" + remote.kind, remote.spec)
+    c = p.machine("c-" + remote.kind, remote.spec, COOPT_DEBUG="1")  # its log is searched for secrets below
     _only_target_differs(p, p.build(c), served=False)
     assert c.stats().get("remote_corrupt") == 1, c.stats()
+    assert "refused (corrupt)" in (c.cache_dir / "coopt-cc.log").read_text()
     c_key = p.machine("c-key-" + remote.kind, remote.spec, COOPT_CACHE_HMAC_KEY=SECRET)
     _only_target_differs(p, p.build(c_key), served=False)
     assert c_key.stats().get("remote_bad_signature") == 1, c_key.stats()
@@ -381,6 +382,13 @@ def test_real_project_on_two_machines(project: Project, remote: Store) -> None:
     _only_target_differs(p, p.build(e), served=False)
     assert e.stats().get("remote_bad_signature") == 1, e.stats()
     _assert_secret_nowhere(p.base)
+    # The store's write password (redis, http) is nowhere in the caches, logs, stats or journals either.
+    from coopt.cache.remote import parse_spec
+
+    password = parse_spec(remote.spec).password
+    for f in p.base.rglob("*"):
+        if password and f.is_file():
+            assert password.encode() not in f.read_bytes(), f
 
 
 @pytest.mark.slow
