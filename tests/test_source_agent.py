@@ -318,11 +318,12 @@ def test_candidates_gives_several_samples(project: Path, server: ProtocolServer,
 
 
 def level_agent(project: Path, tmp_path: Path, model: ChatClient, functions: tuple[str, ...] = ("count_upper",),
-                source: str = "hot.c", **options: object) -> tuple[SourceLevelAgent, HotTU]:
+                source: str = "hot.c", fuzz_seconds: float = 0.0,
+                **options: object) -> tuple[SourceLevelAgent, HotTU]:
     job = job_for(project, source)
     tu = HotTU(job.output_path, job.source_path, 0.9, job, list(functions))
     ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"))
+                       Budget(max_evaluations=5), str(tmp_path / "cache"), fuzz_seconds=fuzz_seconds)
     return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
 
 
@@ -352,6 +353,18 @@ def test_level_agent_hands_over_only_verified_candidates(project: Path, server: 
     # The test-generation agent was asked once, about the original, with the parameter's role spelled out.
     tg = server.requests[1]["json"]["messages"]
     assert "JSON" in tg[0]["content"] and "1. s (const char *): a C string" in tg[1]["content"]
+
+
+def test_fuzz_seconds_fuzz_an_accepted_rewrite(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
+    """[optimize] fuzz_seconds reaches the verifier: the accepted candidate's evidence has a libFuzzer run."""
+    server.script = [answer(REWRITE), inputs_reply(["Hello"])]
+    with client(server, tmp_path) as model:
+        agent, tu = level_agent(project, tmp_path, model, fuzz_seconds=2.0, per_proposal=1, samples=1)
+        cand = agent.propose(tu, str(tmp_path / "out"))
+    ev = cand.behaviour
+    assert ev is not None and ev.accepted
+    [fuzz] = [c for c in ev.checks if c.name == "fuzz"]
+    assert "UNSUPPORTED" not in fuzz.detail and ev.fuzz, fuzz.detail
 
 
 def test_a_rewrite_that_changes_behaviour_never_becomes_a_candidate(project: Path, server: ProtocolServer,

@@ -31,7 +31,7 @@ class CandidateChecker:
         options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(sources)),
                                 total_timeout_s=min(base.total_timeout_s, self.ctx.timeout_s),
                                 input_sources=tuple(sources), clang=clang_for(tu.job),  # type: ignore[arg-type]
-                                fp_tolerance=self.ctx.float_tolerance)
+                                fp_tolerance=self.ctx.float_tolerance, fuzz_seconds=self.ctx.fuzz_seconds)
         try:
             return verify(tu.job.source_path, artifact, [function], absolute_flags(tu.job), options=options,
                           link_with=self.rest_of_program(tu))

@@ -93,6 +93,7 @@ class OptimizeOptions:
     keep_work: bool = False
     remotes: Remotes | None = None  # [cache] remote: kept variants are uploaded there, withdrawn ones removed
     float_tolerance: float = 0.0  # floating-point numbers in test output within this compare equal (0: exact)
+    fuzz_seconds: float = 0.0  # libFuzzer time per rewritten function of an LLM level's candidate (0: none)
     assume_cpu: bool = False  # compiler tools may target this machine's CPU (-march=native)
     llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone
@@ -432,7 +433,7 @@ def _loop(run: _Run) -> None:
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
                        float_tolerance=run.opts.float_tolerance, assume_cpu=run.opts.assume_cpu,
-                       environ=run.opts.llm_env)
+                       fuzz_seconds=run.opts.fuzz_seconds, environ=run.opts.llm_env)
     agents = make_agents(run.opts.levels, run.opts.llm, ctx)
     for rec in run.carried:  # a resumed run: the guide learns what was judged, the agents move past it
         known = next((x for x in guide.arms if x.tu == rec.object and x.level == rec.level), None)

@@ -110,6 +110,7 @@ class AgentContext:
     cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
     float_tolerance: float = 0.0  # [optimize] float_tolerance: floating-point outputs within it compare equal
     assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
+    fuzz_seconds: float = 0.0  # [optimize] fuzz_seconds: libFuzzer time per rewritten function (LLM levels)
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
 
 

@@ -46,6 +46,7 @@ class OptimizeConfig:
     max_tus: int
     final_check: bool
     float_tolerance: float
+    fuzz_seconds: float
     assume_cpu: bool
 
 

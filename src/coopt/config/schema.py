@@ -320,6 +320,9 @@ KEYS: tuple[Key, ...] = (
         "how far a floating-point number in a candidate's output may be from the baseline's: "
         "tolerance x max(1, |value|), in the program's test output and the harness's float results; text and "
         "integers still compare exactly (0: exact)"),
+    Key("optimize", "fuzz_seconds", _number(False, 0), 10.0, "COOPT_FUZZ_SECONDS",
+        "libFuzzer time per rewritten function when the verifier judges an LLM level's candidate (source, ir, "
+        "asm), after the generated inputs agree; 0: no fuzzing"),
     Key("optimize", "assume_cpu", _bool(), False, "COOPT_ASSUME_CPU",
         "the compiler tools may also try -march=native flag sets; when false they never add a target CPU "
         "option (-march, -mcpu, -mtune, ISA switches). Only when every machine sharing the cache has this CPU"),
