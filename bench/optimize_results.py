@@ -13,7 +13,7 @@ workload on the two programs in interleaved pairs: speed-up = ratio of medians, 
 verifier's statistics). Prints a markdown table; `--write-docs` puts it into docs/optimize.md.
 
     .venv/bin/python bench/optimize_results.py [--budget 8] [--pairs 15] [--final-pairs 21] [--min-gain 1.01]
-        [--only lua,zlib] [--json results.json] [--write-docs]
+        [--only lua,zlib] [--compiler clang-19] [--json results.json] [--write-docs]
 """
 
 from __future__ import annotations
@@ -159,14 +159,14 @@ def measure(p: Project, plain: Path, served: Path, env: dict[str, str], pairs: i
 
 
 def run_project(key: str, work: Path, env0: dict[str, str], budget: int, pairs: int, final_pairs: int,
-                what: str, min_gain: float) -> dict:
+                what: str, min_gain: float, compiler: str = "clang") -> dict:
     from coopt.cache.stats import read as read_stats
     from support.debian_sources import copy_tree
 
     p = PROJECTS[key]
     base = work / key
     cache = base / "cache"
-    env = dict(env0, COOPT_CACHE_DIR=str(cache))
+    env = dict(env0, COOPT_CACHE_DIR=str(cache), COOPT_COMPILER=compiler)
     # Two trees with paths of the same length: the program's path reaches its stack alignment.
     served, plain = base / "tree-a", base / "tree-b"
     for tree in (served, plain):
@@ -201,7 +201,7 @@ def run_project(key: str, work: Path, env0: dict[str, str], budget: int, pairs: 
         sh(cmd, served, env, "coopt-cc")
     # Plain clang at the project's own flags, in the twin tree.
     plain_env = {k: v for k, v in env.items() if not k.startswith("COOPT_")}
-    build(p, plain, plain_env, "clang")
+    build(p, plain, plain_env, compiler)
     for t in p.tests:
         a, b = sh(["sh", "-c", t], served, env), sh(["sh", "-c", t], plain, env)
         if a != b:
@@ -271,11 +271,13 @@ def main() -> int:
     ap.add_argument("--min-gain", type=float, default=1.01,
                     help="passed to coopt optimize (default 1.01: the hand-measured PGO gains are 1.02-1.03, which "
                     "a lower bound of 1.02 cannot show on this machine)")
+    ap.add_argument("--compiler", default="clang", help="the real compiler of both builds (coopt-cc's "
+                    "COOPT_COMPILER and the plain build's CC), e.g. clang-19 (default clang)")
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--write-docs", action="store_true", help="put the table into docs/optimize.md")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
-    for tool in ("perf", "clang", "make", "nm", "ar"):
+    for tool in ("perf", a.compiler, "make", "nm", "ar"):
         if shutil.which(tool) is None:
             raise SystemExit("bench: %s is not installed" % tool)
     keys = [k for k in a.only.split(",") if k]
@@ -285,7 +287,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="coopt-optimize-bench-"))
     try:
         env = make_bin(work / "bin")
-        results = [run_project(k, work, env, a.budget, a.pairs, a.final_pairs, a.measure, a.min_gain)
+        results = [run_project(k, work, env, a.budget, a.pairs, a.final_pairs, a.measure, a.min_gain, a.compiler)
                    for k in keys]
     finally:
         if a.keep:
@@ -294,7 +296,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     info = dict(machine(), date=time.strftime("%Y-%m-%d"), measure=a.measure, min_gain=a.min_gain, budget=a.budget,
                 pairs=a.pairs,
-                clang=subprocess.run(["clang", "--version"], capture_output=True, text=True).stdout.split("\n")[0])
+                clang=subprocess.run([a.compiler, "--version"], capture_output=True, text=True).stdout.split("\n")[0])
     text = table(results, info)
     print()
     print(text)
