@@ -158,6 +158,20 @@ def test_push_uploads_what_was_stored_before_a_remote_existed(coopt: Coopt, tmp_
     assert VARIANT in ms.compile(ms.b)
 
 
+def test_a_stale_local_variant_makes_way_for_the_remote_one_for_new_headers(coopt: Coopt, tmp_path: Path,
+                                                                           remote: Store) -> None:
+    ms = _machines(coopt, tmp_path, remote.spec)
+    ms.put(ms.a)
+    assert VARIANT in ms.compile(ms.b)  # B now holds the variant for K 3 locally
+    (ms.tree / "f.h").write_text("#define K 4\n")  # a header edit: B's local manifest no longer matches
+    subprocess.run(["clang", "-O2", "-c", "f.c", "-o", "plain4.o"], cwd=ms.tree, check=True)
+    assert ms.compile(ms.b) == (ms.tree / "plain4.o").read_bytes()  # nothing for K 4 anywhere yet
+    ms.put(ms.a)  # the nightly machine stores a variant for the new header too
+    served = ms.compile(ms.b)
+    assert VARIANT in served and served != (ms.tree / "plain4.o").read_bytes()
+    assert _remote_counts(ms.b, "hit") == 2
+
+
 def test_a_read_only_local_cache_serves_a_remote_hit_without_writing(coopt: Coopt, tmp_path: Path,
                                                                       remote: Store) -> None:
     ms = _machines(coopt, tmp_path, remote.spec)

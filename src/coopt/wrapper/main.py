@@ -199,9 +199,19 @@ def _compile(
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
             return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
+        from coopt.wrapper.serve import try_hit
+
+        return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
     from coopt.wrapper.serve import try_hit
 
-    return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
+    def refetch() -> bool:
+        # The local variant is for other headers; the team's store may hold one for these (e.g. a header edit
+        # the nightly run has seen). Only into a writable cache: it lands in the local manifest tried again.
+        return _from_remotes(settings, layout, cwd, started, direct_key, debug_log) is layout
+
+    use_remote = bool(settings.remote) and not settings.read_only
+    return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
+                   refetch if use_remote else None)
 
 
 def _from_remotes(

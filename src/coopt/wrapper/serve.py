@@ -25,6 +25,10 @@ from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def _count(layout: CacheLayout, read_only: bool, counter: str) -> None:
     if not read_only:  # a read-only cache is never written, not even its counters
@@ -67,8 +71,13 @@ def try_hit(
     read_only: bool,
     debug_log: list[str],
     debug: bool = False,
+    refetch: Callable[[], bool] | None = None,
 ) -> int | None:
-    """Serve the variant; returns the exit code, or None to fall back to a real compile."""
+    """Serve the variant; returns the exit code, or None to fall back to a real compile.
+
+    `refetch` (remote stores configured, writable cache): called when no result of the local manifest matches the
+    headers on disk; True when it brought a newer variant into the local manifest, which is then matched again.
+    """
     try:
         special = not S_ISREG(os.stat(job.output_path).st_mode)
     except OSError:
@@ -80,6 +89,8 @@ def try_hit(
         return None
     results = manifest.load(layout.manifest_path(direct_key))
     found, why = manifest.match(results, job.cwd, started)
+    if found is None and why == "manifest_mismatch" and refetch is not None and refetch():
+        found, why = manifest.match(manifest.load(layout.manifest_path(direct_key)), job.cwd, started)
     if found is None:
         debug_log.append("miss: " + why)
         _count(layout, read_only, "miss_" + why)
