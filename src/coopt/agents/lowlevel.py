@@ -19,17 +19,14 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.candidate_check import CandidateChecker
-from coopt.agents.compiler_tools import Built
+from coopt.agents.llm_level import SampledLevel
 from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
-from coopt.agents.local_model import LocalModelError
-from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, LevelAgent, NoCandidate
+from coopt.agents.optimize_levels import AgentContext, LevelAgent
 from coopt.agents.prompts import code_blocks
-from coopt.agents.source_agent import estimate_tokens, open_level_model, undrivable
-from coopt.agents.source_context import ExtractError, clang_for, extract
+from coopt.agents.source_agent import estimate_tokens, open_level_model
+from coopt.agents.source_context import ExtractError
 from coopt.agents.testgen_agent import TestGenAgent
 from coopt.cache.job import CompileJob
-from coopt.verify.evidence import CheckResult, Evidence
 
 
 class DoesNotFit(Exception):
@@ -249,129 +246,19 @@ class LowAgent:
 # ---- the optimizer's level ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class _FunctionState:
-    prepared: Prepared | None = None
-    next_sample: int = 0
-    done: bool = False
-    note: str = ""
-    inputs: object | None = None  # the test-generation agent's input source, asked once per function
-    asked_inputs: bool = False
-
-
-class LowLevelAgent:
+class LowLevelAgent(SampledLevel):
     """The `ir` or `asm` level of `coopt optimize`: one proposal tries samples until one passes the verifier."""
+
+    refusals = (ExtractError, DoesNotFit)
 
     def __init__(self, ctx: AgentContext, model: Model, agent: LowAgent, testgen: bool = True,
                  max_functions: int = 3, close: Callable[[], None] | None = None) -> None:
-        self.ctx = ctx
         self.model = model
-        self.agent = agent
         self.level = agent.level
         self.proposer = "llm/" + agent.level
         self.options = agent.options
-        self.max_functions = max_functions
-        self.testgen = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
-        self.state: dict[tuple[str, str], _FunctionState] = {}
-        self.notes: list[str] = []
-        self.checker = CandidateChecker(ctx, self.notes)
-        self._close = close
-
-    def close(self) -> None:
-        """Stop the model (a local server) when this agent opened it."""
-        if self._close is not None:
-            self._close()
-            self._close = None
-
-    def _spent(self) -> int:
-        return self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
-
-    def _functions(self, tu: HotTU) -> list[str]:
-        return tu.functions[:self.max_functions]
-
-    def _state(self, tu: HotTU, function: str) -> _FunctionState:
-        key = (tu.object, function)
-        st = self.state.get(key)
-        if st is None:
-            st = self.state[key] = _FunctionState()
-            try:
-                why = undrivable(tu.job, function)
-                if why:
-                    raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
-                st.prepared = self.agent.prepare(tu.job, function)
-            except (ExtractError, DoesNotFit) as exc:
-                st.done, st.note = True, str(exc)
-                self.notes.append(st.note)
-        return st
-
-    def has_more(self, tu: HotTU) -> bool:
-        for fn in self._functions(tu):
-            st = self.state.get((tu.object, fn))
-            if st is None or not st.done:
-                return True
-        return False
-
-    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        start = self._spent()
-        tried = 0
-        story: list[str] = []
-        for fn in self._functions(tu):
-            st = self._state(tu, fn)
-            if st.done:
-                if st.note:
-                    story.append(st.note)
-                continue
-            while not st.done and tried < self.options.per_proposal:
-                assert st.prepared is not None
-                k = st.next_sample
-                st.next_sample += 1
-                st.done = st.next_sample >= self.options.samples
-                tried += 1
-                try:
-                    result = self.agent.sample(st.prepared, k)
-                except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
-                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
-                                      self._spent() - start) from exc
-                if result.candidate is None:
-                    story.append("%s %s" % (fn, result.line()))
-                    continue
-                ev = self._verify(tu, st, result.candidate)
-                if ev.accepted:
-                    return self._candidate(result.candidate, ev, self._spent() - start, st)
-                story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
-            if tried >= self.options.per_proposal:
-                break
-        spent = self._spent() - start
-        raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
-            self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent)
-
-    def _inputs(self, tu: HotTU, st: _FunctionState, function: str) -> list[object]:
-        """The test-generation agent's inputs for `function` (asked once, about the C original)."""
-        if self.testgen is None:
-            return []
-        if not st.asked_inputs:
-            st.asked_inputs = True
-            try:
-                st.inputs = self.testgen.source_for(tu.job, extract(tu.job, function, clang_for(tu.job)))
-            except ExtractError:
-                st.inputs = None  # a function the source extractor cannot show: the built-in inputs only
-        return [st.inputs] if st.inputs is not None else []
-
-    def _verify(self, tu: HotTU, st: _FunctionState, cand: LowCandidate) -> Evidence:
-        return self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, cand.function))
-
-    def _candidate(self, cand: LowCandidate, ev: Evidence, tokens: int, st: _FunctionState) -> Candidate:
-        label = "%s sample %d" % (cand.function, cand.sample)
-        detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
-        prep = st.prepared
-        if prep is not None and prep.dropped:
-            detail += "; context left out to fit: %s" % ", ".join(prep.dropped)
-        count = getattr(st.inputs, "count", None)
-        if count is not None:
-            detail += "; %d inputs from the test-generation agent" % count
-        ev.checks.append(CheckResult("proposer", True, detail))
-        built = Built(self.level, label, cand.object, cand.recipe, cand.artifact, [])
-        return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens)
+        tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
+        super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
 
 
 def make_level_agent(level: str, llm: str, ctx: AgentContext,

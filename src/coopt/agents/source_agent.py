@@ -28,18 +28,14 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from coopt.agents.candidate_check import CandidateChecker
-from coopt.agents.compiler_tools import Built
 from coopt.agents.llm import CHARS_PER_TOKEN, LLMConfigError
+from coopt.agents.llm_level import SampledLevel
 from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
 from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import (
     AgentContext,
-    Candidate,
-    HotTU,
     LevelAgent,
     LevelUnavailable,
-    NoCandidate,
 )
 from coopt.agents.prompts import (
     SOURCE_CONTEXT,
@@ -64,7 +60,6 @@ from coopt.agents.source_context import (
 )
 from coopt.agents.testgen_agent import TestGenAgent
 from coopt.cache.job import CompileJob
-from coopt.verify.evidence import CheckResult, Evidence
 
 PROPOSER = "llm/source"
 # Directives a rewrite may bring along (a header for memchr, a helper macro); the rest is dropped.
@@ -349,124 +344,21 @@ def _error_excerpt(errors: str, path: str, shown_as: str) -> str:
 # ---- the optimizer's level ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class _FunctionState:
-    prepared: Prepared | None = None
-    next_sample: int = 0
-    done: bool = False
-    note: str = ""
-    inputs: object | None = None  # the test-generation agent's input source, asked once per function
-
-
-class SourceLevelAgent:
+class SourceLevelAgent(SampledLevel):
     """The `source` level of `coopt optimize`: one proposal tries samples until one passes the verifier."""
 
     level = "source"
     proposer = PROPOSER
+    refusals = (ExtractError, DoesNotFit)
 
     def __init__(self, ctx: AgentContext, model: Model, options: SourceOptions | None = None,
                  testgen: bool = True, max_functions: int = 3, close: Callable[[], None] | None = None) -> None:
-        self.ctx = ctx
         self.model = model
         self.options = options or SourceOptions()
-        self.max_functions = max_functions
-        workdir = os.path.join(ctx.workdir, "source")
-        self.agent = SourceAgent(model, workdir, self.options)
-        self.testgen = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
-        self.state: dict[tuple[str, str], _FunctionState] = {}
-        self.notes: list[str] = []
-        self.checker = CandidateChecker(ctx, self.notes)
-        self._close = close
-
-    def close(self) -> None:
-        """Stop the model (a local server) when this agent opened it."""
-        if self._close is not None:
-            self._close()
-            self._close = None
-
-    def _functions(self, tu: HotTU) -> list[str]:
-        return tu.functions[:self.max_functions]
-
-    def _state(self, tu: HotTU, function: str) -> _FunctionState:
-        key = (tu.object, function)
-        st = self.state.get(key)
-        if st is None:
-            st = self.state[key] = _FunctionState()
-            try:
-                why = undrivable(tu.job, function)
-                if why:
-                    raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
-                st.prepared = self.agent.prepare(tu.job, function)
-            except (ExtractError, DoesNotFit) as exc:
-                st.done, st.note = True, str(exc)
-                self.notes.append(st.note)
-        return st
-
-    def has_more(self, tu: HotTU) -> bool:
-        for fn in self._functions(tu):
-            st = self.state.get((tu.object, fn))
-            if st is None or not st.done:
-                return True
-        return False
-
-    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        os.makedirs(self.agent.workdir, exist_ok=True)
-        start_tokens = self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
-        tried = 0
-        story: list[str] = []
-        for fn in self._functions(tu):
-            st = self._state(tu, fn)
-            if st.done:
-                if st.note:
-                    story.append(st.note)
-                continue
-            while not st.done and tried < self.options.per_proposal:
-                assert st.prepared is not None
-                k = st.next_sample
-                st.next_sample += 1
-                st.done = st.next_sample >= self.options.samples
-                tried += 1
-                try:
-                    result = self.agent.sample(st.prepared, k)
-                except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
-                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
-                                          self.agent.tokens + (self.testgen.tokens if self.testgen else 0)
-                                          - start_tokens) from exc
-                if result.candidate is None:
-                    story.append("%s %s" % (fn, result.line()))
-                    continue
-                ev = self._verify(tu, st, result.candidate)
-                if ev.accepted:
-                    spent = self.agent.tokens + (self.testgen.tokens if self.testgen else 0) - start_tokens
-                    return self._candidate(tu, result.candidate, ev, spent, st)
-                story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
-            if tried >= self.options.per_proposal:
-                break
-        spent = self.agent.tokens + (self.testgen.tokens if self.testgen else 0) - start_tokens
-        raise NoCandidate("no verified source candidate (%d LLM tokens): %s" % (
-            spent, "; ".join(story)[:600] or "nothing to ask"), spent)
-
-    def _verify(self, tu: HotTU, st: _FunctionState, cand: SourceCandidate) -> Evidence:
-        sources = []
-        if self.testgen is not None and st.prepared is not None:
-            if st.inputs is None:
-                st.inputs = self.testgen.source_for(st.prepared.job, st.prepared.source)
-            sources.append(st.inputs)
-        return self.checker.verify(tu, cand.function, cand.artifact, sources)
-
-    def _candidate(self, tu: HotTU, cand: SourceCandidate, ev: Evidence, tokens: int,
-                   st: _FunctionState) -> Candidate:
-        label = "%s sample %d" % (cand.function, cand.sample)
-        prep = st.prepared
-        detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
-        if prep is not None and prep.dropped:
-            detail += "; context left out to fit: %s" % ", ".join(prep.dropped)
-        inputs = getattr(st.inputs, "count", None)
-        if inputs is not None:
-            detail += "; %d inputs from the test-generation agent" % inputs
-        ev.checks.append(CheckResult("proposer", True, detail))
-        built = Built("source", label, cand.object, cand.recipe, cand.artifact, [])
-        return Candidate(built, "%s (%s)" % (PROPOSER, cand.model), behaviour=ev, tokens=tokens)
+        agent = SourceAgent(model, os.path.join(ctx.workdir, "source"), self.options)
+        os.makedirs(agent.workdir, exist_ok=True)
+        tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
+        super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
 
 
 def undrivable(job: CompileJob, function: str) -> str:

@@ -1,0 +1,203 @@
+"""What the LLM levels (source, ir, asm) of `coopt optimize` share: a proposal samples the model until one
+rewrite passes the verifier, and every candidate goes through the verifier the same way (the TU's own flags and
+compiler, the run's float tolerance, fuzzing and time limit, the test-generation agent's inputs next to the
+built-in generators, the rest of the program linked in when the TU calls into it).
+
+A level supplies an agent with `prepare(job, function)` (raising one of its `refusals` when the function cannot
+be asked about), `sample(prepared, k)` (a result with `.candidate` or a `.line()` saying why not) and `tokens`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from coopt.agents.compiler_tools import Built
+from coopt.agents.local_model import LocalModelError
+from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, NoCandidate
+from coopt.agents.source_context import ExtractError, absolute_flags, clang_for
+from coopt.agents.testgen_agent import TestGenAgent
+from coopt.verify.evidence import CheckResult, Evidence
+
+
+class CandidateChecker:
+    """Verifies candidates of one run; remembers per TU what the verifier must link with it."""
+
+    def __init__(self, ctx: AgentContext, notes: list[str]) -> None:
+        self.ctx = ctx
+        self.notes = notes  # the agent's notes: where a TU's rest of the program could not be had
+        self._rest: dict[str, list[str]] = {}  # TU object -> what the verifier links with it
+
+    def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = ()) -> Evidence:
+        """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`."""
+        from coopt.verify.api import VerifyInputError, VerifyOptions, verify
+        from coopt.verify.verdict import Verdict
+
+        base = VerifyOptions()
+        # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
+        options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(sources)),
+                                total_timeout_s=min(base.total_timeout_s, self.ctx.timeout_s),
+                                input_sources=tuple(sources), clang=clang_for(tu.job),  # type: ignore[arg-type]
+                                fp_tolerance=self.ctx.float_tolerance, fuzz_seconds=self.ctx.fuzz_seconds)
+        try:
+            return verify(tu.job.source_path, artifact, [function], absolute_flags(tu.job), options=options,
+                          link_with=self.rest_of_program(tu))
+        except VerifyInputError as exc:
+            return Evidence(tu.job.source_path, artifact, Verdict.unsupported(str(exc)))
+
+    def rest_of_program(self, tu: HotTU) -> list[str]:
+        """The program's other objects and libraries when the TU calls into them (the harness links them), else
+        nothing (the harness then also runs MSan, which needs every linked object instrumented)."""
+        if not self.ctx.link:  # an agent used without a program (its own tests): the TU alone
+            return []
+        if tu.object not in self._rest:
+            from coopt.agents.relink import RelinkError, defines_what_obj_needs, rest_of_program
+
+            work = os.path.join(self.ctx.workdir, "rest-of-program", "%d" % len(self._rest))
+            try:
+                rest = rest_of_program(self.ctx.link, tu.object, work)
+                self._rest[tu.object] = rest if defines_what_obj_needs(tu.job.output_path, rest) else []
+            except (RelinkError, OSError, subprocess.SubprocessError) as exc:
+                self.notes.append("%s: the rest of the program cannot be linked into the verifier (%s)" % (
+                    tu.name, exc))
+                self._rest[tu.object] = []
+        return self._rest[tu.object]
+
+
+@dataclass
+class FunctionState:
+    """Where the level is with one hot function: its prepared prompt, the next sample, the test inputs."""
+
+    prepared: Any = None  # the level agent's Prepared (messages, token allowance, context left out)
+    next_sample: int = 0
+    done: bool = False
+    note: str = ""
+    inputs: object | None = None  # the test-generation agent's input source, asked once per function
+    asked_inputs: bool = False
+
+
+class SampledLevel:
+    """An LLM level of `coopt optimize`: one proposal tries samples of the hottest functions until one passes
+    the verifier; a proposal that yields none raises NoCandidate with the tokens it spent."""
+
+    level = ""
+    proposer = ""
+    refusals: tuple[type[Exception], ...] = (ExtractError,)  # prepare() errors: the function is not asked about
+
+    def __init__(self, ctx: AgentContext, agent: Any, per_proposal: int, samples: int,
+                 testgen: TestGenAgent | None, max_functions: int = 3,
+                 close: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.agent = agent
+        self.per_proposal, self.samples = per_proposal, samples
+        self.max_functions = max_functions
+        self.testgen = testgen
+        self.state: dict[tuple[str, str], FunctionState] = {}
+        self.notes: list[str] = []
+        self.checker = CandidateChecker(ctx, self.notes)
+        self._close = close
+
+    def close(self) -> None:
+        """Stop the model (a local server) when this agent opened it."""
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def _spent(self) -> int:
+        return int(self.agent.tokens) + (self.testgen.tokens if self.testgen else 0)
+
+    def _functions(self, tu: HotTU) -> list[str]:
+        return tu.functions[:self.max_functions]
+
+    def _state(self, tu: HotTU, function: str) -> FunctionState:
+        from coopt.agents.source_agent import undrivable
+
+        key = (tu.object, function)
+        st = self.state.get(key)
+        if st is None:
+            st = self.state[key] = FunctionState()
+            try:
+                why = undrivable(tu.job, function)
+                if why:
+                    raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
+                st.prepared = self.agent.prepare(tu.job, function)
+            except self.refusals as exc:
+                st.done, st.note = True, str(exc)
+                self.notes.append(st.note)
+        return st
+
+    def has_more(self, tu: HotTU) -> bool:
+        """Whether a hot function of `tu` still has samples to try."""
+        for fn in self._functions(tu):
+            st = self.state.get((tu.object, fn))
+            if st is None or not st.done:
+                return True
+        return False
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        """The next verified candidate of `tu`, or NoCandidate with what was tried and the tokens it cost."""
+        start = self._spent()
+        tried = 0
+        story: list[str] = []
+        for fn in self._functions(tu):
+            st = self._state(tu, fn)
+            if st.done:
+                if st.note:
+                    story.append(st.note)
+                continue
+            while not st.done and tried < self.per_proposal:
+                k = st.next_sample
+                st.next_sample += 1
+                st.done = st.next_sample >= self.samples
+                tried += 1
+                try:
+                    result = self.agent.sample(st.prepared, k)
+                except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
+                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
+                                      self._spent() - start) from exc
+                if result.candidate is None:
+                    story.append("%s %s" % (fn, result.line()))
+                    continue
+                cand = result.candidate
+                ev = self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, fn))
+                if ev.accepted:
+                    return self._candidate(cand, ev, self._spent() - start, st)
+                story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
+            if tried >= self.per_proposal:
+                break
+        spent = self._spent() - start
+        raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
+            self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent)
+
+    def _inputs(self, tu: HotTU, st: FunctionState, function: str) -> list[object]:
+        """The test-generation agent's inputs for `function`, asked once, about its C source."""
+        if self.testgen is None:
+            return []
+        if not st.asked_inputs:
+            st.asked_inputs = True
+            source = getattr(st.prepared, "source", None)
+            try:
+                if source is None:
+                    from coopt.agents.source_context import extract
+
+                    source = extract(tu.job, function, clang_for(tu.job))
+                st.inputs = self.testgen.source_for(tu.job, source)
+            except ExtractError:
+                st.inputs = None  # a function the source extractor cannot show: the built-in inputs only
+        return [st.inputs] if st.inputs is not None else []
+
+    def _candidate(self, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
+        label = "%s sample %d" % (cand.function, cand.sample)
+        detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
+        dropped = getattr(st.prepared, "dropped", None)
+        if dropped:
+            detail += "; context left out to fit: %s" % ", ".join(dropped)
+        count = getattr(st.inputs, "count", None)
+        if count is not None:
+            detail += "; %d inputs from the test-generation agent" % count
+        ev.checks.append(CheckResult("proposer", True, detail))
+        built = Built(self.level, label, cand.object, cand.recipe, cand.artifact, [])
+        return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens)
