@@ -63,7 +63,7 @@ def test_this_machine_is_ready(coopt: Coopt, proj: Path) -> None:
     require("clang", "perf", "llvm-profdata")
     code, f, out = doctor(coopt, proj)
     assert code == 0, out
-    for area in ("config", "compiler", "llvm", "coopt-cc", "perf", "cache", "llm"):
+    for area in ("config", "compiler", "llvm", "pgo", "coopt-cc", "perf", "cache", "llm"):
         assert levels(f, area) <= {"ok", "info"}, (area, f.get(area))
     assert any("records cpu-clock" in m for _, m, _ in f["perf"])
     assert any(m.startswith(str(coopt.cache_dir)) for _, m, _ in f["cache"])
@@ -103,6 +103,24 @@ def test_llvm_tools_of_the_clang_in_use(coopt: Coopt, proj: Path, tmp_path: Path
     coopt.env["COOPT_LEVELS"] = "flags"
     code, f, _ = doctor(coopt, proj, "--only", "compiler")
     assert code == 0 and {lv for lv, m, _ in f["llvm"] if "llvm-profdata" in m} == {"warn"}
+
+
+def test_clang_without_its_profile_runtime(coopt: Coopt, proj: Path, tmp_path: Path) -> None:
+    """A clang copied away from its resource directory links no instrumented program: PGO is an error with the
+    package to install, and `coopt optimize` would not spend budget on it (tests/test_optimize_parts.py)."""
+    require("clang", "llvm-profdata")
+    real = os.path.realpath(shutil.which("clang") or "")
+    lone = tmp_path / "lone-clang"
+    lone.mkdir()
+    shutil.copy2(real, lone / "clang")
+    major = re.search(r"version (\d+)", subprocess.run([real, "--version"], capture_output=True, text=True).stdout)
+    assert major
+    coopt.env["COOPT_COMPILER"] = str(lone / "clang")
+    code, f, _ = doctor(coopt, proj, "--only", "compiler")
+    assert code == 1
+    [(level, msg, fix)] = f["pgo"]
+    assert level == "error" and "cannot link an instrumented program" in msg
+    assert fix == "apt-get install libclang-rt-%s-dev" % major.group(1)
 
 
 def test_unwritable_cache_directory(coopt: Coopt, proj: Path, tmp_path: Path) -> None:

@@ -180,3 +180,33 @@ def test_relink_through_dash_l_replaces_an_archive_member(coopt: Coopt, tmp_path
     with pytest.raises(RelinkError, match="not found in the link"):
         relink(link, {str(tmp_path / "lib.o"): str(tmp_path / "variant.o")}, str(tmp_path / "app3"),
                workdir=str(tmp_path / "work3"))
+
+
+HOT_C = """#include <stdio.h>
+static unsigned long spin(unsigned long n) { unsigned long s = 0; for (unsigned long i = 0; i < n; i++) s += i % 7;
+    return s; }
+int main(void) { printf("%lu\\n", spin(60000000UL)); return 0; }
+"""
+
+
+def test_pgo_without_the_profile_runtime_spends_no_budget(coopt: Coopt, tmp_path: Path) -> None:
+    """A clang that cannot link instrumented programs (copied away from its resource directory): the pgo level
+    is not tried, says why once, and no evaluation is spent on it."""
+    import os
+    import shutil
+
+    require("clang", "perf")
+    lone = tmp_path / "lone-clang"
+    lone.mkdir()
+    shutil.copy2(os.path.realpath(shutil.which("clang") or ""), lone / "clang")
+    coopt.env["COOPT_COMPILER"] = str(lone / "clang")
+    (tmp_path / "hot.c").write_text(HOT_C)
+    coopt.run(["coopt-cc", "-O2", "-c", "hot.c", "-o", "hot.o"], cwd=tmp_path)
+    coopt.run(["coopt-cc", "hot.o", "-o", "app"], cwd=tmp_path)
+    coopt.coopt("profile", "--quiet", "-o", "profile.json", "--", "./app", cwd=tmp_path)
+    proc = coopt.coopt("optimize", "--levels", "pgo", "--budget", "3", "--pairs", "3", "--run-dir", "run",
+                       cwd=tmp_path)
+    assert "level pgo not tried" in proc.stdout and "libclang-rt-" in proc.stdout, proc.stdout
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["attempts"] == [] and state["spent"]["evaluations"] == 0
+    assert any(n.startswith("level pgo not tried") for n in state["notes"])

@@ -97,6 +97,31 @@ def run_llc(tc: Toolchain, ll: str, options: list[str], out_obj: str, assume_cpu
     return cmd
 
 
+def profile_runtime_missing(clang: str) -> str:
+    """Why `clang` cannot link an instrumented (-fprofile-instr-generate) program, in one line; "" when it can.
+    Debian ships clang's profile runtime in libclang-rt-N-dev, which clang only recommends."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="coopt-pgo-check-") as d:
+        src, exe = os.path.join(d, "t.c"), os.path.join(d, "t")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            proc = subprocess.run([clang, "-fprofile-instr-generate", src, "-o", exe], capture_output=True,
+                                  text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return "%s cannot be run: %s" % (clang, exc)
+    if proc.returncode == 0:
+        return ""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    try:
+        major = str(find_toolchain(clang).major)
+    except Exception:  # noqa: BLE001 - only the package name of the hint depends on it
+        major = "N"
+    return "%s cannot link an instrumented program (%s): install its profile runtime (apt-get install " \
+        "libclang-rt-%s-dev)" % (clang, (lines[0] if lines else "exit %d" % proc.returncode)[:160], major)
+
+
 @dataclass(frozen=True)
 class PgoProfile:
     """A merged instrumentation profile for some TUs of one program, and the workload it was trained on."""

@@ -435,6 +435,14 @@ def _loop(run: _Run) -> None:
                        float_tolerance=run.opts.float_tolerance, assume_cpu=run.opts.assume_cpu,
                        fuzz_seconds=run.opts.fuzz_seconds, environ=run.opts.llm_env)
     agents = make_agents(run.opts.levels, run.opts.llm, ctx)
+    for level, agent in agents.items():
+        why = agent.unavailable() if hasattr(agent, "unavailable") else ""
+        if why:  # e.g. PGO without clang's profile runtime: said once, no budget spent on it
+            for a in guide.arms:
+                if a.level == level:
+                    a.retired = True
+            run.state.notes.append("level %s not tried: %s" % (level, why))
+            run.progress.line("  level %s not tried: %s" % (level, why))
     for rec in run.carried:  # a resumed run: the guide learns what was judged, the agents move past it
         known = next((x for x in guide.arms if x.tu == rec.object and x.level == rec.level), None)
         if known is None or rec.object not in hot:

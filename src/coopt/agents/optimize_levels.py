@@ -188,6 +188,14 @@ class PgoAgent:
     def has_more(self, tu: HotTU) -> bool:
         return not self.error and bool(self._pending(tu))
 
+    def unavailable(self) -> str:
+        """Why PGO cannot run here at all (checked once, before any budget is spent); "" when it can."""
+        from coopt.agents.compiler_tools import profile_runtime_missing
+
+        if not self.error and self.ctx.hot:
+            self.error = profile_runtime_missing(self.ctx.hot[0].job.compiler)
+        return self.error
+
     def training(self) -> dict[str, Any]:
         t = self.ctx.train
         return {
