@@ -12,10 +12,11 @@ import os
 SHARDS = 16
 
 
-def bump(stats_dir: str, counter: str) -> None:
-    """Count one event named `counter`. Silently does nothing when the directory cannot be written."""
+def bump(stats_dir: str, counter: str, *more: str) -> None:
+    """Count one event named `counter` (and each of `more`, in the same write). Silently does nothing when the
+    directory cannot be written."""
     path = os.path.join(stats_dir, str(os.getpid() % SHARDS))
-    data = (counter + "\n").encode()
+    data = "".join(c + "\n" for c in (counter, *more)).encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     except FileNotFoundError:
