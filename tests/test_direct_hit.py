@@ -191,3 +191,12 @@ def test_has_include_scan(code: bytes, uses: list | None) -> None:
             has_include_uses(code)
     else:
         assert has_include_uses(code) == uses
+
+
+def test_result_marked_to_keep_the_run_is_still_a_hit(coopt: Coopt, proj: Path) -> None:
+    # What the benchmark does to time a hit that keeps the -fsyntax-only run: the recorded checks are then unused.
+    (path,) = list((coopt.cache_dir / "manifests").glob("*/*"))
+    path.write_text(path.read_text().replace("\ndirect clean\n", "\ndirect check bench\n"))
+    proc = _run([coopt.cc, *ARGS], proj, coopt.env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+    assert coopt.stats() == {"hit": 1}

@@ -77,7 +77,7 @@ def load(path: str) -> list[dict]:
                 current["deps"].append([name, digest])
         elif line.startswith("direct ") and current is not None:
             current["direct"] = line[7:]
-        elif current is not None and line.partition(" ")[0] in _CHECK_KINDS and current["direct"] == "clean":
+        elif current is not None and line.partition(" ")[0] in _CHECK_KINDS and current["direct"]:
             kind, _, arg = line.partition(" ")
             current["checks"].append((kind, arg))
         elif line and current is not None:

@@ -92,7 +92,7 @@ def _stats(a: argparse.Namespace) -> int:
         return 0
     print("cache directory   %s" % store.layout.root)
     print("entries           %d (%.1f MiB)" % (len(entries), size / (1 << 20)))
-    print("hits              %d" % hits)
+    print("hits              %d (%d without a compiler run)" % (hits, counts.get("hit_direct", 0)))
     print("misses            %d" % misses)
     passes = {k: v for k, v in counts.items() if not k.startswith(("hit", "miss"))}
     if passes:
