@@ -34,14 +34,9 @@ from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
 
 
-def _count(layout: CacheLayout, read_only: bool, counter: str) -> None:
+def _count(layout: CacheLayout, read_only: bool, counter: str, *more: str) -> None:
     if not read_only:  # a read-only cache is never written, not even its counters
-        stats.bump(layout.stats_dir, counter)
-
-
-def _count2(layout: CacheLayout, read_only: bool, counter: str, more: str) -> None:
-    if not read_only:
-        stats.bump(layout.stats_dir, counter, more)
+        stats.bump(layout.stats_dir, counter, *more)
 
 
 def _spawn_wait(argv: list[str], env: dict[str, str]) -> int:
@@ -114,8 +109,13 @@ def try_hit(
         if not _place(entry.object_path, job.output_path, debug_log):
             return None
         debug_log.append("hit (direct): %s" % found.key)
-        _count2(layout, read_only, "hit", "hit_direct")
+        _count(layout, read_only, "hit", "hit_direct")
         return 0
+    if found.direct != "clean":
+        debug_log.append("checking with the compiler: %s" % (found.direct or "no direct record"))
+    else:
+        debug_log.append("checking with the compiler: %s" % (
+            "a dependency file is asked for" if job.dep_args else "the header search changed"))
     check = [job.compiler] + [a for a in args if a != "-c"] + ["-fsyntax-only"]
     expected = {os.path.normpath(os.path.join(job.cwd, p)) for p, _ in found.deps[1:]}
     if any(a == "-MMD" or a.startswith("-Wp,-MMD") for a in job.dep_args):
