@@ -200,3 +200,32 @@ def test_result_marked_to_keep_the_run_is_still_a_hit(coopt: Coopt, proj: Path) 
     proc = _run([coopt.cc, *ARGS], proj, coopt.env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
     assert coopt.stats() == {"hit": 1}
+
+
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["-O2", "-Iinc", "-DFOO=1", "-Wall"], None),
+        (["-O2", "-include", "pre.h"], "include"),
+        (["-imacros", "m.h"], "imacros"),
+        (["-F/Library/Frameworks"], "framework"),
+        (["-fmodules-cache-path=x"], "fmodules"),
+        (["-ivfsoverlay", "o.yaml"], "ivfsoverlay"),
+        (["-fms-compatibility"], "fms_compatibility"),
+    ],
+)
+def test_arguments_whose_header_search_is_not_modelled(args: list[str], why: str | None) -> None:
+    from coopt.cache.lookups import _unmodelled
+
+    assert _unmodelled(args) == why
+
+
+def test_search_list_with_a_framework_or_header_map_is_not_modelled() -> None:
+    from coopt.cache.lookups import NeedsCheck, parse_search_list
+
+    ok = '#include "..." search starts here:\n q\n#include <...> search starts here:\n a\n /usr/include\n' \
+         'End of search list.\nignoring nonexistent directory "gone"\n'
+    sl = parse_search_list(ok)
+    assert (sl.quote, sl.angled, sl.nonexistent) == (["q"], ["a", "/usr/include"], ["gone"])
+    with pytest.raises(NeedsCheck):
+        parse_search_list(ok.replace(" a\n", " /F (framework directory)\n"))

@@ -55,7 +55,8 @@ from coopt.cache.job import CompileJob
 
 # Arguments whose effect on the header search this module does not model.
 _UNMODELLED_ARGS = ("-include", "-imacros", "-ivfsoverlay", "-fmodules", "-fimplicit-module-maps", "-iframework",
-                    "--config", "-fmodule-map-file", "-fsystem-include-if-exists")
+                    "--config", "-fmodule-map-file", "-fsystem-include-if-exists",
+                    "-fms-compatibility")  # MSVC mode: quoted includes also search the whole include stack
 
 _MARKER = re.compile(r'^# (\d+) "((?:[^"\\]|\\.)*)"((?: \d+)*)$')
 _DIRECTIVE = re.compile(r'^#(include|include_next|import) (?:<(.*)>|"(.*)") /\* clang -E -dI \*/$')
