@@ -229,3 +229,13 @@ def test_search_list_with_a_framework_or_header_map_is_not_modelled() -> None:
     assert (sl.quote, sl.angled, sl.nonexistent) == (["q"], ["a", "/usr/include"], ["gone"])
     with pytest.raises(NeedsCheck):
         parse_search_list(ok.replace(" a\n", " /F (framework directory)\n"))
+
+
+def test_a_format_2_manifest_is_still_served_with_the_compiler_run(coopt: Coopt, proj: Path) -> None:
+    (path,) = list((coopt.cache_dir / "manifests").glob("*/*"))
+    lines = path.read_text().splitlines()
+    old = ["coopt-manifest 2"] + [line for line in lines[1:] if line.startswith(("result ", "dep "))]
+    path.write_text("\n".join(old) + "\n")
+    proc = _run([coopt.cc, *ARGS], proj, coopt.env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+    assert coopt.stats() == {"hit": 1}
