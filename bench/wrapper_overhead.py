@@ -3,7 +3,8 @@
 
 In one run, with interleaved repetitions and medians:
   - added latency per call of the installed coopt-cc over plain clang for a pass-through (-E), a link, a miss and
-    a hit (a variant stored with `coopt cache put --unverified`), on a small TU and on Lua's lvm.c with Lua's own
+    a hit (a variant stored with `coopt cache put --unverified`; served directly, and with the compiler run a hit
+    keeps when it cannot prove it unneeded), on a 3-line TU, a small TU and on Lua's lvm.c with Lua's own
     flags; the same calls through ccache (direct hit; miss with a fresh cache directory) when it is installed;
   - the wall time of a whole Lua build (upstream Makefile, make -j2) with plain clang, coopt-cc (cold cache:
     journal only) and ccache (cold and warm);
@@ -37,7 +38,7 @@ from overhead import breakdown, builds, compiles, report  # noqa: E402
 from overhead.install import install_coopt  # noqa: E402
 from overhead.machine import load_average, machine_info, tool_version  # noqa: E402
 from overhead.timing import BenchError, progress  # noqa: E402
-from overhead.workloads import LUA_TARGET, lua_tu, small_tu  # noqa: E402
+from overhead.workloads import LUA_TARGET, lua_tu, small_tu, tiny_tu  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "wrapper_overhead.json"
 DEFAULT_MARKDOWN = ROOT / "docs" / "bench-wrapper.md"
@@ -90,9 +91,10 @@ def run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load_start = load_average()
 
     installed = install_coopt(ROOT, workdir)
+    tiny = tiny_tu(workdir)
     small = small_tu(workdir)
     lua = lua_tu(workdir)
-    tus = [small, lua]
+    tus = [tiny, small, lua]
 
     progress("miss breakdown (%d repetitions)" % reps)
     miss = breakdown.measure(installed, tus, lua, workdir, reps, warmup, a.seed)
@@ -121,7 +123,7 @@ def run(a: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "python": tool_version([str(installed.python), "-c", "import sys; print(sys.version.split()[0])"]),
             "coopt": checkout_state(),
         },
-        "workloads": {"small": ["clang", *small.compile_args], "lua": ["clang", *lua.compile_args]},
+        "workloads": {tu.label: ["clang", *tu.compile_args] for tu in tus},
         "compile": compiles.rows(compile_samples, tus),
         "compile_checks": compile_checks,
         "build": {

@@ -18,7 +18,8 @@ import pytest
 from conftest import ROOT, require
 
 BENCH = ROOT / "bench" / "wrapper_overhead.py"
-CALLS = ("preprocess", "link", "miss", "hit")
+CALLS = ("preprocess", "link", "miss", "hit", "hit-checked")
+TUS = ("tiny", "small", "lua")
 
 
 def _lua_available() -> None:
@@ -58,18 +59,19 @@ def test_quick_run_writes_wellformed_results(tmp_path: Path) -> None:
 
     # Every TU x call, each with plain clang's samples and the wrappers' samples, added ms and ratio.
     assert sorted((r["tu"], r["call"]) for r in data["compile"]) == sorted(
-        (tu, call) for tu in ("lua", "small") for call in CALLS
+        (tu, call) for tu in TUS for call in CALLS
     )
     for row in data["compile"]:
         _check_samples(row["clang"], reps)
-        for tool in ("coopt-cc", "ccache") if with_ccache else ("coopt-cc",):
+        for tool in ("coopt-cc", "ccache") if with_ccache and row["call"] != "hit-checked" else ("coopt-cc",):
             _check_samples(row[tool], reps)
             assert row[tool]["ratio"] > 0
             assert row[tool]["added_ms"] == pytest.approx(row[tool]["median_ms"] - row["clang"]["median_ms"], abs=0.01)
     # The hit cases hit and the miss cases missed, every run, by the caches' own counters.
     checks = data["compile_checks"]
-    for tu in ("small", "lua"):
+    for tu in TUS:
         assert checks["%s/hit/coopt-cc" % tu]["counter"] == "hits"
+        assert checks["%s/hit-checked/coopt-cc" % tu]["direct"] == 0
         assert checks["%s/miss/coopt-cc" % tu]["counter"] == "misses"
     for name, check in checks.items():
         assert check["expected"] >= reps
@@ -96,7 +98,7 @@ def test_quick_run_writes_wellformed_results(tmp_path: Path) -> None:
         assert set(build["projection"][stat]) >= {"projected_added_pct", "projected_added_pct_without_python_share"}
 
     miss = data["miss_breakdown"]
-    assert miss["tu"] == "lua" and set(miss["own_ms"]) == {"small", "lua"}
+    assert miss["tu"] == "lua" and set(miss["own_ms"]) == set(TUS)
     assert any(step["calls"] > 0 for step in miss["steps"].values())
     assert isinstance(miss["site_imported"], bool)
     assert "coopt.wrapper.main" not in miss["lazy_imports"]

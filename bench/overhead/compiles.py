@@ -28,13 +28,17 @@ CALLS = (
     ("compile", "compile_args", ("clang",)),
     ("miss", "compile_args", ("coopt-cc", "ccache")),
     ("hit", "compile_args", ("coopt-cc", "ccache")),
+    ("hit-checked", "compile_args", ("coopt-cc",)),
 )
-BASELINE = {"preprocess": "preprocess", "link": "link", "miss": "compile", "hit": "compile"}
+BASELINE = {
+    "preprocess": "preprocess", "link": "link", "miss": "compile", "hit": "compile", "hit-checked": "compile"
+}
 DESCRIBE = {
     "preprocess": "-E (pass-through)",
     "link": "link (journaled)",
     "miss": "compile, miss",
     "hit": "compile, hit",
+    "hit-checked": "compile, hit, compiler run kept",
 }
 
 
@@ -98,6 +102,12 @@ def _store_variant(installed: Installed, tu: Tu, env: Mapping[str, str], variant
     )
 
 
+def _keep_compiler_run(cache: Path) -> None:
+    """Make every stored result of `cache` keep the -fsyntax-only run, as a TU that prints a warning would."""
+    for manifest in (cache / "manifests").glob("*/*"):
+        manifest.write_text(manifest.read_text().replace("\ndirect clean\n", "\ndirect check bench\n"))
+
+
 def setup(installed: Installed, tus: Sequence[Tu], workdir: Path, with_ccache: bool) -> CompileSetup:
     """Prepare caches (a stored variant for each TU, a primed ccache) and return the cases to time."""
     out = CompileSetup()
@@ -120,8 +130,10 @@ def setup(installed: Installed, tus: Sequence[Tu], workdir: Path, with_ccache: b
                 elif tool == "coopt-cc":
                     cache = caches / ("%s-%s" % (tu.label, "pass" if call in ("preprocess", "link") else call))
                     env = clean_env({"COOPT_CACHE_DIR": str(cache)})
-                    if call == "hit":
-                        _store_variant(installed, tu, env, workdir / "variants")
+                    if call in ("hit", "hit-checked"):
+                        _store_variant(installed, tu, env, workdir / call / "variants")
+                        if call == "hit-checked":
+                            _keep_compiler_run(cache)
                         out.coopt_counts.append((name, cache, "hits"))
                     elif call == "miss":
                         out.coopt_counts.append((name, cache, "misses"))
@@ -150,8 +162,13 @@ def measure(
     checks: dict[str, dict[str, object]] = {}
     runs = warmup + reps
     for name, cache, counter in s.coopt_counts:
-        counted = coopt_stats(installed, cache).get(counter, 0)
+        counts = coopt_stats(installed, cache)
+        counted = counts.get(counter, 0)
         checks[name] = {"counter": counter, "expected": runs, "counted": counted}
+        if counter == "hits":
+            checks[name]["direct"] = counts.get("hit_direct", 0)  # hits served without a compiler run
+            if name.endswith("hit-checked/coopt-cc") and checks[name]["direct"]:
+                raise BenchError("%s: a hit meant to keep the compiler run was served directly" % name)
         if counted != runs:
             raise BenchError(
                 "%s: coopt counted %d %s for %d runs; the case does not measure what it claims (rerun with "
@@ -169,7 +186,7 @@ def rows(samples: Mapping[str, Samples], tus: Sequence[Tu]) -> list[dict[str, ob
     """One row per (TU, call): clang's median and each wrapper's median, added ms and ratio against it."""
     out: list[dict[str, object]] = []
     for tu in tus:
-        for call in ("preprocess", "link", "miss", "hit"):
+        for call in ("preprocess", "link", "miss", "hit", "hit-checked"):
             base = samples[case_name(tu.label, BASELINE[call], "clang")]
             row: dict[str, object] = {
                 "tu": tu.label,

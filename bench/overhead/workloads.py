@@ -73,6 +73,28 @@ def _run(argv: list[str], cwd: Path) -> None:
         raise BenchError("`%s` failed (exit %d) in %s: %s" % (" ".join(argv), proc.returncode, cwd, " | ".join(tail)))
 
 
+TINY_SOURCE = "int main(void) {\n  return 0;\n}\n"
+
+
+def tiny_tu(workdir: Path) -> Tu:
+    """A 3-line TU with no headers: where a hit's fixed cost (Python start-up, any compiler run) shows most."""
+    d = workdir / "tiny"
+    d.mkdir(parents=True)
+    (d / "tiny.c").write_text(TINY_SOURCE)
+    tu = Tu(
+        label="tiny",
+        cwd=d,
+        source="tiny.c",
+        compile_args=("-O2", "-c", "tiny.c", "-o", "tiny.o"),
+        object_name="tiny.o",
+        preprocess_args=("-O2", "-E", "tiny.c", "-o", "tiny.i"),
+        link_args=("tiny.o", "-o", "tiny"),
+        link_output="tiny",
+    )
+    _run(["clang", *tu.compile_args], d)
+    return tu
+
+
 def small_tu(workdir: Path) -> Tu:
     """A ~40-line TU with a few libc headers, compiled and linked as a one-file program."""
     d = workdir / "small"

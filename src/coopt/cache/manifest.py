@@ -4,10 +4,18 @@ A manifest exists only for TUs that have a variant, so on the miss path its abse
 cost. Written at `put` time from one preprocessor run; read on the hit path, which is why it is plain text rather
 than JSON (importing json costs a hit ~5 ms):
 
-    coopt-manifest 2
+    coopt-manifest 3
     result <key>
     dep <xxh3-128> <path as the compiler named it>
     ...
+    direct clean | direct check <why>
+    absent <path> | isfile <path> | isdir <path> | dirstat <inode> <mtime_ns> <path>
+    ...
+
+`direct` says whether a hit may skip the compiler run (cache/lookups.py: the original compile printed nothing and
+its header search is recorded); the lines after it are what must still hold for that, checked by
+`lookups_hold` with a few stats. A version-2 manifest (no `direct` lines) is still read: its results keep the
+compiler run.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ import os
 
 from coopt.cache.hashing import hash_file
 
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3
 MAGIC = "coopt-manifest %d" % MANIFEST_FORMAT
+_READABLE = (MAGIC, "coopt-manifest 2")
+_CHECK_KINDS = ("absent", "isfile", "isdir", "dirstat")
 MAX_RESULTS = 8
 
 
@@ -26,15 +36,23 @@ class ManifestError(ValueError):
 
 
 class ManifestMatch:
-    __slots__ = ("key", "deps")
+    """The result that matched: its key, its files, and whether (and under which checks) a hit may skip the
+    compiler run."""
 
-    def __init__(self, key: str, deps: list[tuple[str, str]]) -> None:
+    __slots__ = ("key", "deps", "direct", "checks")
+
+    def __init__(
+        self, key: str, deps: list[tuple[str, str]], direct: str = "", checks: list[tuple[str, str]] | None = None
+    ) -> None:
         self.key = key
         self.deps = deps
+        self.direct = direct  # "clean", "check <why>", or "" (not recorded)
+        self.checks = checks or []
 
 
 def load(path: str) -> list[dict]:
-    """The manifest's results as {"key": key, "deps": [[path, hash], ...]}, or [] when missing or unreadable.
+    """The manifest's results as {"key", "deps": [[path, hash], ...], "direct", "checks"}, or [] when missing or
+    unreadable.
 
     A line that does not parse ends the result it is in as damaged (never trusted); the next put rewrites it.
     """
@@ -49,13 +67,13 @@ def load(path: str) -> list[dict]:
 def parse(text: str) -> list[dict]:
     """The results of a manifest's text (as `load` returns them); [] when it is not a manifest."""
     lines = text.split("\n")
-    if not lines or lines[0] != MAGIC:
+    if not lines or lines[0] not in _READABLE:
         return []
     results: list[dict] = []
     current: dict | None = None
     for line in lines[1:]:
         if line.startswith("result "):
-            current = {"key": line[7:], "deps": []}
+            current = {"key": line[7:], "deps": [], "direct": "", "checks": []}
             results.append(current)
         elif line.startswith("dep ") and current is not None and current.get("deps") is not None:
             digest, _, name = line[4:].partition(" ")
@@ -63,6 +81,11 @@ def parse(text: str) -> list[dict]:
                 current["deps"] = None  # damaged: _well_formed rejects it
             else:
                 current["deps"].append([name, digest])
+        elif line.startswith("direct ") and current is not None:
+            current["direct"] = line[7:]
+        elif current is not None and line.partition(" ")[0] in _CHECK_KINDS and current["direct"]:
+            kind, _, arg = line.partition(" ")
+            current["checks"].append((kind, arg))
         elif line and current is not None:
             current["deps"] = None
     return results
@@ -105,12 +128,51 @@ def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatc
                 ok = False
                 break
         if ok:
-            return ManifestMatch(key, [(p, h) for p, h in deps]), ""
+            return ManifestMatch(key, [(p, h) for p, h in deps], res.get("direct") or "", res.get("checks")), ""
     return None, why
 
 
-def add(path: str, lock_path: str, key: str, deps: list[tuple[str, str]]) -> None:
-    """Record that `key` serves this manifest's direct key when `deps` have these hashes.
+def lookups_hold(checks: list[tuple[str, str]], cwd: str) -> bool:
+    """True when every recorded fact about the header search still holds (see cache/lookups.py): a few stats."""
+    from stat import S_ISDIR, S_ISREG
+
+    for kind, arg in checks:
+        ino = mtime = ""
+        path = arg
+        if kind == "dirstat":
+            fields = arg.split(" ", 2)
+            if len(fields) != 3:
+                return False
+            ino, mtime, path = fields
+        full = path if os.path.isabs(path) else os.path.join(cwd, path)
+        try:
+            st = os.stat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            if kind == "absent":
+                continue
+            return False
+        except OSError:
+            return False
+        if kind == "isfile" and S_ISREG(st.st_mode):
+            continue
+        if kind == "isdir" and S_ISDIR(st.st_mode):
+            continue
+        if kind == "dirstat" and str(st.st_ino) == ino and str(st.st_mtime_ns) == mtime:
+            continue
+        return False
+    return True
+
+
+def add(
+    path: str,
+    lock_path: str,
+    key: str,
+    deps: list[tuple[str, str]],
+    direct: str = "",
+    checks: list[tuple[str, str]] | None = None,
+) -> None:
+    """Record that `key` serves this manifest's direct key when `deps` have these hashes; `direct` ("clean" with
+    its `checks`, or "check <why>") says whether a hit may skip the compiler run.
 
     Atomic (temp file + rename) and under the manifest's lock, so concurrent puts never lose each other's results.
     """
@@ -120,7 +182,7 @@ def add(path: str, lock_path: str, key: str, deps: list[tuple[str, str]]) -> Non
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     with FileLock(lock_path, timeout=60):
         results = [r for r in load(path) if _well_formed(r) and r["key"] != key]
-        results.append({"key": key, "deps": [[p, h] for p, h in deps]})
+        results.append({"key": key, "deps": [[p, h] for p, h in deps], "direct": direct, "checks": checks or []})
         _write(path, results[-MAX_RESULTS:])
 
 
@@ -155,6 +217,14 @@ def render(results: list[dict]) -> str:
             if "\n" in name or "\r" in name:
                 raise ManifestError("cannot record a dependency whose path holds a newline: %r" % name)
             parts.append("dep %s %s\n" % (digest, name))
+        direct = res.get("direct") or ""
+        if direct:
+            parts.append("direct %s\n" % direct)
+            checks = (res.get("checks") or []) if direct == "clean" else []
+            for kind, arg in checks:
+                if "\n" in arg or "\r" in arg:
+                    raise ManifestError("cannot record a path that holds a newline: %r" % arg)
+                parts.append("%s %s\n" % (kind, arg))
     return "".join(parts)
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from coopt.cache import key as keymod
-from coopt.cache import manifest
+from coopt.cache import lookups, manifest
 from coopt.cache.deps import list_deps
 from coopt.cache.hashing import hash_bytes, hash_file
 from coopt.cache.identity import compiler_identity
@@ -97,12 +97,13 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
     return TuKey(direct, keymod.key_of(direct), deps, material, keymod.key_of(material))
 
 
-def check_original(job: CompileJob) -> None:
+def check_original(job: CompileJob) -> bool:
     """The original compile must succeed, and everything it prints must come from the front end.
 
     A hit re-prints diagnostics by running the real compiler with -fsyntax-only, so a TU whose code generation
     prints (-Wframe-larger-than, inline-asm errors) or fails could make a build with coopt-cc differ from one with
-    plain clang. Such TUs get no variant.
+    plain clang. Such TUs get no variant. Returns True when the compile printed nothing at all: only then may a
+    hit skip the compiler run (cache/lookups.py).
     """
     env = job.subprocess_env()
     with tempfile.TemporaryDirectory(prefix="coopt-orig-") as tmp:
@@ -115,6 +116,18 @@ def check_original(job: CompileJob) -> None:
                             cwd=job.cwd, capture_output=True, timeout=900, env=env)
     if syntax.stderr != full.stderr:
         raise PutError("the original's code generation prints diagnostics a hit could not reproduce; not cached")
+    return not full.stderr and not full.stdout and not syntax.stdout
+
+
+def _changed(job: CompileJob, deps: list[tuple[str, str]]) -> bool:
+    """True when a file no longer has the content it was keyed with."""
+    for name, digest in deps:
+        try:
+            if hash_file(job.abspath(name)) != digest:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> None:
@@ -196,7 +209,11 @@ def put_variant(
         raise PutError("no such artifact: %s" % artifact)
     layout = store.layout
     tk = tu_key(job, layout)
-    check_original(job)
+    quiet = check_original(job)
+    state = lookups.analyse(job, [name for name, _ in tk.deps]) if quiet else None
+    direct = "check diagnostics" if state is None else "clean" if state.clean else "check " + state.reason
+    if direct == "clean" and _changed(job, tk.deps):
+        direct = "check race"  # the lookups were recorded for other contents than the key's
     with tempfile.TemporaryDirectory(prefix="coopt-put-") as tmp:
         obj = os.path.join(tmp, "variant.o")
         if prebuilt_object:
@@ -214,7 +231,8 @@ def put_variant(
         }
         entry = store.put(tk.key, tk.material, obj, None if level == "object" else artifact, meta)
     manifest.add(
-        layout.manifest_path(tk.direct_key), layout.lock_path("m-" + tk.direct_key), tk.key, tk.deps
+        layout.manifest_path(tk.direct_key), layout.lock_path("m-" + tk.direct_key), tk.key, tk.deps,
+        direct, state.checks if state is not None else None,
     )
     if remotes is not None and remotes.specs:
         lines = upload(layout, entry, tk.direct_key, tk.deps, remotes)

@@ -13,9 +13,10 @@ import os
 SHARDS = 16
 
 
-def bump(stats_dir: str, counter: str) -> None:
-    """Count one event named `counter`. Silently does nothing when the directory cannot be written."""
-    _append(stats_dir, (counter + "\n").encode("utf-8", "replace"))
+def bump(stats_dir: str, counter: str, *more: str) -> None:
+    """Count one event named `counter` (and each of `more`, in the same write). Silently does nothing when the
+    directory cannot be written."""
+    _append(stats_dir, "".join(c + "\n" for c in (counter, *more)).encode("utf-8", "replace"))
 
 
 def add(stats_dir: str, amounts: dict[str, int]) -> None:

@@ -104,7 +104,7 @@ def _stats(a: argparse.Namespace) -> int:
         return 0
     print("cache directory   %s" % store.layout.root)
     print("entries           %d (%.1f MiB)" % (len(entries), size / (1 << 20)))
-    print("hits              %d" % hits)
+    print("hits              %d (%d without a compiler run)" % (hits, counts.get("hit_direct", 0)))
     print("misses            %d" % misses)
     for display, row in remotes.items():
         print("remote %s" % display)

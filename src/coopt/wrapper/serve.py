@@ -12,6 +12,14 @@ Order of checks, each falling back to the real compiler when it fails:
 then the variant's object is copied into place atomically. One compiler run per hit, with no `subprocess` import.
 If step 4 fails (a new header appeared on the include path since the variant was stored: rare), the real compiler
 runs after all, so the build is right but that TU's diagnostics print twice.
+
+A *direct* hit (counted as `hit` and `hit_direct`) skips steps 3-4, so it costs a few stats instead of a compiler
+run. It is taken only when all of these hold: the manifest result says `direct clean` (the original compile
+printed nothing for these key arguments, and put time recorded its header search: cache/lookups.py); no
+dependency file is asked for (-MD/-MMD/-Wp,-MD... keep the compiler run, which writes it); and every recorded
+fact about the search still holds (each path tried before a found header is still absent, each search directory
+still there: manifest.lookups_hold). Then there is nothing to print, nothing that could fail and no header
+that could shadow another, so the object alone is what the real compile would produce.
 """
 
 from __future__ import annotations
@@ -30,9 +38,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-def _count(layout: CacheLayout, read_only: bool, counter: str) -> None:
+def _count(layout: CacheLayout, read_only: bool, counter: str, *more: str) -> None:
     if not read_only:  # a read-only cache is never written, not even its counters
-        stats.bump(layout.stats_dir, counter)
+        stats.bump(layout.stats_dir, counter, *more)
 
 
 def _spawn_wait(argv: list[str], env: dict[str, str]) -> int:
@@ -108,6 +116,17 @@ def try_hit(
         debug_log.append("miss: entry %s missing, corrupt or for other inputs" % found.key)
         _count(layout, read_only, "miss_entry")
         return None
+    if found.direct == "clean" and not job.dep_args and manifest.lookups_hold(found.checks, job.cwd):
+        if not _place(entry.object_path, job.output_path, debug_log):
+            return None
+        debug_log.append("hit (direct): %s" % found.key)
+        _count(layout, read_only, "hit", "hit_direct")
+        return 0
+    if found.direct != "clean":
+        debug_log.append("checking with the compiler: %s" % (found.direct or "no direct record"))
+    else:
+        debug_log.append("checking with the compiler: %s" % (
+            "a dependency file is asked for" if job.dep_args else "the header search changed"))
     check = [job.compiler] + [a for a in args if a != "-c"] + ["-fsyntax-only"]
     expected = {os.path.normpath(os.path.join(job.cwd, p)) for p, _ in found.deps[1:]}
     if any(a == "-MMD" or a.startswith("-Wp,-MMD") for a in job.dep_args):
@@ -140,10 +159,18 @@ def try_hit(
         debug_log.append("miss: the compiler now reads other headers than the manifest names")
         _count(layout, read_only, "miss_deps_changed")
         return None
-    out = job.output_path
+    if not _place(entry.object_path, job.output_path, debug_log):
+        return None
+    debug_log.append("hit: %s" % found.key)
+    _count(layout, read_only, "hit")
+    return 0
+
+
+def _place(obj: str, out: str, debug_log: list[str]) -> bool:
+    """Copy the variant's object to `out` atomically; False (fall back to a real compile) when that fails."""
     tmp = "%s.coopt-%d.tmp" % (out, os.getpid())
     try:
-        with open(entry.object_path, "rb") as src:
+        with open(obj, "rb") as src:
             data = src.read()
         with open(tmp, "wb") as dst:
             dst.write(data)
@@ -154,7 +181,5 @@ def try_hit(
             os.unlink(tmp)
         except OSError:
             pass
-        return None
-    debug_log.append("hit: %s" % found.key)
-    _count(layout, read_only, "hit")
-    return 0
+        return False
+    return True
