@@ -26,7 +26,7 @@ from coopt.cache.hashing import hash_file
 
 MANIFEST_FORMAT = 3
 MAGIC = "coopt-manifest %d" % MANIFEST_FORMAT
-_READABLE = (MAGIC, "coopt-manifest 2")
+READABLE = (MAGIC, "coopt-manifest 2")
 _CHECK_KINDS = ("absent", "isfile", "isdir", "dirstat")
 MAX_RESULTS = 8
 
@@ -67,7 +67,7 @@ def load(path: str) -> list[dict]:
 def parse(text: str) -> list[dict]:
     """The results of a manifest's text (as `load` returns them); [] when it is not a manifest."""
     lines = text.split("\n")
-    if not lines or lines[0] not in _READABLE:
+    if not lines or lines[0] not in READABLE:
         return []
     results: list[dict] = []
     current: dict | None = None

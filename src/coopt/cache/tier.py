@@ -160,7 +160,7 @@ def unpack_manifest(blob: bytes, direct_key: str, sign_key: bytes | None) -> lis
     if not body.startswith(header):
         raise BadBlob("corrupt", "not the manifest of this direct key")
     text = body[len(header) :].decode("utf-8", "surrogateescape")
-    if not text.startswith(manifest.MAGIC + "\n"):
+    if text.split("\n", 1)[0] not in manifest.READABLE:
         raise BadBlob("corrupt", "not a manifest")
     return manifest.well_formed(manifest.parse(text))
 
