@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -16,6 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 sys.path[:0] = [str(SRC), str(ROOT / "tests")]
+
+# A test run started in the background by a non-interactive shell (`make test &`, nohup) inherits SIGINT ignored,
+# and so would every process the tests start: the tests that interrupt a child (Ctrl-C handling) would hang.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The same shell/Python polyglot as scripts/coopt-cc, but importing coopt from this working tree, so tests always
 # exercise the code being changed (no reinstall, no races between concurrent test runs).

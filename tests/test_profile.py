@@ -233,7 +233,8 @@ def test_library_time_is_credited_to_the_journaled_caller(coopt: Coopt, tmp_path
         assert all(t["library_share"] is None for t in prof["tus"])
         return
     (up,) = functions(prof, "upcase")
-    assert up["library_share"] > up["share"] > 0
+    # Nearly all of the time is strlen's; upcase's own loop may get no sample at all.
+    assert up["library_share"] > max(up["share"], 0.5)
     assert tus["upcase.c"]["library_share"] == pytest.approx(up["library_share"], abs=1e-6)
     assert tus["upcase.c"]["library_share"] <= libc + 1e-6
     assert tus["upcase.c"]["library_share"] > 10 * (tus["main.c"]["library_share"] or 0.0)
