@@ -461,12 +461,15 @@ def test_optimize_stores_a_verified_variant_that_the_rebuild_uses(coopt: Coopt, 
                "COOPT_LLM_RETRIES": "0"}
         run_dir = tmp_path / "run"
         proc = subprocess.run([str(coopt.bin / "coopt"), "optimize", "--levels", level, "--pairs", "10",
-                               "--run-dir", str(run_dir), "--llm", "openai", "--budget", "2" if garbage else "1"],
+                               "--run-dir", str(run_dir), "--llm", "openai", "--budget", "2" if garbage else "1",
+                               *(["--guide", "llm"] if garbage else [])],
                               cwd=tree, env={**coopt.env, **env}, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     state = json.loads((run_dir / "state.json").read_text())
     attempts = state["attempts"]
     if garbage:
+        # With --guide llm and a single live arm there is nothing to choose: the model is never asked for it.
+        assert "LLM guide: asked 0 time(s), followed 0" in state["notes"]
         # The proposal that came to nothing still reports what it spent: 410 for the prose answer, the garbage
         # answer's whole reservation.
         failed = attempts.pop(0)

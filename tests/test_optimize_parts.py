@@ -134,6 +134,8 @@ def test_llm_levels_need_an_llm() -> None:
     (["--levels", "pgo,magic"], "unknown level magic"),
     (["--pairs", "1"], "--pairs must be at least 3"),
     (["--budget", "0"], "--budget must be at least 1"),
+    (["--guide", "llm"], "--guide llm needs an LLM"),
+    (["--fuzz-seconds", "-1"], "--fuzz-seconds must be 0"),
 ])
 def test_bad_input_is_one_line(coopt: Coopt, tmp_path: Path, args: list[str], message: str) -> None:
     proc = coopt.coopt("optimize", *args, cwd=tmp_path, check=False)

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from coopt.agents import shard as sharding
 from coopt.agents.budget import Budget, BudgetExhausted
 from coopt.agents.compiler_tools import ToolError, compile_with_flags
 from coopt.agents.guide import Guide
+from coopt.agents.llm_guide import GUIDES, LLMGuide
 from coopt.agents.optimize_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
 from coopt.agents.optimize_levels import (
     LLM_LEVELS,
@@ -94,6 +96,7 @@ class OptimizeOptions:
     remotes: Remotes | None = None  # [cache] remote: kept variants are uploaded there, withdrawn ones removed
     float_tolerance: float = 0.0  # floating-point numbers in test output within this compare equal (0: exact)
     fuzz_seconds: float = 0.0  # libFuzzer time per rewritten function of an LLM level's candidate (0: none)
+    guide: str = "ucb"  # "ucb": the deterministic policy; "llm": the model picks among its live arms
     assume_cpu: bool = False  # compiler tools may target this machine's CPU (-march=native)
     llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone
@@ -190,6 +193,10 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         check_levels(opts.levels, opts.llm)
     except LevelUnavailable as exc:
         raise OptimizeError(str(exc)) from exc
+    if opts.guide not in GUIDES:
+        raise OptimizeError("unknown guide %r (guides: %s)" % (opts.guide, ", ".join(GUIDES)))
+    if opts.guide == "llm" and opts.llm == "none":
+        raise OptimizeError("--guide llm needs an LLM (--llm local or --llm openai)")
     if not (opts.budget_evaluations or opts.budget_seconds):
         raise OptimizeError("give a budget: --budget N (evaluations) or --budget-seconds S")
     p = plan(opts.profile, opts.program, opts.journal, opts.max_tus)
@@ -426,15 +433,36 @@ def _estimate(run: _Run) -> float:
     return max(times or [2 * first])
 
 
+def _chooser(run: _Run, guide: Guide, ctx: AgentContext) -> Guide | LLMGuide:
+    """The deterministic guide, or with `--guide llm` the model choosing among its live arms."""
+    if run.opts.guide != "llm":
+        return guide
+    from coopt.agents.source_agent import open_level_model
+
+    stack, model, _ = open_level_model("guide", run.opts.llm, ctx)
+    chooser = LLMGuide(guide, model)
+    weakref.finalize(chooser, stack.close)  # the model (a local server) stops with the run
+    return chooser
+
+
 def _loop(run: _Run) -> None:
     hot = {t.object: t for t in run.plan.hot}
-    guide = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0)
+    rules = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0)
     assert run.bench is not None and run.base is not None
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
                        float_tolerance=run.opts.float_tolerance, assume_cpu=run.opts.assume_cpu,
                        fuzz_seconds=run.opts.fuzz_seconds, environ=run.opts.llm_env)
     agents = make_agents(run.opts.levels, run.opts.llm, ctx)
+    guide = _chooser(run, rules, ctx)
+    try:
+        _steps(run, guide, hot, agents)
+    finally:
+        if isinstance(guide, LLMGuide):
+            run.state.notes.append(guide.summary())
+
+
+def _steps(run: _Run, guide: Guide | LLMGuide, hot: dict[str, HotTU], agents: dict[str, LevelAgent]) -> None:
     for level, agent in agents.items():
         why = agent.unavailable() if hasattr(agent, "unavailable") else ""
         if why:  # e.g. PGO without clang's profile runtime: said once, no budget spent on it

@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    "[optimize] max_tus, 8)")
     p.add_argument("--float-tolerance", type=float, default=None, metavar="T", help="tolerance for floating-point "
                    "numbers in test output (default [optimize] float_tolerance, 0: exact)")
+    p.add_argument("--guide", choices=("ucb", "llm"), default=None, help="who picks the next (TU, level): ucb, the "
+                   "deterministic policy, or llm, the model among the same arms (default [optimize] guide, ucb)")
     p.add_argument("--fuzz-seconds", type=float, default=None, metavar="S", help="libFuzzer time per rewritten "
                    "function of an LLM level's candidate (default [optimize] fuzz_seconds, 10; 0: none)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds one run of a command may take")
@@ -85,6 +87,7 @@ def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
         ("optimize.max_tus", a.max_tus, "--max-tus"),
         ("optimize.float_tolerance", a.float_tolerance, "--float-tolerance"),
         ("optimize.fuzz_seconds", a.fuzz_seconds, "--fuzz-seconds"),
+        ("optimize.guide", a.guide, "--guide"),
         ("llm.provider", a.llm, "--llm"),
     ):
         if value is not None:
@@ -160,7 +163,7 @@ def run(_name: str, argv: list[str]) -> int:
         budget_evaluations=budget, budget_seconds=o.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
         min_gain=o.min_gain, pairs=o.pairs, measure=a.measure, llm=cfg.llm.provider, run_dir=a.run_dir,
         max_tus=o.max_tus, timeout_s=a.timeout, final=o.final_check, keep_work=a.keep_work,
-        float_tolerance=o.float_tolerance, fuzz_seconds=o.fuzz_seconds, assume_cpu=o.assume_cpu,
+        float_tolerance=o.float_tolerance, fuzz_seconds=o.fuzz_seconds, guide=o.guide, assume_cpu=o.assume_cpu,
         llm_env=environment(cfg), resume=a.resume,
         remotes=Remotes(cfg.cache.remote, cfg.cache.remote_read_only), shard=spec,
     )

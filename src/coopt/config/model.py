@@ -47,6 +47,7 @@ class OptimizeConfig:
     final_check: bool
     float_tolerance: float
     fuzz_seconds: float
+    guide: str
     assume_cpu: bool
 
 

@@ -17,6 +17,7 @@ from typing import Any
 COMPILER_LEVELS = ("flags", "pgo")
 LLM_LEVELS = ("source", "ir", "asm")
 LLM_PROVIDERS = ("none", "local", "openai")
+GUIDES = ("ucb", "llm")  # agents/llm_guide.py
 HOOKS = ("build", "clean", "test", "bench", "profile")
 
 _TRUE = ("1", "true", "yes", "on")
@@ -323,6 +324,9 @@ KEYS: tuple[Key, ...] = (
     Key("optimize", "fuzz_seconds", _number(False, 0), 10.0, "COOPT_FUZZ_SECONDS",
         "libFuzzer time per rewritten function when the verifier judges an LLM level's candidate (source, ir, "
         "asm), after the generated inputs agree; 0: no fuzzing"),
+    Key("optimize", "guide", _choice(GUIDES), "ucb", "COOPT_GUIDE",
+        "who picks the next (TU, level) to evaluate: ucb, the deterministic policy of docs/guide.md; llm, the "
+        "configured model choosing among the same live arms (the policy's pick when it gives no usable answer)"),
     Key("optimize", "assume_cpu", _bool(), False, "COOPT_ASSUME_CPU",
         "the compiler tools may also try -march=native flag sets; when false they never add a target CPU "
         "option (-march, -mcpu, -mtune, ISA switches). Only when every machine sharing the cache has this CPU"),

@@ -198,7 +198,7 @@ def step_optimize(ctx: Context) -> Outcome:
         budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, bench=bench.shell_line(),
         train=hooks.profile.shell_line(), min_gain=cfg.min_gain, pairs=cfg.pairs, llm=ctx.config.llm.provider,
         run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check, float_tolerance=cfg.float_tolerance,
-        fuzz_seconds=cfg.fuzz_seconds,
+        fuzz_seconds=cfg.fuzz_seconds, guide=cfg.guide,
         assume_cpu=cfg.assume_cpu, llm_env=environment(ctx.config), resume=True,
         remotes=Remotes(ctx.config.cache.remote, ctx.config.cache.remote_read_only),
     )
