@@ -6,6 +6,7 @@ written by hand (from clang's own output for the function) and the answers a rea
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from collections.abc import Iterator
@@ -492,3 +493,55 @@ def test_optimize_stores_a_verified_variant_that_the_rebuild_uses(coopt: Coopt, 
     assert (tree / "text.o").read_bytes() == Path(entry.object_path).read_bytes()
     assert coopt.run(["./upcase"], cwd=tree).stdout == expected
     coopt.run(["make", "check"], cwd=tree)
+
+
+# ---- compiler passes as tools: the IR agent's run_opt --------------------------------------------------------------
+
+
+def opt_call(pipeline: object) -> Reply:
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "run_opt", "arguments": json.dumps({"pipeline": pipeline})}}
+    return Reply(completion(None, tool_calls=[call], usage=(500, 20)))
+
+
+def test_a_run_opt_call_becomes_a_candidate_built_from_opts_module(project: Path, server: ProtocolServer,
+                                                                  tmp_path: Path) -> None:
+    # reg2mem certainly changes the function's text (every value through an alloca): what matters here is that
+    # the module opt wrote is the candidate, builds, and behaves as the original.
+    server.script = [opt_call("function(reg2mem)")]
+    with client(server, tmp_path, Budget(max_tokens=100_000)) as model:
+        agent = IRAgent(model, str(tmp_path / "w"))
+        prep = agent.prepare(job_for(project), "count_upper")
+        result = agent.sample(prep, 0)
+    assert result.outcome == "built", result.line()
+    cand = result.candidate
+    assert cand is not None and ".reg2mem" in cand.text and cand.artifact.endswith(".ll")
+    assert outputs(project, cand.object) == original_outputs(project)
+    request = server.requests[0]["json"]
+    assert [t["function"]["name"] for t in request["tools"]] == ["run_opt"]
+    assert "run_opt" in request["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("pipeline, detail", [
+    ("default<O3> ; rm -rf /", "needs a pipeline"),
+    (["default<O3>"], "needs a pipeline"),
+    ("function(no-such-pass)", "failed"),
+])
+def test_bad_run_opt_calls_give_no_candidate(project: Path, server: ProtocolServer, tmp_path: Path,
+                                             pipeline: object, detail: str) -> None:
+    budget = Budget(max_tokens=100_000)
+    server.script = [opt_call(pipeline)]
+    with client(server, tmp_path, budget) as model:
+        agent = IRAgent(model, str(tmp_path / "w"))
+        result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
+    assert result.candidate is None and result.outcome == "bad-tool-call" and detail in result.detail, result.line()
+    assert budget.tokens > 0
+
+
+def test_without_tools_the_request_offers_none(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
+    server.script = [answer(ir_rewrite(project), "llvm")]
+    with client(server, tmp_path) as model:
+        agent = IRAgent(model, str(tmp_path / "w"), LowOptions(offer_tools=False))
+        assert agent.sample(agent.prepare(job_for(project), "count_upper"), 0).outcome == "built"
+    request = server.requests[0]["json"]
+    assert "tools" not in request and "run_opt" not in request["messages"][0]["content"]

@@ -7,9 +7,11 @@ recipe that made it. Agents (LLM or deterministic) call these; the verifier judg
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 
+from coopt.agents.llm_types import Tool
 from coopt.agents.relink import LinkRecord, relink
 from coopt.cache.job import CompileJob
 from coopt.toolchain import Toolchain, find_toolchain
@@ -80,6 +82,39 @@ def emit_ir(job: CompileJob, out_ll: str, flags: list[str] | None = None) -> lis
            os.path.abspath(out_ll)]
     _run(cmd, job.cwd, job.subprocess_env())
     return cmd
+
+
+# The compiler tools as an LLM sees them: one schema per tool, named as its Python function. An agent offers the
+# ones its level can use (the IR agent: run_opt) and runs the call itself through the function of that name.
+PIPELINE = re.compile(r"[A-Za-z0-9<>(),;=_.\-]{1,400}")
+OPT_TOOL = Tool(
+    "run_opt",
+    "Have LLVM's opt transform the whole module with a new-pass-manager pipeline instead of writing IR "
+    "yourself, e.g. \"function(loop-unroll<O3>,instcombine,simplifycfg)\" or \"default<O3>\"; the result "
+    "becomes the candidate and is verified like written IR.",
+    {"type": "object", "properties": {"pipeline": {"type": "string", "description": "an opt -passes= value"}},
+     "required": ["pipeline"]},
+)
+LLC_TOOL = Tool(
+    "run_llc",
+    "Generate code for the module with llc and these options (e.g. [\"-O3\"]); target CPU options only when "
+    "the configuration allows it.",
+    {"type": "object", "properties": {"options": {"type": "array", "items": {"type": "string"}}},
+     "required": ["options"]},
+)
+FLAGS_TOOL = Tool(
+    "compile_with_flags",
+    "Recompile the TU with its own flags followed by these (e.g. [\"-O3\", \"-mllvm\", "
+    "\"-unroll-threshold=600\"]).",
+    {"type": "object", "properties": {"flags": {"type": "array", "items": {"type": "string"}}},
+     "required": ["flags"]},
+)
+TOOL_SCHEMAS = (FLAGS_TOOL, OPT_TOOL, LLC_TOOL)
+
+
+def valid_pipeline(pipeline: object) -> str:
+    """`pipeline` when it is a plausible opt -passes= value (one argument, no spaces or quotes), else ""."""
+    return pipeline if isinstance(pipeline, str) and PIPELINE.fullmatch(pipeline) else ""
 
 
 def run_opt(tc: Toolchain, ll: str, pipeline: str, out_ll: str) -> list[str]:

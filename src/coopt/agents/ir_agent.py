@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import re
 
-from coopt.agents.compiler_tools import ToolError, emit_ir
-from coopt.agents.llm_types import Model
-from coopt.agents.lowlevel import AnswerError, LowAgent, LowOptions, Region, make_level_agent, run_tool
+from coopt.agents.compiler_tools import OPT_TOOL, ToolError, emit_ir, run_opt, valid_pipeline
+from coopt.agents.llm_types import Model, ToolCall
+from coopt.agents.lowlevel import AnswerError, LowAgent, LowOptions, Prepared, Region, make_level_agent, run_tool
 from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
-from coopt.agents.prompts import IR_CONTEXT, IR_SYSTEM, IR_USER
+from coopt.agents.prompts import IR_CONTEXT, IR_SYSTEM, IR_TOOLS, IR_USER
 from coopt.agents.source_context import ExtractError
 from coopt.cache.job import CompileJob
 from coopt.toolchain import ToolchainError, find_toolchain
@@ -170,6 +170,7 @@ class IRAgent(LowAgent):
     fences = ("llvm", "ll", "llvm-ir", "ir", "")
     user = IR_USER
     context_head = IR_CONTEXT
+    tools = (OPT_TOOL,)
 
     def region(self, job: CompileJob, function: str) -> Region:
         try:
@@ -177,7 +178,8 @@ class IRAgent(LowAgent):
             extract_tool = tc.tool("llvm-extract")
         except ToolchainError as exc:
             raise ExtractError(str(exc)) from exc
-        self.system = IR_SYSTEM.format(version=tc.version, major=tc.major)
+        tools = IR_TOOLS.format(major=tc.major) if self.options.offer_tools else ""
+        self.system = IR_SYSTEM.format(version=tc.version, major=tc.major, tools=tools)
         stem = os.path.splitext(os.path.basename(job.source))[0]
         path = os.path.join(self.workdir, stem + ".ll")
         try:
@@ -231,6 +233,27 @@ class IRAgent(LowAgent):
         tail = "".join("\n" + d + "\n" for d in extra)
         module = region.module[:region.start] + function + region.module[region.end:].rstrip("\n") + "\n" + tail
         return module, function
+
+    def from_tool(self, prep: Prepared, call: ToolCall) -> tuple[str, str]:
+        """run_opt: the TU's module through opt with the model's pipeline (the whole module: the verifier then
+        compares every function, not only the hot one)."""
+        pipeline = valid_pipeline(call.arguments.get("pipeline"))
+        if not pipeline:
+            raise AnswerError("bad-tool-call", "run_opt needs a pipeline such as \"default<O3>\", not %r"
+                              % (call.arguments.get("pipeline"),))
+        region = prep.region
+        out = os.path.join(self.workdir, "%s-opt-%d.ll" % (region.name, len(os.listdir(self.workdir))))
+        try:
+            run_opt(find_toolchain(prep.job.compiler), region.module_path, pipeline, out)
+        except (ToolError, ToolchainError, OSError) as exc:
+            raise AnswerError("bad-tool-call", "opt -passes=%s failed: %s" % (pipeline, str(exc)[:300])) from exc
+        with open(out, encoding="utf-8", errors="replace") as f:
+            module = f.read()
+        span = function_span(module, region.name)
+        if span is None:
+            raise AnswerError("not-defined", "after opt -passes=%s the module no longer defines @%s"
+                              % (pipeline, region.name))
+        return module, strip_debug(module[span[0]:span[1]]).strip() + "\n"
 
     def check(self, job: CompileJob, artifact: str) -> None:
         try:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coopt.agents.llm_level import SampledLevel
-from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
+from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling, Tool, ToolCall
 from coopt.agents.optimize_levels import AgentContext, LevelAgent
 from coopt.agents.prompts import code_blocks
 from coopt.agents.source_agent import estimate_tokens, open_level_model
@@ -50,6 +50,7 @@ class LowOptions:
     context_tokens: int = 4096  # the model's window: prompt and answer together
     temperature: float = 0.7
     per_proposal: int = 2  # samples one optimizer evaluation may go through before it gives up
+    offer_tools: bool = True  # offer the level's compiler tools (native tool calls) next to written code
 
 
 @dataclass
@@ -132,6 +133,7 @@ class LowAgent:
     user = ""  # a format string with {context} and {function}
     context_head = ""  # a format string with {text}
     build_failure = "does-not-build"  # the outcome of a spliced module the compiler refuses
+    tools: tuple[Tool, ...] = ()  # compiler tools the model may call instead of writing code (compiler_tools)
 
     def __init__(self, model: Model, workdir: str, options: LowOptions | None = None) -> None:
         self.model = model
@@ -153,6 +155,10 @@ class LowAgent:
 
     def check(self, job: CompileJob, artifact: str) -> None:
         """AnswerError when the spliced module is not valid (does not parse or assemble)."""
+
+    def from_tool(self, prep: Prepared, call: ToolCall) -> tuple[str, str]:
+        """The module a compiler-tool call makes, and the function in it. AnswerError when it makes none."""
+        raise AnswerError("bad-tool-call", "%s is not a tool of the %s level" % (call.name, self.level))
 
     # ---- the prompt --------------------------------------------------------------------------------------------
 
@@ -197,16 +203,18 @@ class LowAgent:
         """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
         opts, region = self.options, prep.region
         sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
-        answer = self.model.query(ChatRequest(prep.messages, sampling=sampling))
+        tools = self.tools if opts.offer_tools else ()
+        answer = self.model.query(ChatRequest(prep.messages, tools, sampling))
         tokens = answer.tokens_charged
         self.tokens += tokens
         if not answer.ok:
             return SampleResult(k, answer.status.value, answer.detail, tokens)
-        block = self.pick_block(answer.text, region.name)
-        if block is None:
+        calls = [c for c in answer.tool_calls if c.name in {t.name for t in tools}]
+        block = None if calls else self.pick_block(answer.text, region.name)
+        if block is None and not calls:
             return SampleResult(k, "no-code", "the answer holds no ```%s block" % self.fences[0], tokens)
         try:
-            module, function = self.splice(region, block)
+            module, function = self.from_tool(prep, calls[0]) if calls else self.splice(region, block or "")
         except AnswerError as exc:
             return SampleResult(k, exc.outcome, str(exc), tokens)
         if normalized(function) == normalized(region.shown):
@@ -265,7 +273,8 @@ def make_level_agent(level: str, llm: str, ctx: AgentContext,
                      build: Callable[[Model, str, LowOptions], LowAgent]) -> LevelAgent:
     """The optimizer's factory for the `ir` and `asm` levels: opens the model for the run's lifetime."""
     stack, model, context = open_level_model(level, llm, ctx)
-    options = LowOptions(context_tokens=context)
+    # The embedded llama.cpp server is not known to accept the `tools` field: the local model writes code only.
+    options = LowOptions(context_tokens=context, offer_tools=llm != "local")
     agent = LowLevelAgent(ctx, model, build(model, os.path.join(ctx.workdir, level), options), close=stack.close)
     # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
     weakref.finalize(agent, stack.close)

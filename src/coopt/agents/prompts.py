@@ -38,6 +38,11 @@ IR_SYSTEM = (
     "infinities and signed zeros. Keep the function's name, parameter types and return type. Write LLVM {major} "
     "textual IR that llvm-as {major} accepts. Define no other function or global; you may add `declare` lines "
     "for LLVM intrinsics you call. Reply with only the `define` (and any `declare` lines) in one ```llvm block."
+    "{tools}"
+)
+IR_TOOLS = (
+    " Instead of writing IR you may call the tool `run_opt` with an LLVM {major} pass pipeline (new pass manager "
+    "syntax) when you know which passes would make this function faster."
 )
 
 IR_USER = """{context}Make this function faster:
