@@ -210,7 +210,8 @@ int main(void) {
     unsigned long sum = 0;
     for (int r = 0; r < 6; r++) {
         upcase(d, s);
-        for (size_t i = 0; i < n; i++) sum = sum * 31 + (unsigned char)d[i];
+        for (int k = 0; k < 100; k++)  /* main.c's own share of the time, so every mode has journaled samples */
+            for (size_t i = 0; i < n; i++) sum = sum * 31 + (unsigned char)d[i] + k;
     }
     printf("%lu\\n", sum);
     return 0;

@@ -31,7 +31,9 @@ def _resolve(
 ) -> Profile:
     index = load_index(journal)
     profile = attribute(samples, index, workload, event=event, call_graph=call_graph, mappings=stats.mappings)
-    if profile.journaled_samples == 0:
+    # With dwarf/lbr chains, time spent in libc on behalf of journaled code (a strlen in a loop) is that code's
+    # to remove: such a profile is useful even when no leaf sample fell in journaled code itself.
+    if profile.journaled_samples == 0 and not any(t.library_samples for t in profile.tus):
         raise ProfileError(explain_nothing_journaled(profile, index))
     return profile
 
