@@ -545,3 +545,31 @@ def test_without_tools_the_request_offers_none(project: Path, server: ProtocolSe
         assert agent.sample(agent.prepare(job_for(project), "count_upper"), 0).outcome == "built"
     request = server.requests[0]["json"]
     assert "tools" not in request and "run_opt" not in request["messages"][0]["content"]
+
+
+def test_a_token_budget_is_never_overspent(coopt: Coopt, tmp_path: Path) -> None:
+    """--budget-tokens: an IR proposal reserves its prompt and answer allowance before it asks, so with 300 tokens
+    no request is ever sent and the run ends as budget spent, nothing stored."""
+    import shutil
+
+    from coopt.cache.store import Store
+
+    require("clang", "make", "perf")
+    tree = tmp_path / "naive-strlen"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "examples" / "naive-strlen", tree)
+    coopt.run(["make", "CC=coopt-cc"], cwd=tree)
+    coopt.coopt("profile", "--quiet", "-o", "profile.json", "--", "./upcase", cwd=tree)
+    with ProtocolServer() as server:
+        server.script = [opt_call("default<O3>")] * 4
+        env = {"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "scripted", "COOPT_LLM_API_KEY_ENV": "",
+               "COOPT_LLM_RETRIES": "0"}
+        run_dir = tmp_path / "run"
+        proc = subprocess.run([str(coopt.bin / "coopt"), "optimize", "--levels", "ir", "--pairs", "5", "--budget",
+                               "4", "--budget-tokens", "300", "--run-dir", str(run_dir), "--llm", "openai"],
+                              cwd=tree, env={**coopt.env, **env}, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+        assert server.requests == []
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["status"] == "budget-spent" and state["budget"]["tokens"] == 300
+    assert sum(a["tokens"] for a in state["attempts"]) <= 300
+    assert Store(str(coopt.cache_dir)).entries() == []

@@ -81,6 +81,7 @@ class OptimizeOptions:
     levels: list[str] = field(default_factory=lambda: ["flags", "pgo"])
     budget_evaluations: int = 0
     budget_seconds: float = 0.0
+    budget_tokens: int = 0  # LLM tokens over the whole run (0: no limit)
     train: str | None = None
     bench: str | None = None
     tests: list[str] = field(default_factory=list)
@@ -212,12 +213,14 @@ def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = 
         run_dir = new_run_dir(opts.cache_dir)
     os.makedirs(run_dir, exist_ok=True)
     remember_run(opts.cache_dir, run_dir)
-    budget = Budget(max_evaluations=opts.budget_evaluations, max_seconds=opts.budget_seconds)
+    budget = Budget(max_evaluations=opts.budget_evaluations, max_tokens=opts.budget_tokens,
+                    max_seconds=opts.budget_seconds)
     state = RunState(
         created=now_utc(), program=p.program, profile=p.profile_path, profile_digest=hash_file(p.profile_path),
         journal=p.journal, cache_dir=opts.cache_dir,
         levels=list(opts.levels), min_gain=opts.min_gain, pairs=opts.pairs, llm=opts.llm,
-        budget={"evaluations": opts.budget_evaluations, "seconds": opts.budget_seconds},
+        budget={"evaluations": opts.budget_evaluations, "seconds": opts.budget_seconds,
+                "tokens": opts.budget_tokens},
         bench=CommandRecord(loads.bench.line, loads.bench.cwd, loads.bench.origin),
         train=CommandRecord(loads.train.line, loads.train.cwd, loads.train.origin) if "pgo" in opts.levels else None,
         tests=[CommandRecord(t.line, t.cwd, t.origin) for t in loads.tests],

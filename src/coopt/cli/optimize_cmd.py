@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                    "given and no budget configured: no evaluation limit)")
     p.add_argument("--budget-seconds", type=float, default=None, metavar="S",
                    help="wall time to spend (default [optimize] budget_seconds, 0: no time limit)")
+    p.add_argument("--budget-tokens", type=int, default=None, metavar="T",
+                   help="LLM tokens the run may spend over every agent (default [optimize] budget_tokens, 0: no "
+                   "token limit)")
     p.add_argument("--profile", default="profile.json", help="the profile from `coopt profile` (default %(default)s)")
     p.add_argument("--program", help="the program to relink (default: the one the hot code ran in)")
     p.add_argument("--journal", help="the journal to read (default: the one the profile names)")
@@ -82,6 +85,7 @@ def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
     for dotted, value, option in (
         ("optimize.budget", a.budget, "--budget"),
         ("optimize.budget_seconds", a.budget_seconds, "--budget-seconds"),
+        ("optimize.budget_tokens", a.budget_tokens, "--budget-tokens"),
         ("optimize.min_gain", a.min_gain, "--min-gain"),
         ("optimize.pairs", a.pairs, "--pairs"),
         ("optimize.max_tus", a.max_tus, "--max-tus"),
@@ -124,6 +128,8 @@ def run(_name: str, argv: list[str]) -> int:
     spec = _shard(a.shard, dict(os.environ))
     if a.budget is not None and a.budget < 1:
         raise UsageError("--budget must be at least 1 evaluation")
+    if a.budget_tokens is not None and a.budget_tokens < 0:
+        raise UsageError("--budget-tokens must be 0 (no limit) or a number of tokens")
     if a.budget_seconds is not None and a.budget_seconds < 0:
         raise UsageError("--budget-seconds must be positive")
     if a.pairs is not None and a.pairs < 3:
@@ -160,7 +166,8 @@ def run(_name: str, argv: list[str]) -> int:
                          "nothing; run it with a writable cache" % cfg.cache.dir)
     opts = OptimizeOptions(
         cache_dir=cfg.cache.dir, profile=a.profile, program=a.program, journal=a.journal, levels=list(o.levels),
-        budget_evaluations=budget, budget_seconds=o.budget_seconds, train=a.train, bench=a.bench, tests=a.test,
+        budget_evaluations=budget, budget_seconds=o.budget_seconds, budget_tokens=o.budget_tokens,
+        train=a.train, bench=a.bench, tests=a.test,
         min_gain=o.min_gain, pairs=o.pairs, measure=a.measure, llm=cfg.llm.provider, run_dir=a.run_dir,
         max_tus=o.max_tus, timeout_s=a.timeout, final=o.final_check, keep_work=a.keep_work,
         float_tolerance=o.float_tolerance, fuzz_seconds=o.fuzz_seconds, guide=o.guide, assume_cpu=o.assume_cpu,

@@ -40,6 +40,7 @@ class LlmConfig:
 class OptimizeConfig:
     budget: int
     budget_seconds: float
+    budget_tokens: int
     levels: tuple[str, ...]
     min_gain: float
     pairs: int

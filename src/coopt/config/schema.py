@@ -309,6 +309,9 @@ KEYS: tuple[Key, ...] = (
         "candidate evaluations one optimize run may spend"),
     Key("optimize", "budget_seconds", _number(False, 0), 0.0, "COOPT_BUDGET_SECONDS",
         "wall time one optimize run may spend (0: no time limit)"),
+    Key("optimize", "budget_tokens", _number(True, 0), 0, "COOPT_BUDGET_TOKENS",
+        "LLM tokens (prompt and answer) one optimize run may spend over every agent and the LLM guide; each call "
+        "reserves its prompt and its max_tokens first, so the limit is never passed (0: no token limit)"),
     Key("optimize", "levels", _levels(), COMPILER_LEVELS, "COOPT_LEVELS",
         "levels to try (comma-separated in the environment); source, ir and asm need an LLM"),
     Key("optimize", "min_gain", _number(False, 0, exclusive=True), 1.02, "COOPT_MIN_GAIN",

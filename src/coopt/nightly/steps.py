@@ -195,7 +195,8 @@ def step_optimize(ctx: Context) -> Outcome:
     # this same profile and these settings, so the candidates it judged are neither redone nor paid for twice.
     opts = OptimizeOptions(
         cache_dir=ctx.config.cache.dir, profile=ctx.profile_path, levels=list(cfg.levels),
-        budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, bench=bench.shell_line(),
+        budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, budget_tokens=cfg.budget_tokens,
+        bench=bench.shell_line(),
         train=hooks.profile.shell_line(), min_gain=cfg.min_gain, pairs=cfg.pairs, llm=ctx.config.llm.provider,
         run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check, float_tolerance=cfg.float_tolerance,
         fuzz_seconds=cfg.fuzz_seconds, guide=cfg.guide,
