@@ -425,7 +425,7 @@ def withdraw_entry(layout: CacheLayout, key: str, direct_key: str, specs: tuple[
             lines.append("%s: withdrew %s" % (remote.display, key))
     finally:
         tier.flush()
-        _append_log(layout, tier.log + lines)
+        layout.append_log(tier.log + lines)
     return lines
 
 
@@ -437,20 +437,7 @@ def upload_entry(layout: CacheLayout, entry_dir: str, key: str, direct_key: str,
         return tier.upload(entry_dir, key, direct_key, deps)
     finally:
         tier.flush()
-        _append_log(layout, tier.log)
-
-
-def _append_log(layout: CacheLayout, lines: list[str]) -> None:
-    if not lines:
-        return
-    try:
-        os.makedirs(layout.root, exist_ok=True)
-        with open(layout.log_path, "a", encoding="utf-8", errors="replace") as f:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-            for line in lines:
-                f.write("%s [%d] %s\n" % (stamp, os.getpid(), line))
-    except OSError:
-        pass
+        layout.append_log(tier.log)
 
 
 def backend_counters(counts: dict[str, int]) -> dict[str, dict[str, int]]:

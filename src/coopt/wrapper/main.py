@@ -39,16 +39,8 @@ def _exec(path: str, args: list[str]) -> int:
 
 
 def _log(layout: CacheLayout | None, lines: list[str]) -> None:
-    if layout is None or not lines:
-        return
-    try:
-        os.makedirs(layout.root, exist_ok=True)
-        with open(layout.log_path, "a", encoding="utf-8", errors="replace") as f:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-            for line in lines:
-                f.write("%s [%d] %s\n" % (stamp, os.getpid(), line))
-    except OSError:
-        pass
+    if layout is not None:
+        layout.append_log(lines)
 
 
 def main(argv: list[str]) -> int:
