@@ -67,6 +67,36 @@ class CandidateChecker:
         return self._rest[tu.object]
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """A model's rewrite of one function, built to an object with the job's code generation flags, and how."""
+
+    function: str
+    sample: int
+    artifact: str  # the rewritten TU (.c) or the whole spliced module (.ll, .s): the recipe's input
+    object: str
+    recipe: list[list[str]]
+    text: str  # the function as spliced in
+    model: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What one sample came to. `outcome`: compiled/built, an answer status (garbage, truncated, timeout, ...),
+    no-code, not-defined, unchanged, duplicate, does-not-compile, too-long (source); changed-signature,
+    defines-other-symbols, bad-label, bad-tool-call, does-not-parse, does-not-assemble, does-not-build (IR, asm)."""
+
+    sample: int
+    outcome: str
+    detail: str
+    tokens: int
+    candidate: Rewrite | None = None
+
+    def line(self) -> str:
+        return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
+
+
 @dataclass
 class FunctionState:
     """Where the level is with one hot function: its prepared prompt, the next sample, the test inputs."""

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.llm_level import SampledLevel
+from coopt.agents.llm_level import Rewrite, SampledLevel, SampleResult
 from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling, Tool, ToolCall
 from coopt.agents.optimize_levels import AgentContext, LevelAgent
 from coopt.agents.prompts import code_blocks
@@ -75,36 +75,6 @@ class Prepared:
     messages: tuple[Message, ...]
     max_tokens: int
     dropped: list[str] = field(default_factory=list)  # context left out to fit the window
-
-
-@dataclass(frozen=True)
-class LowCandidate:
-    """A spliced module that builds to an object with the job's code generation flags, and how it was made."""
-
-    function: str
-    sample: int
-    artifact: str  # the whole spliced module (.ll or .s): the recipe's input
-    object: str
-    recipe: list[list[str]]
-    text: str  # the function as spliced in
-    model: str
-    tokens: int
-
-
-@dataclass(frozen=True)
-class SampleResult:
-    """What one sample came to. `outcome`: built, an answer status (garbage, truncated, timeout, ...), no-code,
-    not-defined, changed-signature, defines-other-symbols, bad-label, unchanged, duplicate, does-not-parse,
-    does-not-assemble, does-not-build."""
-
-    sample: int
-    outcome: str
-    detail: str
-    tokens: int
-    candidate: LowCandidate | None = None
-
-    def line(self) -> str:
-        return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
 
 
 def normalized(text: str) -> str:
@@ -239,10 +209,10 @@ class LowAgent:
             cmd = build_object(prep.job, artifact, self.level, obj)
         except (PutError, OSError, subprocess.SubprocessError) as exc:
             return SampleResult(k, self.build_failure, str(exc), tokens)
-        cand = LowCandidate(region.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
+        cand = Rewrite(region.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
         return SampleResult(k, "built", "", tokens, cand)
 
-    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[LowCandidate],
+    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
                                                                                       list[SampleResult]]:
         """Up to `n` samples (default `options.samples`) for `function`: the built candidates and every sample's
         outcome. ExtractError or DoesNotFit when the function cannot be asked about at all."""

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from coopt.agents.llm import CHARS_PER_TOKEN, LLMConfigError
-from coopt.agents.llm_level import SampledLevel
+from coopt.agents.llm_level import Rewrite, SampledLevel, SampleResult
 from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
 from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import (
@@ -96,35 +96,6 @@ class Prepared:
     messages: tuple[Message, ...]
     max_tokens: int
     dropped: list[str] = field(default_factory=list)  # context left out to fit the window
-
-
-@dataclass(frozen=True)
-class SourceCandidate:
-    """A rewritten TU that compiles with the job's flags, and how it was made."""
-
-    function: str
-    sample: int
-    artifact: str  # the rewritten TU (.c)
-    object: str
-    recipe: list[list[str]]
-    text: str  # the function as spliced in
-    model: str
-    tokens: int
-
-
-@dataclass(frozen=True)
-class SampleResult:
-    """What one sample came to. `outcome`: compiled, an answer status (garbage, truncated, timeout, ...),
-    no-code, not-defined, unchanged, duplicate, does-not-compile, too-long."""
-
-    sample: int
-    outcome: str
-    detail: str
-    tokens: int
-    candidate: SourceCandidate | None = None
-
-    def line(self) -> str:
-        return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
 
 
 def estimate_tokens(text: str) -> int:
@@ -225,7 +196,7 @@ class SourceAgent:
             cmd = prep.job.replay_command(artifact, obj, ["-iquote", os.path.dirname(fs.path)])
             errors = _compile(cmd, prep.job)
             if errors is None:
-                cand = SourceCandidate(fs.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
+                cand = Rewrite(fs.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
                 return SampleResult(k, "compiled", "", tokens, cand)
             shown = _error_excerpt(errors, artifact, os.path.basename(fs.path))
             last = SampleResult(k, "does-not-compile", shown.splitlines()[0] if shown else "", tokens)
@@ -236,7 +207,7 @@ class SourceAgent:
             messages += follow
         return replace(last, tokens=tokens)
 
-    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[SourceCandidate],
+    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
                                                                                       list[SampleResult]]:
         """Up to `n` samples (default `options.samples`) for `function`: the compiled candidates and every
         sample's outcome. ExtractError or DoesNotFit when the function cannot be asked about at all."""
