@@ -159,7 +159,16 @@ class ServerProcess:
 
 
 def _wait_answering(server: ServerProcess, port: int, probe: bytes, expect: bytes) -> None:
-    """Wait until the server on `port` answers `probe` with a reply starting with `expect`."""
+    """Wait until the server on `port` answers `probe` with a reply starting with `expect`; a server that never
+    does is stopped before the error goes on."""
+    try:
+        _poll_answering(server, port, probe, expect)
+    except BaseException:
+        server.stop()
+        raise
+
+
+def _poll_answering(server: ServerProcess, port: int, probe: bytes, expect: bytes) -> None:
     end = time.monotonic() + START_TIMEOUT
     while time.monotonic() < end:
         if not server.alive():
@@ -241,11 +250,7 @@ def redis_server(tmp_path: Path, password: str | None = None, writer: str = "wri
                       "+auth +keys +client" % (writer, digest)]
         (d / "redis.conf").write_text("\n".join(lines) + "\n")
         proc = ServerProcess([REDIS, str(d / "redis.conf")], d / "redis.log", d)
-        try:
-            _wait_answering(proc, port, b"PING\r\n", b"+PONG")
-        except BaseException:
-            proc.stop()
-            raise
+        _wait_answering(proc, port, b"PING\r\n", b"+PONG")
         return RedisServer(port, d, proc, writer, password)
 
     server = _start(make)
@@ -359,11 +364,7 @@ def nginx_webdav(tmp_path: Path, write_user: tuple[str, str] = ("writer", "secre
         (d / "nginx.conf").write_text(conf)
         proc = ServerProcess([NGINX, "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")],
                              d / "nginx.out", d)
-        try:
-            _wait_answering(proc, port, b"HEAD /cache/ HTTP/1.0\r\n\r\n", b"HTTP/1.1 ")
-        except BaseException:
-            proc.stop()
-            raise
+        _wait_answering(proc, port, b"HEAD /cache/ HTTP/1.0\r\n\r\n", b"HTTP/1.1 ")
         return WebDav(port, d, proc, user, password)
 
     server = _start(make)
