@@ -52,12 +52,11 @@ class LuaProject:
                               cwd=self.tree, env=env, capture_output=True, text=True, timeout=900)
 
 
-@pytest.fixture(scope="module")
-def lua(launcher_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> LuaProject:
+def profiled_lua(launcher_bin: Path, base: Path) -> tuple[Path, Coopt]:
+    """Lua from Debian's sources in `base`, built with coopt-cc into its own cache and profiled on BENCH_LUA."""
     require("clang", "make", "perf")
     from support.debian_sources import SourceUnavailable, copy_tree
 
-    base = tmp_path_factory.mktemp("optimize-lua")
     try:
         tree = copy_tree("lua5.4", base / "lua", pristine=True)
     except SourceUnavailable as exc:
@@ -70,8 +69,15 @@ def lua(launcher_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> LuaProj
     co = Coopt(bin=launcher_bin, cache_dir=base / "cache", env=env)
     co.run(["make", "-j2", "linux-noreadline", "CC=coopt-cc"], cwd=tree / "src")
     (tree / "bench.lua").write_text(BENCH_LUA)
-    expected = co.run(["src/lua", "bench.lua"], cwd=tree).stdout
     co.coopt("profile", "--quiet", "-o", "profile.json", "--", "src/lua", "bench.lua", cwd=tree)
+    return tree, co
+
+
+@pytest.fixture(scope="module")
+def lua(launcher_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> LuaProject:
+    base = tmp_path_factory.mktemp("optimize-lua")
+    tree, co = profiled_lua(launcher_bin, base)
+    expected = co.run(["src/lua", "bench.lua"], cwd=tree).stdout
     return LuaProject(tree, co, tree / "profile.json", base / "cache" / "journal.jsonl", expected)
 
 

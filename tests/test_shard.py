@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Coopt, require
+from conftest import Coopt
 from coopt.agents import shard
 from coopt.agents.optimize_state import (
     AttemptRecord,
@@ -35,7 +35,7 @@ from coopt.cache.store import Store
 from coopt.cli import COMMANDS
 from coopt.verify.evidence import Interval
 from test_nightly_ci import CI, coopt_commands, load_yaml
-from test_optimize import BENCH_LUA
+from test_optimize import profiled_lua
 
 SHARDED = CI / "coopt-sharded.yml"
 
@@ -360,24 +360,7 @@ def test_the_report_job_merges_downloaded_results_and_names_a_missing_shard(coop
 
 @pytest.fixture(scope="module")
 def lua(launcher_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Coopt]:
-    require("clang", "make", "perf")
-    from support.debian_sources import SourceUnavailable, copy_tree
-
-    base = tmp_path_factory.mktemp("shard-lua")
-    try:
-        tree = copy_tree("lua5.4", base / "lua", pristine=True)
-    except SourceUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COOPT_")}
-    env.update(PATH="%s%s%s" % (launcher_bin, os.pathsep, env.get("PATH", "")), COOPT_CACHE_DIR=str(base / "cache"),
-               LC_ALL="C")
-    co = Coopt(bin=launcher_bin, cache_dir=base / "cache", env=env)
-    co.run(["make", "-j2", "linux-noreadline", "CC=coopt-cc"], cwd=tree / "src")
-    (tree / "bench.lua").write_text(BENCH_LUA)
-    co.coopt("profile", "--quiet", "-o", "profile.json", "--", "src/lua", "bench.lua", cwd=tree)
-    return tree, co
+    return profiled_lua(launcher_bin, tmp_path_factory.mktemp("shard-lua"))
 
 
 def _optimize_at_once(tree: Path, co: Coopt, cache: Path, runs: list[list[str]]) -> list[tuple[int, str, str]]:
