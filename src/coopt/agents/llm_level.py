@@ -20,6 +20,7 @@ from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, NoCandidate
 from coopt.agents.source_context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen_agent import TestGenAgent
+from coopt.cache.job import CompileJob
 from coopt.verify.evidence import CheckResult, Evidence
 
 
@@ -65,6 +66,20 @@ class CandidateChecker:
                     tu.name, exc))
                 self._rest[tu.object] = []
         return self._rest[tu.object]
+
+
+def undrivable(job: CompileJob, function: str) -> str:
+    """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
+    about such a function would only spend tokens."""
+    from coopt.verify.signatures import SignatureError, parse
+
+    try:
+        tu = parse(job.source_path, absolute_flags(job), clang_for(job))
+    except SignatureError as exc:
+        return "the TU does not parse: %s" % exc
+    if function not in tu.functions and function not in tu.undrivable:
+        return ""  # extract() will say what is wrong with it
+    return tu.undrivable.get(function, "")
 
 
 @dataclass(frozen=True)
@@ -143,8 +158,6 @@ class SampledLevel:
         return tu.functions[:self.max_functions]
 
     def _state(self, tu: HotTU, function: str) -> FunctionState:
-        from coopt.agents.source_agent import undrivable
-
         key = (tu.object, function)
         st = self.state.get(key)
         if st is None:

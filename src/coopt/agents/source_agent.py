@@ -49,7 +49,6 @@ from coopt.agents.source_context import (
     ContextItem,
     ExtractError,
     FunctionSource,
-    absolute_flags,
     ast,
     body_of,
     clang_for,
@@ -330,20 +329,6 @@ class SourceLevelAgent(SampledLevel):
         os.makedirs(agent.workdir, exist_ok=True)
         tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
         super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
-
-
-def undrivable(job: CompileJob, function: str) -> str:
-    """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
-    about such a function would only spend tokens."""
-    from coopt.verify.signatures import SignatureError, parse
-
-    try:
-        tu = parse(job.source_path, absolute_flags(job), clang_for(job))
-    except SignatureError as exc:
-        return "the TU does not parse: %s" % exc
-    if function not in tu.functions and function not in tu.undrivable:
-        return ""  # extract() will say what is wrong with it
-    return tu.undrivable.get(function, "")
 
 
 def transcripts_dir(ctx: AgentContext) -> str:
