@@ -156,7 +156,9 @@ def test_lua_rebuild_is_replayed_in_c_with_identical_objects(fast: Coopt, debian
         fast.run(["make", "-j2", "linux-noreadline", "CC=coopt-cc"], cwd=src)
         assert {p.name: p.read_bytes() for p in src.glob("*.o")} == plain
     stats = fast.stats()
-    assert stats["miss"] == len(plain) and stats["miss_fast"] == len(plain)
+    assert stats["miss"] + stats["miss_fast"] == 2 * len(plain)
+    # The first build too: after its first compiles (two at once under -j2) every TU has their shape.
+    assert stats["miss"] <= 4, stats
     compiles = [r for r in fast.journal() if r["type"] == "compile"]
     first = {r["output"]: _without_time(r) for r in compiles[: len(plain)]}
     second = {r["output"]: _without_time(r) for r in compiles[len(plain) :]}
@@ -207,7 +209,7 @@ def test_with_remotes_a_replayed_miss_expires_and_then_a_remote_variant_is_serve
     assert compile_(env) == (tmp_path / "plain.o").read_bytes()
     assert counts() == {"miss": 1, "miss_fast": 2}
     # Once the memo has expired, Python decides again: the remote holds a variant now, and it is served.
-    assert _expire_memo(fast.cache_dir) == 1
+    assert _expire_memo(fast.cache_dir) == 1  # (no shape memo with remotes)
     assert compile_(env) != (tmp_path / "plain.o").read_bytes()
     assert counts() == {"miss": 1, "miss_fast": 2, "hit": 1}
     # A zero recheck never lets C replay a miss (another TU, so no variant exists for it).
@@ -216,3 +218,131 @@ def test_with_remotes_a_replayed_miss_expires_and_then_a_remote_variant_is_serve
     for _ in range(2):
         subprocess.run([_cc(fast), "-O2", "-c", "g.c", "-o", "g.o"], cwd=tmp_path, env=zero, check=True)
     assert counts() == {"miss": 3, "miss_fast": 2, "hit": 1}
+
+
+# Shape memos: the first compile of a build leaves one; the build's other TUs of the same shape are decided in C.
+
+SHAPES = {
+    "make": (["-O2", "-Wall", "-c", "-o", "{o}", "{c}"], "{base}.o"),
+    "cmake": (["-DK2=1", "-O2", "-MD", "-MT", "{o}", "-MF", "{o}.d", "-o", "{o}", "-c", "{abs}"], "obj/{base}.c.o"),
+    "prefix": (["clang", "-O1", "-c", "{c}", "-o", "{o}"], "{base}.o"),
+}
+
+
+def _shaped_call(form: str, d: Path, source: str) -> list[str]:
+    args, out = SHAPES[form]
+    base = source[:-2]
+    o = out.format(base=base)
+    return [a.format(o=o, c=source, abs=d / source) for a in args]
+
+
+@pytest.mark.parametrize("form", sorted(SHAPES))
+def test_other_tus_of_a_first_build_are_decided_in_c_as_python_would(fast: Coopt, tmp_path: Path, form: str) -> None:
+    require("clang")
+    _tu(tmp_path)
+    (tmp_path / "obj").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "g.c").write_text('#include "f.h"\nint g(int x) { return x - K; }\n')
+    (tmp_path / "sub" / "h.c").write_text("int h(int x) { return x * x; }\n")
+    (tmp_path / "obj" / "sub").mkdir()
+    calls = [_shaped_call(form, tmp_path, s) for s in ("f.c", "g.c", "sub/h.c")]
+    for call in calls:
+        fast.run([_cc(fast), *call], cwd=tmp_path)
+    assert fast.stats() == {"miss": 1, "miss_fast": 2}
+    # The same objects (and dependency files) as the real compiler's, and the journal Python would have written.
+    by_c = fast.journal()[1:]
+    env = dict(fast.env, COOPT_DEBUG="1")  # makes coopt-cc-fast defer: Python decides
+    for call, rec in zip(calls[1:], by_c, strict=True):
+        out = tmp_path / call[call.index("-o") + 1]
+        mine = out.read_bytes()
+        real = call[1:] if form == "prefix" else call
+        subprocess.run(["clang", *real], cwd=tmp_path, check=True)
+        assert out.read_bytes() == mine
+        subprocess.run([_cc(fast), *call], cwd=tmp_path, env=env, check=True)
+        assert _without_time(fast.journal()[-1]) == _without_time(rec)
+        assert rec["source"] == call[-1] if form == "cmake" else rec["output"] == str(out.relative_to(tmp_path))
+
+
+def test_calls_of_another_shape_or_with_unusual_names_go_to_python(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    (tmp_path / "g.c").write_text("int g(void) { return 1; }\n")
+    (tmp_path / ".hidden.c").write_text("int hidden(void) { return 1; }\n")
+    (tmp_path / "x.S").write_text("\t.text\n")
+    fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+    fast.run([_cc(fast), "-O1", "-c", "g.c", "-o", "g.o"], cwd=tmp_path)  # other flags: another shape
+    fast.run([_cc(fast), "-O2", "-c", ".hidden.c", "-o", "hidden.o"], cwd=tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "./g.c", "-o", "g.o"], cwd=tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "x.S", "-o", "x.o"], cwd=tmp_path)  # assembler: a pass-through
+    fast.run([_cc(fast), "-O2", "-c", "g.c", "-o", "g2.obj"], cwd=tmp_path)
+    assert fast.stats() == {"miss": 5, "assembler_source": 1}
+
+
+def test_a_variant_for_a_tu_of_a_known_shape_is_served_by_python(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    (tmp_path / "g.c").write_text("int g(int x) { return x - 1; }\n")
+    (tmp_path / "v.c").write_text("int g(int x) { return x - 2; }\n")
+    fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+    fast.coopt("cache", "put", "--artifact", "v.c", "--unverified", "--", "clang", "-O2", "-c", "g.c", "-o", "g.o",
+               cwd=tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "g.c", "-o", "g.o"], cwd=tmp_path)
+    assert fast.stats() == {"miss": 1, "hit": 1, "hit_direct": 1}
+
+
+def test_with_remotes_each_tu_of_a_first_build_asks_them(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    (tmp_path / "g.c").write_text("int g(int x) { return x - 1; }\n")
+    (tmp_path / "v.c").write_text("int g(int x) { return x - 2; }\n")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    env = dict(fast.env, COOPT_REMOTE_STORAGE="file://%s" % remote)
+    teammate = Coopt(fast.bin, tmp_path / "cache-b", dict(env, COOPT_CACHE_DIR=str(tmp_path / "cache-b")))
+    teammate.coopt("cache", "put", "--artifact", "v.c", "--unverified", "--", "clang", "-O2", "-c", "g.c", "-o",
+                   "g.o", cwd=tmp_path)
+    for source in ("f.c", "g.c"):
+        subprocess.run([_cc(fast), "-O2", "-c", source, "-o", source[:-1] + "o"], cwd=tmp_path, env=env, check=True)
+    assert {k: v for k, v in fast.stats().items() if not k.startswith("remote:")} == {"miss": 1, "hit": 1}
+
+
+def test_shape_replaces_exactly_the_names_and_refuses_what_it_cannot_stand_for() -> None:
+    s, o = fastpath.SOURCE_TOKEN, fastpath.OUTPUT_TOKEN
+    assert fastpath.shape(["-O2", "-c", "-o", "a.o", "a.c"]) == (["-O2", "-c", "-o", o, s], "a.c", "a.o")
+    assert fastpath.shape(["-MT", "x/a.c.o", "-MF", "x/a.c.o.d", "-o", "x/a.c.o", "-c", "/p/a.c"]) == (
+        ["-MT", o, "-MF", o + ".d", "-o", o, "-c", "/" + s], "/p/a.c", "x/a.c.o")
+    for args in (
+        ["-c", "a.c"],  # no -o
+        ["-c", "a.c", "-o", "a.o", "-o", "b.o"],  # two
+        ["-c", "a.c", "b.c", "-o", "a.o"],  # two sources
+        ["-c", "./a.c", "-o", "a.o"],
+        ["-c", "a b.c", "-o", "a.o"],
+        ["-c", "a.c", "-o", "a.obj"],
+        ["-c", "a.c", "-o", "../a.o"],
+        ["-c", "a.c", "-o", "a.o", "-DX=@@coopt:source@@"],
+        ["-c", "a.c", "-o"],
+    ):
+        assert fastpath.shape(args) is None, args
+
+
+def test_a_decision_that_depends_on_the_names_otherwise_leaves_no_shape_memo(tmp_path: Path) -> None:
+    from coopt.cache.layout import CacheLayout
+
+    layout = CacheLayout(str(tmp_path / "cache"))
+    target = fastpath.MemoTarget(layout, shutil.which("true") or "/bin/true", "", "", 0, 0)
+    raw = ["-c", "a.c", "-o", "a.o"]
+
+    def rendering(args: list[str], extra: str) -> fastpath.Rendering:
+        src = args[1]
+        direct = "arg=-c\nsource=%s\nsource-hash=%s\n%s" % (src, "0" * 32, extra)
+        return fastpath.Rendering("/w/" + src, direct, '{"source":"%s","key":"%s"}' % (src, "k" * 32))
+
+    own = rendering(raw, "")
+    written = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, own, lambda a: rendering(a, ""),
+                                        "0" * 32, "k" * 32)
+    assert written and len(list((tmp_path / "cache").glob(fastpath.memo_dir_name() + "/*/*"))) == 1
+    # A decision with the source name's length in it: not a function of the tokens; no memo.
+    (tmp_path / "cache").rename(tmp_path / "old")
+    by_length = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, rendering(raw, "n=3\n"),
+                                          lambda a: rendering(a, "n=%d\n" % len(a[1])), "0" * 32, "k" * 32)
+    assert not by_length and not (tmp_path / "cache").exists()

@@ -10,6 +10,11 @@
  * variant that may exist, an environment it does not know, any error -- goes to the Python wrapper, which decides
  * from scratch. Deferring is always safe; this program never serves a variant.
  *
+ * A first build has no memo for its TUs yet, so Python also leaves a *shape memo*: the same decision with the source
+ * and object names replaced by tokens, keyed by the call with those names replaced (coopt.wrapper.fastpath.shape).
+ * A call without a memo of its own looks for the shape memo and fills in its own names: once Python has decided the
+ * first compile of a build, the other TUs compiled with the same flags are decided here.
+ *
  * It knows nothing of compiler options or the key's layout: both live in Python (coopt.wrapper.fastpath writes the
  * memo), so there is one source of truth. Usage (from the coopt-cc launcher): coopt-cc-fast PYTHON SELF ARGS...
  */
@@ -143,6 +148,127 @@ static const char *const ENV_KEYED[] = {"CCC_OVERRIDE_OPTIONS", "CPATH", "C_INCL
 static const char *const ENV_DEFER[] = {"COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG",
                                         "COOPT_JOURNAL", NULL};
 
+/* Shape memos (coopt.wrapper.fastpath.shape): the tokens standing for the call's source and object names. */
+#define SHAPE_MARK "@@coopt:"
+#define SOURCE_TOKEN SHAPE_MARK "source@@"
+#define OUTPUT_TOKEN SHAPE_MARK "output@@"
+
+static int ends_with(const char *s, const char *ext) {
+    size_t l = strlen(s), e = strlen(ext);
+    return l >= e && strcmp(s + l - e, ext) == 0;
+}
+
+/* fastpath._shape_name: a name a shape memo may stand for. */
+static int shape_name(const char *s, const char *ext) {
+    if (strlen(s) <= strlen(ext) || !ends_with(s, ext) || s[0] == '-' || s[0] == '.' || strstr(s, "/.") ||
+        strstr(s, "//"))
+        return 0;
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("._+-/", c)))
+            return 0;
+    }
+    return 1;
+}
+
+/* fastpath.shape over argv[first..argc): sets the object's index and the source's; 0 when the call has one. */
+static int shape_of(int argc, char **argv, int first, int *out_at, int *src_at) {
+    *out_at = *src_at = -1;
+    for (int i = first; i < argc; i++) {
+        if (strstr(argv[i], SHAPE_MARK)) return -1;
+        if (strcmp(argv[i], "-o") == 0) {
+            if (*out_at >= 0 || i + 1 >= argc) return -1;
+            *out_at = i + 1;
+        }
+    }
+    if (*out_at < 0) return -1;
+    for (int i = first; i < argc; i++) {
+        if (i == *out_at || argv[i][0] == '-' || !ends_with(argv[i], ".c")) continue;
+        if (*src_at >= 0) return -1;
+        *src_at = i;
+    }
+    if (*src_at < 0 || !shape_name(argv[*out_at], ".o") || !shape_name(argv[*src_at], ".c")) return -1;
+    return 0;
+}
+
+/* The shaped word of argv[i], as fastpath.shape writes it. */
+static void shape_word(struct buf *b, char **argv, int i, int out_at, int src_at) {
+    const char *a = argv[i], *out = argv[out_at];
+    size_t ol = strlen(out);
+    /* An absolute name's token comes after a "/". */
+    const char *out_token = out[0] == '/' ? "/" OUTPUT_TOKEN : OUTPUT_TOKEN;
+    const char *source_token = argv[src_at][0] == '/' ? "/" SOURCE_TOKEN : SOURCE_TOKEN;
+    if (i == out_at || strcmp(a, out) == 0)
+        puts_(b, out_token);
+    else if (strncmp(a, out, ol) == 0 && a[ol] == '.') {
+        puts_(b, out_token);
+        puts_(b, a + ol);
+    } else if (strcmp(a, argv[src_at]) == 0)
+        puts_(b, source_token);
+    else
+        puts_(b, a);
+}
+
+/* fastpath.fill: a shape memo's text with the tokens replaced by the call's names. */
+static void fill(struct buf *b, const char *t, const char *source, const char *output) {
+    size_t sl = strlen(SOURCE_TOKEN), ol = strlen(OUTPUT_TOKEN);
+    for (;;) {
+        const char *at = strstr(t, SHAPE_MARK);
+        if (!at) break;
+        put(b, t, (size_t)(at - t));
+        if (strncmp(at, SOURCE_TOKEN, sl) == 0) {
+            puts_(b, source);
+            t = at + sl;
+        } else if (strncmp(at, OUTPUT_TOKEN, ol) == 0) {
+            puts_(b, output);
+            t = at + ol;
+        } else {
+            put(b, at, 1);
+            t = at + 1;
+        }
+    }
+    puts_(b, t);
+}
+
+/* The fingerprint (coopt.wrapper.fastpath.fingerprint) of the call, or of its shape when out_at >= 0. */
+static void fingerprint(struct buf *fp, const char *cwd, int argc, char **argv, int out_at, int src_at) {
+    puts_(fp, out_at >= 0 ? "v=shape1\n" : "v=1\n");
+    line(fp, "cwd=", cwd);
+    line(fp, "self=", argv[2]);
+    for (int i = 3; i < argc; i++) {
+        puts_(fp, "arg=");
+        if (out_at >= 0)
+            shape_word(fp, argv, i, out_at, src_at);
+        else
+            puts_(fp, argv[i]);
+        put(fp, "\n", 1);
+    }
+    /* The same names as coopt.wrapper.fastpath.FINGERPRINT_ENV, in the same order. */
+    static const char *const FINGERPRINT_ENV[] = {"PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE",
+                                                  "COOPT_REMOTE_RECHECK", NULL};
+    for (int pass = 0; pass < 2; pass++) {
+        for (const char *const *v = pass ? ENV_KEYED : FINGERPRINT_ENV; *v; v++) {
+            const char *val = getenv(*v);
+            if (val) {
+                puts_(fp, "env:");
+                puts_(fp, *v);
+                line(fp, "=", val);
+            }
+        }
+    }
+}
+
+/* Reads the memo for this fingerprint into `memo`; 0 when there is one and it is well formed. */
+static int load_memo(const char *cache, struct buf *fp, struct buf *memo, char *f[NFIELDS], size_t fl[NFIELDS]) {
+    char fph[17];
+    hex64(XXH3_64bits(fp->p, fp->n), fph);
+    char memo_path[PATH_MAX + 64];
+    snprintf(memo_path, sizeof memo_path, "%s/%s/%.2s/%s", cache, COOPT_FAST_DIR, fph, fph);
+    if (read_file(memo_path, memo) != 0) return -1;
+    if (parse_memo(memo->p, memo->n, f, fl) != 0 || strcmp(f[0], MEMO_MAGIC) != 0) return -1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     g_argc = argc;
     g_argv = argv;
@@ -190,38 +316,29 @@ int main(int argc, char **argv) {
     else
         defer();
 
-    /* The fingerprint: everything the Python decision depended on (coopt.wrapper.fastpath.fingerprint). */
-    struct buf fp = {0};
-    puts_(&fp, "v=1\n");
-    line(&fp, "cwd=", cwd);
-    line(&fp, "self=", argv[2]);
-    for (int i = 3; i < argc; i++) line(&fp, "arg=", argv[i]);
+    /* The memo of this very call, else the shape memo a call of the same shape left: everything the Python
+     * decision depended on (coopt.wrapper.fastpath.fingerprint). */
     const char *path_env = getenv("PATH");
-    /* The same names as coopt.wrapper.fastpath.FINGERPRINT_ENV, in the same order. */
-    const char *compiler_env = getenv("COOPT_COMPILER");
-    const char *remote_env = getenv("COOPT_REMOTE_STORAGE"), *recheck_env = getenv("COOPT_REMOTE_RECHECK");
-    if (path_env) line(&fp, "env:PATH=", path_env);
-    if (compiler_env) line(&fp, "env:COOPT_COMPILER=", compiler_env);
-    if (remote_env) line(&fp, "env:COOPT_REMOTE_STORAGE=", remote_env);
-    if (recheck_env) line(&fp, "env:COOPT_REMOTE_RECHECK=", recheck_env);
-    for (const char *const *v = ENV_KEYED; *v; v++) {
-        const char *val = getenv(*v);
-        if (val) {
-            puts_(&fp, "env:");
-            puts_(&fp, *v);
-            line(&fp, "=", val);
-        }
-    }
-    char fph[17];
-    hex64(XXH3_64bits(fp.p, fp.n), fph);
-
-    char memo_path[PATH_MAX + 64];
-    snprintf(memo_path, sizeof memo_path, "%s/%s/%.2s/%s", cache, COOPT_FAST_DIR, fph, fph);
-    struct buf memo = {0};
-    if (read_file(memo_path, &memo) != 0) defer();
+    struct buf fp = {0}, memo = {0};
     char *f[NFIELDS];
     size_t fl[NFIELDS];
-    if (parse_memo(memo.p, memo.n, f, fl) != 0 || strcmp(f[0], MEMO_MAGIC) != 0) defer();
+    fingerprint(&fp, cwd, argc, argv, -1, -1);
+    if (load_memo(cache, &fp, &memo, f, fl) != 0) {
+        int out_at, src_at;
+        if (shape_of(argc, argv, 3, &out_at, &src_at) != 0) defer();
+        fp.n = 0;
+        memo.n = 0;
+        fingerprint(&fp, cwd, argc, argv, out_at, src_at);
+        if (load_memo(cache, &fp, &memo, f, fl) != 0) defer();
+        /* The texts that name the source or the object get this call's names. */
+        for (int i = 7; i <= 10; i++) {
+            struct buf filled = {0};
+            puts_(&filled, "");
+            fill(&filled, f[i], argv[src_at], argv[out_at]);
+            f[i] = filled.p;
+            fl[i] = filled.n;
+        }
+    }
     const char *exec_path = f[1], *real = f[2], *stamp = f[3], *name = f[4], *dir_index = f[5], *skip_dir = f[6];
     const char *source = f[7], *journal = f[11], *stats_dir = f[12], *manifests = f[13];
     long drop = strtol(f[14], NULL, 10); /* coopt-cc's own arguments that are not the compiler's (prefix form) */

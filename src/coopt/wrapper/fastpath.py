@@ -6,6 +6,11 @@ Python's ten: it re-checks what could have changed (compiler binary, PATH lookup
 source, completes the key, journals and execs the real compiler. All knowledge of options and key layout stays
 here, in Python; the C side only fills in the source hash.
 
+A second memo, the *shape* memo, serves the other TUs of the same build on a first (cold) build: it is keyed by the
+call with its source and object names replaced by tokens (`shape`), and its texts carry the same tokens, which the
+C side replaces by the call's own names. Python writes one only after checking, by rendering the decision for the
+real names and for two probe names, that the decision depends on the names through those tokens alone.
+
 Memo format: NFIELDS fields, each `<decimal byte length>\\n<bytes>\\n`, in the order of FIELDS below.
 """
 
@@ -14,9 +19,13 @@ from __future__ import annotations
 import os
 
 from coopt import __version__
-from coopt.cache.journal import JOURNAL_VERSION, encode
+from coopt.cache.journal import JOURNAL_VERSION
 from coopt.cache.key import ENV_ALLOWLIST, KEY_VERSION
 from coopt.cache.layout import CacheLayout
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the miss path stays import-light
+    from collections.abc import Callable
 
 MEMO_MAGIC = "coopt-fast-2"
 FIELDS = (
@@ -25,6 +34,15 @@ FIELDS = (
     "expires",
 )
 # Settings read from the environment that change the decision a memo replays: part of the fingerprint.
+# Shape memos (see the module's docstring): the tokens, and the characters a name they stand for may have.
+SHAPE_VERSION = "shape1"
+SHAPE_MARK = "@@coopt:"
+SOURCE_TOKEN = SHAPE_MARK + "source@@"
+OUTPUT_TOKEN = SHAPE_MARK + "output@@"
+_SHAPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-/")
+# Names the decision is rendered for besides the call's own: one makes the template, the other checks it.
+_PROBES = (("coopt-probe-1.c", "coopt-probe-1.o"), ("sub/coopt-probe-22.c", "obj/coopt-probe-22.c.o"))
+_ROOT = "/coopt-probe-root/"  # what makes a probe name absolute, for a call whose name is
 FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
@@ -35,9 +53,14 @@ def memo_dir_name() -> str:
     return "fast-%s-k%d-j%d" % (__version__, KEY_VERSION, JOURNAL_VERSION)
 
 
-def fingerprint(self_path: str, args: list[str], cwd: str, environ: dict[str, str] | os._Environ[str]) -> str:
-    """The text coopt-cc-fast hashes to find a memo; fastcc.c builds it byte for byte the same."""
-    parts = ["v=1\n", "cwd=%s\n" % cwd, "self=%s\n" % self_path]
+def fingerprint(
+    self_path: str, args: list[str], cwd: str, environ: dict[str, str] | os._Environ[str], version: str = "1"
+) -> str:
+    """The text coopt-cc-fast hashes to find a memo; fastcc.c builds it byte for byte the same.
+
+    `version` is "1" for a call's own memo, SHAPE_VERSION for a shape memo (`args` then is `shape(...)[0]`).
+    """
+    parts = ["v=%s\n" % version, "cwd=%s\n" % cwd, "self=%s\n" % self_path]
     parts.extend("arg=%s\n" % a for a in args)
     for name in FINGERPRINT_ENV:
         if name in environ:
@@ -46,6 +69,64 @@ def fingerprint(self_path: str, args: list[str], cwd: str, environ: dict[str, st
         if name in environ:
             parts.append("env:%s=%s\n" % (name, environ[name]))
     return "".join(parts)
+
+
+def _shape_name(name: str, ext: str) -> bool:
+    """A source or object name a shape memo may stand for: plain characters (JSON and normpath leave it as it is),
+    the given extension, not an option, no hidden or relative components."""
+    return (
+        len(name) > len(ext)
+        and name.endswith(ext)
+        and name[0] not in "-."
+        and "/." not in name
+        and "//" not in name
+        and all(ch in _SHAPE_CHARS for ch in name)
+    )
+
+
+def shape(args: list[str]) -> tuple[list[str], str, str] | None:
+    """The call's arguments with its source and object names replaced by tokens, the source and the object; None
+    when the call has no shape. fastcc.c computes it the same way (tests check).
+
+    The object is the word after the only `-o`; the source the only other word ending in `.c` that is not an
+    option. Words equal to the object, or to the object followed by `.` and more (CMake's `-MF obj.o.d`), get the
+    object's token; words equal to the source the source's. An absolute name's token is written after a "/" in the
+    shape: relative and absolute names are decided differently (a relative one is joined to the directory).
+    """
+    out_at = -1
+    for i, a in enumerate(args):
+        if SHAPE_MARK in a:
+            return None
+        if a == "-o":
+            if out_at >= 0 or i + 1 >= len(args):
+                return None
+            out_at = i + 1
+    if out_at < 0:
+        return None
+    sources = [i for i, a in enumerate(args) if i != out_at and a.endswith(".c") and not a.startswith("-")]
+    if len(sources) != 1:
+        return None
+    output, source = args[out_at], args[sources[0]]
+    if not _shape_name(output, ".o") or not _shape_name(source, ".c"):
+        return None
+    out_token = "/" + OUTPUT_TOKEN if output[0] == "/" else OUTPUT_TOKEN
+    source_token = "/" + SOURCE_TOKEN if source[0] == "/" else SOURCE_TOKEN
+    shaped = []
+    for i, a in enumerate(args):
+        if i == out_at or a == output:
+            shaped.append(out_token)
+        elif a.startswith(output + "."):
+            shaped.append(out_token + a[len(output) :])
+        elif a == source:
+            shaped.append(source_token)
+        else:
+            shaped.append(a)
+    return shaped, source, output
+
+
+def fill(text: str, source: str, output: str) -> str:
+    """A shape memo's text for a call's own names (fastcc.c does the same)."""
+    return text.replace(SOURCE_TOKEN, source).replace(OUTPUT_TOKEN, output)
 
 
 def memo_path(layout: CacheLayout, fp_text: str) -> str:
@@ -72,53 +153,73 @@ def _path_index(name: str, found: str) -> int:
     return -1
 
 
-def write_memo(
-    layout: CacheLayout,
-    fp_text: str,
-    exec_path: str,
-    lookup_name: str,
-    skip_dir: str,
-    source_path: str,
-    direct: str,
-    source_hash: str,
-    record: dict,
-    key: str,
-    drop_args: int = 0,
-    expires: int = 0,
-) -> bool:
-    """Leave (or refresh) the replay memo for this call. False when the call cannot be replayed in C.
+class Rendering:
+    """What a plain miss's decision amounts to for coopt-cc-fast: the source file it hashes, the key material
+    (with the source's hash in it) and the journal record (JSON text, ending with the key)."""
 
-    `drop_args` is how many of coopt-cc's own arguments are not the compiler's (1 in the prefix form).
-    `expires` (Unix seconds, 0: never) is when coopt-cc-fast stops replaying it and hands the call to Python again:
-    with remote stores configured a local miss may turn into a remote hit.
-    """
+    __slots__ = ("source_path", "direct", "record")
+
+    def __init__(self, source_path: str, direct: str, record: str) -> None:
+        self.source_path = source_path
+        self.direct = direct
+        self.record = record
+
+    def texts(self) -> tuple[str, str, str]:
+        return self.source_path, self.direct, self.record
+
+
+class MemoTarget:
+    """Where and for whom a memo is written: the call's compiler as resolved, and when the memo stops counting."""
+
+    __slots__ = ("layout", "exec_path", "lookup_name", "skip_dir", "drop_args", "expires")
+
+    def __init__(
+        self, layout: CacheLayout, exec_path: str, lookup_name: str, skip_dir: str, drop_args: int, expires: int
+    ) -> None:
+        self.layout = layout
+        self.exec_path = exec_path
+        self.lookup_name = lookup_name
+        self.skip_dir = skip_dir
+        # How many of coopt-cc's own arguments are not the compiler's (1 in the prefix form).
+        self.drop_args = drop_args
+        # Unix seconds (0: never) when coopt-cc-fast stops replaying and hands the call to Python again: with
+        # remote stores configured a local miss may turn into a remote hit.
+        self.expires = expires
+
+
+def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_hash: str, key: str) -> bool:
+    """Leave (or refresh) the replay memo for this call. False when the call cannot be replayed in C."""
+    exec_path = target.exec_path
     real = os.path.realpath(exec_path)
     try:
         st = os.stat(real)
     except OSError:
         return False
     index = -1
+    lookup_name = target.lookup_name
     if lookup_name and "/" not in lookup_name:
         index = _path_index(lookup_name, exec_path)
         if index < 0:
             return False
     else:
         lookup_name = ""
+    direct = rendering.direct
     marker = "source-hash=%s\n" % source_hash
     cut = direct.find(marker)
     if cut < 0:
         return False
     head = direct[: cut + len("source-hash=")]
     tail = direct[cut + len(marker) - 1 :]
-    encoded = encode(record)
     suffix = '%s"}' % key
+    encoded = rendering.record
     if not encoded.startswith("{") or not encoded.endswith(suffix):
         return False
     body = encoded[1 : -len(suffix)]
+    layout = target.layout
     values = (
         MEMO_MAGIC, exec_path, real, "%d %d" % (st.st_size, st.st_mtime_ns), lookup_name, str(max(index, 0)),
-        skip_dir, source_path, head, tail, body, layout.journal_path, layout.stats_dir,
-        os.path.join(layout.root, "manifests"), str(drop_args), str(expires),
+        target.skip_dir, rendering.source_path, head, tail, body, layout.journal_path, layout.stats_dir,
+        os.path.join(layout.root, "manifests"), str(target.drop_args), str(target.expires),
     )
     blob = b"".join(b"%d\n%s\n" % (len(v), v) for v in (x.encode("utf-8", "surrogateescape") for x in values))
     path = memo_path(layout, fp_text)
@@ -137,3 +238,51 @@ def write_memo(
     except OSError:
         return False
     return True
+
+
+def write_shape_memo(
+    target: MemoTarget,
+    self_path: str,
+    raw: list[str],
+    cwd: str,
+    environ: dict[str, str] | os._Environ[str],
+    own: Rendering,
+    render: Callable[[list[str]], Rendering | None],
+    source_hash: str,
+    key: str,
+) -> bool:
+    """Leave the shape memo of this call, so coopt-cc-fast can decide the build's other TUs of the same shape.
+
+    `own` is the decision for the call itself, `render(args)` the decision Python would take for other arguments
+    (None when not a plain compile). Written only when the decision for two probe names and for the call's own
+    names is the same template with the names filled in: otherwise something in it depends on the names in a way
+    the tokens do not carry, and False is returned.
+
+    Not with remote stores (a memo that expires): Python asked them for this TU only, and another TU of the build
+    may be a remote hit.
+    """
+    shaped = shape(raw) if not target.expires else None
+    if shaped is None:
+        return False
+    args, source, output = shaped
+    drop = target.drop_args
+    # The shape's words as fill() turns them into arguments: an absolute name's "/" is part of the name.
+    args = [a.replace("/" + SOURCE_TOKEN, SOURCE_TOKEN).replace("/" + OUTPUT_TOKEN, OUTPUT_TOKEN) for a in args]
+
+    def rendered(names: tuple[str, str]) -> tuple[str, str, str] | None:
+        r = render([fill(a, *names) for a in args[drop:]])
+        return None if r is None else r.texts()
+
+    def like_own(names: tuple[str, str]) -> tuple[str, str]:
+        return (_ROOT + names[0] if source[0] == "/" else names[0], _ROOT + names[1] if output[0] == "/" else names[1])
+
+    probe, check = like_own(_PROBES[0]), like_own(_PROBES[1])
+    first = rendered(probe)
+    if first is None:
+        return False
+    template = tuple(t.replace(probe[0], SOURCE_TOKEN).replace(probe[1], OUTPUT_TOKEN) for t in first)
+    for names, texts in ((check, rendered(check)), ((source, output), own.texts())):
+        if texts != tuple(fill(t, *names) for t in template):
+            return False
+    fp_text = fingerprint(self_path, shaped[0], cwd, environ, SHAPE_VERSION)
+    return write_memo(target, fp_text, Rendering(*template), source_hash, key)

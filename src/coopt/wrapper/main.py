@@ -18,6 +18,8 @@ from coopt.wrapper.reasons import Reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing these modules is deferred to where they are needed
+    from collections.abc import Callable
+
     from coopt.cache.job import CompileJob
     from coopt.wrapper.classify import Classified
 
@@ -161,22 +163,28 @@ def _compile(
         return None
     real = os.path.realpath(resolved.path)
     env = keymod.env_subset(os.environ)
-    direct = keymod.direct_material(
-        compiler_id=compiler_identity(real, os.path.join(layout.root, "compilers"), write=writable),
-        compiler_name=resolved.name,
-        language="c",
-        key_args=c.key_args,
-        source=c.source,
-        source_hash=keymod.source_digest(data),
-        cwd=cwd,
-        debug=c.debug,
-        native=c.native,
-        env=env,
-    )
+    compiler_id = compiler_identity(real, os.path.join(layout.root, "compilers"), write=writable)
+    source_hash = keymod.source_digest(data)
+
+    def describe(call_args: list[str], cc: Classified) -> tuple[CompileJob, str]:
+        """The job and the key material of a compile of this source (the call's, or another naming of it)."""
+        described = CompileJob(cwd, resolved.path, call_args, cc.key_args, cc.source, cc.output, cc.dep_args, "c",
+                               cc.debug, cc.native, env)
+        return described, keymod.direct_material(
+            compiler_id=compiler_id,
+            compiler_name=resolved.name,
+            language="c",
+            key_args=cc.key_args,
+            source=cc.source,
+            source_hash=source_hash,
+            cwd=cwd,
+            debug=cc.debug,
+            native=cc.native,
+            env=env,
+        )
+
+    job, direct = describe(args, c)
     direct_key = keymod.key_of(direct)
-    job = CompileJob(
-        cwd, resolved.path, args, c.key_args, c.source, c.output, c.dep_args, "c", c.debug, c.native, env
-    )
     if writable:
         journal.append(layout.journal_path, job.to_record(direct_key))
     if settings.debug:
@@ -187,7 +195,7 @@ def _compile(
             debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
             if writable:
                 stats.bump(layout.stats_dir, "miss")
-                _leave_replay_memo(resolved, settings, layout, cwd, job, direct, direct_key)
+                _leave_replay_memo(resolved, settings, layout, cwd, job, direct, direct_key, source_hash, describe)
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
             return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
@@ -273,31 +281,39 @@ def _leave_replay_memo(
     job: CompileJob,
     direct: str,
     direct_key: str,
+    source_hash: str,
+    describe: Callable[[list[str], Classified], tuple[CompileJob, str]],
 ) -> None:
-    """Let coopt-cc-fast (C) replay this decision next time: a build's second run then costs ~1 ms per miss."""
+    """Let coopt-cc-fast (C) replay this decision next time, and take the same decision for the build's other TUs
+    of this shape: a build's second run, and most of its first, then cost ~1 ms per miss."""
+    from coopt.cache.journal import encode
     from coopt.wrapper import fastpath
+    from coopt.wrapper.classify import classify
 
     raw = resolved.raw_args
     if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.config_path):
         return
-    marker = "\nsource-hash="
-    at = direct.find(marker)
-    source_hash = direct[at + len(marker) : at + len(marker) + 32]
-    fastpath.write_memo(
+    target = fastpath.MemoTarget(
         layout,
-        fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ),
         resolved.path,
         resolved.lookup_name,
         resolved.skip_dir,
-        job.source_path,
-        direct,
-        source_hash,
-        job.to_record(direct_key),
-        direct_key,
         len(raw) - len(resolved.args),
         # With remotes, a local miss may become a remote hit: the C side replays it only for remote_recheck s.
         int(time.time() + settings.remote_recheck) if settings.remote else 0,
     )
+    own = fastpath.Rendering(job.source_path, direct, encode(job.to_record(direct_key)))
+    fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ), own, source_hash,
+                        direct_key)
+
+    def render(call_args: list[str]) -> fastpath.Rendering | None:
+        cc = classify(call_args)
+        if cc.kind != "compile":
+            return None
+        other, material = describe(call_args, cc)
+        return fastpath.Rendering(other.source_path, material, encode(other.to_record(direct_key)))
+
+    fastpath.write_shape_memo(target, resolved.self_path, raw, cwd, os.environ, own, render, source_hash, direct_key)
 
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:
