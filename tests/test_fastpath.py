@@ -130,7 +130,7 @@ def test_settings_that_change_behaviour_go_to_python(fast: Coopt, tmp_path: Path
     assert "miss_fast" not in fast.stats()
 
 
-def test_prefix_form_and_a_config_file(fast: Coopt, tmp_path: Path) -> None:
+def test_prefix_form(fast: Coopt, tmp_path: Path) -> None:
     require("clang")
     _tu(tmp_path)
     subprocess.run(["clang", "-O1", "-c", "f.c", "-o", "plain.o"], cwd=tmp_path, check=True)
@@ -139,10 +139,47 @@ def test_prefix_form_and_a_config_file(fast: Coopt, tmp_path: Path) -> None:
         assert (tmp_path / "p.o").read_bytes() == (tmp_path / "plain.o").read_bytes()
     assert fast.stats() == {"miss": 1, "miss_fast": 1}
     assert [r["args"] for r in fast.journal()] == [["-O1", "-c", "f.c", "-o", "p.o"]] * 2
-    # A coopt.toml above the build may name another compiler: Python reads it.
-    (tmp_path / "coopt.toml").write_text('[compiler]\npath = "clang"\n')
-    fast.run([_cc(fast), "clang", "-O1", "-c", "f.c", "-o", "p.o"], cwd=tmp_path)
-    assert fast.stats()["miss_fast"] == 1
+
+
+def test_a_config_file_is_part_of_the_decision_c_replays(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    build = tmp_path / "build"
+    build.mkdir()
+    _tu(build)
+    (build / "g.c").write_text("int g(int x) { return x - 1; }\n")
+    config = tmp_path / "coopt.toml"  # above the build directory
+    config.write_text('[compiler]\npath = "clang"\n')
+
+    def compile_(source: str, env: dict | None = None) -> None:
+        subprocess.run([_cc(fast), "-O1", "-c", source, "-o", source[:-1] + "o"], cwd=build, env=env or fast.env,
+                       check=True)
+
+    compile_("f.c")
+    compile_("f.c")
+    compile_("g.c")  # another TU of the same shape
+    assert fast.stats() == {"miss": 1, "miss_fast": 2}
+    # Another configuration (here another compiler): Python decides again, once.
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "mycc").symlink_to(shutil.which("clang") or "clang")
+    config.write_text('[compiler]\npath = "%s"\n' % (fake / "mycc"))
+    compile_("f.c")
+    compile_("f.c")
+    assert fast.stats() == {"miss": 2, "miss_fast": 3}
+    assert [r["compiler"] for r in fast.journal()][-2:] == [str(fake / "mycc")] * 2
+    # A nearer config file takes over.
+    (build / "coopt.toml").write_text("")
+    compile_("f.c")
+    assert fast.stats() == {"miss": 3, "miss_fast": 3}
+    # A config naming the cache directory: coopt-cc-fast finds its directory from the environment alone, so
+    # Python leaves it no memo and decides every time (even where both name the same directory, as here).
+    named = tmp_path / "xdg" / "coopt"
+    (build / "coopt.toml").write_text('[cache]\ndir = "%s"\n' % named)
+    env = {k: v for k, v in fast.env.items() if k != "COOPT_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")  # where coopt-cc-fast looks
+    compile_("f.c", env)
+    compile_("f.c", env)
+    assert Coopt(fast.bin, named, env).stats() == {"miss": 2}
 
 
 @pytest.mark.slow
@@ -226,6 +263,7 @@ SHAPES = {
     "make": (["-O2", "-Wall", "-c", "-o", "{o}", "{c}"], "{base}.o"),
     "cmake": (["-DK2=1", "-O2", "-MD", "-MT", "{o}", "-MF", "{o}.d", "-o", "{o}", "-c", "{abs}"], "obj/{base}.c.o"),
     "prefix": (["clang", "-O1", "-c", "{c}", "-o", "{o}"], "{base}.o"),
+    "no -o": (["-Os", "-c", "{c}"], ""),  # Lua's Makefile compiles lcode.c like this
 }
 
 
@@ -253,14 +291,14 @@ def test_other_tus_of_a_first_build_are_decided_in_c_as_python_would(fast: Coopt
     by_c = fast.journal()[1:]
     env = dict(fast.env, COOPT_DEBUG="1")  # makes coopt-cc-fast defer: Python decides
     for call, rec in zip(calls[1:], by_c, strict=True):
-        out = tmp_path / call[call.index("-o") + 1]
+        out = tmp_path / (call[call.index("-o") + 1] if "-o" in call else os.path.basename(call[-1])[:-2] + ".o")
         mine = out.read_bytes()
         real = call[1:] if form == "prefix" else call
         subprocess.run(["clang", *real], cwd=tmp_path, check=True)
         assert out.read_bytes() == mine
         subprocess.run([_cc(fast), *call], cwd=tmp_path, env=env, check=True)
         assert _without_time(fast.journal()[-1]) == _without_time(rec)
-        assert rec["source"] == call[-1] if form == "cmake" else rec["output"] == str(out.relative_to(tmp_path))
+        assert rec["source"] in call and rec["output"] == str(out.relative_to(tmp_path))
 
 
 def test_calls_of_another_shape_or_with_unusual_names_go_to_python(fast: Coopt, tmp_path: Path) -> None:
@@ -309,10 +347,11 @@ def test_with_remotes_each_tu_of_a_first_build_asks_them(fast: Coopt, tmp_path: 
 def test_shape_replaces_exactly_the_names_and_refuses_what_it_cannot_stand_for() -> None:
     s, o = fastpath.SOURCE_TOKEN, fastpath.OUTPUT_TOKEN
     assert fastpath.shape(["-O2", "-c", "-o", "a.o", "a.c"]) == (["-O2", "-c", "-o", o, s], "a.c", "a.o")
+    assert fastpath.shape(["-c", "sub/a.c", "-MT", "a.o"]) == (["-c", s, "-MT", o], "sub/a.c", "a.o")
     assert fastpath.shape(["-MT", "x/a.c.o", "-MF", "x/a.c.o.d", "-o", "x/a.c.o", "-c", "/p/a.c"]) == (
         ["-MT", o, "-MF", o + ".d", "-o", o, "-c", "/" + s], "/p/a.c", "x/a.c.o")
     for args in (
-        ["-c", "a.c"],  # no -o
+        ["-c", "a.c", "-o", "-"],
         ["-c", "a.c", "-o", "a.o", "-o", "b.o"],  # two
         ["-c", "a.c", "b.c", "-o", "a.o"],  # two sources
         ["-c", "./a.c", "-o", "a.o"],
@@ -338,11 +377,12 @@ def test_a_decision_that_depends_on_the_names_otherwise_leaves_no_shape_memo(tmp
         return fastpath.Rendering("/w/" + src, direct, '{"source":"%s","key":"%s"}' % (src, "k" * 32))
 
     own = rendering(raw, "")
-    written = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, own, lambda a: rendering(a, ""),
-                                        "0" * 32, "k" * 32)
+    no_config = ("", "")
+    written = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, no_config, own,
+                                        lambda a: rendering(a, ""), "0" * 32, "k" * 32)
     assert written and len(list((tmp_path / "cache").glob(fastpath.memo_dir_name() + "/*/*"))) == 1
     # A decision with the source name's length in it: not a function of the tokens; no memo.
     (tmp_path / "cache").rename(tmp_path / "old")
-    by_length = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, rendering(raw, "n=3\n"),
+    by_length = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, no_config, rendering(raw, "n=3\n"),
                                           lambda a: rendering(a, "n=%d\n" % len(a[1])), "0" * 32, "k" * 32)
     assert not by_length and not (tmp_path / "cache").exists()

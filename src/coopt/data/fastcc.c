@@ -171,8 +171,9 @@ static int shape_name(const char *s, const char *ext) {
     return 1;
 }
 
-/* fastpath.shape over argv[first..argc): sets the object's index and the source's; 0 when the call has one. */
-static int shape_of(int argc, char **argv, int first, int *out_at, int *src_at) {
+/* fastpath.shape over argv[first..argc): sets the index of the object's name (-1: none, `out` gets the implied
+ * one) and of the source; 0 when the call has a shape. */
+static int shape_of(int argc, char **argv, int first, int *out_at, int *src_at, char out[PATH_MAX]) {
     *out_at = *src_at = -1;
     for (int i = first; i < argc; i++) {
         if (strstr(argv[i], SHAPE_MARK)) return -1;
@@ -181,19 +182,26 @@ static int shape_of(int argc, char **argv, int first, int *out_at, int *src_at) 
             *out_at = i + 1;
         }
     }
-    if (*out_at < 0) return -1;
     for (int i = first; i < argc; i++) {
         if (i == *out_at || argv[i][0] == '-' || !ends_with(argv[i], ".c")) continue;
         if (*src_at >= 0) return -1;
         *src_at = i;
     }
-    if (*src_at < 0 || !shape_name(argv[*out_at], ".o") || !shape_name(argv[*src_at], ".c")) return -1;
+    if (*src_at < 0) return -1;
+    if (*out_at >= 0)
+        snprintf(out, PATH_MAX, "%s", argv[*out_at]);
+    else { /* fastpath.implied_object */
+        const char *slash = strrchr(argv[*src_at], '/');
+        const char *base = slash ? slash + 1 : argv[*src_at];
+        snprintf(out, PATH_MAX, "%.*s.o", (int)(strlen(base) - 2), base);
+    }
+    if (!shape_name(out, ".o") || !shape_name(argv[*src_at], ".c")) return -1;
     return 0;
 }
 
 /* The shaped word of argv[i], as fastpath.shape writes it. */
-static void shape_word(struct buf *b, char **argv, int i, int out_at, int src_at) {
-    const char *a = argv[i], *out = argv[out_at];
+static void shape_word(struct buf *b, char **argv, int i, int out_at, int src_at, const char *out) {
+    const char *a = argv[i];
     size_t ol = strlen(out);
     /* An absolute name's token comes after a "/". */
     const char *out_token = out[0] == '/' ? "/" OUTPUT_TOKEN : OUTPUT_TOKEN;
@@ -230,15 +238,20 @@ static void fill(struct buf *b, const char *t, const char *source, const char *o
     puts_(b, t);
 }
 
-/* The fingerprint (coopt.wrapper.fastpath.fingerprint) of the call, or of its shape when out_at >= 0. */
-static void fingerprint(struct buf *fp, const char *cwd, int argc, char **argv, int out_at, int src_at) {
-    puts_(fp, out_at >= 0 ? "v=shape1\n" : "v=1\n");
+/* The fingerprint (coopt.wrapper.fastpath.fingerprint) of the call, or of its shape when src_at >= 0. */
+static void fingerprint(struct buf *fp, const char *cwd, const char *config, const char *config_hash, int argc,
+                        char **argv, int src_at, int out_at, const char *out) {
+    puts_(fp, src_at >= 0 ? "v=shape1\n" : "v=1\n");
     line(fp, "cwd=", cwd);
     line(fp, "self=", argv[2]);
+    if (*config) {
+        line(fp, "config=", config);
+        line(fp, "config-hash=", config_hash);
+    }
     for (int i = 3; i < argc; i++) {
         puts_(fp, "arg=");
-        if (out_at >= 0)
-            shape_word(fp, argv, i, out_at, src_at);
+        if (src_at >= 0)
+            shape_word(fp, argv, i, out_at, src_at, out);
         else
             puts_(fp, argv[i]);
         put(fp, "\n", 1);
@@ -286,7 +299,11 @@ int main(int argc, char **argv) {
     for (int i = 2; i < argc; i++)
         if (argv[i][0] == '@' || strchr(argv[i], '\n')) defer();
 
-    /* A coopt.toml anywhere above may change the compiler or the cache directory: Python reads it. */
+    /* The nearest coopt.toml at or above the directory (coopt.wrapper.settings.find_config): its path and the hash
+     * of its bytes are part of the fingerprint, so a memo only holds for the configuration Python decided with.
+     * (Python leaves no memo when the file names the cache directory: this program would not look there.) */
+    char config[PATH_MAX + 16] = "";
+    char config_hash[33] = "";
     {
         char d[PATH_MAX];
         strcpy(d, cwd);
@@ -294,7 +311,13 @@ int main(int argc, char **argv) {
             char probe[PATH_MAX + 16];
             struct stat cst;
             snprintf(probe, sizeof probe, "%s/coopt.toml", d[1] ? d : "");
-            if (stat(probe, &cst) == 0 && S_ISREG(cst.st_mode)) defer();
+            if (stat(probe, &cst) == 0 && S_ISREG(cst.st_mode)) {
+                struct buf text = {0};
+                if (read_file(probe, &text) != 0) defer();
+                hex128(text.p ? text.p : "", text.n, config_hash);
+                strcpy(config, probe);
+                break;
+            }
             if (!d[1]) break; /* "/" was the last */
             char *slash = strrchr(d, '/');
             if (slash == d)
@@ -322,19 +345,20 @@ int main(int argc, char **argv) {
     struct buf fp = {0}, memo = {0};
     char *f[NFIELDS];
     size_t fl[NFIELDS];
-    fingerprint(&fp, cwd, argc, argv, -1, -1);
+    fingerprint(&fp, cwd, config, config_hash, argc, argv, -1, -1, NULL);
     if (load_memo(cache, &fp, &memo, f, fl) != 0) {
         int out_at, src_at;
-        if (shape_of(argc, argv, 3, &out_at, &src_at) != 0) defer();
+        char out[PATH_MAX];
+        if (shape_of(argc, argv, 3, &out_at, &src_at, out) != 0) defer();
         fp.n = 0;
         memo.n = 0;
-        fingerprint(&fp, cwd, argc, argv, out_at, src_at);
+        fingerprint(&fp, cwd, config, config_hash, argc, argv, src_at, out_at, out);
         if (load_memo(cache, &fp, &memo, f, fl) != 0) defer();
         /* The texts that name the source or the object get this call's names. */
         for (int i = 7; i <= 10; i++) {
             struct buf filled = {0};
             puts_(&filled, "");
-            fill(&filled, f[i], argv[src_at], argv[out_at]);
+            fill(&filled, f[i], argv[src_at], out);
             f[i] = filled.p;
             fl[i] = filled.n;
         }

@@ -54,13 +54,21 @@ def memo_dir_name() -> str:
 
 
 def fingerprint(
-    self_path: str, args: list[str], cwd: str, environ: dict[str, str] | os._Environ[str], version: str = "1"
+    self_path: str,
+    args: list[str],
+    cwd: str,
+    environ: dict[str, str] | os._Environ[str],
+    version: str = "1",
+    config: tuple[str, str] = ("", ""),
 ) -> str:
     """The text coopt-cc-fast hashes to find a memo; fastcc.c builds it byte for byte the same.
 
     `version` is "1" for a call's own memo, SHAPE_VERSION for a shape memo (`args` then is `shape(...)[0]`).
+    `config` is the coopt.toml in force and the hash of its bytes, when there is one.
     """
     parts = ["v=%s\n" % version, "cwd=%s\n" % cwd, "self=%s\n" % self_path]
+    if config[0]:
+        parts.append("config=%s\nconfig-hash=%s\n" % config)
     parts.extend("arg=%s\n" % a for a in args)
     for name in FINGERPRINT_ENV:
         if name in environ:
@@ -84,14 +92,20 @@ def _shape_name(name: str, ext: str) -> bool:
     )
 
 
+def implied_object(source: str) -> str:
+    """The object a compile without `-o` writes (classify's default): the source's base name with `.o`."""
+    return os.path.basename(source)[: -len(".c")] + ".o"
+
+
 def shape(args: list[str]) -> tuple[list[str], str, str] | None:
     """The call's arguments with its source and object names replaced by tokens, the source and the object; None
     when the call has no shape. fastcc.c computes it the same way (tests check).
 
-    The object is the word after the only `-o`; the source the only other word ending in `.c` that is not an
-    option. Words equal to the object, or to the object followed by `.` and more (CMake's `-MF obj.o.d`), get the
-    object's token; words equal to the source the source's. An absolute name's token is written after a "/" in the
-    shape: relative and absolute names are decided differently (a relative one is joined to the directory).
+    The object is the word after the only `-o` (without one, `implied_object`); the source the only other word
+    ending in `.c` that is not an option. Words equal to the object, or to the object followed by `.` and more
+    (CMake's `-MF obj.o.d`), get the object's token; words equal to the source the source's. An absolute name's
+    token is written after a "/" in the shape: relative and absolute names are decided differently (a relative one
+    is joined to the directory).
     """
     out_at = -1
     for i, a in enumerate(args):
@@ -101,12 +115,11 @@ def shape(args: list[str]) -> tuple[list[str], str, str] | None:
             if out_at >= 0 or i + 1 >= len(args):
                 return None
             out_at = i + 1
-    if out_at < 0:
-        return None
     sources = [i for i, a in enumerate(args) if i != out_at and a.endswith(".c") and not a.startswith("-")]
     if len(sources) != 1:
         return None
-    output, source = args[out_at], args[sources[0]]
+    source = args[sources[0]]
+    output = args[out_at] if out_at >= 0 else implied_object(source)
     if not _shape_name(output, ".o") or not _shape_name(source, ".c"):
         return None
     out_token = "/" + OUTPUT_TOKEN if output[0] == "/" else OUTPUT_TOKEN
@@ -136,9 +149,10 @@ def memo_path(layout: CacheLayout, fp_text: str) -> str:
     return os.path.join(layout.root, memo_dir_name(), h[:2], h)
 
 
-def eligible(self_path: str, args: list[str], cwd: str, config_path: str) -> bool:
-    """Calls the C side could replay: no config file, no response files, nothing that needs Python to decide."""
-    if config_path or "PATH" not in os.environ or any(v in os.environ for v in DEFER_ENV):
+def eligible(self_path: str, args: list[str], cwd: str, cache_dir_from_config: bool) -> bool:
+    """Calls the C side could replay: no response files, nothing that needs Python to decide, and the cache
+    directory not named by coopt.toml (coopt-cc-fast finds it from the environment alone)."""
+    if cache_dir_from_config or "PATH" not in os.environ or any(v in os.environ for v in DEFER_ENV):
         return False
     if "\n" in cwd or "\n" in self_path:
         return False
@@ -246,6 +260,7 @@ def write_shape_memo(
     raw: list[str],
     cwd: str,
     environ: dict[str, str] | os._Environ[str],
+    config: tuple[str, str],
     own: Rendering,
     render: Callable[[list[str]], Rendering | None],
     source_hash: str,
@@ -274,7 +289,10 @@ def write_shape_memo(
         return None if r is None else r.texts()
 
     def like_own(names: tuple[str, str]) -> tuple[str, str]:
-        return (_ROOT + names[0] if source[0] == "/" else names[0], _ROOT + names[1] if output[0] == "/" else names[1])
+        probe_source = _ROOT + names[0] if source[0] == "/" else names[0]
+        if "-o" not in raw:
+            return probe_source, implied_object(probe_source)
+        return probe_source, _ROOT + names[1] if output[0] == "/" else names[1]
 
     probe, check = like_own(_PROBES[0]), like_own(_PROBES[1])
     first = rendered(probe)
@@ -284,5 +302,5 @@ def write_shape_memo(
     for names, texts in ((check, rendered(check)), ((source, output), own.texts())):
         if texts != tuple(fill(t, *names) for t in template):
             return False
-    fp_text = fingerprint(self_path, shaped[0], cwd, environ, SHAPE_VERSION)
+    fp_text = fingerprint(self_path, shaped[0], cwd, environ, SHAPE_VERSION, config)
     return write_memo(target, fp_text, Rendering(*template), source_hash, key)

@@ -291,7 +291,7 @@ def _leave_replay_memo(
     from coopt.wrapper.classify import classify
 
     raw = resolved.raw_args
-    if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.config_path):
+    if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.cache_dir_from_config):
         return
     target = fastpath.MemoTarget(
         layout,
@@ -303,8 +303,9 @@ def _leave_replay_memo(
         int(time.time() + settings.remote_recheck) if settings.remote else 0,
     )
     own = fastpath.Rendering(job.source_path, direct, encode(job.to_record(direct_key)))
-    fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ), own, source_hash,
-                        direct_key)
+    config = (settings.config_path, settings.config_digest)
+    fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ, "1", config), own,
+                        source_hash, direct_key)
 
     def render(call_args: list[str]) -> fastpath.Rendering | None:
         cc = classify(call_args)
@@ -313,7 +314,8 @@ def _leave_replay_memo(
         other, material = describe(call_args, cc)
         return fastpath.Rendering(other.source_path, material, encode(other.to_record(direct_key)))
 
-    fastpath.write_shape_memo(target, resolved.self_path, raw, cwd, os.environ, own, render, source_hash, direct_key)
+    fastpath.write_shape_memo(target, resolved.self_path, raw, cwd, os.environ, config, own, render, source_hash,
+                              direct_key)
 
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:

@@ -35,8 +35,8 @@ class ConfigError(Exception):
 
 
 class Settings:
-    __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path", "remote",
-                 "remote_read_only", "remote_retry_after", "remote_recheck")
+    __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path", "config_digest",
+                 "cache_dir_from_config", "remote", "remote_read_only", "remote_retry_after", "remote_recheck")
 
     def __init__(self) -> None:
         self.compiler = ""
@@ -49,6 +49,8 @@ class Settings:
         self.disabled = False
         self.debug = False
         self.config_path = ""
+        self.config_digest = ""  # xxh3-128 of the config file's bytes: coopt-cc-fast's memos depend on them
+        self.cache_dir_from_config = False
 
 
 def env_flag(name: str) -> bool:
@@ -71,19 +73,21 @@ def find_config(start: str, environ: Mapping[str, str] | None = None) -> str:
         d = parent
 
 
-def _read_toml(path: str) -> dict:
+def _read_toml(path: str) -> tuple[dict, bytes]:
+    """The parsed file and the bytes it was parsed from."""
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Python < 3.11
         import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            raw = f.read()
+        return tomllib.loads(raw.decode("utf-8")), raw
     except OSError as exc:
         raise ConfigError("%s: cannot read: %s" % (path, exc.strerror)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("%s: %s" % (path, exc)) from exc
-    except UnicodeDecodeError as exc:  # tomllib decodes before parsing and lets this through
+    except UnicodeDecodeError as exc:
         raise ConfigError("%s: not UTF-8 text (byte %d)" % (path, exc.start)) from exc
 
 
@@ -141,8 +145,11 @@ def load(cwd: str) -> Settings:
 
     path = find_config(cwd)
     if path:
+        from coopt.cache.hashing import hash_bytes
+
         s.config_path = path
-        data = _read_toml(path)
+        data, raw = _read_toml(path)
+        s.config_digest = hash_bytes(raw)
         comp = _table(data, "compiler", path)
         cache = _table(data, "cache", path)
         # Check every key, also those the environment overrides: a broken file is reported where it is broken,
@@ -153,6 +160,7 @@ def load(cwd: str) -> Settings:
         if not s.compiler:
             s.compiler = str(compiler or "")
         if not s.cache_dir and cdir:
+            s.cache_dir_from_config = True
             s.cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(str(cdir)))
         if ro_env is None:
             s.read_only = bool(read_only or False)
