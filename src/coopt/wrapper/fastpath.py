@@ -33,7 +33,6 @@ FIELDS = (
     "material_head", "material_tail", "journal_body", "journal_path", "stats_dir", "manifests_dir", "drop_args",
     "expires",
 )
-# Settings read from the environment that change the decision a memo replays: part of the fingerprint.
 # Shape memos (see the module's docstring): the tokens, and the characters a name they stand for may have.
 SHAPE_VERSION = "shape1"
 SHAPE_MARK = "@@coopt:"
@@ -42,7 +41,8 @@ OUTPUT_TOKEN = SHAPE_MARK + "output@@"
 _SHAPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-/")
 # Names the decision is rendered for besides the call's own: one makes the template, the other checks it.
 _PROBES = (("coopt-probe-1.c", "coopt-probe-1.o"), ("sub/coopt-probe-22.c", "obj/coopt-probe-22.c.o"))
-_ROOT = "/coopt-probe-root/"  # what makes a probe name absolute, for a call whose name is
+_ROOT = "/coopt-probe-root/"  # the directory of the probe names when the call's own name is absolute
+# Settings read from the environment that change the decision a memo replays: part of the fingerprint.
 FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
