@@ -211,8 +211,9 @@ def _expire_memo(cache_dir: Path) -> int:
             length, _, rest = data.partition(b"\n")
             fields.append(rest[: int(length)])
             data = rest[int(length) + 1 :]
-        assert len(fields) == len(fastpath.FIELDS) and int(fields[-1]) > 0, "a memo without expiry"
-        fields[-1] = b"1"
+        at = fastpath.FIELDS.index("expires")
+        assert len(fields) == len(fastpath.FIELDS) and int(fields[at]) > 0, "a memo without expiry"
+        fields[at] = b"1"
         memo.write_bytes(b"".join(b"%d\n%s\n" % (len(f), f) for f in fields))
         count += 1
     return count
@@ -312,7 +313,7 @@ def test_calls_of_another_shape_or_with_unusual_names_go_to_python(fast: Coopt, 
     fast.run([_cc(fast), "-O2", "-c", ".hidden.c", "-o", "hidden.o"], cwd=tmp_path)
     fast.run([_cc(fast), "-O2", "-c", "./g.c", "-o", "g.o"], cwd=tmp_path)
     fast.run([_cc(fast), "-O2", "-c", "x.S", "-o", "x.o"], cwd=tmp_path)  # assembler: a pass-through
-    fast.run([_cc(fast), "-O2", "-c", "g.c", "-o", "g2.obj"], cwd=tmp_path)
+    fast.run([_cc(fast), "-O2", "-c", "g.c", "-o", "g2~.o"], cwd=tmp_path)
     assert fast.stats() == {"miss": 5, "assembler_source": 1}
 
 
@@ -344,6 +345,45 @@ def test_with_remotes_each_tu_of_a_first_build_asks_them(fast: Coopt, tmp_path: 
     assert {k: v for k, v in fast.stats().items() if not k.startswith("remote:")} == {"miss": 1, "hit": 1}
 
 
+def _without_python(fast: Coopt) -> str:
+    """The same coopt-cc (its path is part of every memo's fingerprint) with a Python part that fails: a call
+    succeeds through it only when coopt-cc-fast decided it alone."""
+    launcher = Path(_cc(fast))
+    launcher.write_text(launcher.read_text().replace('"%s"' % sys.executable, '"/bin/false"'))
+    return str(launcher)
+
+
+def test_links_and_pass_throughs_are_replayed_in_c(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+    (tmp_path / "main.c").write_text("int f(int);\nint main(void) { return f(1) - 3; }\n")
+    (tmp_path / "t1.c").write_text("int main(void) { return 0; }\n")
+    (tmp_path / "t2.c").write_text("int main(void) { return 0 * 2; }\n")
+    for source in ("f.c", "main.c"):
+        fast.run([_cc(fast), "-O2", "-c", source, "-o", source[:-1] + "o"], cwd=tmp_path)
+    link = ["-o", "prog", "main.o", "f.o"]
+    preprocess = ["-E", "-DK2=1", "f.c"]
+    fast.run([_cc(fast), *link], cwd=tmp_path)
+    by_python = fast.run([_cc(fast), *preprocess], cwd=tmp_path).stdout
+    fast.run([_cc(fast), "-O2", "-o", "t1", "t1.c"], cwd=tmp_path)  # a configure-style link of a source
+    python_records = [_without_time(r) for r in fast.journal() if r["type"] == "link"]
+
+    alone = _without_python(fast)
+    (tmp_path / "prog").unlink()
+    fast.run([alone, *link], cwd=tmp_path)
+    assert subprocess.run([str(tmp_path / "prog")]).returncode == 0
+    assert fast.run([alone, *preprocess], cwd=tmp_path).stdout == by_python
+    fast.run([alone, "-O2", "-o", "t2", "t2.c"], cwd=tmp_path)  # another name: from the link's shape memo
+    assert subprocess.run([str(tmp_path / "t2")]).returncode == 0
+    c_records = [_without_time(r) for r in fast.journal() if r["type"] == "link"][2:]
+    assert c_records[0] == python_records[0]
+    expected_t2 = dict(python_records[1], args=["-O2", "-o", "t2", "t2.c"], output="t2", inputs=["t2.c"])
+    assert c_records[1] == expected_t2
+    assert fast.stats() == {"miss": 1, "miss_fast": 1, "link": 4, "preprocess_only": 2}  # main.c: f.c's shape
+    # A call never decided before still needs Python (which this launcher lacks).
+    assert fast.run([alone, "-S", "f.c"], cwd=tmp_path, check=False).returncode != 0
+
+
 def test_shape_replaces_exactly_the_names_and_refuses_what_it_cannot_stand_for() -> None:
     s, o = fastpath.SOURCE_TOKEN, fastpath.OUTPUT_TOKEN
     assert fastpath.shape(["-O2", "-c", "-o", "a.o", "a.c"]) == (["-O2", "-c", "-o", o, s], "a.c", "a.o")
@@ -356,7 +396,7 @@ def test_shape_replaces_exactly_the_names_and_refuses_what_it_cannot_stand_for()
         ["-c", "a.c", "b.c", "-o", "a.o"],  # two sources
         ["-c", "./a.c", "-o", "a.o"],
         ["-c", "a b.c", "-o", "a.o"],
-        ["-c", "a.c", "-o", "a.obj"],
+        ["-c", "a.c", "-o", "a~.o"],
         ["-c", "a.c", "-o", "../a.o"],
         ["-c", "a.c", "-o", "a.o", "-DX=@@coopt:source@@"],
         ["-c", "a.c", "-o"],
@@ -374,7 +414,8 @@ def test_a_decision_that_depends_on_the_names_otherwise_leaves_no_shape_memo(tmp
     def rendering(args: list[str], extra: str) -> fastpath.Rendering:
         src = args[1]
         direct = "arg=-c\nsource=%s\nsource-hash=%s\n%s" % (src, "0" * 32, extra)
-        return fastpath.Rendering("/w/" + src, direct, '{"source":"%s","key":"%s"}' % (src, "k" * 32))
+        record = '{"source":"%s","key":"%s"}' % (src, "k" * 32)
+        return fastpath.Rendering("compile", "miss_fast", "/w/" + src, direct, record)
 
     own = rendering(raw, "")
     no_config = ("", "")

@@ -16,7 +16,10 @@
  * first compile of a build, the other TUs compiled with the same flags are decided here.
  *
  * It knows nothing of compiler options or the key's layout: both live in Python (coopt.wrapper.fastpath writes the
- * memo), so there is one source of truth. Usage (from the coopt-cc launcher): coopt-cc-fast PYTHON SELF ARGS...
+ * memo), so there is one source of truth. Links and pass-throughs are replayed the same way: their memos hold the
+ * journal record (a link's) and the statistics counter to bump.
+ *
+ * Usage (from the coopt-cc launcher): coopt-cc-fast PYTHON SELF ARGS...
  */
 #define _GNU_SOURCE
 #define XXH_INLINE_ALL
@@ -36,8 +39,8 @@
 #ifndef COOPT_FAST_DIR
 #define COOPT_FAST_DIR "fast"
 #endif
-#define MEMO_MAGIC "coopt-fast-2"
-#define NFIELDS 16
+#define MEMO_MAGIC "coopt-fast-3"
+#define NFIELDS 18
 
 static int g_argc;
 static char **g_argv;
@@ -195,7 +198,7 @@ static int shape_of(int argc, char **argv, int first, int *out_at, int *src_at, 
         const char *base = slash ? slash + 1 : argv[*src_at];
         snprintf(out, PATH_MAX, "%.*s.o", (int)(strlen(base) - 2), base);
     }
-    if (!shape_name(out, ".o") || !shape_name(argv[*src_at], ".c")) return -1;
+    if (!shape_name(out, "") || !shape_name(argv[*src_at], ".c")) return -1;
     return 0;
 }
 
@@ -396,37 +399,50 @@ int main(int argc, char **argv) {
         }
     }
 
-    /* The key, completed exactly as coopt.cache.key.direct_material would. */
-    struct buf src = {0};
-    if (read_file(source, &src) != 0) defer();
-    char srch[33];
-    hex128(src.p ? src.p : "", src.n, srch);
-    struct buf material = {0};
-    put(&material, f[8], fl[8]);
-    put(&material, srch, 32);
-    put(&material, f[9], fl[9]);
-    char key[33];
-    hex128(material.p, material.n, key);
-
-    /* A manifest means a variant may exist: Python serves hits. */
-    char manifest[PATH_MAX * 2];
-    snprintf(manifest, sizeof manifest, "%s/%.2s/%s", manifests, key, key);
-    if (access(manifest, F_OK) == 0) defer();
-
-    /* Journal the compile (the same record Python writes), count the miss, run the real compiler. */
+    /* What the decision was (coopt.wrapper.fastpath.KINDS): a compile that missed, a link, or a pass-through. */
+    const char *kind = f[16], *counter = f[17];
+    if (!*counter || strchr(counter, '/')) defer();
     struct timeval tv;
     gettimeofday(&tv, NULL);
     char head[64];
     snprintf(head, sizeof head, "{\"v\":1,\"time\":%.3f,", (double)tv.tv_sec + tv.tv_usec / 1e6);
     struct buf rec = {0};
-    puts_(&rec, head);
-    put(&rec, f[10], fl[10]); /* the record body, up to "key":" */
-    put(&rec, key, 32);
-    puts_(&rec, "\"}\n");
-    append(journal, rec.p, rec.n);
+    if (strcmp(kind, "compile") == 0) {
+        /* The key, completed exactly as coopt.cache.key.direct_material would. */
+        struct buf src = {0};
+        if (read_file(source, &src) != 0) defer();
+        char srch[33];
+        hex128(src.p ? src.p : "", src.n, srch);
+        struct buf material = {0};
+        put(&material, f[8], fl[8]);
+        put(&material, srch, 32);
+        put(&material, f[9], fl[9]);
+        char key[33];
+        hex128(material.p, material.n, key);
+
+        /* A manifest means a variant may exist: Python serves hits. */
+        char manifest[PATH_MAX * 2];
+        snprintf(manifest, sizeof manifest, "%s/%.2s/%s", manifests, key, key);
+        if (access(manifest, F_OK) == 0) defer();
+
+        puts_(&rec, head);
+        put(&rec, f[10], fl[10]); /* the record body, up to "key":" */
+        put(&rec, key, 32);
+        puts_(&rec, "\"}\n");
+    } else if (strcmp(kind, "link") == 0) {
+        puts_(&rec, head);
+        put(&rec, f[10], fl[10]); /* the whole record after its "{" */
+        puts_(&rec, "\n");
+    } else if (strcmp(kind, "pass") != 0)
+        defer();
+
+    /* Journal the call (the same record Python writes), count it, run the real compiler. */
+    if (rec.n) append(journal, rec.p, rec.n);
     char shard[PATH_MAX + 32];
     snprintf(shard, sizeof shard, "%s/%d", stats_dir, (int)(getpid() % 16));
-    append(shard, "miss_fast\n", 10);
+    struct buf count = {0};
+    line(&count, "", counter);
+    append(shard, count.p, count.n);
 
     setenv("COOPT_CC_DEPTH", "1", 1);
     char **av = calloc((size_t)argc, sizeof(char *));

@@ -1,7 +1,7 @@
 """Replay memos for coopt-cc-fast, the C miss path (src/coopt/data/fastcc.c).
 
-After the Python wrapper decides a call is a plain miss, it writes a memo keyed by a fingerprint of everything that
-decision depended on. The next identical call is handled by coopt-cc-fast in about a millisecond instead of
+After the Python wrapper decides a call is a plain miss (or a link, or a pass-through), it writes a memo keyed by a
+fingerprint of everything that decision depended on. The next identical call is handled by coopt-cc-fast in about a millisecond instead of
 Python's ten: it re-checks what could have changed (compiler binary, PATH lookup, a variant appearing), hashes the
 source, completes the key, journals and execs the real compiler. All knowledge of options and key layout stays
 here, in Python; the C side only fills in the source hash.
@@ -27,12 +27,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the miss path stays import-light
     from collections.abc import Callable
 
-MEMO_MAGIC = "coopt-fast-2"
+MEMO_MAGIC = "coopt-fast-3"
 FIELDS = (
     "magic", "exec", "real", "stamp", "lookup_name", "path_index", "skip_dir", "source",
     "material_head", "material_tail", "journal_body", "journal_path", "stats_dir", "manifests_dir", "drop_args",
-    "expires",
+    "expires", "kind", "counter",
 )
+# What a memo replays (its "kind" field): a compile that missed (key, manifest check, journal record ending with the
+# key), a link (a whole journal record) or a pass-through (a counter only).
+KINDS = ("compile", "link", "pass")
 # Shape memos (see the module's docstring): the tokens, and the characters a name they stand for may have.
 SHAPE_VERSION = "shape1"
 SHAPE_MARK = "@@coopt:"
@@ -80,7 +83,7 @@ def fingerprint(
 
 
 def _shape_name(name: str, ext: str) -> bool:
-    """A source or object name a shape memo may stand for: plain characters (JSON and normpath leave it as it is),
+    """A source or output name a shape memo may stand for: plain characters (JSON and normpath leave it as it is),
     the given extension, not an option, no hidden or relative components."""
     return (
         len(name) > len(ext)
@@ -98,12 +101,12 @@ def implied_object(source: str) -> str:
 
 
 def shape(args: list[str]) -> tuple[list[str], str, str] | None:
-    """The call's arguments with its source and object names replaced by tokens, the source and the object; None
+    """The call's arguments with its source and output names replaced by tokens, the source and the output; None
     when the call has no shape. fastcc.c computes it the same way (tests check).
 
-    The object is the word after the only `-o` (without one, `implied_object`); the source the only other word
-    ending in `.c` that is not an option. Words equal to the object, or to the object followed by `.` and more
-    (CMake's `-MF obj.o.d`), get the object's token; words equal to the source the source's. An absolute name's
+    The output is the word after the only `-o` (without one, `implied_object`); the source the only other word
+    ending in `.c` that is not an option. Words equal to the output, or to the output followed by `.` and more
+    (CMake's `-MF obj.o.d`), get the output's token; words equal to the source the source's. An absolute name's
     token is written after a "/" in the shape: relative and absolute names are decided differently (a relative one
     is joined to the directory).
     """
@@ -120,7 +123,7 @@ def shape(args: list[str]) -> tuple[list[str], str, str] | None:
         return None
     source = args[sources[0]]
     output = args[out_at] if out_at >= 0 else implied_object(source)
-    if not _shape_name(output, ".o") or not _shape_name(source, ".c"):
+    if not _shape_name(output, "") or not _shape_name(source, ".c"):
         return None
     out_token = "/" + OUTPUT_TOKEN if output[0] == "/" else OUTPUT_TOKEN
     source_token = "/" + SOURCE_TOKEN if source[0] == "/" else SOURCE_TOKEN
@@ -168,18 +171,21 @@ def _path_index(name: str, found: str) -> int:
 
 
 class Rendering:
-    """What a plain miss's decision amounts to for coopt-cc-fast: the source file it hashes, the key material
-    (with the source's hash in it) and the journal record (JSON text, ending with the key)."""
+    """What a decision amounts to for coopt-cc-fast: its kind (KINDS) and the statistics counter it bumps; for a
+    compile the source file it hashes, the key material (with the source's hash in it) and the journal record
+    (JSON text ending with the key); for a link the journal record."""
 
-    __slots__ = ("source_path", "direct", "record")
+    __slots__ = ("kind", "counter", "source_path", "direct", "record")
 
-    def __init__(self, source_path: str, direct: str, record: str) -> None:
+    def __init__(self, kind: str, counter: str, source_path: str = "", direct: str = "", record: str = "") -> None:
+        self.kind = kind
+        self.counter = counter
         self.source_path = source_path
         self.direct = direct
         self.record = record
 
-    def texts(self) -> tuple[str, str, str]:
-        return self.source_path, self.direct, self.record
+    def texts(self) -> tuple[str, str, str, str, str]:
+        return self.kind, self.counter, self.source_path, self.direct, self.record
 
 
 class MemoTarget:
@@ -201,8 +207,11 @@ class MemoTarget:
         self.expires = expires
 
 
-def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_hash: str, key: str) -> bool:
-    """Leave (or refresh) the replay memo for this call. False when the call cannot be replayed in C."""
+def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_hash: str = "", key: str = "") -> bool:
+    """Leave (or refresh) the replay memo for this call. False when the call cannot be replayed in C.
+
+    `source_hash` and `key` are a compile's: where the C side puts its own source's hash and key.
+    """
     exec_path = target.exec_path
     real = os.path.realpath(exec_path)
     try:
@@ -217,23 +226,32 @@ def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_ha
             return False
     else:
         lookup_name = ""
-    direct = rendering.direct
-    marker = "source-hash=%s\n" % source_hash
-    cut = direct.find(marker)
-    if cut < 0:
-        return False
-    head = direct[: cut + len("source-hash=")]
-    tail = direct[cut + len(marker) - 1 :]
-    suffix = '%s"}' % key
+    head = tail = body = ""
     encoded = rendering.record
-    if not encoded.startswith("{") or not encoded.endswith(suffix):
+    if rendering.kind == "compile":
+        direct = rendering.direct
+        marker = "source-hash=%s\n" % source_hash
+        cut = direct.find(marker)
+        if cut < 0:
+            return False
+        head = direct[: cut + len("source-hash=")]
+        tail = direct[cut + len(marker) - 1 :]
+        suffix = '%s"}' % key
+        if not encoded.startswith("{") or not encoded.endswith(suffix):
+            return False
+        body = encoded[1 : -len(suffix)]
+    elif rendering.kind == "link":
+        if not encoded.startswith("{") or not encoded.endswith("}"):
+            return False
+        body = encoded[1:]
+    elif rendering.kind != "pass":
         return False
-    body = encoded[1 : -len(suffix)]
     layout = target.layout
     values = (
         MEMO_MAGIC, exec_path, real, "%d %d" % (st.st_size, st.st_mtime_ns), lookup_name, str(max(index, 0)),
         target.skip_dir, rendering.source_path, head, tail, body, layout.journal_path, layout.stats_dir,
-        os.path.join(layout.root, "manifests"), str(target.drop_args), str(target.expires),
+        os.path.join(layout.root, "manifests"), str(target.drop_args), str(target.expires), rendering.kind,
+        rendering.counter,
     )
     blob = b"".join(b"%d\n%s\n" % (len(v), v) for v in (x.encode("utf-8", "surrogateescape") for x in values))
     path = memo_path(layout, fp_text)
@@ -284,7 +302,7 @@ def write_shape_memo(
     # The shape's words as fill() turns them into arguments: an absolute name's "/" is part of the name.
     args = [a.replace("/" + SOURCE_TOKEN, SOURCE_TOKEN).replace("/" + OUTPUT_TOKEN, OUTPUT_TOKEN) for a in args]
 
-    def rendered(names: tuple[str, str]) -> tuple[str, str, str] | None:
+    def rendered(names: tuple[str, str]) -> tuple[str, ...] | None:
         r = render([fill(a, *names) for a in args[drop:]])
         return None if r is None else r.texts()
 

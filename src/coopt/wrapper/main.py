@@ -126,6 +126,7 @@ def _decide(
         debug_log.append("pass-through: %s: %s" % (c.reason, " ".join(args)))
         if writable:
             stats.bump(layout.stats_dir, c.reason)
+            _leave_replay_memo(resolved, settings, layout, cwd, args)
         return None
     if c.kind == "link":
         from coopt.cache.job import LinkJob
@@ -133,6 +134,7 @@ def _decide(
         if writable:
             journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
             stats.bump(layout.stats_dir, Reason.LINK)
+            _leave_replay_memo(resolved, settings, layout, cwd, args)
         debug_log.append("link: %s" % c.output)
         return None
     return _compile(resolved, settings, layout, cwd, started, args, c, debug_log, writable)
@@ -195,7 +197,7 @@ def _compile(
             debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
             if writable:
                 stats.bump(layout.stats_dir, "miss")
-                _leave_replay_memo(resolved, settings, layout, cwd, job, direct, direct_key, source_hash, describe)
+                _leave_replay_memo(resolved, settings, layout, cwd, args, describe, source_hash, direct_key)
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
             return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
@@ -278,20 +280,40 @@ def _leave_replay_memo(
     settings: settingsmod.Settings,
     layout: CacheLayout,
     cwd: str,
-    job: CompileJob,
-    direct: str,
-    direct_key: str,
-    source_hash: str,
-    describe: Callable[[list[str], Classified], tuple[CompileJob, str]],
+    args: list[str],
+    describe: Callable[[list[str], Classified], tuple[CompileJob, str]] | None = None,
+    source_hash: str = "",
+    key: str = "",
 ) -> None:
-    """Let coopt-cc-fast (C) replay this decision next time, and take the same decision for the build's other TUs
-    of this shape: a build's second run, and most of its first, then cost ~1 ms per miss."""
+    """Let coopt-cc-fast (C) take this decision next time, and the same decision for the build's other calls of
+    this shape: a build's second run, and most of its first, then cost ~1 ms per call.
+
+    `describe`, `source_hash` and `key` come with a compile that missed (see _compile); without them the call was
+    a link or a pass-through.
+    """
+    from coopt.cache.job import LinkJob
     from coopt.cache.journal import encode
     from coopt.wrapper import fastpath
     from coopt.wrapper.classify import classify
 
     raw = resolved.raw_args
     if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.cache_dir_from_config):
+        return
+
+    def render(call_args: list[str]) -> fastpath.Rendering | None:
+        cc = classify(call_args)
+        if cc.kind == "pass":
+            return fastpath.Rendering("pass", cc.reason)
+        if cc.kind == "link":
+            link = LinkJob(cwd, resolved.path, call_args, cc.output, cc.inputs)
+            return fastpath.Rendering("link", Reason.LINK, record=encode(link.to_record()))
+        if describe is None:
+            return None
+        job, material = describe(call_args, cc)
+        return fastpath.Rendering("compile", "miss_fast", job.source_path, material, encode(job.to_record(key)))
+
+    own = render(args)
+    if own is None:
         return
     target = fastpath.MemoTarget(
         layout,
@@ -300,22 +322,12 @@ def _leave_replay_memo(
         resolved.skip_dir,
         len(raw) - len(resolved.args),
         # With remotes, a local miss may become a remote hit: the C side replays it only for remote_recheck s.
-        int(time.time() + settings.remote_recheck) if settings.remote else 0,
+        int(time.time() + settings.remote_recheck) if settings.remote and own.kind == "compile" else 0,
     )
-    own = fastpath.Rendering(job.source_path, direct, encode(job.to_record(direct_key)))
     config = (settings.config_path, settings.config_digest)
     fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ, "1", config), own,
-                        source_hash, direct_key)
-
-    def render(call_args: list[str]) -> fastpath.Rendering | None:
-        cc = classify(call_args)
-        if cc.kind != "compile":
-            return None
-        other, material = describe(call_args, cc)
-        return fastpath.Rendering(other.source_path, material, encode(other.to_record(direct_key)))
-
-    fastpath.write_shape_memo(target, resolved.self_path, raw, cwd, os.environ, config, own, render, source_hash,
-                              direct_key)
+                        source_hash, key)
+    fastpath.write_shape_memo(target, resolved.self_path, raw, cwd, os.environ, config, own, render, source_hash, key)
 
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:
