@@ -33,6 +33,16 @@ from coopt.wrapper.main import main
 sys.exit(main(sys.argv))
 """
 
+# The production launcher's structure (scripts/coopt-cc): sh tries coopt-cc-fast, which defers to this same file
+# run by Python; the Python part imports this working tree.
+FAST_LAUNCHER = """#!/bin/sh
+'''':; [ -x "{fast}" ] && exec "{fast}" "{python}" "$0" "$@"; exec "{python}" -I -S "$0" "$@" # '''
+import sys
+sys.path[:0] = [{src!r}, {purelib!r}, {platlib!r}]
+from coopt.wrapper.main import main
+sys.exit(main(sys.argv))
+"""
+
 CLI = """#!/bin/sh
 '''':; exec "{python}" -I "$0" "$@" # '''
 import sys
@@ -56,6 +66,40 @@ def launcher_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         p = d / name
         p.write_text(text.format(**fmt))
         p.chmod(0o755)
+    return d
+
+
+@pytest.fixture(scope="session")
+def fast_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """coopt-cc-fast (src/coopt/data/fastcc.c) built from this working tree."""
+    require("cc")
+    if not os.path.exists("/usr/include/xxhash.h"):
+        pytest.skip("xxhash.h missing (libxxhash-dev; make test installs it)")
+    sys.path.insert(0, str(ROOT))
+    import build_fastcc
+
+    out = tmp_path_factory.mktemp("fastcc") / "coopt-cc-fast"
+    error = build_fastcc.build(str(out))
+    assert error is None, error
+    return out
+
+
+def write_fast_launcher(bindir: Path, fast_binary: Path) -> Path:
+    """Write into `bindir` a coopt-cc that goes through coopt-cc-fast first, as installed ones do."""
+    paths = sysconfig.get_paths()
+    launcher = bindir / "coopt-cc"
+    launcher.write_text(FAST_LAUNCHER.format(fast=fast_binary, python=sys.executable, src=str(SRC),
+                                             purelib=paths["purelib"], platlib=paths["platlib"]))
+    launcher.chmod(0o755)
+    return launcher
+
+
+@pytest.fixture(scope="session")
+def fast_launcher_bin(launcher_bin: Path, fast_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like `launcher_bin`, with the coopt-cc users get: coopt-cc-fast first, Python for what it cannot decide."""
+    d = tmp_path_factory.mktemp("coopt-fast-bin")
+    write_fast_launcher(d, fast_binary)
+    shutil.copy2(launcher_bin / "coopt", d / "coopt")
     return d
 
 

@@ -7,49 +7,25 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SRC, Coopt, require
+from conftest import ROOT, Coopt, require, write_fast_launcher
 
 sys.path.insert(0, str(ROOT))
 import build_fastcc  # noqa: E402
 
 from coopt.wrapper import fastpath  # noqa: E402
 
-# The production launcher's structure (scripts/coopt-cc): sh tries coopt-cc-fast, which defers to this same file
-# run by Python; the Python part imports this working tree.
-LAUNCHER = """#!/bin/sh
-'''':; [ -x "{fast}" ] && exec "{fast}" "{python}" "$0" "$@"; exec "{python}" -I -S "$0" "$@" # '''
-import sys
-sys.path[:0] = [{src!r}, {purelib!r}, {platlib!r}]
-from coopt.wrapper.main import main
-sys.exit(main(sys.argv))
-"""
-
-
-@pytest.fixture(scope="module")
-def fast_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require("cc")
-    if not os.path.exists("/usr/include/xxhash.h"):
-        pytest.skip("xxhash.h missing (libxxhash-dev; make test installs it)")
-    out = tmp_path_factory.mktemp("fastcc") / "coopt-cc-fast"
-    error = build_fastcc.build(str(out))
-    assert error is None, error
-    return out
-
 
 @pytest.fixture
 def fast(coopt: Coopt, fast_binary: Path, tmp_path: Path) -> Coopt:
-    """The `coopt` set-up, with coopt-cc going through coopt-cc-fast first."""
+    """The `coopt` set-up, with coopt-cc going through coopt-cc-fast first (a launcher of its own: some tests
+    rewrite it)."""
     bindir = tmp_path / "fastbin"
     bindir.mkdir()
-    paths = sysconfig.get_paths()
-    (bindir / "coopt-cc").write_text(LAUNCHER.format(fast=fast_binary, python=sys.executable, src=str(SRC),
-                                                     purelib=paths["purelib"], platlib=paths["platlib"]))
-    (bindir / "coopt-cc").chmod(0o755)
+    write_fast_launcher(bindir, fast_binary)
     env = dict(coopt.env, PATH="%s:%s" % (bindir, coopt.env["PATH"]))
     return Coopt(bin=coopt.bin, cache_dir=coopt.cache_dir, env=env)
 

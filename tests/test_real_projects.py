@@ -83,6 +83,7 @@ class MakeBuilds:
     """One project built three times in one tree: plain clang, coopt-cc on a cold cache, coopt-cc again."""
 
     recipe: Recipe
+    mode: str  # one of LAUNCHERS
     tree: Path
     coopt: Coopt
     plain: BuildResult
@@ -95,15 +96,23 @@ class MakeBuilds:
     warm_stats: dict[str, int]
 
 
-@pytest.fixture(scope="module", params=MAKE_RECIPES, ids=lambda r: r.name)
-def make_builds(
-    request: pytest.FixtureRequest, launcher_bin: Path, tmp_path_factory: pytest.TempPathFactory
-) -> MakeBuilds:
+# coopt-cc as the Python wrapper alone, and as installed: coopt-cc-fast first, which decides most compiles of a
+# first build from the shape memo of the first, and replays everything on the next.
+LAUNCHERS = ("python", "coopt-cc-fast")
+
+
+def launcher_dir(request: pytest.FixtureRequest, mode: str) -> Path:
+    return request.getfixturevalue("launcher_bin" if mode == "python" else "fast_launcher_bin")
+
+
+@pytest.fixture(scope="module", params=[(r, m) for r in MAKE_RECIPES for m in LAUNCHERS],
+                ids=lambda p: "%s-%s" % (p[0].name, p[1]))
+def make_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> MakeBuilds:
     require("clang", "make")
-    recipe: Recipe = request.param
+    recipe: Recipe = request.param[0]
     base = tmp_path_factory.mktemp(recipe.name)
     tree = source_tree(recipe.package, base / "tree", pristine=recipe.pristine)
-    co = private_coopt(launcher_bin, base / "cache")
+    co = private_coopt(launcher_dir(request, request.param[1]), base / "cache")
     runner = Runner(tree, co.env)
 
     plain = build(recipe, runner, "clang")
@@ -119,6 +128,7 @@ def make_builds(
     all_records = co.journal()
     return MakeBuilds(
         recipe=recipe,
+        mode=request.param[1],
         tree=tree,
         coopt=co,
         plain=plain,
@@ -155,6 +165,10 @@ def test_every_compile_was_a_miss_and_nothing_failed(make_builds: MakeBuilds) ->
         assert counters.get("hit", 0) == 0, counters
         assert misses(counters) >= n_objects, counters
         assert counters.get("link", 0) >= len(b.recipe.links), counters
+    if b.mode == "coopt-cc-fast":
+        # The next build is decided in C, compile by compile; most of the first one too (from shape memos).
+        assert b.warm_stats.get("miss_fast", 0) == misses(b.warm_stats), b.warm_stats
+        assert b.cold_stats.get("miss_fast", 0) > misses(b.cold_stats) // 2, b.cold_stats
 
 
 def test_journal_records_every_compile_and_link(make_builds: MakeBuilds) -> None:
@@ -215,12 +229,14 @@ class VariantBuilds:
     served_library: bytes
 
 
-@pytest.fixture(scope="module")
-def bzip2_variant(launcher_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> VariantBuilds:
+@pytest.fixture(scope="module", params=LAUNCHERS)
+def bzip2_variant(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> VariantBuilds:
+    """Everything below, once per LAUNCHERS: coopt-cc-fast must hand the variant's TU to Python, and decide the
+    other TUs as Python would."""
     require("clang", "make")
     base = tmp_path_factory.mktemp("bzip2-variant")
     tree = source_tree(BZIP2.package, base / "tree")
-    co = private_coopt(launcher_bin, base / "cache")
+    co = private_coopt(launcher_dir(request, request.param), base / "cache")
     runner = Runner(tree, co.env)
 
     plain = build(BZIP2, runner, "clang")
