@@ -269,3 +269,33 @@ def test_local_model_missing(coopt: Coopt, proj: Path, tmp_path: Path) -> None:
     assert code == 1
     model = [(m, fix) for level, m, fix in f["llm"] if "model" in m and level == "error"]
     assert model and model[0][1] == "coopt model fetch" and "no local model here" in model[0][0]
+
+
+@pytest.mark.parametrize("fast", ["built for this version", "built for another", "missing"])
+def test_an_installed_coopt_without_a_working_coopt_cc_fast_is_a_warning(coopt: Coopt, proj: Path, tmp_path: Path,
+                                                                          fast_binary: Path, fast: str) -> None:
+    """An installed coopt (in a site-packages directory) whose coopt-cc-fast is missing or stale hands every call
+    to Python: a warning with its fix. Its absence from a source tree is only information (see the test above)."""
+    import sys
+
+    from conftest import SRC
+
+    site = tmp_path / "lib" / "site-packages"
+    shutil.copytree(SRC / "coopt", site / "coopt", ignore=shutil.ignore_patterns("__pycache__"))
+    binary = site / "coopt" / "data" / "coopt-cc-fast"
+    if fast == "built for this version":
+        shutil.copy2(fast_binary, binary)
+    elif fast == "built for another":
+        binary.write_bytes(fast_binary.read_bytes().replace(b"fast-", b"fast+"))
+        binary.chmod(0o755)
+    code = "import sys; sys.path[:0] = [%r]; from coopt.cli import main; sys.exit(main())" % str(site)
+    proc = subprocess.run([sys.executable, "-c", code, "doctor", "--json", "--only", "coopt-cc"], cwd=proj,
+                          env=coopt.env, capture_output=True, text=True)
+    found = [f for f in json.loads(proc.stdout)["findings"] if "coopt-cc-fast" in f["message"]]
+    assert len(found) == 1, proc.stdout
+    if fast == "built for this version":
+        assert found[0]["level"] == "ok" and str(binary) in found[0]["message"]
+    else:
+        assert found[0]["level"] == "warn" and "reinstall coopt" in found[0]["fix"], found
+        assert ("another coopt version" in found[0]["message"]) == (fast == "built for another")
+    assert proc.returncode == 0  # a warning, not an error: builds work, only slower

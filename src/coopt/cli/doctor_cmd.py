@@ -8,8 +8,9 @@ import sys
 from dataclasses import asdict
 
 DESCRIPTION = """Check the parts coopt needs: the config, clang and LLVM tools of the same version, coopt-cc on
-PATH, perf and its permission (it records a tiny workload), the cache directory (writable, size, free space), the
-LLM endpoint or local model. Each finding says what to do about it.
+PATH and coopt-cc-fast (its C fast path) built for this version, perf and its permission (it records a tiny
+workload), the cache directory (writable, size, free space), the LLM endpoint or local model. Each finding says
+what to do about it.
 
 Exit 0 when nothing required is missing (warnings allowed), 1 when something is, 2 on bad usage."""
 

@@ -1,10 +1,10 @@
 """Replay memos for coopt-cc-fast, the C miss path (src/coopt/data/fastcc.c).
 
 After the Python wrapper decides a call is a plain miss (or a link, or a pass-through), it writes a memo keyed by a
-fingerprint of everything that decision depended on. The next identical call is handled by coopt-cc-fast in about a millisecond instead of
-Python's ten: it re-checks what could have changed (compiler binary, PATH lookup, a variant appearing), hashes the
-source, completes the key, journals and execs the real compiler. All knowledge of options and key layout stays
-here, in Python; the C side only fills in the source hash.
+fingerprint of everything that decision depended on. The next identical call is handled by coopt-cc-fast in about
+a millisecond instead of Python's ten: it re-checks what could have changed (compiler binary, PATH lookup, a
+variant appearing), hashes the source, completes the key, journals and execs the real compiler. All knowledge of
+options and key layout stays here, in Python; the C side only fills in the source hash.
 
 A second memo, the *shape* memo, serves the other TUs of the same build on a first (cold) build: it is keyed by the
 call with its source and object names replaced by tokens (`shape`), and its texts carry the same tokens, which the
