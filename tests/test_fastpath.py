@@ -403,3 +403,25 @@ def test_a_decision_that_depends_on_the_names_otherwise_leaves_no_shape_memo(tmp
     by_length = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, no_config, rendering(raw, "n=3\n"),
                                           lambda a: rendering(a, "n=%d\n" % len(a[1])), "0" * 32, "k" * 32)
     assert not by_length and not (tmp_path / "cache").exists()
+
+
+def test_cache_clear_drops_the_memos_and_evict_those_of_other_versions(fast: Coopt, tmp_path: Path) -> None:
+    require("clang")
+    _tu(tmp_path)
+
+    def compile_() -> None:
+        fast.run([_cc(fast), "-O2", "-c", "f.c", "-o", "f.o"], cwd=tmp_path)
+
+    compile_()
+    compile_()
+    old = fast.cache_dir / "fast-0.0.1-k1-j1" / "ab"
+    old.mkdir(parents=True)
+    (old / "ab12").write_text("a memo of an older coopt\n")
+    fast.coopt("cache", "evict", "--max-size", "1G")
+    assert not old.parent.exists() and (fast.cache_dir / fastpath.memo_dir_name()).is_dir()
+    compile_()
+    assert fast.stats() == {"miss": 1, "miss_fast": 2}
+    fast.coopt("cache", "clear")
+    assert not (fast.cache_dir / fastpath.memo_dir_name()).exists()
+    compile_()  # decided by Python again
+    assert fast.stats()["miss"] == 2

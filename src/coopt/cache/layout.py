@@ -26,6 +26,19 @@ def default_cache_dir() -> str:
     return os.path.join(os.path.expanduser("~"), ".cache", "coopt")
 
 
+MEMO_PREFIX = "fast-"
+
+
+def memo_dir_name() -> str:
+    """coopt-cc-fast's memo directory for this coopt version and key format (build_fastcc.py builds the same
+    name into the binary; a test checks)."""
+    from coopt import __version__
+    from coopt.cache.journal import JOURNAL_VERSION
+    from coopt.cache.key import KEY_VERSION
+
+    return "%s%s-k%d-j%d" % (MEMO_PREFIX, __version__, KEY_VERSION, JOURNAL_VERSION)
+
+
 class CacheLayout:
     """Paths of one cache directory. Creates nothing by itself."""
 
@@ -57,6 +70,15 @@ class CacheLayout:
     @property
     def tmp_dir(self) -> str:
         return os.path.join(self.root, "tmp")
+
+    def memo_dirs(self) -> list[str]:
+        """coopt-cc-fast's replay memo directories, one per coopt version (`memo_dir_name`): only accelerators,
+        safe to remove at any time."""
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return []
+        return [os.path.join(self.root, n) for n in sorted(names) if n.startswith(MEMO_PREFIX)]
 
     @property
     def log_path(self) -> str:

@@ -263,12 +263,11 @@ class Store:
         return True
 
     def clear(self) -> int:
-        """Remove every entry and manifest. Returns how many entries there were."""
+        """Remove every entry and manifest, and coopt-cc-fast's memos. Returns how many entries there were."""
         import shutil
 
         count = len(self.entries())
-        for sub in ("entries", "manifests"):
-            top = os.path.join(self.layout.root, sub)
+        for top in [os.path.join(self.layout.root, sub) for sub in ("entries", "manifests")] + self.layout.memo_dirs():
             if os.path.exists(top):
                 trash = os.path.join(self.layout.tmp_dir, "trash-" + _unique())
                 os.makedirs(self.layout.tmp_dir, exist_ok=True)
@@ -289,7 +288,23 @@ class Store:
             total -= entry.size
             removed.append(entry.key)
         self.clean_tmp()
+        self.drop_other_memos()
         return removed
+
+    def drop_other_memos(self) -> int:
+        """Remove the memo directories of other coopt versions: this version's coopt-cc-fast never reads them.
+        Returns how many went."""
+        import shutil
+
+        from coopt.cache.layout import memo_dir_name
+
+        keep = memo_dir_name()
+        gone = 0
+        for d in self.layout.memo_dirs():
+            if os.path.basename(d) != keep:
+                shutil.rmtree(d, ignore_errors=True)
+                gone += 1
+        return gone
 
     def clean_tmp(self, older_than: float = 3600.0) -> int:
         """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many."""

@@ -33,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     sh.add_argument("key")
     rm = sub.add_parser("rm", help="remove one entry")
     rm.add_argument("key")
-    sub.add_parser("clear", help="remove every entry")
-    ev = sub.add_parser("evict", help="remove least recently used entries above the size limit")
+    sub.add_parser("clear", help="remove every entry, manifest and coopt-cc-fast memo (journal and stats stay)")
+    ev = sub.add_parser("evict", help="remove least recently used entries above the size limit, and the "
+                        "coopt-cc-fast memos of other coopt versions")
     ev.add_argument("--max-size", help="size limit (e.g. 500M); default [cache] max_size of coopt.toml, "
                     "COOPT_CACHE_MAX_SIZE overriding it, else 5G")
     put = sub.add_parser(

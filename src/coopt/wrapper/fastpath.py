@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import os
 
-from coopt import __version__
-from coopt.cache.journal import JOURNAL_VERSION
-from coopt.cache.key import ENV_ALLOWLIST, KEY_VERSION
-from coopt.cache.layout import CacheLayout
+from coopt.cache.key import ENV_ALLOWLIST
+from coopt.cache.layout import CacheLayout, memo_dir_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the miss path stays import-light
@@ -49,11 +47,6 @@ _ROOT = "/coopt-probe-root/"  # the directory of the probe names when the call's
 FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
-
-
-def memo_dir_name() -> str:
-    """The memo directory of this coopt version and key format; coopt-cc-fast is built with the same name."""
-    return "fast-%s-k%d-j%d" % (__version__, KEY_VERSION, JOURNAL_VERSION)
 
 
 def fingerprint(
