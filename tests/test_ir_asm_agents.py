@@ -330,41 +330,33 @@ def test_a_cut_asm_answer_costs_and_gives_nothing(project: Path, server: Protoco
 # ---- the repair loop: a parser's or assembler's errors go back to the model ----------------------------------------
 
 
-def test_ir_that_does_not_parse_goes_back_with_the_parsers_error(project: Path, server: ProtocolServer,
-                                                                 tmp_path: Path) -> None:
-    broken = ir_rewrite(project).replace("%inc = zext i1 %up to i32", "%inc = zext i1 %upp to i32")
-    server.script = [answer(broken, "llvm"), answer(ir_rewrite(project), "llvm")]
+@pytest.mark.parametrize("level, error, prompt", [
+    ("ir", "use of undefined value '%upp'", "```llvm"),
+    ("asm", "invalid instruction mnemonic 'incqq'", "does not assemble"),
+])
+def test_a_module_the_tool_refuses_goes_back_with_its_error(project: Path, server: ProtocolServer, tmp_path: Path,
+                                                           level: str, error: str, prompt: str) -> None:
+    if level == "asm":
+        need_x86()
+    good = ir_rewrite(project) if level == "ir" else ASM_REWRITE
+    broken = (good.replace("%inc = zext i1 %up to i32", "%inc = zext i1 %upp to i32") if level == "ir"
+              else good.replace("\tincq\t%rdi", "\tincqq\t%rdi"))
+    fence = "llvm" if level == "ir" else "asm"
+    server.script = [answer(broken, fence), answer(good, fence)]
     budget = Budget(max_tokens=100_000)
     with client(server, tmp_path, budget) as model:
-        agent = IRAgent(model, str(tmp_path / "w"))
+        agent = (IRAgent if level == "ir" else AsmAgent)(model, str(tmp_path / "w"))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
     assert result.outcome == "built" and result.candidate is not None, result.line()
     assert outputs(project, result.candidate.object) == original_outputs(project)
     assert len(server.requests) == 2 and result.tokens == 1240 == budget.tokens  # both answers charged
     follow_up = server.requests[1]["json"]["messages"]
     assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "user"]
-    assert "%upp" in follow_up[2]["content"] and "```llvm" in follow_up[3]["content"]
-    # llvm-as's own words, about the candidate's file name only, not its scratch directory.
-    assert "use of undefined value '%upp'" in follow_up[3]["content"] and "error:" in follow_up[3]["content"]
-    assert str(tmp_path / "w") not in follow_up[3]["content"]
-
-
-def test_asm_that_does_not_assemble_goes_back_with_the_assemblers_error(project: Path, server: ProtocolServer,
-                                                                        tmp_path: Path) -> None:
-    need_x86()
-    broken = ASM_REWRITE.replace("\tincq\t%rdi", "\tincqq\t%rdi")
-    server.script = [answer(broken, "asm"), answer(ASM_REWRITE, "asm")]
-    budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
-        agent = AsmAgent(model, str(tmp_path / "w"))
-        result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
-    assert result.outcome == "built" and result.candidate is not None, result.line()
-    assert outputs(project, result.candidate.object) == original_outputs(project)
-    assert len(server.requests) == 2 and result.tokens == 1240 == budget.tokens
-    follow_up = server.requests[1]["json"]["messages"]
-    assert "incqq" in follow_up[2]["content"] and "does not assemble" in follow_up[3]["content"]
-    assert "invalid instruction mnemonic 'incqq'" in follow_up[3]["content"] and "```asm" in follow_up[3]["content"]
-    assert str(tmp_path / "w") not in follow_up[3]["content"]
+    assert ("%upp" if level == "ir" else "incqq") in follow_up[2]["content"]
+    # llvm-as's or the assembler's own words, about the candidate's file name only, not its scratch directory.
+    fix = follow_up[3]["content"]
+    assert error in fix and "error:" in fix and prompt in fix and "```%s" % fence in fix
+    assert str(tmp_path / "w") not in fix
 
 
 @pytest.mark.parametrize("level", ["ir", "asm"])
