@@ -232,10 +232,12 @@ def test_ir_answers_that_give_no_candidate(project: Path, server: ProtocolServer
     server.script = [answer(code.format(P=p), "llvm")]
     budget = Budget(max_tokens=100_000)
     with client(server, tmp_path, budget) as model:
-        agent = IRAgent(model, str(tmp_path / "w"))
+        # No follow-up with the parser's errors: what one answer comes to.
+        agent = IRAgent(model, str(tmp_path / "w"), LowOptions(fixes=0))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
     assert result.outcome == outcome and detail in result.detail and result.candidate is None, result.line()
     assert result.tokens == 620 == budget.tokens  # a refused answer costs what the server reported
+    assert len(server.requests) == 1
 
 
 def test_cut_garbage_and_repeated_answers(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
@@ -309,10 +311,10 @@ def test_asm_answers_that_give_no_candidate(project: Path, server: ProtocolServe
     server.script = [answer(code, "asm")]
     budget = Budget(max_tokens=100_000)
     with client(server, tmp_path, budget) as model:
-        agent = AsmAgent(model, str(tmp_path / "w"))
+        agent = AsmAgent(model, str(tmp_path / "w"), LowOptions(fixes=0))
         result = agent.sample(agent.prepare(job_for(project, ("-O1",)), "count_upper"), 0)
     assert result.outcome == outcome and detail in result.detail and result.candidate is None, result.line()
-    assert result.tokens == 620 == budget.tokens
+    assert result.tokens == 620 == budget.tokens and len(server.requests) == 1
 
 
 def test_a_cut_asm_answer_costs_and_gives_nothing(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
@@ -323,6 +325,67 @@ def test_a_cut_asm_answer_costs_and_gives_nothing(project: Path, server: Protoco
         agent = AsmAgent(model, str(tmp_path / "w"))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
     assert result.outcome == "truncated" and result.candidate is None and budget.tokens == result.tokens > 0
+
+
+# ---- the repair loop: a parser's or assembler's errors go back to the model ----------------------------------------
+
+
+@pytest.mark.parametrize("level, error, prompt", [
+    ("ir", "use of undefined value '%upp'", "```llvm"),
+    ("asm", "invalid instruction mnemonic 'incqq'", "does not assemble"),
+])
+def test_a_module_the_tool_refuses_goes_back_with_its_error(project: Path, server: ProtocolServer, tmp_path: Path,
+                                                           level: str, error: str, prompt: str) -> None:
+    if level == "asm":
+        need_x86()
+    good = ir_rewrite(project) if level == "ir" else ASM_REWRITE
+    broken = (good.replace("%inc = zext i1 %up to i32", "%inc = zext i1 %upp to i32") if level == "ir"
+              else good.replace("\tincq\t%rdi", "\tincqq\t%rdi"))
+    fence = "llvm" if level == "ir" else "asm"
+    server.script = [answer(broken, fence), answer(good, fence)]
+    budget = Budget(max_tokens=100_000)
+    with client(server, tmp_path, budget) as model:
+        agent = (IRAgent if level == "ir" else AsmAgent)(model, str(tmp_path / "w"))
+        result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
+    assert result.outcome == "built" and result.candidate is not None, result.line()
+    assert outputs(project, result.candidate.object) == original_outputs(project)
+    assert len(server.requests) == 2 and result.tokens == 1240 == budget.tokens  # both answers charged
+    follow_up = server.requests[1]["json"]["messages"]
+    assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "user"]
+    assert ("%upp" if level == "ir" else "incqq") in follow_up[2]["content"]
+    # llvm-as's or the assembler's own words, about the candidate's file name only, not its scratch directory.
+    fix = follow_up[3]["content"]
+    assert error in fix and "error:" in fix and prompt in fix and "```%s" % fence in fix
+    assert str(tmp_path / "w") not in fix
+
+
+@pytest.mark.parametrize("level", ["ir", "asm"])
+def test_without_fixes_a_broken_answer_is_asked_once(project: Path, server: ProtocolServer, tmp_path: Path,
+                                                     level: str) -> None:
+    if level == "asm":
+        need_x86()
+    code = (ir_rewrite(project).replace("%up to i32", "%upp to i32") if level == "ir"
+            else ASM_REWRITE.replace("\tincq\t", "\tincqq\t"))
+    server.script = [answer(code, "llvm" if level == "ir" else "asm"), answer("unused", "llvm")]
+    with client(server, tmp_path) as model:
+        cls = IRAgent if level == "ir" else AsmAgent
+        agent = cls(model, str(tmp_path / "w"), LowOptions(fixes=0))
+        result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
+    assert result.candidate is None and result.outcome == ("does-not-parse" if level == "ir"
+                                                           else "does-not-assemble"), result.line()
+    assert len(server.requests) == 1 and result.tokens == 620
+
+
+def test_no_fix_is_asked_when_it_would_not_fit_the_context(project: Path, server: ProtocolServer,
+                                                           tmp_path: Path) -> None:
+    broken = ir_rewrite(project).replace("%up to i32", "%upp to i32")
+    server.script = [answer(broken, "llvm")]
+    with client(server, tmp_path) as model:
+        agent = IRAgent(model, str(tmp_path / "w"), LowOptions(context_tokens=1400))
+        prep = agent.prepare(job_for(project), "count_upper")
+        result = agent.sample(prep, 0)
+    assert result.outcome == "does-not-parse" and "no room in the context to ask for a fix" in result.detail
+    assert len(server.requests) == 1
 
 
 # ---- the optimizer's levels ---------------------------------------------------------------------------------------

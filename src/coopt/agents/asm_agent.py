@@ -24,7 +24,7 @@ import re
 from coopt.agents.llm_types import Model
 from coopt.agents.lowlevel import AnswerError, LowAgent, LowOptions, Region, make_level_agent, run_tool
 from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
-from coopt.agents.prompts import ASM_SYSTEM, ASM_USER
+from coopt.agents.prompts import ASM_FIX, ASM_SYSTEM, ASM_USER
 from coopt.agents.source_context import ExtractError
 from coopt.cache.job import CompileJob
 from coopt.toolchain import ToolchainError, find_toolchain
@@ -73,6 +73,7 @@ class AsmAgent(LowAgent):
     extension = ".s"
     fences = ("asm", "s", "assembly", "gas", "x86asm", "nasm", "")
     user = ASM_USER
+    fix = ASM_FIX
     build_failure = "does-not-assemble"
 
     def region(self, job: CompileJob, function: str) -> Region:

@@ -19,10 +19,21 @@ import os
 import re
 
 from coopt.agents.compiler_tools import OPT_TOOL, ToolError, emit_ir, run_opt, valid_pipeline
+from coopt.agents.llm_level import error_excerpt
 from coopt.agents.llm_types import Model, ToolCall
-from coopt.agents.lowlevel import AnswerError, LowAgent, LowOptions, Prepared, Region, make_level_agent, run_tool
+from coopt.agents.lowlevel import (
+    AnswerError,
+    LowAgent,
+    LowOptions,
+    Prepared,
+    Region,
+    make_level_agent,
+    one_line,
+    run_tool,
+    tool_errors,
+)
 from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
-from coopt.agents.prompts import IR_CONTEXT, IR_SYSTEM, IR_TOOLS, IR_USER
+from coopt.agents.prompts import IR_CONTEXT, IR_FIX, IR_SYSTEM, IR_TOOLS, IR_USER
 from coopt.agents.source_context import ExtractError
 from coopt.cache.job import CompileJob
 from coopt.toolchain import ToolchainError, find_toolchain
@@ -170,6 +181,7 @@ class IRAgent(LowAgent):
     fences = ("llvm", "ll", "llvm-ir", "ir", "")
     user = IR_USER
     context_head = IR_CONTEXT
+    fix = IR_FIX
     tools = (OPT_TOOL,)
 
     def region(self, job: CompileJob, function: str) -> Region:
@@ -260,9 +272,11 @@ class IRAgent(LowAgent):
             llvm_as = find_toolchain(job.compiler).tool("llvm-as")
         except ToolchainError as exc:
             raise AnswerError("does-not-parse", str(exc)) from exc
-        error = run_tool([llvm_as, artifact, "-o", os.devnull], os.path.dirname(artifact))
-        if error:
-            raise AnswerError("does-not-parse", error.replace(artifact, os.path.basename(artifact)))
+        errors = tool_errors([llvm_as, artifact, "-o", os.devnull], os.path.dirname(artifact))
+        if errors:
+            name = os.path.basename(artifact)
+            raise AnswerError("does-not-parse", one_line(errors).replace(artifact, name),
+                              error_excerpt(errors, artifact, name))
 
 
 def _declarations(extracted: str, function: str) -> list[str]:

@@ -5,17 +5,24 @@ built-in generators, the rest of the program linked in when the TU calls into it
 
 A level supplies an agent with `prepare(job, function)` (raising one of its `refusals` when the function cannot
 be asked about), `sample(prepared, k)` (a result with `.candidate` or a `.line()` saying why not) and `tokens`.
+The agents' `sample` is one loop, `SampleLoop`: ask, turn the answer into the rewritten function, drop it when it
+is the original or an earlier sample's, build it, and when the build fails send the tool's errors back to the
+model for up to `fixes` more rounds while the conversation still fits the context window.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler_tools import Built
+from coopt.agents.llm import CHARS_PER_TOKEN
+from coopt.agents.llm_types import Answer, ChatRequest, Message, Model, Sampling
 from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, NoCandidate
 from coopt.agents.source_context import ExtractError, absolute_flags, clang_for
@@ -110,6 +117,138 @@ class SampleResult:
 
     def line(self) -> str:
         return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
+
+
+FIX_ERROR_LINES = 8  # of a tool's errors sent back to the model
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def error_excerpt(errors: str, path: str, shown_as: str) -> str:
+    """The first errors (with the lines the tool quotes), `path` (a scratch file) written as `shown_as`."""
+    lines = errors.replace(path, shown_as).splitlines()
+    first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
+    return "\n".join(lines[first:first + FIX_ERROR_LINES])
+
+
+class Refusal(Exception):
+    """An answer that cannot become a candidate: `outcome` names the kind, the message says what is wrong in one
+    line. `errors`, when set, is a tool's error excerpt worth sending back to the model for a fix."""
+
+    def __init__(self, outcome: str, detail: str, errors: str = "") -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.errors = errors
+
+
+class LoopOptions(Protocol):
+    """What the sample loop reads of an agent's options."""
+
+    @property
+    def fixes(self) -> int: ...
+
+    @property
+    def temperature(self) -> float: ...
+
+    @property
+    def context_tokens(self) -> int: ...
+
+
+class LoopPrepared(Protocol):
+    """What the sample loop reads of an agent's prepared function."""
+
+    @property
+    def messages(self) -> tuple[Message, ...]: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+
+P = TypeVar("P", bound=LoopPrepared)
+
+
+class SampleLoop(Generic[P]):
+    """One sample of an LLM agent, whatever the level: the steps that differ are the methods below."""
+
+    model: Model
+    options: LoopOptions
+    tokens: int  # charged over the agent's life
+    built = "built"  # the outcome of a sample that became a candidate
+    _seen: dict[tuple[str, str], set[str]]  # (file, function) -> digests of the rewrites sampled so far
+
+    # ---- the level's steps -------------------------------------------------------------------------------------
+
+    def request(self, messages: tuple[Message, ...], sampling: Sampling) -> ChatRequest:
+        """The request for `messages` (a level may offer tools next to them)."""
+        return ChatRequest(messages, sampling=sampling)
+
+    def identity(self, prep: P) -> tuple[str, str, str]:
+        """(file, function name, the original function's text as the model was shown it)."""
+        raise NotImplementedError
+
+    def stem(self, prep: P, k: int, fix: int) -> str:
+        """The file name stem of sample `k`'s artifacts after `fix` repair rounds."""
+        raise NotImplementedError
+
+    def rewrite(self, prep: P, answer: Answer, stem: str) -> tuple[Any, str]:
+        """What the answer makes (the level's artifact text) and the function as spliced. Refusal when nothing."""
+        raise NotImplementedError
+
+    def make_object(self, prep: P, made: Any, stem: str) -> tuple[str, str, list[list[str]]]:
+        """Write and build `made`: (artifact, object, recipe). Refusal, with the tool's `errors`, when it fails."""
+        raise NotImplementedError
+
+    def fix_prompt(self, errors: str) -> str:
+        """The follow-up that sends `errors` back and asks for the corrected function."""
+        raise NotImplementedError
+
+    # ---- the loop ----------------------------------------------------------------------------------------------
+
+    def sample(self, prep: P, k: int) -> SampleResult:
+        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
+        opts = self.options
+        path, name, original = self.identity(prep)
+        sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
+        messages = list(prep.messages)
+        tokens = 0
+        fix = 0
+        while True:
+            answer = self.model.query(self.request(tuple(messages), sampling))
+            tokens += answer.tokens_charged
+            self.tokens += answer.tokens_charged
+            if not answer.ok:
+                return SampleResult(k, answer.status.value, answer.detail, tokens)
+            stem = self.stem(prep, k, fix)
+            try:
+                made, function = self.rewrite(prep, answer, stem)
+                if normalized(function) == normalized(original):
+                    raise Refusal("unchanged", "the answer is the original function")
+                digest = hashlib.sha256(normalized(function).encode()).hexdigest()
+                seen = self._seen.setdefault((path, name), set())
+                if digest in seen:
+                    raise Refusal("duplicate", "the same rewrite as an earlier sample")
+                seen.add(digest)
+                artifact, obj, recipe = self.make_object(prep, made, stem)
+            except Refusal as exc:
+                last = SampleResult(k, exc.outcome, str(exc), tokens)
+                # A tool call has no text to correct: only written code goes back with its errors.
+                if not exc.errors or answer.tool_calls or fix >= opts.fixes:
+                    return last
+                follow = [Message("assistant", answer.text), Message("user", self.fix_prompt(exc.errors))]
+                size = sum(len(m.content) + 16 for m in messages + follow)
+                if estimate_tokens("x" * size) + prep.max_tokens > opts.context_tokens:
+                    return replace(last, detail=last.detail + "; no room in the context to ask for a fix")
+                messages += follow
+                fix += 1
+                continue
+            cand = Rewrite(name, k, artifact, obj, recipe, function, self.model.name, tokens)
+            return SampleResult(k, self.built, "", tokens, cand)
 
 
 @dataclass

@@ -6,24 +6,25 @@ spliced) live in ir_agent.py and asm_agent.py as subclasses of `LowAgent`. `LowL
 level for either: it has each candidate judged by the verifier (the same function-level differential harness as
 the source level, with the candidate as .ll or .s) and hands the loop only candidates with accepted evidence.
 
-An answer that does not parse, changes the function's signature, defines other symbols or is cut short costs
-what the client charged and yields no candidate; nothing here raises for a bad answer.
+An answer whose module does not parse, assemble or build gets the tool's errors sent back for up to `fixes` more
+rounds (llm_level.SampleLoop, the loop the source agent uses too); one that changes the function's signature,
+defines other symbols or is cut short, or a run_opt call whose pipeline opt refuses, costs what the client charged
+and yields no candidate. Nothing here raises for a bad answer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.llm_level import Rewrite, SampledLevel, SampleResult
-from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling, Tool, ToolCall
+from coopt.agents.llm_level import Refusal, Rewrite, SampledLevel, SampleLoop, SampleResult, estimate_tokens
+from coopt.agents.llm_types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 from coopt.agents.optimize_levels import AgentContext, LevelAgent
 from coopt.agents.prompts import code_blocks
-from coopt.agents.source_agent import estimate_tokens, open_level_model
+from coopt.agents.source_agent import open_level_model
 from coopt.agents.source_context import ExtractError
 from coopt.agents.testgen_agent import TestGenAgent
 from coopt.cache.job import CompileJob
@@ -33,12 +34,9 @@ class DoesNotFit(Exception):
     """The function's IR or assembly, with room for an answer, is larger than the model's context window."""
 
 
-class AnswerError(Exception):
-    """An answer that cannot become a candidate: `outcome` names the kind, the message says what is wrong."""
-
-    def __init__(self, outcome: str, detail: str) -> None:
-        super().__init__(detail)
-        self.outcome = outcome
+class AnswerError(Refusal):
+    """An answer that cannot become a candidate: `outcome` names the kind, the message says what is wrong, and
+    `errors` (from `check` and the build) is what goes back to the model for a fix."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,7 @@ class LowOptions:
     """How much one function may cost. Tokens are estimated at CHARS_PER_TOKEN characters each."""
 
     samples: int = 4  # answers asked per function: the first at temperature 0, the others at `temperature`
+    fixes: int = 1  # follow-ups per sample with the parser's, assembler's or compiler's errors fed back
     max_tokens: int = 1536  # the most one answer may take (IR and assembly are wordier than C)
     context_tokens: int = 4096  # the model's window: prompt and answer together
     temperature: float = 0.7
@@ -77,23 +76,29 @@ class Prepared:
     dropped: list[str] = field(default_factory=list)  # context left out to fit the window
 
 
-def normalized(text: str) -> str:
-    return " ".join(text.split())
-
-
-def run_tool(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> str:
-    """Run `cmd`; '' when it succeeds, else its first error lines (one line when short)."""
+def tool_errors(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> str:
+    """Run `cmd`; '' when it succeeds, else all it said."""
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, errors="replace")
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "%s did not run: %s" % (os.path.basename(cmd[0]), exc)
     if proc.returncode == 0:
         return ""
-    lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-    return "; ".join(lines[:2])[:300] or "exit status %d" % proc.returncode
+    return (proc.stderr or proc.stdout).strip() or "exit status %d" % proc.returncode
 
 
-class LowAgent:
+def one_line(errors: str) -> str:
+    """A tool's errors as one short line: its first two lines."""
+    lines = [ln.strip() for ln in errors.splitlines() if ln.strip()]
+    return "; ".join(lines[:2])[:300]
+
+
+def run_tool(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> str:
+    """Run `cmd`; '' when it succeeds, else its first error lines (one line when short)."""
+    return one_line(tool_errors(cmd, cwd, env))
+
+
+class LowAgent(SampleLoop[Prepared]):
     """Asks `model` for faster IR or assembly of functions; subclasses say how to cut out and splice back."""
 
     level = ""
@@ -102,15 +107,16 @@ class LowAgent:
     system = ""
     user = ""  # a format string with {context} and {function}
     context_head = ""  # a format string with {text}
+    fix = ""  # a format string with {errors}: the follow-up after a failed check or build
     build_failure = "does-not-build"  # the outcome of a spliced module the compiler refuses
     tools: tuple[Tool, ...] = ()  # compiler tools the model may call instead of writing code (compiler_tools)
 
     def __init__(self, model: Model, workdir: str, options: LowOptions | None = None) -> None:
         self.model = model
         self.workdir = workdir
-        self.options = options or LowOptions()
+        self.options: LowOptions = options or LowOptions()
         self.tokens = 0  # charged over this agent's life
-        self._seen: dict[tuple[str, str], set[str]] = {}
+        self._seen = {}
 
     # ---- what subclasses provide -------------------------------------------------------------------------------
 
@@ -167,50 +173,46 @@ class LowAgent:
         chosen = named or blocks
         return chosen[0] if chosen else None
 
-    # ---- one sample --------------------------------------------------------------------------------------------
+    # ---- one sample: the steps of the shared loop (llm_level.SampleLoop) -------------------------------------
 
-    def sample(self, prep: Prepared, k: int) -> SampleResult:
-        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
-        opts, region = self.options, prep.region
-        sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
-        tools = self.tools if opts.offer_tools else ()
-        answer = self.model.query(ChatRequest(prep.messages, tools, sampling))
-        tokens = answer.tokens_charged
-        self.tokens += tokens
-        if not answer.ok:
-            return SampleResult(k, answer.status.value, answer.detail, tokens)
-        calls = [c for c in answer.tool_calls if c.name in {t.name for t in tools}]
-        block = None if calls else self.pick_block(answer.text, region.name)
-        if block is None and not calls:
-            return SampleResult(k, "no-code", "the answer holds no ```%s block" % self.fences[0], tokens)
-        try:
-            module, function = self.from_tool(prep, calls[0]) if calls else self.splice(region, block or "")
-        except AnswerError as exc:
-            return SampleResult(k, exc.outcome, str(exc), tokens)
-        if normalized(function) == normalized(region.shown):
-            return SampleResult(k, "unchanged", "the answer is the original function", tokens)
-        digest = hashlib.sha256(normalized(function).encode()).hexdigest()
-        seen = self._seen.setdefault((region.module_path, region.name), set())
-        if digest in seen:
-            return SampleResult(k, "duplicate", "the same rewrite as an earlier sample", tokens)
-        seen.add(digest)
-        stem = "%s-%s-s%d" % (os.path.splitext(os.path.basename(prep.job.source))[0], region.name, k)
+    def request(self, messages: tuple[Message, ...], sampling: Sampling) -> ChatRequest:
+        return ChatRequest(messages, self.tools if self.options.offer_tools else (), sampling)
+
+    def identity(self, prep: Prepared) -> tuple[str, str, str]:
+        return prep.region.module_path, prep.region.name, prep.region.shown
+
+    def stem(self, prep: Prepared, k: int, fix: int) -> str:
+        return "%s-%s-s%d%s" % (os.path.splitext(os.path.basename(prep.job.source))[0], prep.region.name, k,
+                                "-fix%d" % fix if fix else "")
+
+    def rewrite(self, prep: Prepared, answer: Answer, stem: str) -> tuple[str, str]:
+        offered = {t.name for t in self.tools} if self.options.offer_tools else set()
+        calls = [c for c in answer.tool_calls if c.name in offered]
+        if calls:
+            return self.from_tool(prep, calls[0])
+        block = self.pick_block(answer.text, prep.region.name)
+        if block is None:
+            raise AnswerError("no-code", "the answer holds no ```%s block" % self.fences[0])
+        return self.splice(prep.region, block)
+
+    def make_object(self, prep: Prepared, made: str, stem: str) -> tuple[str, str, list[list[str]]]:
         artifact = os.path.join(self.workdir, stem + self.extension)
         with open(artifact, "w", encoding="utf-8") as f:
-            f.write(module)
-        try:
-            self.check(prep.job, artifact)
-        except AnswerError as exc:
-            return SampleResult(k, exc.outcome, str(exc), tokens)
+            f.write(made)
+        self.check(prep.job, artifact)
         obj = os.path.join(self.workdir, stem + ".o")
         from coopt.cache.put import PutError, build_object
 
         try:
             cmd = build_object(prep.job, artifact, self.level, obj)
         except (PutError, OSError, subprocess.SubprocessError) as exc:
-            return SampleResult(k, self.build_failure, str(exc), tokens)
-        cand = Rewrite(region.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
-        return SampleResult(k, "built", "", tokens, cand)
+            # The compiler's first error line, about the answer's own lines, is what the model can act on.
+            shown = str(exc).replace(artifact, os.path.basename(artifact))
+            raise AnswerError(self.build_failure, str(exc), shown if isinstance(exc, PutError) else "") from exc
+        return artifact, obj, [cmd]
+
+    def fix_prompt(self, errors: str) -> str:
+        return self.fix.format(errors=errors)
 
     def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
                                                                                       list[SampleResult]]:

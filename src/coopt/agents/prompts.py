@@ -50,6 +50,12 @@ IR_USER = """{context}Make this function faster:
 {function}
 ```"""
 
+IR_FIX = """The compiler does not accept that IR:
+```
+{errors}
+```
+Reply with the corrected `define` only (and any `declare` lines), in one ```llvm block."""
+
 IR_CONTEXT = "The module declares, among others:\n```llvm\n{text}\n```\n\n"
 
 ASM_SYSTEM = (
@@ -67,6 +73,12 @@ ASM_USER = """Make this function faster:
 ```asm
 {function}
 ```"""
+
+ASM_FIX = """That does not assemble:
+```
+{errors}
+```
+Reply with the corrected function only, in one ```asm block."""
 
 TESTGEN_SYSTEM = (
     "You write test inputs for C functions. Someone will rewrite the function below to make it faster; list the "

@@ -20,17 +20,23 @@ on the whole program and times A/B.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import math
 import os
 import subprocess
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from coopt.agents.llm import CHARS_PER_TOKEN, LLMConfigError
-from coopt.agents.llm_level import Rewrite, SampledLevel, SampleResult
-from coopt.agents.llm_types import ChatRequest, Message, Model, Sampling
+from coopt.agents.llm import LLMConfigError
+from coopt.agents.llm_level import (
+    Refusal,
+    Rewrite,
+    SampledLevel,
+    SampleLoop,
+    SampleResult,
+    error_excerpt,
+    estimate_tokens,
+)
+from coopt.agents.llm_types import Answer, Message, Model
 from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import (
     AgentContext,
@@ -63,7 +69,6 @@ from coopt.cache.job import CompileJob
 PROPOSER = "llm/source"
 # Directives a rewrite may bring along (a header for memchr, a helper macro); the rest is dropped.
 KEPT_DIRECTIVES = ("include", "define", "undef")
-FIX_ERROR_LINES = 8
 
 
 class DoesNotFit(Exception):
@@ -97,10 +102,6 @@ class Prepared:
     dropped: list[str] = field(default_factory=list)  # context left out to fit the window
 
 
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
 def pick_block(text: str, function: str) -> str | None:
     """The C block that mentions the function (the first C block when none does)."""
     blocks = [b for lang, b in code_blocks(text) if lang in ("", "c", "c99", "c11", "h", "cpp", "c++")]
@@ -109,20 +110,18 @@ def pick_block(text: str, function: str) -> str | None:
     return chosen[0] if chosen else None
 
 
-def _normalized(text: str) -> str:
-    return " ".join(text.split())
-
-
-class SourceAgent:
+class SourceAgent(SampleLoop[Prepared]):
     """Asks `model` for faster versions of functions and turns answers into compiled candidate TUs in `workdir`."""
+
+    built = "compiled"
 
     def __init__(self, model: Model, workdir: str, options: SourceOptions | None = None, clang: str = "") -> None:
         self.model = model
         self.workdir = workdir
-        self.options = options or SourceOptions()
+        self.options: SourceOptions = options or SourceOptions()
         self.clang = clang
         self.tokens = 0  # charged over this agent's life
-        self._seen: dict[tuple[str, str], set[str]] = {}
+        self._seen = {}
 
     # ---- the prompt --------------------------------------------------------------------------------------------
 
@@ -157,54 +156,40 @@ class SourceAgent:
                                   function=fs.text.strip())
         return (Message("system", SOURCE_SYSTEM), Message("user", user))
 
-    # ---- one sample --------------------------------------------------------------------------------------------
+    # ---- one sample: the steps of the shared loop (llm_level.SampleLoop) -------------------------------------
 
-    def sample(self, prep: Prepared, k: int) -> SampleResult:
-        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
-        opts, fs = self.options, prep.source
-        sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
-        messages = list(prep.messages)
-        tokens = 0
-        last = SampleResult(k, "does-not-compile", "", 0)
-        for fix in range(opts.fixes + 1):
-            answer = self.model.query(ChatRequest(tuple(messages), sampling=sampling))
-            tokens += answer.tokens_charged
-            self.tokens += answer.tokens_charged
-            if not answer.ok:
-                return SampleResult(k, answer.status.value, answer.detail, tokens)
-            block = pick_block(answer.text, fs.name)
-            if block is None:
-                return SampleResult(k, "no-code", "the answer holds no ```c block", tokens)
-            stem = "%s-%s-s%d%s" % (os.path.splitext(os.path.basename(fs.path))[0], fs.name, k,
-                                    "-fix%d" % fix if fix else "")
-            try:
-                text, function = self.assemble(prep, block, stem)
-            except AnswerError as exc:
-                return SampleResult(k, "not-defined", str(exc), tokens)
-            if _normalized(function) == _normalized(fs.text):
-                return SampleResult(k, "unchanged", "the answer is the original function", tokens)
-            digest = hashlib.sha256(_normalized(function).encode()).hexdigest()
-            seen = self._seen.setdefault((fs.path, fs.name), set())
-            if digest in seen:
-                return SampleResult(k, "duplicate", "the same rewrite as an earlier sample", tokens)
-            seen.add(digest)
-            artifact = os.path.join(self.workdir, stem + ".c")
-            with open(artifact, "wb") as f:
-                f.write(text)
-            obj = os.path.join(self.workdir, stem + ".o")
-            cmd = prep.job.replay_command(artifact, obj, ["-iquote", os.path.dirname(fs.path)])
-            errors = _compile(cmd, prep.job)
-            if errors is None:
-                cand = Rewrite(fs.name, k, artifact, obj, [cmd], function, self.model.name, tokens)
-                return SampleResult(k, "compiled", "", tokens, cand)
-            shown = _error_excerpt(errors, artifact, os.path.basename(fs.path))
-            last = SampleResult(k, "does-not-compile", shown.splitlines()[0] if shown else "", tokens)
-            follow = [Message("assistant", answer.text), Message("user", SOURCE_FIX.format(errors=shown))]
-            size = sum(len(m.content) + 16 for m in messages + follow)
-            if estimate_tokens("x" * size) + prep.max_tokens > opts.context_tokens:
-                return replace(last, detail=last.detail + "; no room in the context to ask for a fix")
-            messages += follow
-        return replace(last, tokens=tokens)
+    def identity(self, prep: Prepared) -> tuple[str, str, str]:
+        return prep.source.path, prep.source.name, prep.source.text
+
+    def stem(self, prep: Prepared, k: int, fix: int) -> str:
+        fs = prep.source
+        return "%s-%s-s%d%s" % (os.path.splitext(os.path.basename(fs.path))[0], fs.name, k,
+                                "-fix%d" % fix if fix else "")
+
+    def rewrite(self, prep: Prepared, answer: Answer, stem: str) -> tuple[bytes, str]:
+        block = pick_block(answer.text, prep.source.name)
+        if block is None:
+            raise Refusal("no-code", "the answer holds no ```c block")
+        try:
+            return self.assemble(prep, block, stem)
+        except AnswerError as exc:
+            raise Refusal("not-defined", str(exc)) from exc
+
+    def make_object(self, prep: Prepared, made: bytes, stem: str) -> tuple[str, str, list[list[str]]]:
+        fs = prep.source
+        artifact = os.path.join(self.workdir, stem + ".c")
+        with open(artifact, "wb") as f:
+            f.write(made)
+        obj = os.path.join(self.workdir, stem + ".o")
+        cmd = prep.job.replay_command(artifact, obj, ["-iquote", os.path.dirname(fs.path)])
+        errors = _compile(cmd, prep.job)
+        if errors is not None:
+            shown = error_excerpt(errors, artifact, os.path.basename(fs.path))
+            raise Refusal("does-not-compile", shown.splitlines()[0] if shown else "", shown)
+        return artifact, obj, [cmd]
+
+    def fix_prompt(self, errors: str) -> str:
+        return SOURCE_FIX.format(errors=errors)
 
     def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
                                                                                       list[SampleResult]]:
@@ -302,13 +287,6 @@ def _compile(cmd: list[str], job: CompileJob) -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "the compiler did not run: %s" % exc
     return None if proc.returncode == 0 else (proc.stderr or "exit status %d" % proc.returncode)
-
-
-def _error_excerpt(errors: str, path: str, shown_as: str) -> str:
-    """The first errors (with the lines clang quotes), the candidate's path written as the original's name."""
-    lines = errors.replace(path, shown_as).splitlines()
-    first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
-    return "\n".join(lines[first:first + FIX_ERROR_LINES])
 
 
 # ---- the optimizer's level ----------------------------------------------------------------------------------------
