@@ -425,3 +425,41 @@ def test_cache_clear_drops_the_memos_and_evict_those_of_other_versions(fast: Coo
     assert not (fast.cache_dir / fastpath.memo_dir_name()).exists()
     compile_()  # decided by Python again
     assert fast.stats()["miss"] == 2
+
+
+# Python's `shape` and fastcc.c's must agree word for word: a call of a shape Python left a memo for is decided by
+# the C side alone (it succeeds with Python gone), and a call Python would not shape needs Python.
+SHAPE_PARITY = [
+    (["-O1", "-c", "-o", "{o}", "{c}"], True),
+    (["-O1", "-c", "{c}"], True),  # the implied output
+    (["-O1", "-c", "{c}", "-o", "{o}", "-MD", "-MF", "{o}.d", "-MT", "{o}"], True),
+    (["-O1", "-o", "{x}", "{c}"], True),  # a link of one source, as configure makes them
+    (["-E", "-DZ=1", "{c}"], True),  # a pass-through
+    (["-O1", "-c", "./{c}", "-o", "{o}"], False),  # "./": normpath would change it
+    (["-O1", "-c", "{c}", "-o", "{o}", "-include", "extra.c"], False),  # two words ending in .c
+    (["-O1", "-c", "{c}", "-o", "{o}", "-o", "{o}"], False),  # two -o
+    (["-O1", "-c", "{c}", "-o", "sub/../{o}"], False),  # a relative component
+    (["-O1", "-c", "{c}", "-o", "{o}", "-DN=@@coopt:source@@"], False),  # the token text itself
+]
+
+
+@pytest.mark.parametrize("words,in_c", SHAPE_PARITY, ids=lambda v: " ".join(v) if isinstance(v, list) else str(v))
+def test_the_c_side_shapes_a_call_exactly_as_python(fast: Coopt, tmp_path: Path, words: list[str],
+                                                     in_c: bool) -> None:
+    require("clang")
+    for name in ("a", "b"):
+        (tmp_path / ("%s.c" % name)).write_text("int main(void) { return 0; }\n")
+    (tmp_path / "extra.c").write_text("int extra_n;\n")
+    (tmp_path / "sub").mkdir()
+
+    def call(name: str) -> list[str]:
+        return [w.format(c=name + ".c", o=name + ".o", x=name) for w in words]
+
+    first = fast.run([_cc(fast), *call("a")], cwd=tmp_path, check=False)
+    second_by_python = call("b")
+    alone = _without_python(fast)
+    second = fast.run([alone, *second_by_python], cwd=tmp_path, check=False)
+    assert first.returncode == 0, first.stderr
+    assert (second.returncode == 0) == in_c, (second.returncode, second.stderr)
+    if in_c:  # every token filled in
+        assert all("@@coopt" not in str(r) for r in fast.journal())
