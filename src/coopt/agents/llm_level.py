@@ -159,6 +159,9 @@ class LoopOptions(Protocol):
     @property
     def context_tokens(self) -> int: ...
 
+    @property
+    def samples(self) -> int: ...
+
 
 class LoopPrepared(Protocol):
     """What the sample loop reads of an agent's prepared function."""
@@ -176,13 +179,20 @@ P = TypeVar("P", bound=LoopPrepared)
 class SampleLoop(Generic[P]):
     """One sample of an LLM agent, whatever the level: the steps that differ are the methods below."""
 
-    model: Model
     options: LoopOptions
-    tokens: int  # charged over the agent's life
     built = "built"  # the outcome of a sample that became a candidate
-    _seen: dict[tuple[str, str], set[str]]  # (file, function) -> digests of the rewrites sampled so far
+
+    def __init__(self, model: Model, workdir: str) -> None:
+        self.model = model
+        self.workdir = workdir
+        self.tokens = 0  # charged over the agent's life
+        self._seen: dict[tuple[str, str], set[str]] = {}  # (file, function) -> digests of the rewrites so far
 
     # ---- the level's steps -------------------------------------------------------------------------------------
+
+    def prepare(self, job: CompileJob, function: str) -> P:
+        """The prompt for `function` of `job`. The level's refusals (ExtractError, DoesNotFit) when there is none."""
+        raise NotImplementedError
 
     def request(self, messages: tuple[Message, ...], sampling: Sampling) -> ChatRequest:
         """The request for `messages` (a level may offer tools next to them)."""
@@ -249,6 +259,14 @@ class SampleLoop(Generic[P]):
                 continue
             cand = Rewrite(name, k, artifact, obj, recipe, function, self.model.name, tokens)
             return SampleResult(k, self.built, "", tokens, cand)
+
+    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
+                                                                                      list[SampleResult]]:
+        """Up to `n` samples (default `options.samples`) for `function`: the built candidates and every sample's
+        outcome. The level's refusals (ExtractError, DoesNotFit) when the function cannot be asked about at all."""
+        prep = self.prepare(job, function)
+        results = [self.sample(prep, k) for k in range(n if n is not None else self.options.samples)]
+        return [r.candidate for r in results if r.candidate is not None], results
 
 
 @dataclass

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.llm_level import Refusal, Rewrite, SampledLevel, SampleLoop, SampleResult, estimate_tokens
+from coopt.agents.llm_level import Refusal, SampledLevel, SampleLoop, estimate_tokens
 from coopt.agents.llm_types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 from coopt.agents.optimize_levels import AgentContext, LevelAgent
 from coopt.agents.prompts import code_blocks
@@ -112,11 +112,8 @@ class LowAgent(SampleLoop[Prepared]):
     tools: tuple[Tool, ...] = ()  # compiler tools the model may call instead of writing code (compiler_tools)
 
     def __init__(self, model: Model, workdir: str, options: LowOptions | None = None) -> None:
-        self.model = model
-        self.workdir = workdir
+        super().__init__(model, workdir)
         self.options: LowOptions = options or LowOptions()
-        self.tokens = 0  # charged over this agent's life
-        self._seen = {}
 
     # ---- what subclasses provide -------------------------------------------------------------------------------
 
@@ -213,14 +210,6 @@ class LowAgent(SampleLoop[Prepared]):
 
     def fix_prompt(self, errors: str) -> str:
         return self.fix.format(errors=errors)
-
-    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
-                                                                                      list[SampleResult]]:
-        """Up to `n` samples (default `options.samples`) for `function`: the built candidates and every sample's
-        outcome. ExtractError or DoesNotFit when the function cannot be asked about at all."""
-        prep = self.prepare(job, function)
-        results = [self.sample(prep, k) for k in range(n if n is not None else self.options.samples)]
-        return [r.candidate for r in results if r.candidate is not None], results
 
 
 # ---- the optimizer's level ----------------------------------------------------------------------------------------

@@ -29,10 +29,8 @@ from dataclasses import dataclass, field
 from coopt.agents.llm import LLMConfigError
 from coopt.agents.llm_level import (
     Refusal,
-    Rewrite,
     SampledLevel,
     SampleLoop,
-    SampleResult,
     error_excerpt,
     estimate_tokens,
 )
@@ -116,12 +114,9 @@ class SourceAgent(SampleLoop[Prepared]):
     built = "compiled"
 
     def __init__(self, model: Model, workdir: str, options: SourceOptions | None = None, clang: str = "") -> None:
-        self.model = model
-        self.workdir = workdir
+        super().__init__(model, workdir)
         self.options: SourceOptions = options or SourceOptions()
         self.clang = clang
-        self.tokens = 0  # charged over this agent's life
-        self._seen = {}
 
     # ---- the prompt --------------------------------------------------------------------------------------------
 
@@ -190,14 +185,6 @@ class SourceAgent(SampleLoop[Prepared]):
 
     def fix_prompt(self, errors: str) -> str:
         return SOURCE_FIX.format(errors=errors)
-
-    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
-                                                                                      list[SampleResult]]:
-        """Up to `n` samples (default `options.samples`) for `function`: the compiled candidates and every
-        sample's outcome. ExtractError or DoesNotFit when the function cannot be asked about at all."""
-        prep = self.prepare(job, function)
-        results = [self.sample(prep, k) for k in range(n if n is not None else self.options.samples)]
-        return [r.candidate for r in results if r.candidate is not None], results
 
     # ---- splicing ----------------------------------------------------------------------------------------------
 
