@@ -126,7 +126,7 @@ def _decide(
         debug_log.append("pass-through: %s: %s" % (c.reason, " ".join(args)))
         if writable:
             stats.bump(layout.stats_dir, c.reason)
-            _leave_replay_memo(resolved, settings, layout, cwd, args)
+            _leave_replay_memo(resolved, settings, layout, cwd, args, c)
         return None
     if c.kind == "link":
         from coopt.cache.job import LinkJob
@@ -134,7 +134,7 @@ def _decide(
         if writable:
             journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
             stats.bump(layout.stats_dir, Reason.LINK)
-            _leave_replay_memo(resolved, settings, layout, cwd, args)
+            _leave_replay_memo(resolved, settings, layout, cwd, args, c)
         debug_log.append("link: %s" % c.output)
         return None
     return _compile(resolved, settings, layout, cwd, started, args, c, debug_log, writable)
@@ -197,7 +197,7 @@ def _compile(
             debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
             if writable:
                 stats.bump(layout.stats_dir, "miss")
-                _leave_replay_memo(resolved, settings, layout, cwd, args, describe, source_hash, direct_key)
+                _leave_replay_memo(resolved, settings, layout, cwd, args, c, describe, source_hash, direct_key)
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
             return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
@@ -281,6 +281,7 @@ def _leave_replay_memo(
     layout: CacheLayout,
     cwd: str,
     args: list[str],
+    c: Classified,
     describe: Callable[[list[str], Classified], tuple[CompileJob, str]] | None = None,
     source_hash: str = "",
     key: str = "",
@@ -288,8 +289,8 @@ def _leave_replay_memo(
     """Let coopt-cc-fast (C) take this decision next time, and the same decision for the build's other calls of
     this shape: a build's second run, and most of its first, then cost ~1 ms per call.
 
-    `describe`, `source_hash` and `key` come with a compile that missed (see _compile); without them the call was
-    a link or a pass-through.
+    `c` is the call's classification. `describe`, `source_hash` and `key` come with a compile that missed (see
+    _compile); without them the call was a link or a pass-through.
     """
     from coopt.cache.job import LinkJob
     from coopt.cache.journal import encode
@@ -300,8 +301,8 @@ def _leave_replay_memo(
     if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.cache_dir_from_config):
         return
 
-    def render(call_args: list[str]) -> fastpath.Rendering | None:
-        cc = classify(call_args)
+    def render(call_args: list[str], cc: Classified | None = None) -> fastpath.Rendering | None:
+        cc = cc or classify(call_args)
         if cc.kind == "pass":
             return fastpath.Rendering("pass", cc.reason)
         if cc.kind == "link":
@@ -312,7 +313,7 @@ def _leave_replay_memo(
         job, material = describe(call_args, cc)
         return fastpath.Rendering("compile", "miss_fast", job.source_path, material, encode(job.to_record(key)))
 
-    own = render(args)
+    own = render(args, c)
     if own is None:
         return
     target = fastpath.MemoTarget(
