@@ -18,11 +18,10 @@ from conftest import Coopt, require
 from coopt.agents.asm_agent import AsmAgent
 from coopt.agents.budget import Budget
 from coopt.agents.ir_agent import IRAgent, param_type, return_type
-from coopt.agents.llm import ChatClient, LLMConfig
 from coopt.agents.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
 from coopt.agents.optimize_levels import AgentContext, HotTU, NoCandidate, check_levels
 from coopt.cache.job import CompileJob
-from test_llm_client import ProtocolServer, Reply, completion
+from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 HOT_C = """#include <stddef.h>
 
@@ -135,11 +134,6 @@ def server() -> Iterator[ProtocolServer]:
         yield s
 
 
-def client(server: ProtocolServer, tmp_path: Path, budget: Budget | None = None) -> ChatClient:
-    config = LLMConfig(base_url=server.url, model="scripted", api_key_env="", timeout=5.0, max_retries=0,
-                       cache_dir=str(tmp_path / "llm"))
-    return ChatClient(config, budget, environ={})
-
 
 def answer(code: str, lang: str, finish: str = "stop") -> Reply:
     return Reply(completion("Here is a faster version:\n```%s\n%s\n```\n" % (lang, code), finish=finish,
@@ -200,7 +194,7 @@ def test_a_correct_ir_rewrite_becomes_an_object_that_links_and_agrees(project: P
                                                                      tmp_path: Path) -> None:
     server.script = [answer(ir_rewrite(project), "llvm")]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = IRAgent(model, str(tmp_path / "w"))
         prep = agent.prepare(job_for(project), "count_upper")
         result = agent.sample(prep, 0)
@@ -231,7 +225,7 @@ def test_ir_answers_that_give_no_candidate(project: Path, server: ProtocolServer
     p = pointer_type(project)
     server.script = [answer(code.format(P=p), "llvm")]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         # No follow-up with the parser's errors: what one answer comes to.
         agent = IRAgent(model, str(tmp_path / "w"), LowOptions(fixes=0))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
@@ -250,7 +244,7 @@ def test_cut_garbage_and_repeated_answers(project: Path, server: ProtocolServer,
         answer(rewrite, "llvm"),
     ]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = IRAgent(model, str(tmp_path / "w"))
         prep = agent.prepare(job_for(project), "count_upper")
         results = [agent.sample(prep, k) for k in range(5)]
@@ -282,7 +276,7 @@ def test_a_correct_asm_rewrite_becomes_an_object_that_links_and_agrees(project: 
                                                                       tmp_path: Path, flags: tuple[str, ...]) -> None:
     need_x86()
     server.script = [answer(ASM_REWRITE, "asm")]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent = AsmAgent(model, str(tmp_path / "w"))
         result = agent.sample(agent.prepare(job_for(project, flags), "count_upper"), 0)
     assert result.outcome == "built", result.line()
@@ -310,7 +304,7 @@ def test_asm_answers_that_give_no_candidate(project: Path, server: ProtocolServe
                                    "s += i * i; return s; }\n")
     server.script = [answer(code, "asm")]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = AsmAgent(model, str(tmp_path / "w"), LowOptions(fixes=0))
         result = agent.sample(agent.prepare(job_for(project, ("-O1",)), "count_upper"), 0)
     assert result.outcome == outcome and detail in result.detail and result.candidate is None, result.line()
@@ -321,7 +315,7 @@ def test_a_cut_asm_answer_costs_and_gives_nothing(project: Path, server: Protoco
     need_x86()
     server.script = [answer(ASM_REWRITE[:90], "asm", finish="length")]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = AsmAgent(model, str(tmp_path / "w"))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
     assert result.outcome == "truncated" and result.candidate is None and budget.tokens == result.tokens > 0
@@ -344,7 +338,7 @@ def test_a_module_the_tool_refuses_goes_back_with_its_error(project: Path, serve
     fence = "llvm" if level == "ir" else "asm"
     server.script = [answer(broken, fence), answer(good, fence)]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = (IRAgent if level == "ir" else AsmAgent)(model, str(tmp_path / "w"))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
     assert result.outcome == "built" and result.candidate is not None, result.line()
@@ -367,7 +361,7 @@ def test_without_fixes_a_broken_answer_is_asked_once(project: Path, server: Prot
     code = (ir_rewrite(project).replace("%up to i32", "%upp to i32") if level == "ir"
             else ASM_REWRITE.replace("\tincq\t", "\tincqq\t"))
     server.script = [answer(code, "llvm" if level == "ir" else "asm"), answer("unused", "llvm")]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         cls = IRAgent if level == "ir" else AsmAgent
         agent = cls(model, str(tmp_path / "w"), LowOptions(fixes=0))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
@@ -380,7 +374,7 @@ def test_no_fix_is_asked_when_it_would_not_fit_the_context(project: Path, server
                                                            tmp_path: Path) -> None:
     broken = ir_rewrite(project).replace("%up to i32", "%upp to i32")
     server.script = [answer(broken, "llvm")]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent = IRAgent(model, str(tmp_path / "w"), LowOptions(context_tokens=1400))
         prep = agent.prepare(job_for(project), "count_upper")
         result = agent.sample(prep, 0)
@@ -408,7 +402,7 @@ def test_the_level_hands_over_only_verified_candidates(project: Path, server: Pr
     # Sample 0 counts lower-case letters too: the verifier's inputs reject it. Sample 1 is right.
     wrong = (ir_rewrite(project).replace("%off = add i8 %c, -65", "%off = add i8 %c, -97")
              if level == "ir" else ASM_REWRITE.replace("$-65", "$-97"))
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         cls = IRAgent if level == "ir" else AsmAgent
         agent, tu = level_agent(project, tmp_path, cls(model, str(tmp_path / "w"), LowOptions(per_proposal=2)))
         server.script = [answer(wrong, "llvm" if level == "ir" else "asm"), good]
@@ -572,7 +566,7 @@ def test_a_run_opt_call_becomes_a_candidate_built_from_opts_module(project: Path
     # reg2mem certainly changes the function's text (every value through an alloca): what matters here is that
     # the module opt wrote is the candidate, builds, and behaves as the original.
     server.script = [opt_call("function(reg2mem)")]
-    with client(server, tmp_path, Budget(max_tokens=100_000)) as model:
+    with scripted_client(server, tmp_path, Budget(max_tokens=100_000)) as model:
         agent = IRAgent(model, str(tmp_path / "w"))
         prep = agent.prepare(job_for(project), "count_upper")
         result = agent.sample(prep, 0)
@@ -594,7 +588,7 @@ def test_bad_run_opt_calls_give_no_candidate(project: Path, server: ProtocolServ
                                              pipeline: object, detail: str) -> None:
     budget = Budget(max_tokens=100_000)
     server.script = [opt_call(pipeline)]
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = IRAgent(model, str(tmp_path / "w"))
         result = agent.sample(agent.prepare(job_for(project), "count_upper"), 0)
     assert result.candidate is None and result.outcome == "bad-tool-call" and detail in result.detail, result.line()
@@ -603,7 +597,7 @@ def test_bad_run_opt_calls_give_no_candidate(project: Path, server: ProtocolServ
 
 def test_without_tools_the_request_offers_none(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
     server.script = [answer(ir_rewrite(project), "llvm")]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent = IRAgent(model, str(tmp_path / "w"), LowOptions(offer_tools=False))
         assert agent.sample(agent.prepare(job_for(project), "count_upper"), 0).outcome == "built"
     request = server.requests[0]["json"]

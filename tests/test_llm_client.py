@@ -131,6 +131,14 @@ def make_client(server: ProtocolServer, tmp_path: Path, budget: Budget | None = 
     return ChatClient(LLMConfig(**settings), budget, sleep=sleeps or Sleeps(), environ={"COOPT_TEST_KEY": KEY})
 
 
+def scripted_client(server: ProtocolServer, tmp_path: Path, budget: Budget | None = None,
+                    timeout: float = 5.0) -> ChatClient:
+    """The client the agents' tests use: model "scripted", no key, no retries, transcripts under tmp_path/llm."""
+    config = LLMConfig(base_url=server.url, model="scripted", api_key_env="", timeout=timeout, max_retries=0,
+                       cache_dir=str(tmp_path / "llm"))
+    return ChatClient(config, budget, environ={})
+
+
 def ask(max_tokens: int = 64, tools: tuple[Tool, ...] = ()) -> ChatRequest:
     return ChatRequest.of(("system", "You optimize C."), ("user", "Hoist strlen out of the loop."),
                           tools=tools, max_tokens=max_tokens)

@@ -12,9 +12,8 @@ import pytest
 
 from coopt.agents.budget import Budget
 from coopt.agents.guide import Guide
-from coopt.agents.llm import ChatClient, LLMConfig
 from coopt.agents.llm_guide import LLMGuide
-from test_llm_client import ProtocolServer, Reply, completion
+from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 SHARES = {"/b/lvm.o": 0.6, "/b/ltable.o": 0.2, "/b/lgc.o": 0.1}
 
@@ -26,9 +25,7 @@ def server() -> Iterator[ProtocolServer]:
 
 
 def chooser(server: ProtocolServer, tmp_path: Path, budget: Budget | None = None) -> LLMGuide:
-    config = LLMConfig(base_url=server.url, model="scripted", api_key_env="", timeout=2.0, max_retries=0,
-                       cache_dir=str(tmp_path / "llm"))
-    return LLMGuide(Guide(SHARES, levels=("flags", "pgo")), ChatClient(config, budget, environ={}))
+    return LLMGuide(Guide(SHARES, levels=("flags", "pgo")), scripted_client(server, tmp_path, budget, timeout=2.0))
 
 
 def native(arm: object) -> Reply:

@@ -18,7 +18,7 @@ import pytest
 from conftest import require
 from coopt.agents.budget import Budget
 from coopt.agents.compiler_tools import ToolError
-from coopt.agents.llm import ChatClient, LLMConfig
+from coopt.agents.llm import ChatClient
 from coopt.agents.optimize_levels import AgentContext, HotTU, check_levels
 from coopt.agents.optimize_setup import OptimizeError
 from coopt.agents.prompts import code_blocks
@@ -32,7 +32,7 @@ from coopt.agents.source_agent import (
 )
 from coopt.agents.source_context import ExtractError, absolute_flags, extract, identifiers
 from coopt.cache.job import CompileJob
-from test_llm_client import ProtocolServer, Reply, completion
+from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 DEFS_H = """#ifndef DEFS_H
 #define DEFS_H
@@ -123,11 +123,6 @@ def server() -> Iterator[ProtocolServer]:
     with ProtocolServer() as s:
         yield s
 
-
-def client(server: ProtocolServer, tmp_path: Path, budget: Budget | None = None, timeout: float = 5.0) -> ChatClient:
-    config = LLMConfig(base_url=server.url, model="scripted", api_key_env="", timeout=timeout, max_retries=0,
-                       cache_dir=str(tmp_path / "llm"))
-    return ChatClient(config, budget, environ={})
 
 
 def answer(code: str, prose: str = "Here is a faster version:") -> Reply:
@@ -226,7 +221,7 @@ def test_a_good_answer_is_spliced_under_the_original_head_and_compiles(project: 
                 "if (*p >= 'A' && *p <= 'Z')", "if (is_upper(*p))"))
     server.script = [answer(code)]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = SourceAgent(model, str(tmp_path / "w"))
         prep = agent.prepare(job_for(project), "count_upper")
         result = agent.sample(prep, 0)
@@ -259,7 +254,7 @@ def test_answers_that_give_no_candidate(project: Path, server: ProtocolServer, t
         answer(REWRITE),  # the same rewrite again, as a later sample
     ]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget) as model:
+    with scripted_client(server, tmp_path, budget) as model:
         agent = SourceAgent(model, str(tmp_path / "w"))
         prep = agent.prepare(job_for(project), "count_upper")
         results = [agent.sample(prep, k) for k in range(7)]
@@ -278,7 +273,7 @@ def test_a_timeout_costs_the_reservation_and_gives_nothing(project: Path, server
                                                            tmp_path: Path) -> None:
     server.script = [Reply(completion("late"), delay=30)]
     budget = Budget(max_tokens=100_000)
-    with client(server, tmp_path, budget, timeout=0.5) as model:
+    with scripted_client(server, tmp_path, budget, timeout=0.5) as model:
         agent = SourceAgent(model, str(tmp_path / "w"))
         prep = agent.prepare(job_for(project), "count_upper")
         result = agent.sample(prep, 0)
@@ -290,7 +285,7 @@ def test_a_compile_error_goes_back_to_the_model_once(project: Path, server: Prot
     broken = REWRITE.replace("int n = 0;", "int n = length_of(s) +;")
     other = broken.replace("+;", "*;")
     server.script = [answer(broken), answer(REWRITE), answer(other), answer(other.replace("*;", "/;"))]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent = SourceAgent(model, str(tmp_path / "w"), SourceOptions(fixes=1))
         prep = agent.prepare(job_for(project), "count_upper")
         fixed = agent.sample(prep, 0)
@@ -308,7 +303,7 @@ def test_a_compile_error_goes_back_to_the_model_once(project: Path, server: Prot
 
 def test_candidates_gives_several_samples(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
     server.script = [answer(REWRITE), answer(AT_SIGN_BUG), Reply("garbage")]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         cands, results = SourceAgent(model, str(tmp_path / "w")).candidates(job_for(project), "count_upper", 3)
     assert [c.sample for c in cands] == [0, 1] and [r.outcome for r in results] == ["compiled", "compiled", "garbage"]
     assert len({Path(c.artifact).read_text() for c in cands}) == 2
@@ -336,7 +331,7 @@ def test_level_agent_hands_over_only_verified_candidates(project: Path, server: 
                                                          tmp_path: Path) -> None:
     # Sample 0 skips the last character: the verifier's own inputs reject it. Sample 1 is right.
     server.script = [answer(OFF_BY_ONE), inputs_reply(["Hello"], ["AZ@["]), answer(REWRITE)]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path, model, per_proposal=2, samples=4)
         cand = agent.propose(tu, str(tmp_path / "out"))
         assert agent.has_more(tu)
@@ -358,7 +353,7 @@ def test_level_agent_hands_over_only_verified_candidates(project: Path, server: 
 def test_fuzz_seconds_fuzz_an_accepted_rewrite(project: Path, server: ProtocolServer, tmp_path: Path) -> None:
     """[optimize] fuzz_seconds reaches the verifier: the accepted candidate's evidence has a libFuzzer run."""
     server.script = [answer(REWRITE), inputs_reply(["Hello"])]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path, model, fuzz_seconds=2.0, per_proposal=1, samples=1)
         cand = agent.propose(tu, str(tmp_path / "out"))
     ev = cand.behaviour
@@ -370,7 +365,7 @@ def test_fuzz_seconds_fuzz_an_accepted_rewrite(project: Path, server: ProtocolSe
 def test_a_rewrite_that_changes_behaviour_never_becomes_a_candidate(project: Path, server: ProtocolServer,
                                                                       tmp_path: Path) -> None:
     server.script = [answer(OFF_BY_ONE), Reply("garbage"), Reply("more garbage")]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path, model, per_proposal=2, samples=2)
         with pytest.raises(ToolError) as info:
             agent.propose(tu, str(tmp_path / "out"))
@@ -384,13 +379,13 @@ def test_the_test_generation_agents_input_catches_what_the_built_in_inputs_miss(
                                                                                  tmp_path: Path) -> None:
     # Without the model's inputs the '@' bug passes the built-in generator (no '@' in its strings)...
     server.script = [answer(AT_SIGN_BUG)]
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path / "a", model, per_proposal=1)
         agent.testgen = None
         assert agent.propose(tu, str(tmp_path / "out")).behaviour.accepted  # type: ignore[union-attr]
     # ...with them, the input the model named as a boundary case shows it.
     server.script = [answer(AT_SIGN_BUG), inputs_reply(["x@y"], [{"repeat": "Az", "count": 50}], ["bad", 1])]
-    with client(server, tmp_path / "b") as model:
+    with scripted_client(server, tmp_path / "b") as model:
         agent, tu = level_agent(project, tmp_path / "b", model, per_proposal=1)
         with pytest.raises(ToolError, match=r"REJECTED \(return-value\): count_upper: .*'x@y'"):
             agent.propose(tu, str(tmp_path / "out"))
@@ -398,7 +393,7 @@ def test_the_test_generation_agents_input_catches_what_the_built_in_inputs_miss(
 
 def test_a_function_the_verifier_cannot_drive_is_not_asked_about(project: Path, server: ProtocolServer,
                                                                    tmp_path: Path) -> None:
-    with client(server, tmp_path) as model:
+    with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path, model, ("apply", "no_such_function"), "ptr.c")
         with pytest.raises(ToolError) as info:
             agent.propose(tu, str(tmp_path / "out"))
