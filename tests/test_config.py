@@ -235,12 +235,14 @@ def test_every_section_dataclass_has_exactly_its_keys() -> None:
     assert len(set(envs)) == len(envs) and all(e.startswith("COOPT_") for e in envs)
 
 
-def test_levels_and_providers_match_the_optimizer() -> None:
+def test_levels_providers_and_guides_match_the_optimizer() -> None:
+    from coopt.agents.llm_guide import GUIDES
     from coopt.agents.llm_provider import PROVIDERS
     from coopt.agents.optimize_levels import COMPILER_LEVELS, LLM_LEVELS
 
     assert schema.COMPILER_LEVELS == COMPILER_LEVELS and schema.LLM_LEVELS == LLM_LEVELS
     assert set(schema.LLM_PROVIDERS) == set(PROVIDERS)
+    assert schema.GUIDES == GUIDES
 
 
 def test_docs_list_every_key() -> None:

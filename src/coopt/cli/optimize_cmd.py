@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from coopt.cli import UsageError
 from coopt.cli.common import load_config
-from coopt.config import environment
+from coopt.config import environment, schema
 
 if TYPE_CHECKING:
     from coopt.agents.shard import ShardSpec
@@ -57,13 +57,13 @@ def _parser() -> argparse.ArgumentParser:
                    "[optimize] pairs, 20)")
     p.add_argument("--measure", choices=("cpu", "wall"), default="cpu", help="what the A/B times: CPU time of the "
                    "bench command and its children (default; steadier on shared machines) or wall time")
-    p.add_argument("--llm", default=None, choices=("none", "local", "openai"), help="LLM for the source/ir/asm "
+    p.add_argument("--llm", default=None, choices=schema.LLM_PROVIDERS, help="LLM for the source/ir/asm "
                    "levels (default [llm] provider, none: compiler tools only)")
     p.add_argument("--max-tus", type=int, default=None, help="work on at most the N hottest TUs (default "
                    "[optimize] max_tus, 8)")
     p.add_argument("--float-tolerance", type=float, default=None, metavar="T", help="tolerance for floating-point "
                    "numbers in test output (default [optimize] float_tolerance, 0: exact)")
-    p.add_argument("--guide", choices=("ucb", "llm"), default=None, help="who picks the next (TU, level): ucb, the "
+    p.add_argument("--guide", choices=schema.GUIDES, default=None, help="who picks the next (TU, level): ucb, the "
                    "deterministic policy, or llm, the model among the same arms (default [optimize] guide, ucb)")
     p.add_argument("--fuzz-seconds", type=float, default=None, metavar="S", help="libFuzzer time per rewritten "
                    "function of an LLM level's candidate (default [optimize] fuzz_seconds, 10; 0: none)")
