@@ -43,6 +43,11 @@ class Reason(enum.Enum):
     HANG = "hang"  # the candidate ran past the per-input time limit where the original did not
     TEST_OUTPUT = "test-output"  # the project's test hook gave other output than with the original
     NOT_FASTER = "not-faster"  # the speed-up's confidence interval lies below min_gain
+    # The static screen (before anything runs): the candidate reaches what the original cannot.
+    FORBIDDEN_CALL = "forbidden-call"  # an undefined symbol the original never references, not on the allowlist
+    FORBIDDEN_INSTRUCTION = "forbidden-instruction"  # syscall/int 0x80/sysenter or inline asm the original lacks
+    OUTPUT = "output"  # the candidate wrote to stdout/stderr (or the harness channel) what the original did not
+    CONTAINMENT = "containment"  # the candidate tried to leave its sandbox (files, processes, network) and was stopped
 
 
 @dataclass(frozen=True)
