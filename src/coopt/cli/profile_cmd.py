@@ -108,8 +108,10 @@ def _record(argv: list[str]) -> int:
     if not a.quiet:
         print(render(profile, top=10, functions=5))
         print()
-    print("wrote %s (%d samples, %.1f%% in %d journaled TUs)" % (
-        a.output, profile.samples, 100.0 * profile.journaled_share, len(profile.tus)))
+    credited = sum(t.library_share or 0.0 for t in profile.tus)
+    print("wrote %s (%d samples, %.1f%% in %d journaled TUs%s)" % (
+        a.output, profile.samples, 100.0 * profile.journaled_share, len(profile.tus),
+        ", %.1f%% more in libraries they called" % (100.0 * credited) if credited else ""))
     return 0
 
 

@@ -128,7 +128,7 @@ def explain_nothing_journaled(profile: Profile, index: JournalIndex, samples: li
     hottest = ", ".join("%s %.0f%%" % (d, 100.0 * n / profile.samples) for d, n in by_dso.most_common(3))
     how_many = "none of the %d samples" % profile.samples
     if profile.journaled_samples:
-        how_many = "only %d of the %d samples (%.1f%%)" % (
+        how_many = "only %d of the %d samples (%.2f%%)" % (
             profile.journaled_samples, profile.samples, 100.0 * profile.journaled_samples / profile.samples)
     head = "%s fell in code built with coopt-cc (journal %s, %d TUs; samples in: %s)" % (
         how_many,
