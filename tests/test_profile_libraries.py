@@ -51,23 +51,49 @@ long sort_rounds(int *v, size_t n, int rounds) {
     return s;
 }
 """,
+    # Sorting with libc's own strcmp as the comparator: every sample of the sort is in libc, deep in its recursion.
+    "rows.c": """#include <stdlib.h>
+#include <string.h>
+typedef int (*compare)(const void *, const void *);
+long sort_rows(char (*rows)[16], size_t n, int rounds) {
+    long s = 0;
+    for (int r = 0; r < rounds; r++) {
+        qsort(rows, n, sizeof rows[0], (compare)strcmp);
+        s += rows[n / 2][r & 7];
+    }
+    return s;
+}
+""",
     "main.c": """#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 void sample_every(char *dst, const char *src, size_t step);
 unsigned long copy_blocks(char *dst, const char *src, size_t n, int rounds);
 long sort_rounds(int *v, size_t n, int rounds);
+long sort_rows(char (*rows)[16], size_t n, int rounds);
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "strlen";
     size_t n = 32u << 20;
-    char *src = malloc(n + 64), *dst = malloc(n + 64);
-    memset(src, 'x', n + 64);
-    src[n] = 0;
+    char *src = NULL, *dst = NULL;
+    if (strcmp(mode, "strlen") == 0 || strcmp(mode, "memcpy") == 0) {
+        src = malloc(n + 64), dst = malloc(n + 64);
+        memset(src, 'x', n + 64);
+        src[n] = 0;
+    }
     if (strcmp(mode, "strlen") == 0) {
         for (int r = 0; r < 40; r++) sample_every(dst, src, 8u << 20);
         printf("%d\\n", dst[1]);
     } else if (strcmp(mode, "memcpy") == 0) {
         printf("%lu\\n", copy_blocks(dst, src, n / 2, 150));
+    } else if (strcmp(mode, "rows") == 0) {
+        /* Eight letters A..P per row, in two stores: no library call (its time would be credited to main). */
+        char (*rows)[16] = malloc(200000 * sizeof *rows);
+        for (size_t i = 0; i < 200000; i++) {
+            unsigned long w = 0x4141414141414141ul + ((i * 0x9E3779B97F4A7C15ul) & 0x0F0F0F0F0F0F0F0Ful);
+            memcpy(rows[i], &w, 8);
+            rows[i][8] = 0;
+        }
+        printf("%ld\\n", sort_rows(rows, 200000, 20));
     } else {
         int *v = malloc(200000 * sizeof *v);
         printf("%ld\\n", sort_rounds(v, 200000, 15));
@@ -136,6 +162,19 @@ def test_frame_pointer_chains_lose_the_caller_and_the_error_says_dwarf(coopt: Co
     line = one_line_error(coopt.coopt("profile", "--call-graph", "fp", "--", str(prog.exe), "memcpy", cwd=prog.dir,
                                       check=False))
     assert "frame-pointer call chains skip the caller" in line and "use --call-graph dwarf (the default)" in line
+
+
+def test_dwarf_chains_cut_short_inside_libc_ask_for_more_stack(coopt: Coopt, app: Program) -> None:
+    """qsort's merge sort recurses inside libc: with 64 bytes of stack per sample instead of perf's 8 KB, the
+    chains stop there, short of sort_rows, and the error asks for the largest stack dump perf takes."""
+    prof = profile(coopt, app.dir, "--", str(app.exe), "rows")
+    (fn,) = functions(prof, "sort_rows")
+    assert fn["library_share"] > 0.5
+    (app.dir / "profile.json").unlink()
+    line = one_line_error(coopt.coopt("profile", "--call-graph", "dwarf,64", "--", str(app.exe), "rows", cwd=app.dir,
+                                      check=False))
+    assert "stop inside the libraries" in line and "--call-graph dwarf,65528" in line
+    assert not (app.dir / "profile.json").exists()
 
 
 def test_recordings_made_with_perf_credit_library_time_when_they_have_dwarf_chains(

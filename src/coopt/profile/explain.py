@@ -33,9 +33,8 @@ _STACK_ROOTS = frozenset(
      "__clone3", "thread_start"}
 )
 MAX_DWARF_STACK = 65528  # the largest user stack dump perf accepts (a multiple of 8 below 64 KB)
-CREDITING_MODES = ("dwarf", "lbr")  # the call chains that name a library function's caller (attribute.py)
-# Below this share of journaled samples, with most of the time in libraries and no chain to credit it, a profile
-# ranks whatever stray samples its loop overhead got: it is refused like an empty one, with the option to record.
+# Below this share of samples in or credited to journaled code, with most of the time in libraries, a profile
+# ranks whatever stray samples a loop's own overhead got: it is refused like an empty one, with the option to fix.
 TOO_FEW_JOURNALED = 0.01
 
 
@@ -55,14 +54,12 @@ def _library_share(profile: Profile) -> float:
 
 def nothing_to_rank(profile: Profile) -> bool:
     """Whether the profile gives the optimizer nothing to work with: no sample in journaled code nor credited to
-    it, or (its time in libraries, recorded without chains that could credit them) only stray samples."""
+    it, or, its time being in libraries that no chain credited, only stray samples (a loop's own overhead)."""
     credited = sum(t.library_samples or 0 for t in profile.tus)
     if profile.journaled_samples == 0 and credited == 0:
         return True
     return (
-        credited == 0
-        and _mode(profile) not in CREDITING_MODES
-        and profile.journaled_samples < TOO_FEW_JOURNALED * profile.samples
+        profile.journaled_samples + credited < TOO_FEW_JOURNALED * profile.samples
         and _library_share(profile) > 0.5
     )
 
@@ -126,18 +123,21 @@ def explain_nothing_journaled(profile: Profile, index: JournalIndex, samples: li
             for s in o.symbols[:2]:
                 library_syms["%s in %s" % (s["name"], os.path.basename(o.dso))] += int(s["samples"])
     hottest = ", ".join("%s %.0f%%" % (d, 100.0 * n / profile.samples) for d, n in by_dso.most_common(3))
-    how_many = "none of the %d samples" % profile.samples
-    if profile.journaled_samples:
-        how_many = "only %d of the %d samples (%.2f%%)" % (
-            profile.journaled_samples, profile.samples, 100.0 * profile.journaled_samples / profile.samples)
-    head = "%s fell in code built with coopt-cc (journal %s, %d TUs; samples in: %s)" % (
+    credited = sum(t.library_samples or 0 for t in profile.tus)
+    useful = profile.journaled_samples + credited
+    how_many, credit = "none of the %d samples" % profile.samples, ""
+    if useful:
+        how_many = "only %d of the %d samples (%.2f%%)" % (useful, profile.samples, 100.0 * useful / profile.samples)
+        credit = " or were credited to it by call chains" if credited else ""
+    head = "%s fell in code built with coopt-cc%s (journal %s, %d TUs; samples in: %s)" % (
         how_many,
+        credit,
         index.journal,
         len(index.tus),
         hottest,
     )
     hint = _library_hint(profile, samples or []) if library > profile.samples / 2 else None
-    if by_reason["different-build"] and not (hint and profile.journaled_samples):
+    if by_reason["different-build"] and not (hint and useful):
         why = (
             "functions the journal's objects define ran with different code: the program was rebuilt without "
             "coopt-cc since, or another copy of a library was loaded (check LD_LIBRARY_PATH and rpath)"
