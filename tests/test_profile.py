@@ -8,7 +8,8 @@
 4. One-line errors: perf missing, not permitted, unsupported event, workload missing or failing, no sample in
    journaled code (another build, empty journal, stripped binary), unreadable or foreign profiles.
 
-The real projects (Lua, bzip2, zlib as a shared library) are in test_profile_real.py.
+The real projects (Lua, bzip2, zlib as a shared library) are in test_profile_real.py; time in libc called from
+journaled code (strlen, memcpy, qsort) and the default call chains that credit it, in test_profile_libraries.py.
 """
 
 from __future__ import annotations
