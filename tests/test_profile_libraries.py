@@ -151,6 +151,8 @@ def test_without_call_chains_the_error_names_the_option(coopt: Coopt, app: Progr
         assert "samples are in shared libraries (__strlen" in line and "libc.so" in line
         assert "drop --call-graph none" in line
         assert not (app.dir / "profile.json").exists()
+    bad = coopt.coopt("profile", "--call-graph", "frames", "--", str(app.exe), "strlen", cwd=app.dir, check=False)
+    assert "--call-graph takes one of dwarf, fp, lbr, none (got 'frames')" in one_line_error(bad)
 
 
 def test_frame_pointer_chains_lose_the_caller_and_the_error_says_dwarf(coopt: Coopt, tmp_path: Path) -> None:
