@@ -302,7 +302,8 @@ class Runner:
             "LANG": "C.UTF-8", "CI": "true", "GITHUB_ACTIONS": "true", "RUNNER_OS": "Linux",
             "RUNNER_TEMP": str(self.temp), "RUNNER_TOOL_CACHE": str(self.toolcache),
             "GITHUB_WORKSPACE": str(self.workspace), "GITHUB_RUN_ID": str(self.run_id),
-            "GITHUB_REPOSITORY": self.repository, "GITHUB_ENV": str(files["env"]), "GITHUB_PATH": str(files["path"]),
+            "GITHUB_REPOSITORY": self.repository, "GITHUB_OUTPUT": str(files["output"]),
+            "GITHUB_ENV": str(files["env"]), "GITHUB_PATH": str(files["path"]),
             "GITHUB_STEP_SUMMARY": str(files["summary"]), "APT_CONFIG": str(self.root / "apt.conf"),
             "DEBIAN_FRONTEND": "noninteractive",
         }
