@@ -66,7 +66,7 @@ MAKEFILE = """app: app.o work.o
 %.o: %.c
 \t$(CC) -O2 -c $< -o $@
 test: app
-\ttest "$$(./app)" = "sum 5994"
+\ttest "$$(./app)" = "sum 6000"
 clean:
 \trm -f app *.o
 """
@@ -309,11 +309,10 @@ def test_the_day_build_workflow_serves_the_nightly_variant_and_writes_nothing(ru
     ws.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "clone", "-q", str(app_repo), str(ws)], check=True)
     cache = ws / ".coopt-cache"
-    env = dict(coopt.env, COOPT_CACHE_DIR=str(cache))
-    subprocess.run(["make", "CC=coopt-cc"], cwd=ws, env=env, check=True, capture_output=True)
+    coopt.env["COOPT_CACHE_DIR"] = str(cache)
+    coopt.run(["make", "CC=coopt-cc"], cwd=ws)
     (ws / "variant.c").write_text(WORK + '__attribute__((used)) static const char m[] = "%s";\n' % MARKER)
-    coopt.run([str(coopt.bin / "coopt"), "cache", "put", "--artifact", str(ws / "variant.c"), "--for-object",
-               "work.o", "--unverified"], cwd=ws, env=env)
+    coopt.coopt("cache", "put", "--artifact", str(ws / "variant.c"), "--for-object", "work.o", "--unverified", cwd=ws)
     runner.save_cache("coopt-Linux-900", cache)
     [(_, saved)] = runner.caches
 
