@@ -348,6 +348,8 @@ def test_the_sharded_workflow_optimizes_in_three_jobs_and_merges_one_report(runn
     require("clang", "make", "git", "perf")
     results = runner.run(load_yaml(SHARDED))
     _all_ok(results)
+    for r in results:
+        print(r.job, r.matrix, ["%s %.1f" % (s.name[:20], s.seconds) for s in r.steps])
     assert [(r.job, r.matrix) for r in results] == [("profile", {}), *[("optimize", {"shard": k}) for k in (1, 2, 3)],
                                                     ("report", {})]
     assert all(r.fast_path for r in results), [(r.job, r.matrix, r.fast_path) for r in results]

@@ -30,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -172,6 +173,7 @@ class StepResult:
     output: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
     id: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -194,7 +196,8 @@ class JobResult:
         return found[0]
 
     def log(self) -> str:
-        return "\n".join("--- %s: %s\n%s" % (s.name, s.outcome, s.output[-6000:]) for s in self.steps)
+        return "\n".join("--- %s: %s (%.1f s)\n%s" % (s.name, s.outcome, s.seconds, s.output[-6000:])
+                         for s in self.steps)
 
 
 # --- the runner -------------------------------------------------------------------------------------------------
@@ -330,6 +333,7 @@ class Runner:
             full_env = dict(machine, **step_env)
             full_env["PATH"] = ":".join([*reversed(path_extra), full_env["PATH"]])
             files["output"].write_text("")
+            started = time.monotonic()
             try:
                 if "run" in step:
                     ok, sr.output = self._run_script(step, contexts, full_env)
@@ -339,6 +343,7 @@ class Runner:
                         path_extra.append(str(result.python / "bin"))
             except (ExpressionError, StepError) as exc:
                 ok, sr.output = False, str(exc)
+            sr.seconds = time.monotonic() - started
             sr.outputs = _read_outputs(files["output"])
             sr.outcome = "success" if ok else "failure"
             if sr.output.startswith("skipped:"):
