@@ -162,6 +162,18 @@ def wheelhouse() -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def dependencies(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """coopt's dependencies installed once (`pip install --target`) from the wheelhouse, for setup-python's Python
+    to start with: each job's `pip install` then builds and installs coopt itself (its build requirements still
+    come from the wheelhouse) instead of spending most of a minute unpacking openai and pydantic again."""
+    d = tmp_path_factory.mktemp("dependencies")
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheelhouse),
+                    "--target", str(d), *deps], check=True, capture_output=True)
+    return d
+
+
 @pytest.fixture
 def runner(tmp_path: Path, app_repo: Path, coopt_repo: Path, wheelhouse: Path) -> Iterator[Runner]:
     repository, _ = _pinned()
@@ -216,9 +228,12 @@ def test_steps_run_in_order_with_outputs_env_and_a_failure_stops_the_job(tmp_pat
 
 @pytest.mark.parametrize("install, fails", [("pip install coopt-cc", True),
                                             pytest.param("pip install ./.coopt-src", False, marks=pytest.mark.slow)])
-def test_a_recipe_that_installs_coopt_by_name_fails(runner: Runner, install: str, fails: bool) -> None:
+def test_a_recipe_that_installs_coopt_by_name_fails(runner: Runner, install: str, fails: bool,
+                                                    request: pytest.FixtureRequest) -> None:
     """coopt is not published: the old recipe (`pip install coopt-cc`) fails here as on GitHub; the recipe that
     builds the checked-out coopt gets a working coopt-cc-fast."""
+    if not fails:
+        runner.preinstalled = request.getfixturevalue("dependencies")
     repository, ref = _pinned()
     workflow = {"jobs": {"build": {"steps": [
         {"uses": "actions/checkout@v4", "with": {"repository": repository, "ref": ref, "path": ".coopt-src"}},
@@ -242,7 +257,8 @@ def test_a_checkout_of_a_tag_the_repository_lacks_fails(runner: Runner) -> None:
     assert [s.outcome for s in job.steps] == ["failure", "skipped"], job.log()
 
 
-def test_without_xxhash_the_install_fails_instead_of_leaving_coopt_slow(runner: Runner) -> None:
+@pytest.mark.slow
+def test_without_xxhash_the_install_fails_instead_of_leaving_coopt_slow(runner: Runner, dependencies: Path) -> None:
     """What a runner without libxxhash-dev gets (a compiler that cannot build coopt-cc-fast stands in for it): the
     workflows' install step fails with the reason; without COOPT_REQUIRE_FAST_PATH the same install succeeds with
     no fast path, the silent 9 ms per compile the workflows must not ship."""
@@ -251,6 +267,7 @@ def test_without_xxhash_the_install_fails_instead_of_leaving_coopt_slow(runner: 
     no_xxhash.write_text("#!/bin/sh\necho 'fastcc.c:1:10: fatal error: xxhash.h: No such file or directory' >&2\n"
                          "exit 1\n")
     no_xxhash.chmod(0o755)
+    runner.preinstalled = dependencies
     repository, ref = _pinned()
     for recipe, ok in ((install, False), (install.replace("COOPT_REQUIRE_FAST_PATH=1 ", ""), True)):
         workflow = {"env": {"CC": str(no_xxhash)}, "jobs": {"j": {"steps": [
@@ -295,14 +312,22 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
             if p.is_file()}
 
 
+def _perf_permitted() -> None:
+    """The workflows' sysctl (run with sudo) lets perf record; without root it is skipped and perf may refuse."""
+    if os.geteuid() != 0 and PARANOID.exists() and int(PARANOID.read_text()) > 1:
+        pytest.skip("not root: the workflows' sudo steps are skipped, and kernel.perf_event_paranoid=%s keeps perf "
+                    "from recording" % PARANOID.read_text().strip())
+
+
 def _doctor_says_fast_path_ok(output: str) -> bool:
     return any(re.match(r"ok\s+coopt-cc\s+coopt-cc-fast: ", ln) for ln in output.splitlines())
 
 
 @pytest.mark.slow
-def test_the_day_build_workflow_serves_the_nightly_variant_and_writes_nothing(runner: Runner, coopt: Coopt,
-                                                                             app_repo: Path) -> None:
+def test_the_day_build_workflow_serves_the_nightly_variant_and_writes_nothing(
+        runner: Runner, coopt: Coopt, app_repo: Path, dependencies: Path) -> None:
     require("clang", "make", "git")
+    runner.preinstalled = dependencies
     data = load_yaml(DAY)
     # What last night's job saved: a cache holding a variant of work.c, built at the runner's workspace path.
     ws = runner.workspace
@@ -328,8 +353,11 @@ def test_the_day_build_workflow_serves_the_nightly_variant_and_writes_nothing(ru
 
 
 @pytest.mark.slow
-def test_the_nightly_workflow_runs_coopt_nightly_and_saves_the_cache_and_the_report(runner: Runner) -> None:
+def test_the_nightly_workflow_runs_coopt_nightly_and_saves_the_cache_and_the_report(runner: Runner,
+                                                                                    dependencies: Path) -> None:
     require("clang", "make", "git", "perf")
+    _perf_permitted()
+    runner.preinstalled = dependencies
     [job] = runner.run(load_yaml(NIGHTLY))
     _all_ok([job])
     assert job.fast_path, job.log()
@@ -344,12 +372,13 @@ def test_the_nightly_workflow_runs_coopt_nightly_and_saves_the_cache_and_the_rep
 
 
 @pytest.mark.slow
-def test_the_sharded_workflow_optimizes_in_three_jobs_and_merges_one_report(runner: Runner) -> None:
+def test_the_sharded_workflow_optimizes_in_three_jobs_and_merges_one_report(runner: Runner,
+                                                                            dependencies: Path) -> None:
     require("clang", "make", "git", "perf")
+    _perf_permitted()
+    runner.preinstalled = dependencies
     results = runner.run(load_yaml(SHARDED))
     _all_ok(results)
-    for r in results:
-        print(r.job, r.matrix, ["%s %.1f" % (s.name[:20], s.seconds) for s in r.steps])
     assert [(r.job, r.matrix) for r in results] == [("profile", {}), *[("optimize", {"shard": k}) for k in (1, 2, 3)],
                                                     ("report", {})]
     assert all(r.fast_path for r in results), [(r.job, r.matrix, r.fast_path) for r in results]

@@ -7,7 +7,9 @@ first. Only the `uses:` steps are emulated, each by what it leaves on the machin
 
 - actions/checkout: a git clone of the named repository (the user's own when none is named) at `ref`, into `path`;
   the test says which local repository stands for which name, and a ref the repository lacks fails the step.
-- actions/setup-python: a fresh virtual environment (with this interpreter's pip) first on PATH.
+- actions/setup-python: a fresh virtual environment (with this interpreter's pip) first on PATH; with `preinstalled`,
+  holding (hard links to) those packages from the start, as a runner image or a warm pip cache would, so that a
+  `pip install` of coopt builds and installs coopt itself and finds its dependencies satisfied.
 - actions/cache/restore and /save: a directory per key in a store kept by the Runner; restore takes the exact key,
   else the newest entry whose key starts with one of `restore-keys`; saving an existing key fails (entries are
   immutable).
@@ -28,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -212,6 +215,7 @@ class Runner:
     secrets: dict[str, str] = field(default_factory=dict)
     vars: dict[str, str] = field(default_factory=dict)
     run_id: int = 1000
+    preinstalled: Path | None = None  # a `pip install --target` directory that setup-python's Python starts with
     caches: list[tuple[str, Path]] = field(default_factory=list)  # (key, saved directory), oldest first
     artifacts: dict[str, Path] = field(default_factory=dict)
 
@@ -376,12 +380,16 @@ class Runner:
         else:
             return False, "no emulation for shell %r" % shell
         cwd = self.workspace / substitute(step.get("working-directory", "."), contexts)
+        # Its own session, so that a step that hangs is stopped with everything it started.
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True)
         try:
-            proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, errors="replace", timeout=STEP_TIMEOUT_S)
-        except subprocess.TimeoutExpired as exc:
-            return False, "timed out after %ds\n%s" % (STEP_TIMEOUT_S, exc.stdout or "")
-        return proc.returncode == 0, "$ %s\n%s[exit %d]" % (script.strip(), proc.stdout, proc.returncode)
+            out, _ = proc.communicate(timeout=STEP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            return False, "$ %s\n%s[timed out after %d s]" % (script.strip(), out, STEP_TIMEOUT_S)
+        return proc.returncode == 0, "$ %s\n%s[exit %d]" % (script.strip(), out, proc.returncode)
 
     def _use(self, step: dict[str, Any], contexts: dict[str, Any], job: JobResult) -> tuple[bool, str]:
         action, _, version = step["uses"].partition("@")
@@ -440,6 +448,13 @@ class Runner:
         info = next(f.parts[0] for f in dist.files or [] if f.parts[0].endswith(".dist-info"))
         for top in ("pip", info):
             shutil.copytree(Path(str(dist.locate_file(top))), site / top, symlinks=True)
+        if self.preinstalled is not None:
+            for entry in self.preinstalled.iterdir():
+                if entry.name != "bin" and not (site / entry.name).exists():
+                    if entry.is_dir():
+                        shutil.copytree(entry, site / entry.name, symlinks=True, copy_function=_link_or_copy)
+                    else:
+                        _link_or_copy(str(entry), str(site / entry.name))
         for name in ("pip", "pip3", "pip%s" % have):
             p = venv / "bin" / name
             p.write_text('#!/bin/sh\nexec "%s" -m pip "$@"\n' % (venv / "bin" / "python"))
@@ -512,6 +527,13 @@ class Runner:
         if venv is None:
             return False
         return any(os.access(p, os.X_OK) for p in venv.glob("lib/python3*/site-packages/coopt/data/coopt-cc-fast"))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _job_order(jobs: dict[str, Any]) -> list[str]:
