@@ -16,10 +16,10 @@ import pytest
 
 from conftest import Coopt, require
 from coopt.agents.asm_agent import AsmAgent
-from coopt.agents.budget import Budget
 from coopt.agents.ir_agent import IRAgent, param_type, return_type
 from coopt.agents.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
 from coopt.agents.optimize_levels import AgentContext, HotTU, NoCandidate, check_levels
+from coopt.budget import Budget
 from coopt.cache.job import CompileJob
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 

@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from coopt.agents.budget import Budget
 from coopt.agents.compiler_tools import ToolError
-from coopt.agents.llm import ChatClient
 from coopt.agents.optimize_levels import AgentContext, HotTU, check_levels
 from coopt.agents.optimize_setup import OptimizeError
 from coopt.agents.prompts import code_blocks
@@ -31,7 +29,9 @@ from coopt.agents.source_agent import (
     pick_block,
 )
 from coopt.agents.source_context import ExtractError, absolute_flags, extract, identifiers
+from coopt.budget import Budget
 from coopt.cache.job import CompileJob
+from coopt.llm.client import ChatClient
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 DEFS_H = """#ifndef DEFS_H

@@ -254,7 +254,7 @@ def check_llm(c: Checked) -> list[Finding]:
 
 
 def _check_local() -> list[Finding]:
-    from coopt.agents.local_model import LocalModelError, resolve_model_path
+    from coopt.llm.local_server import LocalModelError, resolve_model_path
 
     out = []
     try:

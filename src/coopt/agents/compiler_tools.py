@@ -11,9 +11,9 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-from coopt.agents.llm_types import Tool
 from coopt.agents.relink import LinkRecord, relink
 from coopt.cache.job import CompileJob
+from coopt.llm.types import Tool
 from coopt.toolchain import Toolchain, find_toolchain
 
 

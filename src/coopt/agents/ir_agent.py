@@ -20,7 +20,6 @@ import re
 
 from coopt.agents.compiler_tools import OPT_TOOL, ToolError, emit_ir, run_opt, valid_pipeline
 from coopt.agents.llm_level import error_excerpt
-from coopt.agents.llm_types import Model, ToolCall
 from coopt.agents.lowlevel import (
     AnswerError,
     LowAgent,
@@ -36,6 +35,7 @@ from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavaila
 from coopt.agents.prompts import IR_CONTEXT, IR_FIX, IR_SYSTEM, IR_TOOLS, IR_USER
 from coopt.agents.source_context import ExtractError
 from coopt.cache.job import CompileJob
+from coopt.llm.types import Model, ToolCall
 from coopt.toolchain import ToolchainError, find_toolchain
 
 # Words before the return type in a `define` head that are not part of the type.

@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler_tools import Built
-from coopt.agents.llm import CHARS_PER_TOKEN
-from coopt.agents.llm_types import Answer, ChatRequest, Message, Model, Sampling
-from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, NoCandidate
 from coopt.agents.source_context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen_agent import TestGenAgent
 from coopt.cache.job import CompileJob
+from coopt.llm.client import CHARS_PER_TOKEN
+from coopt.llm.local_server import LocalModelError
+from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling
 from coopt.verify.evidence import CheckResult, Evidence
 
 

@@ -21,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coopt.agents.llm_level import Refusal, SampledLevel, SampleLoop, estimate_tokens
-from coopt.agents.llm_types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 from coopt.agents.optimize_levels import AgentContext, LevelAgent
 from coopt.agents.prompts import code_blocks
 from coopt.agents.source_agent import open_level_model
 from coopt.agents.source_context import ExtractError
 from coopt.agents.testgen_agent import TestGenAgent
 from coopt.cache.job import CompileJob
+from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 
 
 class DoesNotFit(Exception):

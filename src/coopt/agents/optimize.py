@@ -29,7 +29,6 @@ from types import FrameType
 from typing import Any, TextIO
 
 from coopt.agents import shard as sharding
-from coopt.agents.budget import Budget, BudgetExhausted
 from coopt.agents.compiler_tools import ToolError, compile_with_flags
 from coopt.agents.guide import Guide
 from coopt.agents.llm_guide import GUIDES, LLMGuide
@@ -63,6 +62,7 @@ from coopt.agents.optimize_state import (
 )
 from coopt.agents.optimize_state import load as load_state
 from coopt.agents.relink import RelinkError
+from coopt.budget import Budget, BudgetExhausted
 from coopt.cache.hashing import hash_file
 from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
 from coopt.cache.store import Store

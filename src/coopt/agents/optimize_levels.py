@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coopt.agents.budget import Budget
 from coopt.agents.compiler_tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.optimize_bench import PLACEHOLDER, Workload
 from coopt.agents.relink import LinkRecord
+from coopt.budget import Budget
 from coopt.cache.job import CompileJob
 from coopt.verify.evidence import Evidence
 

@@ -26,7 +26,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.llm import LLMConfigError
 from coopt.agents.llm_level import (
     Refusal,
     SampledLevel,
@@ -34,8 +33,6 @@ from coopt.agents.llm_level import (
     error_excerpt,
     estimate_tokens,
 )
-from coopt.agents.llm_types import Answer, Message, Model
-from coopt.agents.local_model import LocalModelError
 from coopt.agents.optimize_levels import (
     AgentContext,
     LevelAgent,
@@ -63,6 +60,9 @@ from coopt.agents.source_context import (
 )
 from coopt.agents.testgen_agent import TestGenAgent
 from coopt.cache.job import CompileJob
+from coopt.llm.client import LLMConfigError
+from coopt.llm.local_server import LocalModelError
+from coopt.llm.types import Answer, Message, Model
 
 PROPOSER = "llm/source"
 # Directives a rewrite may bring along (a header for memchr, a helper macro); the rest is dropped.
@@ -319,7 +319,7 @@ def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
             raise LLMConfigError("COOPT_LLM_CONTEXT=%d is too small (at least 512 tokens)" % value)
         return value
     if llm == "local":
-        from coopt.agents.local_model import DEFAULT_CTX
+        from coopt.llm.local_server import DEFAULT_CTX
 
         return DEFAULT_CTX
     return 16384
@@ -328,8 +328,8 @@ def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
 def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextlib.ExitStack, Model, int]:
     """The run's model for an LLM level (source, ir, asm), the stack that stops it, and its context in tokens.
     OptimizeError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""
-    from coopt.agents.llm_provider import open_model
     from coopt.agents.optimize_setup import OptimizeError
+    from coopt.llm.providers import open_model
 
     stack = contextlib.ExitStack()
     # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which

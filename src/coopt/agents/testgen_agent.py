@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from coopt.agents.llm_types import ChatRequest, Model
 from coopt.agents.prompts import (
     TESTGEN_CONTEXT,
     TESTGEN_ROLES,
@@ -28,6 +27,7 @@ from coopt.agents.prompts import (
 )
 from coopt.agents.source_context import FunctionSource, absolute_flags, clang_for
 from coopt.cache.job import CompileJob
+from coopt.llm.types import ChatRequest, Model
 from coopt.verify import inputs
 from coopt.verify.inputs import Alias, Buffer, CallPlan, GeneratedInput, InputCase, Null, Role, Value
 from coopt.verify.signatures import CType, FunctionSig, SignatureError, parse

@@ -1,6 +1,6 @@
 """Provider `local`: llama.cpp's OpenAI-compatible HTTP server from the `xllamacpp` wheel, on a loopback port.
 
-The server runs in a child Python process (`python -m coopt.agents.local_model`), not in ours:
+The server runs in a child Python process (`python -m coopt.llm.local_server`), not in ours:
 - stopping it is ending a process, which frees the model's memory at once and cannot hang on native threads;
 - a crash inside llama.cpp ends the child, not the optimizer run;
 - the child has its own session, so Ctrl-C reaches only coopt, whose `with` block then stops the child in order;
@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from coopt.agents import llm_fetch
+from coopt.llm import fetch as llm_fetch
 
 DEFAULT_CTX = 4096
 START_TIMEOUT = 180.0
@@ -116,7 +116,7 @@ class LocalServer:
         fd, self.log_path = tempfile.mkstemp(prefix="coopt-llama-", suffix=".log", dir=log_dir)
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "coopt.agents.local_model", json.dumps(config)],
+                [sys.executable, "-m", "coopt.llm.local_server", json.dumps(config)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fd, start_new_session=True,
                 env=_child_env(),
             )

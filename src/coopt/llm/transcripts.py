@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from coopt.agents.llm_types import TRANSCRIPT_FORMAT
+from coopt.llm.types import TRANSCRIPT_FORMAT
 
 
 def request_key(payload: dict[str, Any]) -> str:

@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from coopt.agents.budget import Budget
-from coopt.agents.llm_parse import parse_body
-from coopt.agents.llm_transcripts import TranscriptCache, request_key
-from coopt.agents.llm_types import Answer, AnswerStatus, ChatRequest, Usage
+from coopt.budget import Budget
+from coopt.llm.parse import parse_body
+from coopt.llm.transcripts import TranscriptCache, request_key
+from coopt.llm.types import Answer, AnswerStatus, ChatRequest, Usage
 
 CACHE_MODES = ("use", "off", "replay")
 # Sent when no key is configured: local servers need none, and the SDK refuses to start without one.

@@ -14,9 +14,9 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 
-from coopt.agents.budget import Budget
-from coopt.agents.llm import ChatClient, LLMConfig
-from coopt.agents.llm_types import Model
+from coopt.budget import Budget
+from coopt.llm.client import ChatClient, LLMConfig
+from coopt.llm.types import Model
 
 PROVIDERS = ("none", "local", "openai")
 # A small model on one core decodes about 20 tokens/s: 1024 tokens of answer after a long prompt take minutes.
@@ -38,10 +38,10 @@ def open_model(provider: str, budget: Budget | None = None, cache_dir: str = "",
             yield client
         return
     if provider != "local":
-        from coopt.agents.llm import LLMConfigError
+        from coopt.llm.client import LLMConfigError
 
         raise LLMConfigError("unknown LLM provider %r; use one of %s" % (provider, ", ".join(PROVIDERS)))
-    from coopt.agents.local_model import LocalServer, model_name, resolve_model_path
+    from coopt.llm.local_server import LocalServer, model_name, resolve_model_path
 
     path = resolve_model_path(dict(env))
     server = LocalServer(path)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from coopt.agents.llm_types import AnswerStatus, ToolCall, Usage
+from coopt.llm.types import AnswerStatus, ToolCall, Usage
 
 _DECODER = json.JSONDecoder()
 
