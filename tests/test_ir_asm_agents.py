@@ -20,7 +20,7 @@ from coopt.agents.ir_agent import IRAgent, param_type, return_type
 from coopt.agents.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
 from coopt.agents.optimize_levels import AgentContext, HotTU, NoCandidate, check_levels
 from coopt.budget import Budget
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 HOT_C = """#include <stddef.h>

@@ -25,8 +25,8 @@ from coopt.agents.optimize_state import (
     remember_run,
     save,
 )
-from coopt.agents.relink import RelinkError, find_link, linked_objects, relink
 from coopt.agents.report import render
+from coopt.journal.relink import RelinkError, find_link, linked_objects, relink
 from coopt.verify.evidence import Interval
 
 

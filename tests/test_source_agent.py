@@ -30,7 +30,7 @@ from coopt.agents.source_agent import (
 )
 from coopt.agents.source_context import ExtractError, absolute_flags, extract, identifiers
 from coopt.budget import Budget
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.client import ChatClient
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 

@@ -25,7 +25,7 @@ from coopt.agents.lowlevel import AnswerError, LowAgent, LowOptions, Region, mak
 from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
 from coopt.agents.prompts import ASM_FIX, ASM_SYSTEM, ASM_USER
 from coopt.agents.source_context import ExtractError
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.types import Model
 from coopt.toolchain import ToolchainError, find_toolchain
 

@@ -11,8 +11,8 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 
-from coopt.agents.relink import LinkRecord, relink
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import LinkRecord, relink
 from coopt.llm.types import Tool
 from coopt.toolchain import Toolchain, find_toolchain
 

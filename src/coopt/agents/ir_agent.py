@@ -34,7 +34,7 @@ from coopt.agents.lowlevel import (
 from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
 from coopt.agents.prompts import IR_CONTEXT, IR_FIX, IR_SYSTEM, IR_TOOLS, IR_USER
 from coopt.agents.source_context import ExtractError
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.types import Model, ToolCall
 from coopt.toolchain import ToolchainError, find_toolchain
 

@@ -24,7 +24,7 @@ from coopt.agents.compiler_tools import Built
 from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, NoCandidate
 from coopt.agents.source_context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen_agent import TestGenAgent
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.local_server import LocalModelError
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling
@@ -62,7 +62,7 @@ class CandidateChecker:
         if not self.ctx.link:  # an agent used without a program (its own tests): the TU alone
             return []
         if tu.object not in self._rest:
-            from coopt.agents.relink import RelinkError, defines_what_obj_needs, rest_of_program
+            from coopt.journal.relink import RelinkError, defines_what_obj_needs, rest_of_program
 
             work = os.path.join(self.ctx.workdir, "rest-of-program", "%d" % len(self._rest))
             try:

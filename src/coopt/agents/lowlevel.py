@@ -26,7 +26,7 @@ from coopt.agents.prompts import code_blocks
 from coopt.agents.source_agent import open_level_model
 from coopt.agents.source_context import ExtractError
 from coopt.agents.testgen_agent import TestGenAgent
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 
 

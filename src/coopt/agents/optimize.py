@@ -61,11 +61,11 @@ from coopt.agents.optimize_state import (
     state_name,
 )
 from coopt.agents.optimize_state import load as load_state
-from coopt.agents.relink import RelinkError
 from coopt.budget import Budget, BudgetExhausted
 from coopt.cache.hashing import hash_file
 from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
 from coopt.cache.store import Store
+from coopt.journal.relink import RelinkError
 from coopt.verify.evidence import CheckResult, Evidence, Interval
 from coopt.verify.verdict import Verdict
 

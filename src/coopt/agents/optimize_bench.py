@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from coopt.agents.relink import LinkRecord, relink
 from coopt.budget import BudgetExhausted
+from coopt.journal.relink import LinkRecord, relink
 from coopt.verify import program, sandbox
 from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed

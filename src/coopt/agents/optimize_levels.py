@@ -22,9 +22,9 @@ from typing import Any, Protocol
 
 from coopt.agents.compiler_tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.optimize_bench import PLACEHOLDER, Workload
-from coopt.agents.relink import LinkRecord
 from coopt.budget import Budget
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import LinkRecord
 from coopt.verify.evidence import Evidence
 
 COMPILER_LEVELS = ("flags", "pgo")

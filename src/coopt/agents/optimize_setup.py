@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from coopt.agents.optimize_bench import Workload, WorkloadError, from_argv, from_line
 from coopt.agents.optimize_levels import HotTU
-from coopt.agents.relink import LinkRecord, RelinkError, find_link, linked_objects
-from coopt.cache import journal
-from coopt.cache.job import CompileJob
+from coopt.journal import log as journal
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects
 from coopt.profile.errors import ProfileError
 from coopt.profile.model import Profile, load
 

@@ -59,7 +59,7 @@ from coopt.agents.source_context import (
     top_level,
 )
 from coopt.agents.testgen_agent import TestGenAgent
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.client import LLMConfigError
 from coopt.llm.local_server import LocalModelError
 from coopt.llm.types import Answer, Message, Model

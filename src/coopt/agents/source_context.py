@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 
 Node = dict[str, Any]
 

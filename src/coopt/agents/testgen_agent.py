@@ -26,7 +26,7 @@ from coopt.agents.prompts import (
     code_blocks,
 )
 from coopt.agents.source_context import FunctionSource, absolute_flags, clang_for
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 from coopt.llm.types import ChatRequest, Model
 from coopt.verify import inputs
 from coopt.verify.inputs import Alias, Buffer, CallPlan, GeneratedInput, InputCase, Null, Role, Value

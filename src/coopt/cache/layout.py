@@ -33,8 +33,8 @@ def memo_dir_name() -> str:
     """coopt-cc-fast's memo directory for this coopt version and key format (build_fastcc.py builds the same
     name into the binary; a test checks)."""
     from coopt import __version__
-    from coopt.cache.journal import JOURNAL_VERSION
     from coopt.cache.key import KEY_VERSION
+    from coopt.journal.log import JOURNAL_VERSION
 
     return "%s%s-k%d-j%d" % (MEMO_PREFIX, __version__, KEY_VERSION, JOURNAL_VERSION)
 

@@ -51,7 +51,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 
 # Arguments whose effect on the header search this module does not model.
 _UNMODELLED_ARGS = ("-include", "-imacros", "-ivfsoverlay", "-fmodules", "-fimplicit-module-maps", "-iframework",

@@ -17,9 +17,9 @@ from coopt.cache import lookups, manifest
 from coopt.cache.deps import list_deps
 from coopt.cache.hashing import hash_bytes, hash_file
 from coopt.cache.identity import compiler_identity
-from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Entry, Store
+from coopt.journal.job import CompileJob
 
 LEVELS = ("source", "ir", "asm", "flags", "pgo", "object")
 

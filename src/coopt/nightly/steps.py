@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from coopt.cache import journal, stats
+from coopt.cache import stats
 from coopt.cache.layout import CacheLayout
 from coopt.config import Command, Config, environment
 from coopt.hooks import Hook, HookResult, run_hook, tail
+from coopt.journal import log as journal
 from coopt.nightly.console import Console
 from coopt.nightly.state import NightlyState
 

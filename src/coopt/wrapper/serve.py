@@ -29,9 +29,9 @@ from stat import S_ISREG
 
 from coopt.cache import key as keymod
 from coopt.cache import manifest, stats
-from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
+from coopt.journal.job import CompileJob
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
-from coopt.cache import journal
+from coopt.journal import log as journal
 
 
 class RelinkError(Exception):
