@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.compiler_tools import (
+from coopt.agents.compiler.tools import (
     ToolError,
     compile_with_flags,
     emit_ir,

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.asm_agent import AsmAgent
-from coopt.agents.ir_agent import IRAgent, param_type, return_type
-from coopt.agents.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
-from coopt.agents.optimize_levels import AgentContext, HotTU, NoCandidate, check_levels
+from coopt.agents.levels import AgentContext, HotTU, NoCandidate, check_levels
+from coopt.agents.rewrite.asm import AsmAgent
+from coopt.agents.rewrite.ir import IRAgent, param_type, return_type
+from coopt.agents.rewrite.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client

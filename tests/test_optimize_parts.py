@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
+from coopt.agents.levels import LevelUnavailable, check_levels
 from coopt.agents.optimize_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
-from coopt.agents.optimize_levels import LevelUnavailable, check_levels
 from coopt.agents.optimize_state import (
     AttemptRecord,
     CommandRecord,

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from coopt.agents.compiler_tools import ToolError
-from coopt.agents.optimize_levels import AgentContext, HotTU, check_levels
+from coopt.agents.compiler.tools import ToolError
+from coopt.agents.levels import AgentContext, HotTU, check_levels
 from coopt.agents.optimize_setup import OptimizeError
-from coopt.agents.prompts import code_blocks
-from coopt.agents.source_agent import (
+from coopt.agents.rewrite.context import ExtractError, absolute_flags, extract, identifiers
+from coopt.agents.rewrite.prompts import code_blocks
+from coopt.agents.rewrite.source import (
     DoesNotFit,
     SourceAgent,
     SourceLevelAgent,
@@ -28,7 +29,6 @@ from coopt.agents.source_agent import (
     make_agent,
     pick_block,
 )
-from coopt.agents.source_context import ExtractError, absolute_flags, extract, identifiers
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.llm.client import ChatClient

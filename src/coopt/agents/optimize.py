@@ -29,11 +29,9 @@ from types import FrameType
 from typing import Any, TextIO
 
 from coopt.agents import shard as sharding
-from coopt.agents.compiler_tools import ToolError, compile_with_flags
+from coopt.agents.compiler.tools import ToolError, compile_with_flags
 from coopt.agents.guide import Guide
-from coopt.agents.llm_guide import GUIDES, LLMGuide
-from coopt.agents.optimize_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
-from coopt.agents.optimize_levels import (
+from coopt.agents.levels import (
     LLM_LEVELS,
     AgentContext,
     Candidate,
@@ -43,6 +41,8 @@ from coopt.agents.optimize_levels import (
     check_levels,
     make_agents,
 )
+from coopt.agents.llm_guide import GUIDES, LLMGuide
+from coopt.agents.optimize_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
 from coopt.agents.optimize_setup import OptimizeError, Plan, Workloads, plan, workloads
 from coopt.agents.optimize_state import (
     AttemptRecord,
@@ -440,7 +440,7 @@ def _chooser(run: _Run, guide: Guide, ctx: AgentContext) -> Guide | LLMGuide:
     """The deterministic guide, or with `--guide llm` the model choosing among its live arms."""
     if run.opts.guide != "llm":
         return guide
-    from coopt.agents.source_agent import open_level_model
+    from coopt.agents.rewrite.source import open_level_model
 
     stack, model, _ = open_level_model("guide", run.opts.llm, ctx)
     chooser = LLMGuide(guide, model)

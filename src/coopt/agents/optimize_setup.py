@@ -9,8 +9,8 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from coopt.agents.levels import HotTU
 from coopt.agents.optimize_bench import Workload, WorkloadError, from_argv, from_line
-from coopt.agents.optimize_levels import HotTU
 from coopt.journal import log as journal
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The optimizer's levels (agents/optimize_levels.py: COMPILER_LEVELS + LLM_LEVELS); a test keeps them equal.
+# The optimizer's levels (agents/levels.py: COMPILER_LEVELS + LLM_LEVELS); a test keeps them equal.
 COMPILER_LEVELS = ("flags", "pgo")
 LLM_LEVELS = ("source", "ir", "asm")
 LLM_PROVIDERS = ("none", "local", "openai")

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from coopt.agents.prompts import (
+from coopt.agents.rewrite.context import FunctionSource, absolute_flags, clang_for
+from coopt.agents.rewrite.prompts import (
     TESTGEN_CONTEXT,
     TESTGEN_ROLES,
     TESTGEN_SYSTEM,
     TESTGEN_USER,
     code_blocks,
 )
-from coopt.agents.source_context import FunctionSource, absolute_flags, clang_for
 from coopt.journal.job import CompileJob
 from coopt.llm.types import ChatRequest, Model
 from coopt.verify import inputs

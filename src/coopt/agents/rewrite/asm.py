@@ -21,10 +21,10 @@ from __future__ import annotations
 import os
 import re
 
-from coopt.agents.lowlevel import AnswerError, LowAgent, LowOptions, Region, make_level_agent, run_tool
-from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
-from coopt.agents.prompts import ASM_FIX, ASM_SYSTEM, ASM_USER
-from coopt.agents.source_context import ExtractError
+from coopt.agents.levels import AgentContext, LevelAgent, LevelUnavailable
+from coopt.agents.rewrite.context import ExtractError
+from coopt.agents.rewrite.lowlevel import AnswerError, LowAgent, LowOptions, Region, make_level_agent, run_tool
+from coopt.agents.rewrite.prompts import ASM_FIX, ASM_SYSTEM, ASM_USER
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Model
 from coopt.toolchain import ToolchainError, find_toolchain

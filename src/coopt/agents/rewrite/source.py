@@ -26,27 +26,12 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.llm_level import (
-    Refusal,
-    SampledLevel,
-    SampleLoop,
-    error_excerpt,
-    estimate_tokens,
-)
-from coopt.agents.optimize_levels import (
+from coopt.agents.levels import (
     AgentContext,
     LevelAgent,
     LevelUnavailable,
 )
-from coopt.agents.prompts import (
-    SOURCE_CONTEXT,
-    SOURCE_FIX,
-    SOURCE_INCLUDES,
-    SOURCE_SYSTEM,
-    SOURCE_USER,
-    code_blocks,
-)
-from coopt.agents.source_context import (
+from coopt.agents.rewrite.context import (
     ContextItem,
     ExtractError,
     FunctionSource,
@@ -58,7 +43,22 @@ from coopt.agents.source_context import (
     name_offset,
     top_level,
 )
-from coopt.agents.testgen_agent import TestGenAgent
+from coopt.agents.rewrite.prompts import (
+    SOURCE_CONTEXT,
+    SOURCE_FIX,
+    SOURCE_INCLUDES,
+    SOURCE_SYSTEM,
+    SOURCE_USER,
+    code_blocks,
+)
+from coopt.agents.rewrite.sampling import (
+    Refusal,
+    SampledLevel,
+    SampleLoop,
+    error_excerpt,
+    estimate_tokens,
+)
+from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
 from coopt.llm.client import LLMConfigError
 from coopt.llm.local_server import LocalModelError

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coopt.agents.compiler_tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.optimize_bench import PLACEHOLDER, Workload
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
@@ -33,9 +33,9 @@ LLM_LEVELS = ("source", "ir", "asm")
 LLM_AGENT_FACTORY = "coopt.agents.llm_levels:make_agent"
 # Levels whose agent has a module of its own; the other LLM levels come from LLM_AGENT_FACTORY.
 LLM_AGENT_FACTORIES: dict[str, str] = {
-    "source": "coopt.agents.source_agent:make_agent",
-    "ir": "coopt.agents.ir_agent:make_agent",
-    "asm": "coopt.agents.asm_agent:make_agent",
+    "source": "coopt.agents.rewrite.source:make_agent",
+    "ir": "coopt.agents.rewrite.ir:make_agent",
+    "asm": "coopt.agents.rewrite.asm:make_agent",
 }
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
@@ -190,7 +190,7 @@ class PgoAgent:
 
     def unavailable(self) -> str:
         """Why PGO cannot run here at all (checked once, before any budget is spent); "" when it can."""
-        from coopt.agents.compiler_tools import profile_runtime_missing
+        from coopt.agents.compiler.tools import profile_runtime_missing
 
         if not self.error and self.ctx.hot:
             self.error = profile_runtime_missing(self.ctx.hot[0].job.compiler)

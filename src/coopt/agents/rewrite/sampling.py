@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
-from coopt.agents.compiler_tools import Built
-from coopt.agents.optimize_levels import AgentContext, Candidate, HotTU, NoCandidate
-from coopt.agents.source_context import ExtractError, absolute_flags, clang_for
-from coopt.agents.testgen_agent import TestGenAgent
+from coopt.agents.compiler.tools import Built
+from coopt.agents.levels import AgentContext, Candidate, HotTU, NoCandidate
+from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
+from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.local_server import LocalModelError
@@ -381,7 +381,7 @@ class SampledLevel:
             source = getattr(st.prepared, "source", None)
             try:
                 if source is None:
-                    from coopt.agents.source_context import extract
+                    from coopt.agents.rewrite.context import extract
 
                     source = extract(tu.job, function, clang_for(tu.job))
                 st.inputs = self.testgen.source_for(tu.job, source)

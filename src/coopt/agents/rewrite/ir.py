@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import re
 
-from coopt.agents.compiler_tools import OPT_TOOL, ToolError, emit_ir, run_opt, valid_pipeline
-from coopt.agents.llm_level import error_excerpt
-from coopt.agents.lowlevel import (
+from coopt.agents.compiler.tools import OPT_TOOL, ToolError, emit_ir, run_opt, valid_pipeline
+from coopt.agents.levels import AgentContext, LevelAgent, LevelUnavailable
+from coopt.agents.rewrite.context import ExtractError
+from coopt.agents.rewrite.lowlevel import (
     AnswerError,
     LowAgent,
     LowOptions,
@@ -31,9 +32,8 @@ from coopt.agents.lowlevel import (
     run_tool,
     tool_errors,
 )
-from coopt.agents.optimize_levels import AgentContext, LevelAgent, LevelUnavailable
-from coopt.agents.prompts import IR_CONTEXT, IR_FIX, IR_SYSTEM, IR_TOOLS, IR_USER
-from coopt.agents.source_context import ExtractError
+from coopt.agents.rewrite.prompts import IR_CONTEXT, IR_FIX, IR_SYSTEM, IR_TOOLS, IR_USER
+from coopt.agents.rewrite.sampling import error_excerpt
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Model, ToolCall
 from coopt.toolchain import ToolchainError, find_toolchain

@@ -20,12 +20,12 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coopt.agents.llm_level import Refusal, SampledLevel, SampleLoop, estimate_tokens
-from coopt.agents.optimize_levels import AgentContext, LevelAgent
-from coopt.agents.prompts import code_blocks
-from coopt.agents.source_agent import open_level_model
-from coopt.agents.source_context import ExtractError
-from coopt.agents.testgen_agent import TestGenAgent
+from coopt.agents.levels import AgentContext, LevelAgent
+from coopt.agents.rewrite.context import ExtractError
+from coopt.agents.rewrite.prompts import code_blocks
+from coopt.agents.rewrite.sampling import Refusal, SampledLevel, SampleLoop, estimate_tokens
+from coopt.agents.rewrite.source import open_level_model
+from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 
