@@ -141,9 +141,9 @@ def build(p: Project, tree: Path, env: dict[str, str], cc: str) -> None:
 def measure(p: Project, plain: Path, served: Path, env: dict[str, str], pairs: int, what: str) -> dict:
     """The bench line on both programs, interleaved: speed-up of the coopt-built program over plain clang's, in
     CPU time (user+sys, the default) or wall time, with the verifier's statistics."""
-    from coopt.agents.optimize_bench import cpu_timed
     from coopt.verify import sandbox
     from coopt.verify.perfstats import PerfSettings, interleaved, timed
+    from coopt.verify.program_bench import cpu_timed
 
     limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=600)
 

@@ -237,8 +237,8 @@ def test_every_section_dataclass_has_exactly_its_keys() -> None:
 
 def test_levels_providers_and_guides_match_the_optimizer() -> None:
     from coopt.agents.levels import COMPILER_LEVELS, LLM_LEVELS
-    from coopt.agents.llm_guide import GUIDES
     from coopt.llm.providers import PROVIDERS
+    from coopt.optimize.llm_guide import GUIDES
 
     assert schema.COMPILER_LEVELS == COMPILER_LEVELS and schema.LLM_LEVELS == LLM_LEVELS
     assert set(schema.LLM_PROVIDERS) == set(PROVIDERS)

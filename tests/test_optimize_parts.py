@@ -11,8 +11,8 @@ import pytest
 
 from conftest import Coopt, require
 from coopt.agents.levels import LevelUnavailable, check_levels
-from coopt.agents.optimize_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
-from coopt.agents.optimize_state import (
+from coopt.journal.relink import RelinkError, find_link, linked_objects, relink
+from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
@@ -25,9 +25,9 @@ from coopt.agents.optimize_state import (
     remember_run,
     save,
 )
-from coopt.agents.report import render
-from coopt.journal.relink import RelinkError, find_link, linked_objects, relink
+from coopt.report.summary import render
 from coopt.verify.evidence import Interval
+from coopt.verify.program_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
 
 
 @pytest.fixture

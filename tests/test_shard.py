@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt
-from coopt.agents import shard
-from coopt.agents.optimize_state import (
+from coopt.cache.store import Store
+from coopt.cli import COMMANDS
+from coopt.optimize import shard
+from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
@@ -31,8 +33,6 @@ from coopt.agents.optimize_state import (
     TuRecord,
     save,
 )
-from coopt.cache.store import Store
-from coopt.cli import COMMANDS
 from coopt.verify.evidence import Interval
 from test_nightly_ci import CI, coopt_commands, load_yaml
 from test_optimize import profiled_lua
@@ -83,7 +83,7 @@ def test_the_split_does_not_depend_on_the_order_of_the_tus(weights: list[float],
 
 def test_the_split_is_the_same_in_other_processes_whatever_the_hash_seed() -> None:
     items = _items(CASES[1][0] + [0.03, 0.03])  # ties
-    code = ("import json, sys; from coopt.agents import shard; items = [tuple(x) for x in json.loads(sys.argv[1])]; "
+    code = ("import json, sys; from coopt.optimize import shard; items = [tuple(x) for x in json.loads(sys.argv[1])]; "
             "print(json.dumps([shard.partition(items, 3), shard.plan_id(items, 3)]))")
     src = str(Path(shard.__file__).resolve().parents[2])
     outs = set()

@@ -18,7 +18,6 @@ import pytest
 from conftest import require
 from coopt.agents.compiler.tools import ToolError
 from coopt.agents.levels import AgentContext, HotTU, check_levels
-from coopt.agents.optimize_setup import OptimizeError
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, extract, identifiers
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.source import (
@@ -32,6 +31,7 @@ from coopt.agents.rewrite.source import (
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.llm.client import ChatClient
+from coopt.optimize.plan import OptimizeError
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 DEFS_H = """#ifndef DEFS_H

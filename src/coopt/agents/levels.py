@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
-from coopt.agents.optimize_bench import PLACEHOLDER, Workload
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.verify.evidence import Evidence
+from coopt.verify.program_bench import PLACEHOLDER, Workload
 
 COMPILER_LEVELS = ("flags", "pgo")
 LLM_LEVELS = ("source", "ir", "asm")

@@ -15,7 +15,7 @@ from coopt.cli.common import load_config
 from coopt.config import environment, schema
 
 if TYPE_CHECKING:
-    from coopt.agents.shard import ShardSpec
+    from coopt.optimize.shard import ShardSpec
 
 DESCRIPTION = """Make the hot TUs of a profiled program faster with verified variants.
 
@@ -105,7 +105,7 @@ def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
 
 def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
     """The ShardSpec of --shard, else of COOPT_SHARD, else None; UsageError naming where a bad value came from."""
-    from coopt.agents import shard
+    from coopt.optimize import shard
 
     if option is not None:
         text, origin = option, "--shard"
@@ -122,8 +122,8 @@ def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
 def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt optimize`."""
     a = _parser().parse_args(argv)
-    from coopt.agents.optimize import OptimizeOptions, Progress, StopFlag, optimize
-    from coopt.agents.optimize_setup import OptimizeError
+    from coopt.optimize.plan import OptimizeError
+    from coopt.optimize.run import OptimizeOptions, Progress, StopFlag, optimize
 
     spec = _shard(a.shard, dict(os.environ))
     if a.budget is not None and a.budget < 1:

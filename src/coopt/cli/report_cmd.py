@@ -31,9 +31,9 @@ def _parser() -> argparse.ArgumentParser:
 def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt report`."""
     a = _parser().parse_args(argv)
-    from coopt.agents.optimize_state import RunStateError, latest_run
-    from coopt.agents.report import render
-    from coopt.agents.report_merge import combine, load_results
+    from coopt.optimize.state import RunStateError, latest_run
+    from coopt.report.merge import combine, load_results
+    from coopt.report.summary import render
 
     try:
         paths = a.results or [a.run or latest_run(load_settings().cache_dir)]

@@ -17,7 +17,7 @@ from typing import Any
 COMPILER_LEVELS = ("flags", "pgo")
 LLM_LEVELS = ("source", "ir", "asm")
 LLM_PROVIDERS = ("none", "local", "openai")
-GUIDES = ("ucb", "llm")  # agents/llm_guide.py
+GUIDES = ("ucb", "llm")  # optimize/llm_guide.py
 HOOKS = ("build", "clean", "test", "bench", "profile")
 
 _TRUE = ("1", "true", "yes", "on")

@@ -183,9 +183,9 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def step_optimize(ctx: Context) -> Outcome:
-    from coopt.agents.optimize import OptimizeOptions, StopFlag, optimize
-    from coopt.agents.optimize_setup import OptimizeError
     from coopt.cache.put import Remotes
+    from coopt.optimize.plan import OptimizeError
+    from coopt.optimize.run import OptimizeOptions, StopFlag, optimize
 
     cfg, hooks = ctx.config.optimize, ctx.config.hooks
     assert hooks.profile is not None
@@ -235,7 +235,7 @@ def step_optimize(ctx: Context) -> Outcome:
 
 def _tee_progress(console: Console, log: TextIO) -> Any:
     """The optimizer's progress on our console and, as whole lines, in the optimize log."""
-    from coopt.agents.optimize import Progress
+    from coopt.optimize.run import Progress
 
     class TeeProgress(Progress):
         def line(self, text: str) -> None:
@@ -300,10 +300,10 @@ def step_test(ctx: Context) -> Outcome:
 
 
 def step_report(ctx: Context) -> Outcome:
-    from coopt.agents.optimize_state import RunStateError, load
-    from coopt.agents.report import render
     from coopt.cache.store import Store
     from coopt.nightly.summary import steps_markdown
+    from coopt.optimize.state import RunStateError, load
+    from coopt.report.summary import render
 
     written = []
     try:

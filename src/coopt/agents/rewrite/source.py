@@ -328,8 +328,8 @@ def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
 def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextlib.ExitStack, Model, int]:
     """The run's model for an LLM level (source, ir, asm), the stack that stops it, and its context in tokens.
     OptimizeError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""
-    from coopt.agents.optimize_setup import OptimizeError
     from coopt.llm.providers import open_model
+    from coopt.optimize.plan import OptimizeError
 
     stack = contextlib.ExitStack()
     # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from coopt.agents.guide import Arm, Guide
 from coopt.budget import BudgetExhausted
 from coopt.llm.types import ChatRequest, Message, Model, Sampling, Tool
+from coopt.optimize.guide import Arm, Guide
 
 GUIDES = ("ucb", "llm")  # [optimize] guide: the deterministic policy, or the model choosing among its arms
 

@@ -28,9 +28,7 @@ from dataclasses import asdict, dataclass, field
 from types import FrameType
 from typing import Any, TextIO
 
-from coopt.agents import shard as sharding
 from coopt.agents.compiler.tools import ToolError, compile_with_flags
-from coopt.agents.guide import Guide
 from coopt.agents.levels import (
     LLM_LEVELS,
     AgentContext,
@@ -41,10 +39,16 @@ from coopt.agents.levels import (
     check_levels,
     make_agents,
 )
-from coopt.agents.llm_guide import GUIDES, LLMGuide
-from coopt.agents.optimize_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
-from coopt.agents.optimize_setup import OptimizeError, Plan, Workloads, plan, workloads
-from coopt.agents.optimize_state import (
+from coopt.budget import Budget, BudgetExhausted
+from coopt.cache.hashing import hash_file
+from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
+from coopt.cache.store import Store
+from coopt.journal.relink import RelinkError
+from coopt.optimize import shard as sharding
+from coopt.optimize.guide import Guide
+from coopt.optimize.llm_guide import GUIDES, LLMGuide
+from coopt.optimize.plan import OptimizeError, Plan, Workloads, plan, workloads
+from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
@@ -60,13 +64,9 @@ from coopt.agents.optimize_state import (
     save,
     state_name,
 )
-from coopt.agents.optimize_state import load as load_state
-from coopt.budget import Budget, BudgetExhausted
-from coopt.cache.hashing import hash_file
-from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
-from coopt.cache.store import Store
-from coopt.journal.relink import RelinkError
+from coopt.optimize.state import load as load_state
 from coopt.verify.evidence import CheckResult, Evidence, Interval
+from coopt.verify.program_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
 from coopt.verify.verdict import Verdict
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from coopt.agents.optimize_state import (
+from coopt.optimize.state import (
     AttemptRecord,
     KeptRecord,
     RunState,

@@ -13,8 +13,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from coopt.agents.optimize_state import AttemptRecord, KeptRecord, RunState, to_dict
-from coopt.agents.report_merge import Shards
+from coopt.optimize.state import AttemptRecord, KeptRecord, RunState, to_dict
+from coopt.report.merge import Shards
 from coopt.verify.evidence import Interval
 
 REPORT_FORMAT = "coopt-optimize-report"
@@ -279,7 +279,7 @@ def render(state: RunState, fmt: str, shards: Shards | None = None) -> str:
     if fmt == "json":
         return render_json(sm)
     if fmt == "html":
-        from coopt.agents.report_html import render_html
+        from coopt.report.html import render_html
 
         return render_html(sm)
     raise ValueError("unknown report format %r (one of %s)" % (fmt, ", ".join(FORMATS)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import os
 
-from coopt.agents.report import SHARD_HEAD, Summary, iv_text, shard_rows
+from coopt.report.summary import SHARD_HEAD, Summary, iv_text, shard_rows
 from coopt.verify.evidence import Interval
 
 _STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:72em;color:#222}

@@ -10,12 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import HotTU
-from coopt.agents.optimize_bench import Workload, WorkloadError, from_argv, from_line
 from coopt.journal import log as journal
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects
 from coopt.profile.errors import ProfileError
 from coopt.profile.model import Profile, load
+from coopt.verify.program_bench import Workload, WorkloadError, from_argv, from_line
 
 MIN_SHARE = 0.01  # the guide's floor: a TU under 1% of the samples cannot move the program by 1%
 
