@@ -91,7 +91,7 @@ WRONG = REST["hot.c"].replace("i < n;", "i + 1 < n;")
 
 def test_the_verifier_links_the_rest_of_the_program_when_the_tu_calls_into_it(coopt: Coopt, tmp_path: Path) -> None:
     from coopt.journal.relink import defines_what_obj_needs, rest_of_program
-    from coopt.verify.api import VerifyOptions, verify
+    from coopt.verify.pipeline import VerifyOptions, verify
 
     require("clang", "ar")
     d = tmp_path / "prog"

@@ -17,8 +17,8 @@ from conftest import SRC, Coopt, require
 sys.path.insert(0, str(SRC))
 
 from coopt.verify import inputs, sandbox, signatures  # noqa: E402
-from coopt.verify.api import VerifyOptions, verify  # noqa: E402
 from coopt.verify.perfstats import bootstrap_interval  # noqa: E402
+from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 
 CORPUS = Path(__file__).parent / "verify_corpus"

@@ -7,7 +7,7 @@ plug in through `LLM_AGENT_FACTORIES` (per level) or `LLM_AGENT_FACTORY`: a modu
 
 Contract for every agent: `propose()` builds one candidate object from the TU's journaled compile and returns it
 as a `Candidate`. Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
-(`coopt.verify.api.verify`, differential harness with sanitizers) for the functions they changed; the loop refuses
+(`coopt.verify.pipeline.verify`, differential harness with sanitizers) for the functions they changed; the loop refuses
 such a candidate without accepted evidence. The loop then adds the program-level checks and the A/B timing.
 """
 

@@ -7,7 +7,7 @@
     <root>/compilers/<h>             compiler identity memo (size, mtime, content hash)
     <root>/locks/<name>.lock         writer locks, one per entry or manifest
     <root>/tmp/                      staging for atomic writes (same file system as the entries)
-    <root>/remote/down-<h>           a remote store that failed, skipped while the stamp is young (cache/tier.py)
+    <root>/remote/down-<h>           a remote store that failed, skipped while the stamp is young (cache/remote/sync.py)
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ REMOTE_EVENTS = ("hit", "miss", "error", "skipped", "corrupt", "bad_signature", 
 
 def _remote_rows(counts: dict[str, int]) -> dict[str, dict]:
     """Per remote (by display URL, which holds no credentials): its counters and mean request latency."""
-    from coopt.cache.tier import backend_counters
+    from coopt.cache.remote.sync import backend_counters
 
     rows: dict[str, dict] = {}
     for display, events in sorted(backend_counters(counts).items()):
@@ -141,7 +141,7 @@ def _remote_rows(counts: dict[str, int]) -> dict[str, dict]:
 def _push(a: argparse.Namespace) -> int:
     """Upload every intact local entry that a local manifest leads to (the same upload as `put`'s)."""
     from coopt.cache import manifest
-    from coopt.cache.put import Remotes, upload
+    from coopt.cache.publish import Remotes, upload
 
     settings = load_settings()
     if not settings.remote:
@@ -241,7 +241,7 @@ _LEVEL_BY_EXT = {".c": "source", ".ll": "ir", ".s": "asm", ".S": "asm", ".o": "o
 
 
 def _put(a: argparse.Namespace) -> int:
-    from coopt.cache.put import PutError, Remotes, put_variant
+    from coopt.cache.publish import PutError, Remotes, put_variant
 
     store = open_store(read_only=False)
     if store.read_only:

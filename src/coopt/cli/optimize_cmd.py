@@ -159,7 +159,7 @@ def run(_name: str, argv: list[str]) -> int:
     budget = o.budget
     if a.budget is None and a.budget_seconds and cfg.setting("optimize.budget").origin.kind == "default":
         budget = 0  # a time limit alone: as many evaluations as fit
-    from coopt.cache.put import Remotes
+    from coopt.cache.publish import Remotes
 
     if cfg.cache.read_only:
         raise UsageError("the cache %s is read-only (COOPT_READONLY or [cache] read_only): optimize could store "

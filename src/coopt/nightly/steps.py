@@ -183,7 +183,7 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def step_optimize(ctx: Context) -> Outcome:
-    from coopt.cache.put import Remotes
+    from coopt.cache.publish import Remotes
     from coopt.optimize.plan import OptimizeError
     from coopt.optimize.run import OptimizeOptions, StopFlag, optimize
 

@@ -41,7 +41,7 @@ from coopt.agents.levels import (
 )
 from coopt.budget import Budget, BudgetExhausted
 from coopt.cache.hashing import hash_file
-from coopt.cache.put import PutError, Remotes, check_original, put_variant, tu_key, withdraw
+from coopt.cache.publish import PutError, Remotes, check_original, put_variant, tu_key, withdraw
 from coopt.cache.store import Store
 from coopt.journal.relink import RelinkError
 from coopt.optimize import shard as sharding

@@ -225,12 +225,12 @@ def _from_remotes(
     direct_key: str,
     debug_log: list[str],
 ) -> CacheLayout | None:
-    """A local miss: ask the remote stores (cache/tier.py). The layout now holding the variant, or None.
+    """A local miss: ask the remote stores (cache/remote/sync.py). The layout now holding the variant, or None.
 
     Whatever goes wrong here (a bad spec, a backend's bug) is a miss, never a failed compile.
     """
     try:
-        from coopt.cache import tier as tiermod
+        from coopt.cache.remote import sync as tiermod
 
         tier = tiermod.Tier(
             layout,

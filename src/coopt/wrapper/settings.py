@@ -42,7 +42,7 @@ class Settings:
         self.compiler = ""
         self.cache_dir = ""
         self.read_only = False
-        self.remote: tuple[str, ...] = ()  # spec texts, parsed only when a lookup needs them (cache/tier.py)
+        self.remote: tuple[str, ...] = ()  # spec texts, parsed only when a lookup needs them (cache/remote/sync.py)
         self.remote_read_only = False
         self.remote_retry_after = REMOTE_RETRY_AFTER
         self.remote_recheck = REMOTE_RECHECK

@@ -198,7 +198,7 @@ class LowAgent(SampleLoop[Prepared]):
             f.write(made)
         self.check(prep.job, artifact)
         obj = os.path.join(self.workdir, stem + ".o")
-        from coopt.cache.put import PutError, build_object
+        from coopt.cache.publish import PutError, build_object
 
         try:
             cmd = build_object(prep.job, artifact, self.level, obj)

@@ -41,7 +41,7 @@ class CandidateChecker:
 
     def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = ()) -> Evidence:
         """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`."""
-        from coopt.verify.api import VerifyInputError, VerifyOptions, verify
+        from coopt.verify.pipeline import VerifyInputError, VerifyOptions, verify
         from coopt.verify.verdict import Verdict
 
         base = VerifyOptions()

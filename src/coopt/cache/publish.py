@@ -12,8 +12,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from coopt.cache import header_search as lookups
 from coopt.cache import key as keymod
-from coopt.cache import lookups, manifest
+from coopt.cache import manifest
 from coopt.cache.deps import list_deps
 from coopt.cache.hashing import hash_bytes, hash_file
 from coopt.cache.identity import compiler_identity
@@ -103,7 +104,7 @@ def check_original(job: CompileJob) -> bool:
     A hit re-prints diagnostics by running the real compiler with -fsyntax-only, so a TU whose code generation
     prints (-Wframe-larger-than, inline-asm errors) or fails could make a build with coopt-cc differ from one with
     plain clang. Such TUs get no variant. Returns True when the compile printed nothing at all: only then may a
-    hit skip the compiler run (cache/lookups.py).
+    hit skip the compiler run (cache/header_search.py).
     """
     env = job.subprocess_env()
     with tempfile.TemporaryDirectory(prefix="coopt-orig-") as tmp:
@@ -245,7 +246,7 @@ def upload(layout: CacheLayout, entry: Entry, direct_key: str, deps: list[tuple[
            remotes: Remotes) -> list[str]:
     """Send a stored entry to the remotes; one line per remote. Never raises: the local entry stands regardless."""
     try:
-        from coopt.cache.tier import upload_entry
+        from coopt.cache.remote.sync import upload_entry
 
         return upload_entry(layout, entry.path, entry.key, direct_key, deps, remotes.specs, remotes.read_only)
     except Exception as exc:  # a bad spec or a backend's bug: the local put already succeeded
@@ -255,7 +256,7 @@ def upload(layout: CacheLayout, entry: Entry, direct_key: str, deps: list[tuple[
 def withdraw(layout: CacheLayout, key: str, direct_key: str, remotes: Remotes) -> list[str]:
     """Remove a withdrawn variant from the writable remotes too (its entry and its manifest line)."""
     try:
-        from coopt.cache.tier import withdraw_entry
+        from coopt.cache.remote.sync import withdraw_entry
 
         return withdraw_entry(layout, key, direct_key, remotes.specs, remotes.read_only)
     except Exception as exc:
