@@ -8,6 +8,21 @@ from __future__ import annotations
 
 import os
 
+# Environment that changes the object the compiler produces. Anything not listed here is assumed not to.
+# Locale variables are deliberately absent: they change only diagnostics, which a hit re-prints by running the real
+# compiler with -fsyntax-only, and build tools such as SCons strip them, which would make every key differ.
+# The wrapper records these values in the journal, so a variant stored later is keyed with the build's values;
+# cache/key.py hashes them (the journal sits below the cache, so the list lives here).
+ENV_ALLOWLIST = (
+    "CCC_OVERRIDE_OPTIONS",
+    "CPATH",
+    "C_INCLUDE_PATH",
+    "COMPILER_PATH",
+    "GCC_EXEC_PREFIX",
+    "SOURCE_DATE_EPOCH",
+    "SDKROOT",
+)
+
 
 class CompileJob:
     """A single-source C compile that coopt may serve from the cache.
@@ -55,7 +70,7 @@ class CompileJob:
         self.language = language
         self.debug = debug
         self.native = native
-        # The build's values of the key's environment allowlist (cache.key.ENV_ALLOWLIST).
+        # The build's values of the key's environment allowlist (ENV_ALLOWLIST).
         self.env = env or {}
 
     def abspath(self, path: str) -> str:
@@ -72,8 +87,6 @@ class CompileJob:
 
     def subprocess_env(self) -> dict[str, str]:
         """This process's environment with the build's values of the key's variables, for replaying the job."""
-        from coopt.cache.key import ENV_ALLOWLIST
-
         env = {k: v for k, v in os.environ.items() if k not in ENV_ALLOWLIST}
         env.update(self.env)
         return env
