@@ -17,7 +17,7 @@ import pytest
 
 from conftest import require
 from coopt.agents.compiler.tools import ToolError
-from coopt.agents.levels import AgentContext, HotTU, check_levels
+from coopt.agents.levels import AgentContext, HotTU, LLMSetupError, check_levels
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, extract, identifiers
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.source import (
@@ -31,7 +31,6 @@ from coopt.agents.rewrite.source import (
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.llm.client import ChatClient
-from coopt.optimize.plan import OptimizeError
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 DEFS_H = """#ifndef DEFS_H
@@ -407,10 +406,10 @@ def test_level_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = AgentContext(None, [], None, True, str(tmp_path), 60.0, Budget(max_evaluations=1),  # type: ignore[arg-type]
                        str(tmp_path / "cache"))
     monkeypatch.delenv("COOPT_LLM_BASE_URL", raising=False)
-    with pytest.raises(OptimizeError, match="COOPT_LLM_BASE_URL"):
+    with pytest.raises(LLMSetupError, match="COOPT_LLM_BASE_URL"):
         make_agent("source", "openai", ctx)
     monkeypatch.setenv("COOPT_LLM_CONTEXT", "many")
-    with pytest.raises(OptimizeError, match="COOPT_LLM_CONTEXT='many' is not a whole number"):
+    with pytest.raises(LLMSetupError, match="COOPT_LLM_CONTEXT='many' is not a whole number"):
         make_agent("source", "openai", ctx)
 
 

@@ -69,6 +69,11 @@ class LevelUnavailable(Exception):
     """A level the run asked for cannot be used here; the message says why and what to do."""
 
 
+class LLMSetupError(Exception):
+    """The run's LLM is configured wrongly (a missing URL, a bad context size): one line saying what to fix.
+    The optimizer reports it as its own bad-input error; agents do not know the optimizer."""
+
+
 @dataclass
 class HotTU:
     """A hot TU the run works on: its journaled compile, its share of the samples, its hottest functions."""

@@ -36,6 +36,7 @@ from coopt.agents.levels import (
     HotTU,
     LevelAgent,
     LevelUnavailable,
+    LLMSetupError,
     check_levels,
     make_agents,
 )
@@ -456,8 +457,11 @@ def _loop(run: _Run) -> None:
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
                        float_tolerance=run.opts.float_tolerance, assume_cpu=run.opts.assume_cpu,
                        fuzz_seconds=run.opts.fuzz_seconds, environ=run.opts.llm_env)
-    agents = make_agents(run.opts.levels, run.opts.llm, ctx)
-    guide = _chooser(run, rules, ctx)
+    try:
+        agents = make_agents(run.opts.levels, run.opts.llm, ctx)
+        guide = _chooser(run, rules, ctx)
+    except LLMSetupError as exc:
+        raise OptimizeError(str(exc)) from exc
     try:
         _steps(run, guide, hot, agents)
     finally:

@@ -30,6 +30,7 @@ from coopt.agents.levels import (
     AgentContext,
     LevelAgent,
     LevelUnavailable,
+    LLMSetupError,
 )
 from coopt.agents.rewrite.context import (
     ContextItem,
@@ -327,9 +328,8 @@ def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
 
 def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextlib.ExitStack, Model, int]:
     """The run's model for an LLM level (source, ir, asm), the stack that stops it, and its context in tokens.
-    OptimizeError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""
+    LLMSetupError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""
     from coopt.llm.providers import open_model
-    from coopt.optimize.plan import OptimizeError
 
     stack = contextlib.ExitStack()
     # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which
@@ -340,7 +340,7 @@ def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextli
         model = stack.enter_context(open_model(llm, ctx.budget, transcripts_dir(ctx), environ=env))
     except (LLMConfigError, LocalModelError) as exc:
         stack.close()
-        raise OptimizeError(str(exc)) from exc
+        raise LLMSetupError(str(exc)) from exc
     if model is None:
         stack.close()
         raise LevelUnavailable("level %s needs an LLM (--llm local or --llm openai)" % level)
