@@ -25,7 +25,7 @@ from coopt.optimize.state import (
     remember_run,
     save,
 )
-from coopt.report.summary import render
+from coopt.report.render import render
 from coopt.verify.evidence import Interval
 from coopt.verify.program_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
 

@@ -303,7 +303,7 @@ def step_report(ctx: Context) -> Outcome:
     from coopt.cache.store import Store
     from coopt.nightly.summary import steps_markdown
     from coopt.optimize.state import RunStateError, load
-    from coopt.report.summary import render
+    from coopt.report.render import render
 
     written = []
     try:

@@ -1,25 +1,19 @@
-"""`coopt report`: what an optimize run tried, kept, gained and cost, as Markdown, JSON or HTML.
+"""The summary of an optimize run that every report format renders: per TU and for the whole program.
 
-The report is computed from the run state alone (`optimize_state.RunState`): a `Summary` per TU and for the
-whole program, then rendered. Speed-ups are whole-program measurements: a TU's is the program with that TU's
+The report is computed from the run state alone (`optimize.state.RunState`): a `Summary` per TU and for the
+whole program, then rendered by one of report/render.py's FORMATS. Speed-ups are whole-program measurements: a TU's is the program with that TU's
 variant alone against the baseline (plain clang at the user's flags); the whole program's is every kept variant,
 objects read back from the cache, against the same baseline. The JSON form has its own format version.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
-from coopt.optimize.state import AttemptRecord, KeptRecord, RunState, to_dict
+from coopt.optimize.state import AttemptRecord, KeptRecord, RunState
 from coopt.report.merge import Shards
 from coopt.verify.evidence import Interval
-
-REPORT_FORMAT = "coopt-optimize-report"
-REPORT_VERSION = 1
-FORMATS = ("md", "json", "html")
 
 
 @dataclass
@@ -112,36 +106,6 @@ def iv_text(iv: Interval | None) -> str:
     return "%.3fx [%.3f, %.3f]" % (iv.ratio, iv.low, iv.high) if iv else "-"
 
 
-def _budget_text(s: RunState) -> str:
-    parts = []
-    if s.budget.get("evaluations"):
-        parts.append("%d of %d evaluations" % (s.spent.get("evaluations", 0), s.budget["evaluations"]))
-    else:
-        parts.append("%d evaluations" % s.spent.get("evaluations", 0))
-    if s.budget.get("seconds"):
-        parts.append("%.0f of %.0f s" % (s.spent.get("seconds", 0), s.budget["seconds"]))
-    else:
-        parts.append("%.0f s" % s.spent.get("seconds", 0))
-    return ", ".join(parts)
-
-
-def _tried_text(t: TuSummary) -> str:
-    return ", ".join("%s x%d" % (lv, n) for lv, n in sorted(t.tried.items())) or "-"
-
-
-def _kept_text(t: TuSummary) -> str:
-    return "%s `%s`" % (t.kept.level, t.kept.label) if t.kept else "-"
-
-
-def _shown(s: RunState, line: str) -> str:
-    return line.replace("{program}", s.program)
-
-
-def _shard_text(sm: Summary, obj: str) -> str:
-    k = sm.shards.shard_of(obj) if sm.shards else None
-    return "%d/%d" % (k, sm.shards.count) if sm.shards and k else "-"
-
-
 def shard_rows(sm: Summary) -> list[list[str]]:
     """The Shards table: shard, result file, status, TUs owed, evaluations, variants kept, its final measurement."""
     rows = []
@@ -161,125 +125,3 @@ def shard_rows(sm: Summary) -> list[list[str]]:
 
 
 SHARD_HEAD = ["shard", "result", "status", "TUs", "evaluations", "kept", "its variants vs baseline [95% CI]"]
-
-
-def render_markdown(sm: Summary) -> str:
-    s = sm.state
-    show_tokens = any(t.tokens for t in sm.tus)
-    sharded = sm.shards is not None
-    lines = [
-        "# coopt optimize report",
-        "",
-        "Program `%s`, run of %s: **%s** (%s). Budget spent: %s. Levels: %s; min gain %.2f; %d pairs per A/B of "
-        "%s time." % (s.program, s.created, s.status, s.stop_reason or "-", _budget_text(s), ",".join(s.levels),
-                      s.min_gain, s.pairs, s.measure),
-        "",
-        "**Whole program against plain clang at your flags: %s** (%s)." % (iv_text(sm.whole_program),
-                                                                          sm.whole_program_note()),
-        "",
-        "- Bench (timed): `%s` in `%s` (%s)" % (_shown(s, s.bench.line), s.bench.cwd, s.bench.origin),
-        "- Tests (output must equal the baseline's): %s" % "; ".join(
-            "`%s` (%s)" % (_shown(s, t.line), t.origin) for t in s.tests),
-        "- Training: %s" % sm.workload_note(),
-    ]
-    if s.noise and s.noise.interval:
-        lines.append("- Noise: the baseline against a copy of itself measured %s over %d pairs"
-                     % (iv_text(s.noise.interval), s.noise.pairs))
-    if sm.shards is not None:
-        sh = sm.shards
-        lines += ["", "## Shards", "",
-                  "Merged from %d of %d shard result(s) of split %s; budget and time are summed over the shards.%s"
-                  % (sh.count - len(sh.missing), sh.count, sh.plan, (" **Missing: %s** (their TUs were not "
-                     "optimized)." % ", ".join("shard %d/%d" % (i, sh.count) for i in sh.missing))
-                     if sh.missing else ""), "",
-                  "| %s |" % " | ".join(SHARD_HEAD), "|---|---|---|---|---:|---|---|"]
-        lines += ["| %s |" % " | ".join(c.replace("|", "/") for c in row) for row in shard_rows(sm)]
-    lines += ["", "## Per TU", "",
-              "Speed-up: the whole program with this TU's variant alone, against the baseline.", ""]
-    head = "| TU |%s share | tried | kept | speed-up [95%% CI] | time |%s" % (
-        " shard |" if sharded else "", " tokens |" if show_tokens else "")
-    lines += [head, "|---|%s---:|---|---|---|---:|%s" % ("---|" if sharded else "", "---:|" if show_tokens else "")]
-    for t in sm.tus:
-        row = "| %s |%s %.1f%% | %s | %s | %s | %.0f s |" % (
-            t.name, " %s |" % _shard_text(sm, t.object) if sharded else "", 100 * t.share,
-            _tried_text(t) if not t.note else "- (%s)" % t.note, _kept_text(t),
-            iv_text(t.kept.interval) if t.kept else "-", t.seconds)
-        lines.append(row + (" %d |" % t.tokens if show_tokens else ""))
-    lines += ["", "## Attempts", ""]
-    if not s.attempts:
-        lines.append("No candidate was evaluated.")
-    else:
-        col, rule = (" shard |", "---|") if sharded else ("", "")
-        lines += ["| # |%s TU | level | candidate | verdict | speed-up [95%% CI] | time | detail |" % col,
-                  "|---:|%s---|---|---|---|---|---:|---|" % rule]
-        for a in s.attempts:
-            lines.append("| %d |%s %s | %s | `%s` | %s%s | %s | %.0f s | %s |" % (
-                a.number, " %s |" % _shard_text(sm, a.object) if sharded else "", os.path.basename(a.source),
-                a.level, a.label or "-", a.verdict, " (kept)" if a.kept else "",
-                iv_text(a.interval), a.seconds, a.detail.replace("|", "/")[:200]))
-    if not sm.kept:
-        lines += ["", "Nothing was stored: no candidate's interval lower bound cleared min gain %.2f." % s.min_gain]
-    if s.notes:
-        lines += ["", "## Notes", ""] + ["- %s" % n for n in s.notes]
-    return "\n".join(lines) + "\n"
-
-
-def render_json(sm: Summary) -> str:
-    s = sm.state
-    data: dict[str, Any] = {
-        "format": REPORT_FORMAT,
-        "version": REPORT_VERSION,
-        "program": s.program,
-        "status": s.status,
-        "stop_reason": s.stop_reason,
-        "same_workload": s.same_workload,
-        "training_note": sm.workload_note(),
-        "whole_program": asdict(sm.whole_program) if sm.whole_program else None,
-        "whole_program_note": sm.whole_program_note(),
-        "tus": [{
-            "source": t.source, "object": t.object, "share": t.share, "note": t.note, "tried": t.tried,
-            "kept": {"level": t.kept.level, "label": t.kept.label, "key": t.kept.key,
-                     "interval": asdict(t.kept.interval)} if t.kept else None,
-            "seconds": t.seconds, "tokens": t.tokens, "shard": t.shard,
-            "attempts": [{"level": a.level, "label": a.label, "verdict": a.verdict} for a in t.attempts],
-        } for t in sm.tus],
-        "shards": _shards_json(sm.shards) if sm.shards else None,
-        "run": to_dict(s),
-    }
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
-
-
-def _shards_json(sh: Shards) -> dict[str, Any]:
-    return {
-        "count": sh.count,
-        "plan": sh.plan,
-        "missing": sh.missing,
-        "contributed": sh.contributed,
-        "notes": sh.notes,
-        "results": [{
-            "index": r.index,
-            "file": r.path or None,
-            "missing": r.missing,
-            "tus": r.tus,
-            "status": r.state.status if r.state else None,
-            "stop_reason": r.state.stop_reason if r.state else None,
-            "spent": r.state.spent if r.state else None,
-            "kept": [k.object for k in r.kept],
-            "noise": asdict(r.state.noise.interval) if r.state and r.state.noise and r.state.noise.interval else None,
-            "final": asdict(r.state.final.interval) if r.state and r.state.final and r.state.final.interval else None,
-        } for r in sh.results],
-    }
-
-
-def render(state: RunState, fmt: str, shards: Shards | None = None) -> str:
-    """The report of `state` in `fmt` (md, json or html); `shards` when `state` merges shard results."""
-    sm = summarize(state, shards)
-    if fmt == "md":
-        return render_markdown(sm)
-    if fmt == "json":
-        return render_json(sm)
-    if fmt == "html":
-        from coopt.report.html import render_html
-
-        return render_html(sm)
-    raise ValueError("unknown report format %r (one of %s)" % (fmt, ", ".join(FORMATS)))
