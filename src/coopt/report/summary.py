@@ -1,9 +1,9 @@
 """The summary of an optimize run that every report format renders: per TU and for the whole program.
 
 The report is computed from the run state alone (`optimize.state.RunState`): a `Summary` per TU and for the
-whole program, then rendered by one of report/render.py's FORMATS. Speed-ups are whole-program measurements: a TU's is the program with that TU's
-variant alone against the baseline (plain clang at the user's flags); the whole program's is every kept variant,
-objects read back from the cache, against the same baseline. The JSON form has its own format version.
+whole program, then rendered by one of report/render.py's FORMATS. Speed-ups are whole-program measurements: a
+TU's is the program with that TU's variant alone against the baseline (plain clang at the user's flags); the whole
+program's is every kept variant, objects read back from the cache, against the same baseline.
 """
 
 from __future__ import annotations
