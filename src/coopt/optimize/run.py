@@ -66,9 +66,10 @@ from coopt.optimize.state import (
     state_name,
 )
 from coopt.optimize.state import load as load_state
+from coopt.verify.acceptance import speed_code
 from coopt.verify.evidence import CheckResult, Evidence, Interval
 from coopt.verify.program_bench import PLACEHOLDER, Interrupted, ProgramBench, Side, WorkloadError
-from coopt.verify.verdict import Verdict
+from coopt.verify.verdict import Code, Verdict
 
 
 @dataclass
@@ -589,9 +590,10 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
         text += " (measured again: the first %d pairs gave %s)" % (len(rec.remeasured.samples_original),
                                                                    _interval_text(rec.remeasured))
     checks.append(CheckResult("bench", True, text, round(time.monotonic() - t1, 3)))
-    if iv.low >= gain:
+    code = speed_code(iv, gain)
+    if code is Code.ACCEPTED:
         rec.verdict, rec.detail = "accepted", text
-    elif iv.high < gain:
+    elif code is Code.REJECTED:
         rec.verdict, rec.detail = "rejected", "not faster: " + text
         return
     else:

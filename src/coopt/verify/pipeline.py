@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 from coopt.toolchain import Toolchain, ToolchainError, find
 from coopt.verify import build, diagnostics, diffrun, fuzz, harness, inputs, program, sandbox, signatures
+from coopt.verify.acceptance import speed_code
 from coopt.verify.evidence import CheckResult, Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.perfstats import PerfSettings, callgrind_instructions, count_interval, interleaved, timed
-from coopt.verify.verdict import Reason, Reproducer, Verdict
+from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
 
 CANDIDATE_EXTENSIONS = (".c", ".ll", ".s", ".S")
 
@@ -224,9 +225,10 @@ def _verify(
             gain,
             interval.method,
         )
-        if interval.low >= gain:
+        code = speed_code(interval, gain)
+        if code is Code.ACCEPTED:
             return Verdict.accepted("behaves like the original; " + text)
-        if interval.high < gain:
+        if code is Code.REJECTED:
             return Verdict.rejected(Reason.NOT_FASTER, text)
         return Verdict.inconclusive("behaves like the original, speed-up not shown: " + text)
     n = sum(fi.compared for fi in run.ev.inputs)
