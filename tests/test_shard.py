@@ -28,6 +28,7 @@ from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
+    Outcome,
     RunState,
     ShardRecord,
     TuRecord,
@@ -168,8 +169,8 @@ def _shard_state(k: int, n: int, tmp: Path, plan: str | None = None) -> RunState
     )
     for o in sorted(o for o in TUS if assigned[o] == k):
         num = len(st.attempts) + 1
-        st.attempts.append(AttemptRecord(num, o, o[:-2] + ".c", "flags", "-O3", "compiler-tools/flags", "accepted",
-                                         interval=iv, kept=True, entry_key="key-%s" % Path(o).stem))
+        st.attempts.append(AttemptRecord(num, o, o[:-2] + ".c", "flags", "-O3", "compiler-tools/flags",
+                                         Outcome.ACCEPTED, interval=iv, kept=True, entry_key="key-%s" % Path(o).stem))
         st.kept[o] = KeptRecord(o, o[:-2] + ".c", num, "key-%s" % Path(o).stem, "flags", "-O3", iv)
     st.spent["evaluations"] = len(st.attempts)
     return st

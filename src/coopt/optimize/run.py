@@ -54,6 +54,7 @@ from coopt.optimize.state import (
     CommandRecord,
     KeptRecord,
     MeasurementRecord,
+    Outcome,
     RunState,
     RunStateError,
     ShardRecord,
@@ -296,7 +297,7 @@ def _carry_over(run: _Run) -> str:
     why = _same_setup(old, run.state)
     if why:
         return "  the run in %s is not continued (%s): starting afresh" % (run.run_dir, why)
-    judged = [a for a in old.attempts if a.verdict != "interrupted"]
+    judged = [a for a in old.attempts if a.verdict != Outcome.INTERRUPTED]
     kept = {}
     for obj, k in old.kept.items():
         if k.withdrawn or run.store.get(k.key) is not None:
@@ -483,7 +484,7 @@ def _steps(run: _Run, guide: Guide | LLMGuide, hot: dict[str, HotTU], agents: di
         known = next((x for x in guide.arms if x.tu == rec.object and x.level == rec.level), None)
         if known is None or rec.object not in hot:
             continue
-        guide.record(known, rec.interval.low if rec.verdict == "accepted" and rec.interval else None)
+        guide.record(known, rec.interval.low if rec.verdict == Outcome.ACCEPTED and rec.interval else None)
         skip = getattr(agents[rec.level], "skip", None)
         if skip is not None:
             skip(hot[rec.object], rec)
@@ -502,15 +503,15 @@ def _steps(run: _Run, guide: Guide | LLMGuide, hot: dict[str, HotTU], agents: di
         reserve = run.state.noise.seconds if run.opts.final and run.state.noise else 0.0
         run.budget.charge(evaluations=1, seconds=_estimate(run) + reserve)
         attempt = _evaluate(run, tu, agent)
-        low = attempt.interval.low if attempt.verdict == "accepted" and attempt.interval else None
+        low = attempt.interval.low if attempt.verdict == Outcome.ACCEPTED and attempt.interval else None
         guide.record(arm, low)
-        if attempt.verdict == "failed" and arm.level == "pgo" and not agent.has_more(tu):
+        if attempt.verdict == Outcome.FAILED and arm.level == "pgo" and not agent.has_more(tu):
             for a in guide.arms:  # training failed: PGO is out for every TU
                 if a.level == "pgo":
                     a.retired = True
         run.save()
         _progress_line(run, tu, attempt)
-        if attempt.verdict == "interrupted":
+        if attempt.verdict == Outcome.INTERRUPTED:
             raise Interrupted("stopped by the user")
 
 
@@ -519,7 +520,7 @@ def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
     n = len(run.state.attempts) + 1
     start = time.monotonic()
     rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", getattr(agent, "proposer", agent.level),
-                        "failed", started=now_utc())
+                        Outcome.FAILED, started=now_utc())
     run.state.attempts.append(rec)
     out_dir = os.path.join(run.work, "candidates")
     os.makedirs(out_dir, exist_ok=True)
@@ -532,19 +533,19 @@ def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
         rec.tokens = cand.tokens
         _judge(run, tu, cand, rec)
     except (ToolError, LevelUnavailable) as exc:
-        rec.verdict, rec.detail = "failed", str(exc)
+        rec.verdict, rec.detail = Outcome.FAILED, str(exc)
         rec.tokens = getattr(exc, "tokens", 0)  # an LLM proposal that came to nothing still spent them
     except Interrupted:
-        rec.verdict, rec.detail = "interrupted", "stopped by the user during this evaluation"
+        rec.verdict, rec.detail = Outcome.INTERRUPTED, "stopped by the user during this evaluation"
     except BudgetExhausted:
-        rec.verdict, rec.detail = "interrupted", "the time budget ran out during this evaluation"
+        rec.verdict, rec.detail = Outcome.INTERRUPTED, "the time budget ran out during this evaluation"
         rec.seconds = round(time.monotonic() - start, 2)
         raise
     except RelinkError as exc:
-        rec.verdict, rec.detail = "failed", "relink: %s" % exc
+        rec.verdict, rec.detail = Outcome.FAILED, "relink: %s" % exc
     rec.seconds = round(time.monotonic() - start, 2)
-    if run.stop.requested and rec.verdict != "accepted":
-        rec.verdict = "interrupted" if rec.verdict == "failed" else rec.verdict
+    if run.stop.requested and rec.verdict != Outcome.ACCEPTED:
+        rec.verdict = Outcome.INTERRUPTED if rec.verdict == Outcome.FAILED else rec.verdict
     return rec
 
 
@@ -552,11 +553,11 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
     assert run.bench is not None and run.base is not None
     built = cand.built
     if built.level in LLM_LEVELS and (cand.behaviour is None or not cand.behaviour.accepted):
-        rec.verdict, rec.detail = "rejected", "no accepted behaviour evidence from the verifier"
+        rec.verdict, rec.detail = Outcome.REJECTED, "no accepted behaviour evidence from the verifier"
         return
     digest = hash_file(built.object_path)
     if digest in run.seen.setdefault(tu.object, set()):
-        rec.verdict, rec.detail = "duplicate", "the same object as the baseline or an earlier candidate"
+        rec.verdict, rec.detail = Outcome.DUPLICATE, "the same object as the baseline or an earlier candidate"
         return
     run.seen[tu.object].add(digest)
     t0 = time.monotonic()
@@ -567,7 +568,7 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
               CheckResult("test", not diff, diff or "same output and exit status as the baseline on %d command(s)"
                           % len(run.loads.tests), round(t1 - t0, 3))]
     if diff:
-        rec.verdict, rec.detail = "rejected", "test: " + diff
+        rec.verdict, rec.detail = Outcome.REJECTED, "test: " + diff
         return
     gain = run.opts.min_gain
     try:
@@ -581,7 +582,7 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
             rec.remeasured = iv
             iv = run.bench.time_ab(run.base, side, pairs=2 * run.opts.pairs)
     except RuntimeError as exc:
-        rec.verdict, rec.detail = "failed", str(exc)
+        rec.verdict, rec.detail = Outcome.FAILED, str(exc)
         return
     rec.interval = iv
     text = "speed-up %s, min_gain %.2f, %d interleaved pairs, %s time" % (
@@ -592,12 +593,12 @@ def _judge(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
     checks.append(CheckResult("bench", True, text, round(time.monotonic() - t1, 3)))
     code = speed_code(iv, gain)
     if code is Code.ACCEPTED:
-        rec.verdict, rec.detail = "accepted", text
+        rec.verdict, rec.detail = Outcome.ACCEPTED, text
     elif code is Code.REJECTED:
-        rec.verdict, rec.detail = "rejected", "not faster: " + text
+        rec.verdict, rec.detail = Outcome.REJECTED, "not faster: " + text
         return
     else:
-        rec.verdict, rec.detail = "inconclusive", "speed-up not shown: " + text
+        rec.verdict, rec.detail = Outcome.INCONCLUSIVE, "speed-up not shown: " + text
         return
     best = run.state.kept.get(tu.object)
     if best is not None and best.interval.low >= iv.low:

@@ -7,6 +7,7 @@ leaves a readable record, and `coopt report` renders it. Readers refuse a newer 
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import re
@@ -24,8 +25,6 @@ SHARD_STATE = re.compile(r"shard-(\d+)-of-(\d+)\.json")
 
 # How a run ended. "running" is what a killed run leaves behind.
 STATUSES = ("running", "finished", "budget-spent", "interrupted", "failed")
-# What became of one attempt. Only "accepted" may be stored.
-VERDICTS = ("accepted", "rejected", "inconclusive", "duplicate", "failed", "interrupted")
 
 
 class RunStateError(Exception):
@@ -51,6 +50,22 @@ class TuRecord:
     note: str = ""  # why it got no work ("not in the link of ...", "under 1% of the samples"), else ""
 
 
+class Outcome(str, enum.Enum):
+    """What became of one attempt, a closed set; only ACCEPTED may be stored. The judge's own codes (accepted,
+    rejected, inconclusive; see verify.verdict.Code) plus the run's: the proposal or its build failed, the run was
+    stopped during it, or it produced an object already tried. `value` is the name in the state file and reports."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    INCONCLUSIVE = "inconclusive"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DUPLICATE = "duplicate"
+
+    def __str__(self) -> str:  # reports print the name as written in the state file
+        return self.value
+
+
 @dataclass
 class AttemptRecord:
     """One candidate: who proposed it, how it was judged, what it cost."""
@@ -61,7 +76,7 @@ class AttemptRecord:
     level: str
     label: str
     proposer: str
-    verdict: str
+    verdict: Outcome
     detail: str = ""
     interval: Interval | None = None
     seconds: float = 0.0
@@ -225,6 +240,7 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
             rec: AttemptRecord = _build(AttemptRecord, a, "attempts[%d]" % i)
             rec.interval = _interval(rec.interval, "attempts[%d].interval" % i)
             rec.remeasured = _interval(rec.remeasured, "attempts[%d].remeasured" % i)
+            rec.verdict = Outcome(rec.verdict)  # ValueError (a damaged state) for a name outside the set
             attempts.append(rec)
         parts["attempts"] = attempts
         kept = {}
