@@ -236,11 +236,15 @@ def test_every_section_dataclass_has_exactly_its_keys() -> None:
 
 
 def test_levels_providers_and_guides_match_the_optimizer() -> None:
-    from coopt.agents.levels import COMPILER_LEVELS, LLM_LEVELS
+    from coopt.agents import levels, registry
     from coopt.llm.providers import PROVIDERS
     from coopt.optimize.llm_guide import GUIDES
 
-    assert schema.COMPILER_LEVELS == COMPILER_LEVELS and schema.LLM_LEVELS == LLM_LEVELS
+    # One table of levels: config offers exactly its rows, compiler levels first, and every row's factory exists.
+    assert tuple(lv.name for lv in registry.LEVELS) == registry.COMPILER_LEVELS + registry.LLM_LEVELS
+    assert schema.BY_DOTTED["optimize.levels"].default == registry.COMPILER_LEVELS
+    for row in registry.LEVELS:
+        levels.check_levels([row.name], "local")  # imports the row's factory; LevelUnavailable if it is missing
     assert set(schema.LLM_PROVIDERS) == set(PROVIDERS)
     assert schema.GUIDES == GUIDES
 

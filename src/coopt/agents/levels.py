@@ -1,9 +1,8 @@
 """Level agents for `coopt optimize`: who proposes the next candidate object for a hot TU at one level.
 
 The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one instrumentation profile
-for all hot TUs (on the training workload) and compiles each TU with it. The LLM levels (`source`, `ir`, `asm`)
-plug in through `LLM_AGENT_FACTORIES` (per level) or `LLM_AGENT_FACTORY`: a module that exposes
-`make_agent(level, llm, context) -> LevelAgent`.
+for all hot TUs (on the training workload) and compiles each TU with it. Every level, these two and the LLM levels
+(`source`, `ir`, `asm`), is a row of agents/registry.py naming its factory `(level, llm, context) -> LevelAgent`.
 
 Contract for every agent: `propose()` builds one candidate object from the TU's journaled compile and returns it
 as a `Candidate`. Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
@@ -21,22 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.verify.evidence import Evidence
 from coopt.verify.program_bench import PLACEHOLDER, Workload
-
-COMPILER_LEVELS = ("flags", "pgo")
-LLM_LEVELS = ("source", "ir", "asm")
-# Where the LLM level agents come from, imported only when a run asks for an LLM level.
-LLM_AGENT_FACTORY = "coopt.agents.llm_levels:make_agent"
-# Levels whose agent has a module of its own; the other LLM levels come from LLM_AGENT_FACTORY.
-LLM_AGENT_FACTORIES: dict[str, str] = {
-    "source": "coopt.agents.rewrite.source:make_agent",
-    "ir": "coopt.agents.rewrite.ir:make_agent",
-    "asm": "coopt.agents.rewrite.asm:make_agent",
-}
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
 # options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not
@@ -247,8 +236,13 @@ class PgoAgent:
 AgentFactory = Callable[[str, str, AgentContext], LevelAgent]
 
 
-def _llm_factory(level: str) -> AgentFactory:
-    spec = LLM_AGENT_FACTORIES.get(level, LLM_AGENT_FACTORY)
+def make_compiler_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
+    """The factory of the compiler-tools levels (flags, pgo): no LLM, nothing to open."""
+    return FlagsAgent(ctx) if level == "flags" else PgoAgent(ctx)
+
+
+def _factory(level: str) -> AgentFactory:
+    spec = BY_NAME[level].factory
     module, _, name = spec.partition(":")
     try:
         factory: AgentFactory = getattr(importlib.import_module(module), name)
@@ -269,7 +263,7 @@ def check_levels(levels: list[str], llm: str) -> None:
         raise LevelUnavailable("level %s needs an LLM (--llm local or --llm openai); with --llm none use "
                                "--levels flags,pgo" % ",".join(wanted))
     for level in wanted:
-        _llm_factory(level)
+        _factory(level)
 
 
 def make_agents(levels: list[str], llm: str, ctx: AgentContext) -> dict[str, LevelAgent]:
@@ -277,10 +271,5 @@ def make_agents(levels: list[str], llm: str, ctx: AgentContext) -> dict[str, Lev
     check_levels(levels, llm)
     agents: dict[str, LevelAgent] = {}
     for level in levels:
-        if level == "flags":
-            agents[level] = FlagsAgent(ctx)
-        elif level == "pgo":
-            agents[level] = PgoAgent(ctx)
-        else:
-            agents[level] = _llm_factory(level)(level, llm, ctx)
+        agents[level] = _factory(level)(level, llm, ctx)
     return agents

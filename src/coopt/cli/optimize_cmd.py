@@ -139,7 +139,7 @@ def run(_name: str, argv: list[str]) -> int:
     if (a.max_tus is not None and a.max_tus < 1) or a.timeout <= 0:
         raise UsageError("--max-tus and --timeout must be positive")
     if a.levels is not None:
-        from coopt.agents.levels import COMPILER_LEVELS, LLM_LEVELS
+        from coopt.agents.registry import COMPILER_LEVELS, LLM_LEVELS
 
         levels = [lv.strip() for lv in a.levels.split(",") if lv.strip()]
         if not levels:

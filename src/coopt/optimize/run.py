@@ -30,7 +30,6 @@ from typing import Any, TextIO
 
 from coopt.agents.compiler.tools import ToolError, compile_with_flags
 from coopt.agents.levels import (
-    LLM_LEVELS,
     AgentContext,
     Candidate,
     HotTU,
@@ -40,6 +39,7 @@ from coopt.agents.levels import (
     check_levels,
     make_agents,
 )
+from coopt.agents.registry import LLM_LEVELS
 from coopt.budget import Budget, BudgetExhausted
 from coopt.cache.hashing import hash_file
 from coopt.cache.publish import PutError, Remotes, check_original, put_variant, tu_key, withdraw
