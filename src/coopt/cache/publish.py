@@ -22,7 +22,10 @@ from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Entry, Store
 from coopt.journal.job import CompileJob
 
-LEVELS = ("source", "ir", "asm", "flags", "pgo", "object")
+# What kind of file a variant's artifact is, which says how it is compiled: C (replayed with the TU's own command),
+# LLVM IR or assembly (the code generation flags only), or an object (copied). Who proposed it (the level) is
+# provenance, recorded in the entry; storage does not know the levels (agents/registry.py maps them to these kinds).
+ARTIFACT_KINDS = ("c", "ir", "asm", "object")
 
 
 class PutError(Exception):
@@ -139,25 +142,26 @@ def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> None:
 
 
 def build_object(
-    job: CompileJob, artifact: str, level: str, out: str, extra_flags: list[str] | None = None
+    job: CompileJob, artifact: str, kind: str, out: str, extra_flags: list[str] | None = None
 ) -> list[str]:
-    """Compile `artifact` for `job` into `out`; returns the command used (the recipe)."""
+    """Compile `artifact`, a file of `kind` (one of ARTIFACT_KINDS), for `job` into `out`; returns the command used
+    (the recipe)."""
     artifact = os.path.abspath(artifact)
-    if level == "object":
+    if kind == "object":
         import shutil
 
         shutil.copyfile(artifact, out)
         return []
-    if level in ("source", "flags", "pgo"):
+    if kind == "c":
         # Quote includes resolve against the original source's directory, as they would in place.
         extra = ["-iquote", os.path.dirname(job.source_path), *(extra_flags or [])]
         cmd = job.replay_command(artifact, out, extra)
-    elif level in ("ir", "asm"):
+    elif kind in ("ir", "asm"):
         # Preprocessor flags and -x do not apply to IR or assembly; code generation flags do.
         args = _codegen_args(job.key_args)
         cmd = [job.compiler, *args, *(extra_flags or []), "-c", artifact, "-o", out]
     else:
-        raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
+        raise PutError("unknown artifact kind %r (one of %s)" % (kind, ", ".join(ARTIFACT_KINDS)))
     _run(cmd, job.cwd, job.subprocess_env())
     return cmd
 
@@ -190,22 +194,24 @@ def put_variant(
     store: Store,
     job: CompileJob,
     artifact: str,
-    level: str,
+    kind: str,
     evidence: dict,
     extra_flags: list[str] | None = None,
     prebuilt_object: str | None = None,
     remotes: Remotes | None = None,
     report: list[str] | None = None,
+    level: str = "",
 ) -> Entry:
-    """Build and store `artifact` as the variant for `job`'s TU, with `evidence`. Returns the new entry.
+    """Build and store `artifact` (a file of `kind`, one of ARTIFACT_KINDS) as the variant for `job`'s TU, with
+    `evidence`; `level` (who proposed it) is recorded as provenance, the kind when not given. Returns the new entry.
 
     With `prebuilt_object`, that object (the very bytes the verifier judged) is stored instead of a rebuild;
     the artifact and flags are then kept as the record of how it was made. With `remotes`, the stored entry and
     its manifest line then go to every writable remote; a remote that refuses or fails is logged, counted and
     reported (one line per remote appended to `report`), never a failed put.
     """
-    if level not in LEVELS:
-        raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
+    if kind not in ARTIFACT_KINDS:
+        raise PutError("unknown artifact kind %r (one of %s)" % (kind, ", ".join(ARTIFACT_KINDS)))
     if not os.path.isfile(artifact):
         raise PutError("no such artifact: %s" % artifact)
     layout = store.layout
@@ -221,16 +227,16 @@ def put_variant(
             obj = prebuilt_object
             recipe = ["(prebuilt)", *(extra_flags or [])]
         else:
-            recipe = build_object(job, artifact, level, obj, extra_flags)
+            recipe = build_object(job, artifact, kind, obj, extra_flags)
         meta = {
-            "level": level,
+            "level": level or kind,
             "recipe": {"command": recipe, "cwd": job.cwd},
             "evidence": evidence,
             "job": job.to_record(tk.direct_key),
             "direct_key": tk.direct_key,
             "source_hash": hash_file(job.source_path),
         }
-        entry = store.put(tk.key, tk.material, obj, None if level == "object" else artifact, meta)
+        entry = store.put(tk.key, tk.material, obj, None if kind == "object" else artifact, meta)
     manifest.add(
         layout.manifest_path(tk.direct_key), layout.lock_path("m-" + tk.direct_key), tk.key, tk.deps,
         direct, state.checks if state is not None else None,

@@ -261,9 +261,14 @@ def _put(a: argparse.Namespace) -> int:
         evidence = {"verified": False, "by": "coopt cache put --unverified"}
     else:
         raise UsageError("a variant needs --evidence FILE (from `coopt verify`) or an explicit --unverified")
+    from coopt.agents.registry import BY_NAME
+
     level = a.level or _LEVEL_BY_EXT.get(os.path.splitext(a.artifact)[1], "")
     if not level:
         raise UsageError("cannot tell the level of %s; pass --level" % a.artifact)
+    if level != "object" and level not in BY_NAME:
+        raise UsageError("unknown level %r (one of %s, object)" % (level, ", ".join(BY_NAME)))
+    kind = "object" if level == "object" else BY_NAME[level].artifact
     if a.for_object:
         job = job_for_object(store.layout, a.for_object)
     else:
@@ -273,8 +278,9 @@ def _put(a: argparse.Namespace) -> int:
     settings = load_settings()
     remote_lines: list[str] = []
     try:
-        entry = put_variant(store, job, a.artifact, level, evidence,
-                            remotes=Remotes(settings.remote, settings.remote_read_only), report=remote_lines)
+        entry = put_variant(store, job, a.artifact, kind, evidence,
+                            remotes=Remotes(settings.remote, settings.remote_read_only), report=remote_lines,
+                            level=level)
     except PutError as exc:
         sys.stderr.write("coopt cache put: error: %s\n" % exc)
         return 1

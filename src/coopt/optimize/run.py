@@ -39,7 +39,7 @@ from coopt.agents.levels import (
     check_levels,
     make_agents,
 )
-from coopt.agents.registry import LLM_LEVELS
+from coopt.agents.registry import BY_NAME, LLM_LEVELS
 from coopt.budget import Budget, BudgetExhausted
 from coopt.cache.hashing import hash_file
 from coopt.cache.publish import PutError, Remotes, check_original, put_variant, tu_key, withdraw
@@ -634,8 +634,8 @@ def _store(run: _Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, checks: li
     })
     artifact = built.artifact_path if os.path.isfile(built.artifact_path or "") else tu.job.source_path
     try:
-        entry = put_variant(run.store, tu.job, artifact, built.level, evidence, built.extra_flags,
-                            prebuilt_object=built.object_path, remotes=run.opts.remotes)
+        entry = put_variant(run.store, tu.job, artifact, BY_NAME[built.level].artifact, evidence, built.extra_flags,
+                            prebuilt_object=built.object_path, remotes=run.opts.remotes, level=built.level)
     except (PutError, OSError) as exc:
         rec.detail += "; not stored: %s" % exc
         return

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import AgentContext, LevelAgent
+from coopt.agents.registry import BY_NAME
 from coopt.agents.rewrite.context import ExtractError
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.sampling import Refusal, SampledLevel, SampleLoop, estimate_tokens
@@ -201,7 +202,7 @@ class LowAgent(SampleLoop[Prepared]):
         from coopt.cache.publish import PutError, build_object
 
         try:
-            cmd = build_object(prep.job, artifact, self.level, obj)
+            cmd = build_object(prep.job, artifact, BY_NAME[self.level].artifact, obj)
         except (PutError, OSError, subprocess.SubprocessError) as exc:
             # The compiler's first error line, about the answer's own lines, is what the model can act on.
             shown = str(exc).replace(artifact, os.path.basename(artifact))
