@@ -95,21 +95,6 @@ OPT_TOOL = Tool(
     {"type": "object", "properties": {"pipeline": {"type": "string", "description": "an opt -passes= value"}},
      "required": ["pipeline"]},
 )
-LLC_TOOL = Tool(
-    "run_llc",
-    "Generate code for the module with llc and these options (e.g. [\"-O3\"]); target CPU options only when "
-    "the configuration allows it.",
-    {"type": "object", "properties": {"options": {"type": "array", "items": {"type": "string"}}},
-     "required": ["options"]},
-)
-FLAGS_TOOL = Tool(
-    "compile_with_flags",
-    "Recompile the TU with its own flags followed by these (e.g. [\"-O3\", \"-mllvm\", "
-    "\"-unroll-threshold=600\"]).",
-    {"type": "object", "properties": {"flags": {"type": "array", "items": {"type": "string"}}},
-     "required": ["flags"]},
-)
-TOOL_SCHEMAS = (FLAGS_TOOL, OPT_TOOL, LLC_TOOL)
 
 
 def valid_pipeline(pipeline: object) -> str:
