@@ -108,13 +108,29 @@ class AgentContext:
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
 
 
+class JudgedAttempt(Protocol):
+    """What an agent learns of an earlier run's attempt when a run resumes (optimize.state.AttemptRecord)."""
+
+    label: str
+    flags: list[str]
+
+
 class LevelAgent(Protocol):
-    """Proposes candidates for hot TUs at one level."""
+    """Proposes candidates for hot TUs at one level. The whole protocol: the loop calls these and nothing else."""
 
     level: str
+    proposer: str  # who proposed, as recorded with each attempt and in the cache entry
+
+    def unavailable(self) -> str:
+        """Why this level cannot run here (said once, no budget spent), or "" when it can."""
+        ...
 
     def has_more(self, tu: HotTU) -> bool:
         """Whether this agent has another candidate to offer for `tu` (no budget is spent asking)."""
+        ...
+
+    def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
+        """A resumed run: `attempt` of an earlier run was judged already; move past it if it was the next one."""
         ...
 
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
@@ -145,10 +161,13 @@ class FlagsAgent:
         done = self.tried.get(tu.object, set())
         return [fs for fs in self.flag_sets() if not set(fs) <= own and fs not in done]
 
+    def unavailable(self) -> str:
+        return ""
+
     def has_more(self, tu: HotTU) -> bool:
         return bool(self._pending(tu))
 
-    def skip(self, tu: HotTU, attempt: Any) -> None:
+    def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: `attempt` (an AttemptRecord of the earlier run) was judged; do not propose it again."""
         self.tried.setdefault(tu.object, set()).add(tuple(attempt.flags))
 
@@ -218,7 +237,7 @@ class PgoAgent:
                 raise ToolError("PGO training failed: %s" % self.error) from exc
         return self.profile
 
-    def skip(self, tu: HotTU, attempt: Any) -> None:
+    def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: the variant `attempt` (an AttemptRecord of the earlier run) was judged; move past it."""
         labels = [" ".join(["pgo", *v]) for v in self._pending(tu)]
         if labels and labels[0] == attempt.label:

@@ -473,7 +473,7 @@ def _loop(run: _Run) -> None:
 
 def _steps(run: _Run, guide: Guide | LLMGuide, hot: dict[str, HotTU], agents: dict[str, LevelAgent]) -> None:
     for level, agent in agents.items():
-        why = agent.unavailable() if hasattr(agent, "unavailable") else ""
+        why = agent.unavailable()
         if why:  # e.g. PGO without clang's profile runtime: said once, no budget spent on it
             for a in guide.arms:
                 if a.level == level:
@@ -485,9 +485,7 @@ def _steps(run: _Run, guide: Guide | LLMGuide, hot: dict[str, HotTU], agents: di
         if known is None or rec.object not in hot:
             continue
         guide.record(known, rec.interval.low if rec.verdict == Outcome.ACCEPTED and rec.interval else None)
-        skip = getattr(agents[rec.level], "skip", None)
-        if skip is not None:
-            skip(hot[rec.object], rec)
+        agents[rec.level].skip(hot[rec.object], rec)
     while True:
         if run.stop.requested:
             raise Interrupted("stopped by the user")
@@ -519,7 +517,7 @@ def _evaluate(run: _Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
     assert run.bench is not None and run.base is not None
     n = len(run.state.attempts) + 1
     start = time.monotonic()
-    rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", getattr(agent, "proposer", agent.level),
+    rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", agent.proposer,
                         Outcome.FAILED, started=now_utc())
     run.state.attempts.append(rec)
     out_dir = os.path.join(run.work, "candidates")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler.tools import Built
-from coopt.agents.levels import AgentContext, Candidate, HotTU, NoCandidate
+from coopt.agents.levels import AgentContext, Candidate, HotTU, JudgedAttempt, NoCandidate
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
@@ -328,6 +328,12 @@ class SampledLevel:
                 st.done, st.note = True, str(exc)
                 self.notes.append(st.note)
         return st
+
+    def unavailable(self) -> str:
+        return ""  # a missing or broken LLM is refused before the run starts (check_levels, make_agent)
+
+    def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
+        """Nothing to move past: each proposal samples afresh, so a resumed run simply asks again."""
 
     def has_more(self, tu: HotTU) -> bool:
         """Whether a hot function of `tu` still has samples to try."""
