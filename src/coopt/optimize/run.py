@@ -443,7 +443,7 @@ def _chooser(run: _Run, guide: Guide, ctx: AgentContext) -> Guide | LLMGuide:
     """The deterministic guide, or with `--guide llm` the model choosing among its live arms."""
     if run.opts.guide != "llm":
         return guide
-    from coopt.agents.rewrite.source import open_level_model
+    from coopt.agents.model import open_level_model
 
     stack, model, _ = open_level_model("guide", run.opts.llm, ctx)
     chooser = LLMGuide(guide, model)

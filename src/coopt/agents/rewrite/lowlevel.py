@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import AgentContext, LevelAgent
+from coopt.agents.model import open_level_model
 from coopt.agents.registry import BY_NAME
 from coopt.agents.rewrite.context import ExtractError
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.sampling import Refusal, SampledLevel, SampleLoop, estimate_tokens
-from coopt.agents.rewrite.source import open_level_model
 from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall

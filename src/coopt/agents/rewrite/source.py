@@ -30,8 +30,8 @@ from coopt.agents.levels import (
     AgentContext,
     LevelAgent,
     LevelUnavailable,
-    LLMSetupError,
 )
+from coopt.agents.model import open_level_model
 from coopt.agents.rewrite.context import (
     ContextItem,
     ExtractError,
@@ -61,8 +61,6 @@ from coopt.agents.rewrite.sampling import (
 )
 from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
-from coopt.llm.client import LLMConfigError
-from coopt.llm.local_server import LocalModelError
 from coopt.llm.types import Answer, Message, Model
 
 PROPOSER = "llm/source"
@@ -295,56 +293,6 @@ class SourceLevelAgent(SampledLevel):
         os.makedirs(agent.workdir, exist_ok=True)
         tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
         super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
-
-
-def transcripts_dir(ctx: AgentContext) -> str:
-    """Where the LLM agents keep their transcripts: <cache_dir>/llm."""
-    cache_dir = getattr(ctx, "cache_dir", "")
-    if not cache_dir:
-        from coopt.cache.layout import default_cache_dir
-
-        cache_dir = default_cache_dir()
-    return os.path.join(cache_dir, "llm")
-
-
-def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
-    """The model's context in tokens: $COOPT_LLM_CONTEXT, else the local server's, else 16384."""
-    env = os.environ if environ is None else environ
-    text = env.get("COOPT_LLM_CONTEXT", "").strip()
-    if text:
-        try:
-            value = int(text)
-        except ValueError:
-            raise LLMConfigError("COOPT_LLM_CONTEXT=%r is not a whole number of tokens" % text) from None
-        if value < 512:
-            raise LLMConfigError("COOPT_LLM_CONTEXT=%d is too small (at least 512 tokens)" % value)
-        return value
-    if llm == "local":
-        from coopt.llm.local_server import DEFAULT_CTX
-
-        return DEFAULT_CTX
-    return 16384
-
-
-def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextlib.ExitStack, Model, int]:
-    """The run's model for an LLM level (source, ir, asm), the stack that stops it, and its context in tokens.
-    LLMSetupError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""
-    from coopt.llm.providers import open_model
-
-    stack = contextlib.ExitStack()
-    # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which
-    # still holds what the configuration names but never stores (the API key).
-    env = {**os.environ, **ctx.environ} if ctx.environ is not None else None
-    try:
-        context = context_window(llm, env)
-        model = stack.enter_context(open_model(llm, ctx.budget, transcripts_dir(ctx), environ=env))
-    except (LLMConfigError, LocalModelError) as exc:
-        stack.close()
-        raise LLMSetupError(str(exc)) from exc
-    if model is None:
-        stack.close()
-        raise LevelUnavailable("level %s needs an LLM (--llm local or --llm openai)" % level)
-    return stack, model, context
 
 
 def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
