@@ -122,8 +122,10 @@ def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
 def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt optimize`."""
     a = _parser().parse_args(argv)
+    from coopt.optimize.options import OptimizeOptions
     from coopt.optimize.plan import OptimizeError
-    from coopt.optimize.run import OptimizeOptions, Progress, StopFlag, optimize
+    from coopt.optimize.progress import Progress, StopFlag
+    from coopt.optimize.run import optimize
 
     spec = _shard(a.shard, dict(os.environ))
     if a.budget is not None and a.budget < 1:

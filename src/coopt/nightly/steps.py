@@ -184,8 +184,10 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 def step_optimize(ctx: Context) -> Outcome:
     from coopt.cache.publish import Remotes
+    from coopt.optimize.options import OptimizeOptions
     from coopt.optimize.plan import OptimizeError
-    from coopt.optimize.run import OptimizeOptions, StopFlag, optimize
+    from coopt.optimize.progress import StopFlag
+    from coopt.optimize.run import optimize
 
     cfg, hooks = ctx.config.optimize, ctx.config.hooks
     assert hooks.profile is not None
@@ -235,7 +237,7 @@ def step_optimize(ctx: Context) -> Outcome:
 
 def _tee_progress(console: Console, log: TextIO) -> Any:
     """The optimizer's progress on our console and, as whole lines, in the optimize log."""
-    from coopt.optimize.run import Progress
+    from coopt.optimize.progress import Progress
 
     class TeeProgress(Progress):
         def line(self, text: str) -> None:
