@@ -327,3 +327,16 @@ def test_shown_values_read_back_as_toml(tmp_path: Path) -> None:
         key = schema.BY_DOTTED[s.dotted]
         parsed = tomllib.loads("v = %s\n" % shown(s))["v"]
         assert key.kind.from_toml(parsed) == s.value, s.dotted
+
+
+def test_optimize_options_come_from_the_config_once(tmp_path: Path) -> None:
+    # The one mapping of config onto a run (CLI and nightly both use it): the file's values arrive, `given` wins.
+    from coopt.optimize.options import OptimizeOptions
+
+    (tmp_path / "coopt.toml").write_text('[optimize]\nlevels = ["pgo"]\nmin_gain = 1.1\npairs = 7\n'
+                                         'budget_seconds = 30\nguide = "ucb"\nassume_cpu = true\n')
+    cfg = load(str(tmp_path), environ=_clean_env(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "xdg")))
+    opts = OptimizeOptions.from_config(cfg, profile="p.json", pairs=9)
+    assert (opts.levels, opts.min_gain, opts.budget_seconds, opts.assume_cpu) == (["pgo"], 1.1, 30.0, True)
+    assert opts.pairs == 9 and opts.profile == "p.json" and opts.cache_dir == str(tmp_path / "xdg" / "coopt")
+    assert opts.llm == "none" and opts.remotes is not None and opts.remotes.specs == ()

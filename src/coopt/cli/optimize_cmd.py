@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from coopt.cli import UsageError
 from coopt.cli.common import load_config
-from coopt.config import environment, schema
+from coopt.config import schema
 
 if TYPE_CHECKING:
     from coopt.optimize.shard import ShardSpec
@@ -161,20 +161,14 @@ def run(_name: str, argv: list[str]) -> int:
     budget = o.budget
     if a.budget is None and a.budget_seconds and cfg.setting("optimize.budget").origin.kind == "default":
         budget = 0  # a time limit alone: as many evaluations as fit
-    from coopt.cache.publish import Remotes
 
     if cfg.cache.read_only:
         raise UsageError("the cache %s is read-only (COOPT_READONLY or [cache] read_only): optimize could store "
                          "nothing; run it with a writable cache" % cfg.cache.dir)
-    opts = OptimizeOptions(
-        cache_dir=cfg.cache.dir, profile=a.profile, program=a.program, journal=a.journal, levels=list(o.levels),
-        budget_evaluations=budget, budget_seconds=o.budget_seconds, budget_tokens=o.budget_tokens,
-        train=a.train, bench=a.bench, tests=a.test,
-        min_gain=o.min_gain, pairs=o.pairs, measure=a.measure, llm=cfg.llm.provider, run_dir=a.run_dir,
-        max_tus=o.max_tus, timeout_s=a.timeout, final=o.final_check, keep_work=a.keep_work,
-        float_tolerance=o.float_tolerance, fuzz_seconds=o.fuzz_seconds, guide=o.guide, assume_cpu=o.assume_cpu,
-        llm_env=environment(cfg), resume=a.resume,
-        remotes=Remotes(cfg.cache.remote, cfg.cache.remote_read_only), shard=spec,
+    opts = OptimizeOptions.from_config(
+        cfg, budget_evaluations=budget, profile=a.profile, program=a.program, journal=a.journal, train=a.train,
+        bench=a.bench, tests=a.test, measure=a.measure, run_dir=a.run_dir, timeout_s=a.timeout,
+        keep_work=a.keep_work, resume=a.resume, shard=spec,
     )
     stop = StopFlag()
     try:

@@ -1,10 +1,13 @@
-"""What one `coopt optimize` run is asked to do: the options the CLI and nightly build, in one dataclass."""
+"""What one `coopt optimize` run is asked to do: one dataclass, and `from_config`, the one mapping of the
+configuration (coopt.toml, COOPT_* and flags, already merged) onto it, used by the CLI and the nightly."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from coopt.cache.publish import Remotes
+from coopt.config import Config, environment
 from coopt.optimize import shard as sharding
 
 
@@ -40,3 +43,18 @@ class OptimizeOptions:
     llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone
     shard: sharding.ShardSpec | None = None  # work only on this share of the hot TUs (docs/optimize.md)
+
+    @classmethod
+    def from_config(cls, cfg: Config, **given: Any) -> OptimizeOptions:
+        """The options `cfg` gives, with the run's own fields in `given` (profile, bench, run_dir, ...) on top."""
+        o = cfg.optimize
+        fields: dict[str, Any] = {
+            "cache_dir": cfg.cache.dir, "levels": list(o.levels), "budget_evaluations": o.budget,
+            "budget_seconds": o.budget_seconds, "budget_tokens": o.budget_tokens, "min_gain": o.min_gain,
+            "pairs": o.pairs, "llm": cfg.llm.provider, "max_tus": o.max_tus, "final": o.final_check,
+            "float_tolerance": o.float_tolerance, "fuzz_seconds": o.fuzz_seconds, "guide": o.guide,
+            "assume_cpu": o.assume_cpu, "llm_env": environment(cfg),
+            "remotes": Remotes(cfg.cache.remote, cfg.cache.remote_read_only),
+        }
+        fields.update(given)
+        return cls(**fields)
