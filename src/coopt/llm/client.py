@@ -2,7 +2,7 @@
 
 One `query()` is one logical request:
 
-1. The transcript cache is asked first (`llm_transcripts`): a hit is parsed like a fresh answer, costs no tokens
+1. The transcript cache is asked first (`transcripts.py`): a hit is parsed like a fresh answer, costs no tokens
    and sends nothing. In replay mode a miss is NOT_RECORDED, also without sending anything.
 2. Tokens are reserved in the `Budget` before sending: an estimate of the prompt plus `max_tokens` (the request's,
    cut to the configured cap `[llm] max_tokens` when it asks for more: the cap is also what is sent). When that does

@@ -2,12 +2,12 @@
 IR or assembly, and the answer spliced back into the TU's whole module becomes a candidate object.
 
 The level-specific parts (how the module is made, what the function's region is, how an answer is checked and
-spliced) live in ir_agent.py and asm_agent.py as subclasses of `LowAgent`. `LowLevelAgent` is the optimizer's
+spliced) live in ir.py and asm.py as subclasses of `LowAgent`. `LowLevelAgent` is the optimizer's
 level for either: it has each candidate judged by the verifier (the same function-level differential harness as
 the source level, with the candidate as .ll or .s) and hands the loop only candidates with accepted evidence.
 
 An answer whose module does not parse, assemble or build gets the tool's errors sent back for up to `fixes` more
-rounds (llm_level.SampleLoop, the loop the source agent uses too); one that changes the function's signature,
+rounds (sampling.SampleLoop, the loop the source agent uses too); one that changes the function's signature,
 defines other symbols or is cut short, or a run_opt call whose pipeline opt refuses, costs what the client charged
 and yields no candidate. Nothing here raises for a bad answer.
 """
@@ -110,7 +110,7 @@ class LowAgent(SampleLoop[Prepared]):
     context_head = ""  # a format string with {text}
     fix = ""  # a format string with {errors}: the follow-up after a failed check or build
     build_failure = "does-not-build"  # the outcome of a spliced module the compiler refuses
-    tools: tuple[Tool, ...] = ()  # compiler tools the model may call instead of writing code (compiler_tools)
+    tools: tuple[Tool, ...] = ()  # compiler tools the model may call instead of writing code (agents/compiler/tools.py)
 
     def __init__(self, model: Model, workdir: str, options: LowOptions | None = None) -> None:
         super().__init__(model, workdir)
@@ -171,7 +171,7 @@ class LowAgent(SampleLoop[Prepared]):
         chosen = named or blocks
         return chosen[0] if chosen else None
 
-    # ---- one sample: the steps of the shared loop (llm_level.SampleLoop) -------------------------------------
+    # ---- one sample: the steps of the shared loop (sampling.SampleLoop) -------------------------------------
 
     def request(self, messages: tuple[Message, ...], sampling: Sampling) -> ChatRequest:
         return ChatRequest(messages, self.tools if self.options.offer_tools else (), sampling)

@@ -1,7 +1,7 @@
 """The source-level agent: ask a model for a faster version of one hot C function and splice it back into its TU.
 
 One sample is one conversation with the model:
-1. the prompt (prompts.py) holds the function and the declarations and macros it uses (source_context.py); when
+1. the prompt (prompts.py) holds the function and the declarations and macros it uses (context.py); when
    prompt plus answer do not fit the model's context window, context is dropped, largest first, and a function
    that does not fit even alone is refused with a note (the compiler tools still work on its TU);
 2. the answer's ```c block is put in the function's place in a copy of the TU, and clang's AST of that copy says
@@ -150,7 +150,7 @@ class SourceAgent(SampleLoop[Prepared]):
                                   function=fs.text.strip())
         return (Message("system", SOURCE_SYSTEM), Message("user", user))
 
-    # ---- one sample: the steps of the shared loop (llm_level.SampleLoop) -------------------------------------
+    # ---- one sample: the steps of the shared loop (sampling.SampleLoop) -------------------------------------
 
     def identity(self, prep: Prepared) -> tuple[str, str, str]:
         return prep.source.path, prep.source.name, prep.source.text
