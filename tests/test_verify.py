@@ -289,3 +289,15 @@ def test_bootstrap_interval_brackets_the_ratio() -> None:
 def test_the_one_acceptance_rule(low: float, high: float, code: Code) -> None:
     # Both judges (the TU pipeline and the optimizer's program A/B) call this; its edges are the promise.
     assert speed_code(Interval((low + high) / 2, low, high, "wall"), 1.02) is code
+
+
+def test_one_timer_gives_wall_or_cpu_seconds(tmp_path: Path) -> None:
+    # The TU judge and the program-level A/B share perfstats.timed: a sleeping command takes wall time, no CPU.
+    from coopt.verify.perfstats import timed
+
+    limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=30)
+    env = {"PATH": "/usr/bin:/bin"}
+    assert timed(["sleep 0.3"], str(tmp_path), env, limits, shell=True) >= 0.3
+    assert timed(["sleep 0.3"], str(tmp_path), env, limits, shell=True, cpu=True) < 0.2
+    with pytest.raises(RuntimeError, match="benchmark command failed"):
+        timed(["exit 3"], str(tmp_path), env, limits, shell=True, cpu=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import resource
 import shlex
 import shutil
 import time
@@ -52,17 +51,6 @@ class Workload:
 
     def render(self, program_path: str) -> str:
         return self.line.replace(PLACEHOLDER, shlex.quote(program_path))
-
-
-def cpu_timed(line: str, cwd: str, env: dict[str, str], limits: sandbox.Limits) -> float:
-    """CPU seconds (user + system) of one contained run of a shell line and every process it waited for; raises
-    RuntimeError when the command fails."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = sandbox.run([line], cwd, limits, env, shell=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if res.returncode != 0 or res.timed_out:
-        raise RuntimeError("benchmark command failed (%s): %s" % (res.returncode, res.stderr.strip()[-300:]))
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _names_program(word: str, cwd: str, program: str) -> bool:
@@ -203,9 +191,8 @@ class ProgramBench:
                 runs[0] += 1
                 self.on_round("timing %s: run %d/%d" % (cand.name, runs[0], total))
                 line = self.bench.render(side.program)
-                if self.measure == "cpu":
-                    return cpu_timed(line, self.bench.cwd, self._env(side), self._limits())
-                return timed([line], self.bench.cwd, self._env(side), self._limits(), shell=True)
+                return timed([line], self.bench.cwd, self._env(side), self._limits(), shell=True,
+                             cpu=self.measure == "cpu")
 
             return one
 
