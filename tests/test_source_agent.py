@@ -31,6 +31,7 @@ from coopt.agents.rewrite.source import (
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.llm.client import ChatClient
+from coopt.verify.behaviour import JudgeSettings, checker
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 DEFS_H = """#ifndef DEFS_H
@@ -317,7 +318,8 @@ def level_agent(project: Path, tmp_path: Path, model: ChatClient, functions: tup
     job = job_for(project, source)
     tu = HotTU(job.output_path, job.source_path, 0.9, job, list(functions))
     ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"), fuzz_seconds=fuzz_seconds)
+                       Budget(max_evaluations=5), str(tmp_path / "cache"),
+                       check=checker(JudgeSettings(300.0, fuzz_seconds=fuzz_seconds)))
     return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
 
 

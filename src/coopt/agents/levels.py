@@ -24,6 +24,7 @@ from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
+from coopt.verify.behaviour import Check
 from coopt.verify.evidence import Evidence
 from coopt.verify.program_bench import PLACEHOLDER, Workload
 
@@ -102,9 +103,9 @@ class AgentContext:
     timeout_s: float = 900.0
     budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
     cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
-    float_tolerance: float = 0.0  # [optimize] float_tolerance: floating-point outputs within it compare equal
     assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
-    fuzz_seconds: float = 0.0  # [optimize] fuzz_seconds: libFuzzer time per rewritten function (LLM levels)
+    # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
+    check: Check | None = None
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
 
 

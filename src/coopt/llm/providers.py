@@ -5,7 +5,7 @@
     local    the GGUF in $COOPT_MODEL_PATH, else the largest model `coopt model fetch` stored; served by an
              embedded llama.cpp server that starts at the first request the transcript cache cannot answer
 
-Both real providers share the client in `llm.py`, its budget accounting and its transcript cache.
+Both real providers share the client in `client.py`, its budget accounting and its transcript cache.
 """
 
 from __future__ import annotations

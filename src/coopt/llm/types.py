@@ -1,6 +1,6 @@
 """The LLM's data types: what is asked (ChatRequest), what comes back (Answer), and the Model protocol.
 
-Agents depend on these and on `Model` only, so any model fits: the OpenAI-protocol client in `llm.py`, the local
+Agents depend on these and on `Model` only, so any model fits: the OpenAI-protocol client in `client.py`, the local
 llama.cpp server behind it, or a scripted model in a test. A model never raises for a bad answer: garbage, a
 truncated answer, a timeout or a refused request come back as an `Answer` whose status says so (`ok` is False).
 """

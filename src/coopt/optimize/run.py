@@ -63,6 +63,7 @@ from coopt.optimize.state import (
     remember_run,
     runs_dir,
 )
+from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.program_bench import PLACEHOLDER, Interrupted, ProgramBench, WorkloadError
 
 
@@ -290,8 +291,9 @@ def _loop(run: Run) -> None:
     assert run.bench is not None and run.base is not None
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
-                       float_tolerance=run.opts.float_tolerance, assume_cpu=run.opts.assume_cpu,
-                       fuzz_seconds=run.opts.fuzz_seconds, environ=run.opts.llm_env)
+                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env,
+                       check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
+                                                   run.opts.fuzz_seconds)))
     try:
         agents = make_agents(run.opts.levels, run.opts.llm, ctx)
         guide = _chooser(run, rules, ctx)

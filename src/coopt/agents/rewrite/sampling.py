@@ -21,13 +21,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler.tools import Built
-from coopt.agents.levels import AgentContext, Candidate, HotTU, JudgedAttempt, NoCandidate
+from coopt.agents.levels import AgentContext, Candidate, HotTU, JudgedAttempt, LevelUnavailable, NoCandidate
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.local_server import LocalModelError
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling
+from coopt.verify.behaviour import BehaviourRequest
 from coopt.verify.evidence import CheckResult, Evidence
 
 
@@ -40,21 +41,12 @@ class CandidateChecker:
         self._rest: dict[str, list[str]] = {}  # TU object -> what the verifier links with it
 
     def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = ()) -> Evidence:
-        """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`."""
-        from coopt.verify.pipeline import VerifyInputError, VerifyOptions, verify
-        from coopt.verify.verdict import Verdict
-
-        base = VerifyOptions()
-        # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
-        options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(sources)),
-                                total_timeout_s=min(base.total_timeout_s, self.ctx.timeout_s),
-                                input_sources=tuple(sources), clang=clang_for(tu.job),  # type: ignore[arg-type]
-                                fp_tolerance=self.ctx.float_tolerance, fuzz_seconds=self.ctx.fuzz_seconds)
-        try:
-            return verify(tu.job.source_path, artifact, [function], absolute_flags(tu.job), options=options,
-                          link_with=self.rest_of_program(tu))
-        except VerifyInputError as exc:
-            return Evidence(tu.job.source_path, artifact, Verdict.unsupported(str(exc)))
+        """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`, through the
+        run's `check` (the judge's settings are in it, not here)."""
+        if self.ctx.check is None:
+            raise LevelUnavailable("no behaviour check was given to the %s agent (AgentContext.check)" % tu.name)
+        return self.ctx.check(BehaviourRequest(tu.job.source_path, artifact, [function], absolute_flags(tu.job),
+                                               clang_for(tu.job), self.rest_of_program(tu), tuple(sources)))
 
     def rest_of_program(self, tu: HotTU) -> list[str]:
         """The program's other objects and libraries when the TU calls into them (the harness links them), else
