@@ -15,7 +15,7 @@ from coopt.optimize.state import (
     save,
 )
 from coopt.verify.evidence import Interval
-from coopt.verify.program_bench import ProgramBench, Side
+from coopt.verify.program_bench import ProgramBench, ProgramSide
 
 
 def interval_text(iv: Interval | None) -> str:
@@ -38,7 +38,7 @@ class Run:
     progress: Progress
     stop: StopFlag
     bench: ProgramBench | None = None
-    base: Side | None = None
+    base: ProgramSide | None = None
     seen: dict[str, set[str]] = field(default_factory=dict)  # TU object -> object hashes already judged
     carried: list[AttemptRecord] = field(default_factory=list)  # judged before a resume: not proposed again
 

@@ -84,8 +84,9 @@ def from_argv(argv: Sequence[str], cwd: str, program: str, origin: str) -> Workl
 
 
 @dataclass(frozen=True)
-class Side:
-    """One program to run: its name (baseline, cand-3, final) and where its relinked copy is."""
+class ProgramSide:
+    """One program to run: its name (baseline, cand-3, final) and where its relinked copy is. Not verify/program.py's
+    `Side`, which is one TU's side (source and object) in the pipeline's own hook runs: this one is a whole program."""
 
     name: str
     program: str
@@ -112,7 +113,7 @@ class ProgramBench:
     expected: list[program.Observation] | None = None
     float_tolerance: float = 0.0  # [optimize] float_tolerance: how close floating-point numbers in output must be
 
-    def side(self, name: str, replacements: dict[str, str]) -> Side:
+    def side(self, name: str, replacements: dict[str, str]) -> ProgramSide:
         """Relink the program with `replacements` ({original object: new object}) into its own directory.
 
         Give every side a name of the same length: the program's path and the environment shift the initial
@@ -121,7 +122,7 @@ class ProgramBench:
         os.makedirs(d, exist_ok=True)
         out = os.path.join(d, os.path.basename(self.link.output))
         relink(self.link, replacements, out, workdir=d)
-        return Side(name, out)
+        return ProgramSide(name, out)
 
     def _limits(self) -> sandbox.Limits:
         wall = self.timeout_s
@@ -134,7 +135,7 @@ class ProgramBench:
         # Programs under test may be big and long: only the wall clock and core files are limited.
         return sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=wall)
 
-    def _env(self, side: Side) -> dict[str, str]:
+    def _env(self, side: ProgramSide) -> dict[str, str]:
         return dict(os.environ, COOPT_SIDE=side.name, COOPT_PROGRAM=side.program)
 
     def _checkpoint(self) -> None:
@@ -144,12 +145,12 @@ class ProgramBench:
         if end and time.monotonic() >= end:
             raise BudgetExhausted("the time budget is spent")
 
-    def observe(self, side: Side, w: Workload) -> program.Observation:
+    def observe(self, side: ProgramSide, w: Workload) -> program.Observation:
         self._checkpoint()
         res = sandbox.run([w.render(side.program)], w.cwd, self._limits(), self._env(side), shell=True)
         return program.Observation(res.returncode, res.stdout, (), res.timed_out, res.stderr[-2000:])
 
-    def record_baseline(self, base: Side) -> None:
+    def record_baseline(self, base: ProgramSide) -> None:
         """Run every test on the baseline twice: its output is what candidates must reproduce, so it must be
         the same every time. WorkloadError when a test fails or is not deterministic."""
         expected = []
@@ -168,7 +169,7 @@ class ProgramBench:
             expected.append(first)
         self.expected = expected
 
-    def check(self, cand: Side) -> str:
+    def check(self, cand: ProgramSide) -> str:
         """Empty when every test gives the baseline's output on `cand`, else what differs."""
         assert self.expected is not None, "record_baseline first"
         for w, want in zip(self.tests, self.expected, strict=True):
@@ -178,14 +179,14 @@ class ProgramBench:
                 return "%s command %s: %s" % (w.origin, w.line, diff)
         return ""
 
-    def time_ab(self, base: Side, cand: Side, pairs: int = 0) -> Interval:
+    def time_ab(self, base: ProgramSide, cand: ProgramSide, pairs: int = 0) -> Interval:
         """Interleaved timing of the bench command on both sides (`pairs`, default the bench's); speed-up of
         `cand` over `base`."""
         pairs = pairs or self.pairs
         runs = [0]
         total = 2 * (pairs + 1)
 
-        def run(side: Side) -> Callable[[], float]:
+        def run(side: ProgramSide) -> Callable[[], float]:
             def one() -> float:
                 self._checkpoint()
                 runs[0] += 1
