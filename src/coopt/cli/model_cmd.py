@@ -8,7 +8,7 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-    from coopt.agents.llm_fetch import DEFAULT_SIZE, PINNED
+    from coopt.llm.fetch import DEFAULT_SIZE, PINNED
 
     p = argparse.ArgumentParser(
         prog="coopt model",
@@ -33,7 +33,7 @@ def run(_name: str, argv: list[str]) -> int:
 
 
 def _fetch(size: str) -> int:
-    from coopt.agents import llm_fetch
+    from coopt.llm import fetch as llm_fetch
 
     def progress(msg: str) -> None:
         sys.stderr.write("coopt model: %s\n" % msg)
@@ -49,8 +49,8 @@ def _fetch(size: str) -> int:
 
 
 def _status(verify: bool) -> int:
-    from coopt.agents import llm_fetch
-    from coopt.agents.local_model import LocalModelError, resolve_model_path
+    from coopt.llm import fetch as llm_fetch
+    from coopt.llm.local_server import LocalModelError, resolve_model_path
 
     print("models directory: %s" % llm_fetch.models_dir())
     for model, path, stored in llm_fetch.stored_models():
