@@ -53,6 +53,30 @@ class LLMConfigError(Exception):
     """The LLM settings are unusable; one line saying which setting and what to do."""
 
 
+# Read when coopt's own variable (or config key) is not set: the SDK's own, and its older name.
+SDK_BASE_URL_VARS = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
+SDK_MODEL_VARS = ("OPENAI_MODEL",)
+OPENAI_MISSING = ("the LLM providers need the openai package, which is not installed: "
+                  "pip install 'coopt-cc[openai]' (or [local] for the local model)")
+
+
+def _first(env: Mapping[str, str], *names: str) -> str:
+    """The first of `names` set to a non-empty value in `env`, else ""."""
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return ""
+
+
+def require_sdk() -> None:
+    """Raise LLMConfigError (one line naming the extra) when the openai SDK cannot be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec("openai") is None:
+        raise LLMConfigError(OPENAI_MISSING)
+
+
 @dataclass(frozen=True)
 class LLMConfig:
     """Where and how to ask. Holds the *name* of the environment variable with the API key, never the key."""
@@ -85,7 +109,8 @@ class LLMConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, cache_dir: str = "",
                  defaults: Mapping[str, str] | None = None) -> LLMConfig:
-        """COOPT_LLM_BASE_URL, COOPT_LLM_MODEL, COOPT_LLM_API_KEY_ENV (default OPENAI_API_KEY),
+        """COOPT_LLM_BASE_URL (else OPENAI_BASE_URL, OPENAI_API_BASE), COOPT_LLM_MODEL (else OPENAI_MODEL),
+        COOPT_LLM_API_KEY_ENV (default OPENAI_API_KEY),
         COOPT_LLM_TIMEOUT (s, default 120), COOPT_LLM_RETRIES (default 4), COOPT_LLM_CACHE (use, off, replay),
         COOPT_LLM_MAX_TOKENS (completion tokens per request, default 0: no cap).
         `defaults` stand in for variables the environment does not set."""
@@ -106,8 +131,9 @@ class LLMConfig:
             raise LLMConfigError("COOPT_LLM_MAX_TOKENS=%r is not a whole number of at least 0"
                                  % env.get("COOPT_LLM_MAX_TOKENS"))
         return cls(
-            base_url=env.get("COOPT_LLM_BASE_URL", ""),
-            model=env.get("COOPT_LLM_MODEL", ""),
+            # coopt's own settings first, then the variables the openai SDK and compatible servers' users set.
+            base_url=_first(env, "COOPT_LLM_BASE_URL", *SDK_BASE_URL_VARS),
+            model=_first(env, "COOPT_LLM_MODEL", *SDK_MODEL_VARS),
             api_key_env=env.get("COOPT_LLM_API_KEY_ENV", "OPENAI_API_KEY"),
             timeout=number("COOPT_LLM_TIMEOUT", 120.0),
             max_retries=int(retries),
@@ -152,7 +178,10 @@ class ChatClient:
 
     def _sdk(self) -> Any:
         if self._client is None:
-            import openai
+            try:
+                import openai
+            except ImportError:
+                raise LLMConfigError(OPENAI_MISSING) from None
 
             if self._connect is not None:
                 self.base_url = self._connect()

@@ -1,7 +1,8 @@
 """Choosing the model: provider `none`, `openai` (any OpenAI-compatible endpoint) or `local` (llama.cpp).
 
     none     no LLM: the compiler tools work alone (the offline default)
-    openai   COOPT_LLM_BASE_URL, COOPT_LLM_MODEL, the key in $COOPT_LLM_API_KEY_ENV (default OPENAI_API_KEY)
+    openai   COOPT_LLM_BASE_URL, COOPT_LLM_MODEL (else the SDK's OPENAI_BASE_URL, OPENAI_MODEL), the key in
+             $COOPT_LLM_API_KEY_ENV (default OPENAI_API_KEY); needs the `openai` extra
     local    the GGUF in $COOPT_MODEL_PATH, else the largest model `coopt model fetch` stored; served by an
              embedded llama.cpp server that starts at the first request the transcript cache cannot answer
 
@@ -15,7 +16,7 @@ import os
 from collections.abc import Iterator, Mapping
 
 from coopt.budget import Budget
-from coopt.llm.client import ChatClient, LLMConfig
+from coopt.llm.client import ChatClient, LLMConfig, require_sdk
 from coopt.llm.types import Model
 
 PROVIDERS = ("none", "local", "openai")
@@ -33,6 +34,8 @@ def open_model(provider: str, budget: Budget | None = None, cache_dir: str = "",
     if provider == "none":
         yield None
         return
+    if provider in ("openai", "local"):
+        require_sdk()  # at set-up, before any budget is spent
     if provider == "openai":
         with ChatClient(LLMConfig.from_env(env, cache_dir), budget, environ=env) as client:
             yield client
