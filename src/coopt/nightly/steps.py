@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,8 +198,7 @@ def step_optimize(ctx: Context) -> Outcome:
     # this same profile and these settings, so the candidates it judged are neither redone nor paid for twice.
     opts = OptimizeOptions.from_config(ctx.config, profile=ctx.profile_path, bench=bench.shell_line(),
                                        train=hooks.profile.shell_line(), run_dir=ctx.run_dir, resume=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        progress = _tee_progress(ctx.console, log)
+    with open(log_path, "a", encoding="utf-8") as log, _tee_progress(ctx.console, log) as progress:
         try:
             state = optimize(opts, progress, StopFlag())
         except OptimizeError as exc:
@@ -232,12 +232,16 @@ def _tee_progress(console: Console, log: TextIO) -> Any:
 
     class TeeProgress(Progress):
         def line(self, text: str) -> None:
-            console.line(text)
-            log.write(text + "\n")
-            log.flush()
+            with self._lock:
+                console.line(text)
+                log.write(text + "\n")
+                log.flush()
+                self._last_write = time.monotonic()
 
         def status(self, text: str) -> None:
             console.status(text)
+            if not self.tty:
+                super().status(text)  # the heartbeat through silent stretches of a CI log
 
     return TeeProgress(console.stream, console.tty)
 
