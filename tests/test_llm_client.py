@@ -457,3 +457,39 @@ def test_missing_openai_package_is_one_line_naming_the_extra() -> None:
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": src},
                          capture_output=True, text=True, check=True).stdout
     assert out.count("\n") == 1 and "pip install 'coopt-cc[openai]'" in out
+
+
+def test_an_unreachable_endpoint_or_a_refused_key_stops_at_set_up(server: ProtocolServer) -> None:
+    """The openai provider asks the endpoint once when it opens: a dead URL or a 401 is one line, before any request
+    of the run; a server without /models (this one answers GET with 501) is reachable."""
+    from coopt.llm.providers import open_model
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = "http://127.0.0.1:%d/v1" % s.getsockname()[1]  # bound, never listening: refused
+    with pytest.raises(LLMConfigError, match=r"^cannot reach the LLM endpoint http://127\.0\.0\.1:\d+/v1 \("):
+        with open_model("openai", environ={"COOPT_LLM_BASE_URL": dead, "COOPT_LLM_MODEL": "m"}):
+            pass
+    with open_model("openai", environ={"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "m"}) as model:
+        assert model is not None
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error": {"message": "bad key"}}')
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/v1" % httpd.server_address[1]
+        with pytest.raises(LLMConfigError, match=r"refused the API key \(HTTP 401\); set it in \$OPENAI_API_KEY"):
+            with open_model("openai", environ={"COOPT_LLM_BASE_URL": url, "COOPT_LLM_MODEL": "m"}):
+                pass
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -118,7 +118,8 @@ def test_failing_build_stops_the_run_and_a_rerun_resumes_to_the_end(coopt: Coopt
     for step in ("build", "baseline-test", "profile", "optimize", "report"):
         assert "] %s: done (" % step in out, step
     assert "[6/8] rebuild: skipped" in out and "[7/8] test: skipped" in out
-    assert "nightly: nothing improved: no candidate's speed-up cleared min_gain 50.00 (1 evaluated)" in out
+    assert "nightly: nothing improved: 1 of 1 candidate(s) were timed and none's speed-up interval cleared " \
+           "min_gain 50.00 (best: " in out and "(1 evaluated)" in out
     assert out.splitlines()[-1] == "nightly: report .coopt-nightly/report.md; exit 4"
     st2 = _state(tiny)
     assert st2["status"] == "finished" and st2["exit_code"] == 4 and st2["resumed"] == 1

@@ -245,3 +245,23 @@ def test_progress_off_a_terminal_says_what_runs_at_least_every_heartbeat() -> No
         progress.status("lvm.c: building")
         time.sleep(0.3)
     assert "..." not in term.getvalue() and term.getvalue().startswith("\r\033[K")
+
+
+def test_a_run_that_kept_nothing_says_what_happened() -> None:
+    """Five duplicates are not "no interval cleared min_gain": nothing was timed, and the line says why."""
+    from coopt.optimize.final import nothing_stored
+    from coopt.optimize.state import AttemptRecord, Outcome
+    from coopt.verify.evidence import Interval
+
+    def rec(n: int, verdict: Outcome, interval: Interval | None = None) -> AttemptRecord:
+        return AttemptRecord(n, "a.o", "a.c", "flags", "-O3", "flags", verdict, interval=interval)
+
+    dups = [rec(i, Outcome.DUPLICATE) for i in range(1, 6)]
+    line = nothing_stored(dups, 1.02)
+    assert "min_gain" not in line and "nothing was timed" in line and "(5)" in line
+    assert "baseline's object" in line
+    mixed = nothing_stored([*dups[:2], rec(3, Outcome.FAILED)], 1.02)
+    assert "2 produced the baseline's object" in mixed and "1 failed" in mixed
+    timed = nothing_stored([*dups, rec(6, Outcome.REJECTED, Interval(1.01, 0.99, 1.03, "wall"))], 1.02)
+    assert "1 of 6 candidate(s) were timed" in timed and "min_gain 1.02" in timed
+    assert nothing_stored([], 1.02) == "no variant stored: nothing was evaluated"

@@ -205,6 +205,30 @@ class ChatClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def probe(self, timeout: float = 10.0) -> None:
+        """Ask the endpoint once (GET /models) so that a dead URL or a refused key stops the run at set-up, with one
+        line, before any budget is spent. Any HTTP answer but 401/403 counts as reachable (not every server has
+        /models). Not in
+        replay mode, where answers come from the transcript cache only."""
+        if self.config.cache_mode == "replay":
+            return
+        import openai
+
+        where = "the LLM endpoint %s" % self.base_url
+        try:
+            self._sdk().with_options(timeout=min(timeout, self.config.timeout)).models.list()
+        except openai.APITimeoutError:
+            raise LLMConfigError("%s did not answer within %.0f s; check COOPT_LLM_BASE_URL" % (where, timeout)) \
+                from None
+        except openai.APIConnectionError as exc:
+            raise LLMConfigError("cannot reach %s (%s); check COOPT_LLM_BASE_URL and that the server runs"
+                                 % (where, _cause(exc))) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise LLMConfigError("%s refused the API key (HTTP %d); set it in $%s" % (
+                    where, exc.status_code, self.config.api_key_env or "COOPT_LLM_API_KEY_ENV")) from None
+            # Any other answer means a server is there; chat requests have their own retries and accounting.
+
     def capped(self, request: ChatRequest) -> ChatRequest:
         """`request` with its completion tokens cut to the configured cap ([llm] max_tokens), if it asks for more:
         what is sent, reserved in the budget and keyed in the transcript cache."""
@@ -388,3 +412,4 @@ def _with_detail(answer: Answer, note: str) -> Answer:
     from dataclasses import replace
 
     return replace(answer, detail="; ".join(x for x in (answer.detail, note) if x))
+

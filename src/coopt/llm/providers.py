@@ -38,6 +38,7 @@ def open_model(provider: str, budget: Budget | None = None, cache_dir: str = "",
         require_sdk()  # at set-up, before any budget is spent
     if provider == "openai":
         with ChatClient(LLMConfig.from_env(env, cache_dir), budget, environ=env) as client:
+            client.probe()  # a dead URL or a refused key ends the run here, not after its budget
             yield client
         return
     if provider != "local":

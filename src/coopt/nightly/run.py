@@ -204,8 +204,8 @@ def _finish(ctx: Context, final: Outcome | None) -> int:
                        opt["withdrawn"], fin.get("ratio", 0), fin.get("low", 0), fin.get("high", 0)))
     elif not kept:
         code = EXIT_NOTHING_IMPROVED
-        outcome = "nothing improved: no candidate's speed-up cleared min_gain %.2f (%d evaluated)" % (
-            ctx.config.optimize.min_gain, opt.get("attempts", 0))
+        why = opt.get("why_nothing") or "no candidate's speed-up cleared min_gain %.2f" % ctx.config.optimize.min_gain
+        outcome = "nothing improved: %s (%d evaluated)" % (why, opt.get("attempts", 0))
     else:
         code = EXIT_DONE
         fin = opt.get("final")

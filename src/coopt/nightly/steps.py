@@ -184,6 +184,7 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def step_optimize(ctx: Context) -> Outcome:
+    from coopt.optimize.final import nothing_stored
     from coopt.optimize.options import OptimizeOptions
     from coopt.optimize.plan import OptimizeError
     from coopt.optimize.progress import StopFlag
@@ -219,6 +220,7 @@ def step_optimize(ctx: Context) -> Outcome:
     withdrawn = sum(1 for k in state.kept.values() if k.withdrawn)
     data = {"run_dir": ctx.run_dir, "status": state.status, "stop_reason": state.stop_reason,
             "attempts": len(state.attempts), "spent": dict(state.spent), "kept": kept, "withdrawn": withdrawn,
+            "why_nothing": nothing_stored(state.attempts, state.min_gain).removeprefix("no variant stored: "),
             "final": {"ratio": final.ratio, "low": final.low, "high": final.high} if final else None}
     detail = "%d candidate(s) evaluated, %d variant(s) stored" % (len(state.attempts), len(kept))
     if final:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 
 from coopt.agents.levels import HotTU
 from coopt.budget import BudgetExhausted
@@ -14,6 +15,7 @@ from coopt.optimize.session import Run, interval_text
 from coopt.optimize.state import (
     AttemptRecord,
     MeasurementRecord,
+    Outcome,
     state_name,
 )
 from coopt.verify.evidence import Interval
@@ -106,8 +108,36 @@ def summary(run: Run) -> None:
         say("stored %d variant(s): %s" % (len(live), ", ".join(
             "%s %s %r %s" % (os.path.basename(k.source), k.level, k.label, interval_text(k.interval)) for k in live)))
     else:
-        say("no variant stored: no candidate's speed-up interval cleared min_gain %.2f" % s.min_gain
-            if s.attempts else "no variant stored: nothing was evaluated")
+        say(nothing_stored(s.attempts, s.min_gain))
     how = "merge the shards with `coopt report --results %s`" if run.state.shard else "render it with " \
         "`coopt report --run %s`"
     say("run state: %s (%s)" % (os.path.join(run.run_dir, state_name(s)), how % run.run_dir))
+
+
+# What each outcome of an attempt that was never timed means, for the closing line.
+UNTIMED = {
+    Outcome.DUPLICATE: "produced the baseline's object or one already tried (nothing to time)",
+    Outcome.FAILED: "failed to build or propose",
+    Outcome.REJECTED: "were rejected before timing",
+    Outcome.INTERRUPTED: "were interrupted",
+}
+
+
+def nothing_stored(attempts: list[AttemptRecord], min_gain: float) -> str:
+    """Why a run kept nothing, as it happened: only when some candidate was timed is it about min_gain."""
+    if not attempts:
+        return "no variant stored: nothing was evaluated"
+    timed = [a for a in attempts if a.interval is not None]
+    if timed:
+        best = max(timed, key=lambda a: a.interval.low if a.interval else 0.0)
+        assert best.interval is not None
+        return ("no variant stored: %d of %d candidate(s) were timed and none's speed-up interval cleared min_gain "
+                "%.2f (best: %s, %s)" % (len(timed), len(attempts), min_gain, best.label or best.level,
+                                         interval_text(best.interval)))
+    counts = Counter(a.verdict for a in attempts)
+    parts = ["%d %s" % (n, UNTIMED.get(v, str(v))) for v, n in counts.most_common()]
+    every = "every candidate" if len(counts) == 1 else "of %d candidates, %s" % (len(attempts), "; ".join(parts))
+    if len(counts) == 1:
+        (verdict, n), = counts.items()
+        return "no variant stored: nothing was timed: %s (%d) %s" % (every, n, UNTIMED.get(verdict, str(verdict)))
+    return "no variant stored: nothing was timed: %s" % every
