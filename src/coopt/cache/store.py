@@ -25,8 +25,29 @@ CHECKSUMS_NAME = "checksums.txt"
 REQUIRED = (OBJECT_NAME, KEY_NAME, META_NAME)
 
 
+# Seconds a staging directory whose writer has died is left alone: the pid in its name may be one of another
+# machine sharing the cache directory, whose live put must not lose its staging at once.
+DEAD_WRITER_GRACE = 60.0
+
+
 def _unique() -> str:
     return "%d-%s" % (os.getpid(), os.urandom(6).hex())
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a tmp/ entry (`<key>.<pid>-<hex>`, `trash-<pid>-<hex>`) still runs here; True
+    when the name carries no pid (such an entry is left to the age limit)."""
+    tail = name[len("trash-") :] if name.startswith("trash-") else name.rpartition(".")[2]
+    pid, dash, rand = tail.partition("-")
+    if not dash or not pid.isdigit() or len(rand) != 12:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, under another user
+        return True
+    return True
 
 
 class Entry:
@@ -306,8 +327,13 @@ class Store:
                 gone += 1
         return gone
 
-    def clean_tmp(self, older_than: float = 3600.0) -> int:
-        """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many."""
+    def clean_tmp(self, older_than: float = 3600.0, dead_after: float = DEAD_WRITER_GRACE) -> int:
+        """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many.
+
+        A name carries its writer's pid (`_unique`): one whose writer is gone from this machine goes once it is
+        `dead_after` seconds old; any other once it is `older_than` seconds old (a writer on another machine
+        sharing the directory, or a pid reused since).
+        """
         import shutil
         import time
 
@@ -316,14 +342,15 @@ class Store:
             names = os.listdir(self.layout.tmp_dir)
         except OSError:
             return 0
-        limit = time.time() - older_than
+        now = time.time()
         for name in names:
             path = os.path.join(self.layout.tmp_dir, name)
             try:
-                if os.lstat(path).st_mtime >= limit:
-                    continue  # maybe a put still at work
+                age = now - os.lstat(path).st_mtime
             except OSError:
                 continue
+            if age < older_than and (age < dead_after or _writer_alive(name)):
+                continue  # maybe a put still at work
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
             else:

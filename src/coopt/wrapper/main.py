@@ -45,6 +45,23 @@ def _log(layout: CacheLayout | None, lines: list[str]) -> None:
         layout.append_log(lines)
 
 
+def _record_internal_error(
+    layout: CacheLayout | None, settings: settingsmod.Settings, debug_log: list[str], exc: Exception
+) -> None:
+    """Count and log an internal error. The fallback to the real compiler comes next, so nothing here may raise:
+    the cache that made the call fail (full, read-only, gone) is the cache this writes to."""
+    try:
+        import traceback
+
+        debug_log.append("internal error, running the real compiler: %r" % exc)
+        debug_log.extend(traceback.format_exc().rstrip().splitlines())
+        if layout is not None and not settings.read_only:
+            stats.bump(layout.stats_dir, Reason.INTERNAL_ERROR)
+        _log(layout, debug_log)
+    except Exception:  # noqa: S110 (the one place an error must be dropped: the build comes first)
+        pass
+
+
 def main(argv: list[str]) -> int:
     """Run one compiler call. Returns an exit code, or never returns (exec of the real compiler)."""
     started = time.time()
@@ -84,13 +101,7 @@ def main(argv: list[str]) -> int:
                 _log(layout, debug_log)
             return rc
     except Exception as exc:  # never break a build: log and run the real compiler
-        import traceback
-
-        debug_log.append("internal error, running the real compiler: %r" % exc)
-        debug_log.extend(traceback.format_exc().rstrip().splitlines())
-        if layout is not None and not settings.read_only:
-            stats.bump(layout.stats_dir, Reason.INTERNAL_ERROR)
-        _log(layout, debug_log)
+        _record_internal_error(layout, settings, debug_log, exc)
         return _exec(resolved.path, resolved.args)
     if settings.debug:
         _log(layout, debug_log)
