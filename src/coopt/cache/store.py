@@ -199,9 +199,8 @@ class Store:
 
         stage = self.staging_dir(key)
         try:
-            shutil.copyfile(object_path, os.path.join(stage, OBJECT_NAME))
-            with open(os.path.join(stage, KEY_NAME), "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(material)
+            _copy(object_path, os.path.join(stage, OBJECT_NAME))
+            _write(os.path.join(stage, KEY_NAME), material.encode("utf-8", "surrogateescape"))
             sums = {
                 OBJECT_NAME: hash_file(os.path.join(stage, OBJECT_NAME)),
                 KEY_NAME: hash_bytes(material.encode("utf-8", "surrogateescape")),
@@ -209,7 +208,7 @@ class Store:
             artifact_name = ""
             if artifact_path:
                 artifact_name = "artifact" + (os.path.splitext(artifact_path)[1] or ".txt")
-                shutil.copyfile(artifact_path, os.path.join(stage, artifact_name))
+                _copy(artifact_path, os.path.join(stage, artifact_name))
                 sums[artifact_name] = hash_file(os.path.join(stage, artifact_name))
             size = sum(os.path.getsize(os.path.join(stage, n)) for n in os.listdir(stage))
             full_meta = dict(meta)
@@ -221,11 +220,10 @@ class Store:
                 size=size,
                 stored=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )
-            with open(os.path.join(stage, META_NAME), "w", encoding="utf-8") as f:
-                json.dump(full_meta, f, indent=1, sort_keys=True)
+            _write(os.path.join(stage, META_NAME), json.dumps(full_meta, indent=1, sort_keys=True).encode("utf-8"))
             sums[META_NAME] = hash_file(os.path.join(stage, META_NAME))
-            with open(os.path.join(stage, CHECKSUMS_NAME), "w", encoding="utf-8") as f:
-                f.write("".join("%s %s\n" % (digest, name) for name, digest in sorted(sums.items())))
+            _write(os.path.join(stage, CHECKSUMS_NAME),
+                   "".join("%s %s\n" % (digest, name) for name, digest in sorted(sums.items())).encode("utf-8"))
             final = self._install(key, stage)
             return Entry(key=key, path=final, meta=full_meta)
         finally:
@@ -408,6 +406,25 @@ class Store:
         except OSError:
             return
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write a staged file; an error names `path` (a failed write or close names no file by itself)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = path
+        raise
+
+
+def _copy(src: str, dst: str) -> None:
+    """Copy a file into a staging directory; an error names the side that failed (shutil.copyfile names the
+    source even when the cache's file system is the one that is full)."""
+    with open(src, "rb") as f:
+        data = f.read()
+    _write(dst, data)
 
 
 def read_checksums(entry_path: str) -> dict[str, str] | None:
