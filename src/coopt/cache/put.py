@@ -20,6 +20,7 @@ from coopt.cache.identity import compiler_identity
 from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Entry, Store
+from coopt.redact import mask_data
 
 LEVELS = ("source", "ir", "asm", "flags", "pgo", "object")
 
@@ -224,7 +225,7 @@ def put_variant(
         meta = {
             "level": level,
             "recipe": {"command": recipe, "cwd": job.cwd},
-            "evidence": evidence,
+            "evidence": mask_data(evidence),  # a command line in it may hold a URL's password
             "job": job.to_record(tk.direct_key),
             "direct_key": tk.direct_key,
             "source_hash": hash_file(job.source_path),

@@ -18,6 +18,7 @@ from coopt.cli.common import (
     max_cache_size,
     open_store,
 )
+from coopt.redact import mask_data
 from coopt.wrapper.reasons import DESCRIPTIONS
 
 
@@ -206,7 +207,7 @@ def _show(a: argparse.Namespace) -> int:
     entry = store.get(key)
     assert entry is not None
     intact = store.verify(entry)
-    print(json.dumps({"path": entry.path, "intact": intact, **entry.meta}, indent=1, sort_keys=True))
+    print(json.dumps(mask_data({"path": entry.path, "intact": intact, **entry.meta}), indent=1, sort_keys=True))
     return 0
 
 

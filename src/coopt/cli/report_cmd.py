@@ -34,11 +34,12 @@ def run(_name: str, argv: list[str]) -> int:
     from coopt.agents.optimize_state import RunStateError, latest_run
     from coopt.agents.report import render
     from coopt.agents.report_merge import combine, load_results
+    from coopt.redact import mask
 
     try:
         paths = a.results or [a.run or latest_run(load_settings().cache_dir)]
         state, shards = combine(load_results(paths, below=bool(a.results)))
-        text = render(state, a.format, shards)
+        text = mask(render(state, a.format, shards))  # a bench or test command may carry a URL's password
     except RunStateError as exc:
         raise UsageError(str(exc)) from exc
     run_dir = " ".join(os.path.abspath(p) for p in paths)

@@ -197,10 +197,9 @@ def _command() -> Kind:
 
 def redact(spec: str) -> str:
     """A remote spec without the credentials in its URL (`redis://:secret@h` -> `redis://***@h`), for showing."""
-    from coopt.cache.remote.spec import mask_url
+    from coopt.redact import mask
 
-    url, bar, attrs = spec.partition("|")
-    return mask_url(url) + bar + attrs
+    return mask(spec)
 
 
 def _remotes() -> Kind:
