@@ -12,8 +12,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from coopt.cache import accept, lookups, manifest
 from coopt.cache import key as keymod
-from coopt.cache import lookups, manifest
 from coopt.cache.deps import list_deps
 from coopt.cache.hashing import hash_bytes, hash_file
 from coopt.cache.identity import compiler_identity
@@ -196,6 +196,7 @@ def put_variant(
     prebuilt_object: str | None = None,
     remotes: Remotes | None = None,
     report: list[str] | None = None,
+    changed_functions: list[str] | None = None,
 ) -> Entry:
     """Build and store `artifact` as the variant for `job`'s TU, with `evidence`. Returns the new entry.
 
@@ -203,9 +204,16 @@ def put_variant(
     the artifact and flags are then kept as the record of how it was made. With `remotes`, the stored entry and
     its manifest line then go to every writable remote; a remote that refuses or fails is logged, counted and
     reported (one line per remote appended to `report`), never a failed put.
+
+    `evidence` must be an accepted verdict in a known format covering `level` and `changed_functions` (the
+    functions the artifact changes, when the caller knows them: recorded in the entry and checked again on every
+    lookup), or the explicit `--unverified` record; anything else is refused (cache/accept.py).
     """
     if level not in LEVELS:
         raise PutError("unknown level %r (one of %s)" % (level, ", ".join(LEVELS)))
+    why = accept.refusal(evidence, level, changed_functions)
+    if why and why != accept.UNVERIFIED:
+        raise PutError("evidence refused: %s" % why)
     if not os.path.isfile(artifact):
         raise PutError("no such artifact: %s" % artifact)
     layout = store.layout
@@ -226,6 +234,7 @@ def put_variant(
             "level": level,
             "recipe": {"command": recipe, "cwd": job.cwd},
             "evidence": mask_data(evidence),  # a command line in it may hold a URL's password
+            **({"changed_functions": sorted(changed_functions)} if changed_functions is not None else {}),
             "job": job.to_record(tk.direct_key),
             "direct_key": tk.direct_key,
             "source_hash": hash_file(job.source_path),

@@ -100,11 +100,15 @@ class Store:
     def __init__(self, root: str, read_only: bool = False) -> None:
         self.layout = CacheLayout(root)
         self.read_only = read_only
+        self.refused = ""  # why the last lookup's entry was refused for its evidence
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def lookup(self, key: str, material: str) -> Entry | None:
-        """The entry for `key` if its files are intact and its stored key material equals `material`."""
+    def lookup(self, key: str, material: str, allow_unverified: bool = False) -> Entry | None:
+        """The entry for `key` if its files are intact, its stored key material equals `material` and its evidence
+        lets it be served (cache/accept.py; an `--unverified` entry only with `allow_unverified`). When an intact
+        entry for these inputs is refused for its evidence, `refused` says why."""
+        self.refused = ""
         path = self.layout.entry_dir(key)
         try:
             inode = os.stat(path).st_ino
@@ -122,6 +126,10 @@ class Store:
             return None
         if stored != material:
             return None  # same hash, different inputs: never serve
+        why = _evidence_refusal(path, allow_unverified)
+        if why:
+            self.refused = why
+            return None
         if not self.read_only:
             try:
                 os.utime(path)  # LRU: the entry directory's mtime is its last use
@@ -406,6 +414,19 @@ class Store:
         except OSError:
             return
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _evidence_refusal(entry_path: str, allow_unverified: bool) -> str:
+    """Why the entry's evidence (its meta.json, checked by the checksums just read) does not let it be served; ""
+    when it does."""
+    from coopt.cache import accept
+
+    try:
+        with open(os.path.join(entry_path, META_NAME), encoding="utf-8") as f:
+            meta = accept.loads(f.read())
+    except (OSError, ValueError) as exc:
+        return "meta.json unreadable: %s" % exc
+    return accept.servable(meta, allow_unverified)
 
 
 def _write(path: str, data: bytes) -> None:

@@ -211,10 +211,11 @@ def _compile(
                 _leave_replay_memo(resolved, settings, layout, cwd, args, c, describe, source_hash, direct_key)
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
-            return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
+            return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings)
         from coopt.wrapper.serve import try_hit
 
-        return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
+        return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
+                       serve_unverified=settings.serve_unverified)
     from coopt.wrapper.serve import try_hit
 
     def refetch() -> bool:
@@ -224,7 +225,7 @@ def _compile(
 
     use_remote = bool(settings.remote) and not settings.read_only
     return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
-                   refetch if use_remote else None)
+                   refetch if use_remote else None, settings.serve_unverified)
 
 
 def _from_remotes(
@@ -274,14 +275,15 @@ def _serve_from(
     direct_key: str,
     started: float,
     debug_log: list[str],
-    debug: bool,
+    settings: settingsmod.Settings,
 ) -> int | None:
     import shutil
 
     from coopt.wrapper.serve import try_hit
 
     try:
-        return try_hit(fetched, job, args, direct, direct_key, started, True, debug_log, debug)
+        return try_hit(fetched, job, args, direct, direct_key, started, True, debug_log, settings.debug,
+                       serve_unverified=settings.serve_unverified)
     finally:
         shutil.rmtree(fetched.root, ignore_errors=True)
 
