@@ -160,8 +160,8 @@ def _push(a: argparse.Namespace) -> int:
     pushed = 0
     for entry in store.entries():
         direct_key = entry.meta.get("direct_key")
-        if not isinstance(direct_key, str) or not store.verify(entry):
-            continue
+        if not isinstance(direct_key, str) or _status(entry) not in ("", "unverified") or not store.verify(entry):
+            continue  # a refused entry would be refused by every teammate too
         found = [r for r in manifest.load(store.layout.manifest_path(direct_key)) if r.get("key") == entry.key]
         if not found or found[0].get("deps") is None:
             continue
