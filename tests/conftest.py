@@ -150,6 +150,9 @@ def coopt(launcher_bin: Path, tmp_path: Path) -> Coopt:
     env["PATH"] = "%s%s%s" % (launcher_bin, os.pathsep, env.get("PATH", ""))
     env["COOPT_CACHE_DIR"] = str(cache)
     env["LC_ALL"] = "C"
+    # Most tests store variants with `coopt cache put --unverified` to test serving; they opt in to serving them,
+    # as a user experimenting would. tests/test_accept.py tests the default (never served) without it.
+    env["COOPT_SERVE_UNVERIFIED"] = "1"
     return Coopt(bin=launcher_bin, cache_dir=cache, env=env)
 
 

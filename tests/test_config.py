@@ -205,7 +205,8 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     ours = load(str(cwd))
     shared = [k for k in schema.KEYS if k.wrapper]
     assert {k.dotted for k in shared} == {"compiler.path", "cache.dir", "cache.read_only", "cache.remote",
-                                          "cache.remote_read_only", "cache.remote_retry_after", "cache.remote_recheck"}
+                                          "cache.remote_read_only", "cache.remote_retry_after", "cache.remote_recheck",
+                                          "cache.serve_unverified"}
     assert ours.compiler.path == wrapper.compiler
     # coopt-cc keeps a relative COOPT_CACHE_DIR as given (relative to the compile's directory); we resolve it there.
     assert ours.cache.dir == os.path.normpath(os.path.join(str(cwd), wrapper.cache_dir))
@@ -214,6 +215,7 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     assert ours.cache.remote_read_only == wrapper.remote_read_only
     assert ours.cache.remote_retry_after == wrapper.remote_retry_after
     assert ours.cache.remote_recheck == wrapper.remote_recheck
+    assert ours.cache.serve_unverified == wrapper.serve_unverified
     assert ours.file == wrapper.config_path
 
 

@@ -41,6 +41,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "toolchain": tuple(p for p in _UPPER if p != "toolchain"),
     # coopt.toml's search, shared by coopt-cc and config/: below both.
     "locate": ("cache", "journal") + _UPPER,
+    # Secret masking: a leaf that cache, config, report and the CLI all use.
+    "redact": ("cache", "journal") + _UPPER,
     "nightly": ("cli",),
     "doctor": ("cli",),
 }

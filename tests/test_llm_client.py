@@ -467,9 +467,10 @@ def test_an_unreachable_endpoint_or_a_refused_key_stops_at_set_up(server: Protoc
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = "http://127.0.0.1:%d/v1" % s.getsockname()[1]  # bound, never listening: refused
-    with pytest.raises(LLMConfigError, match=r"^cannot reach the LLM endpoint http://127\.0\.0\.1:\d+/v1 \("):
-        with open_model("openai", environ={"COOPT_LLM_BASE_URL": dead, "COOPT_LLM_MODEL": "m"}):
-            pass
+    refused = r"^cannot reach the LLM endpoint http://127\.0\.0\.1:\d+/v1 \("
+    with pytest.raises(LLMConfigError, match=refused), \
+            open_model("openai", environ={"COOPT_LLM_BASE_URL": dead, "COOPT_LLM_MODEL": "m"}):
+        pass
     with open_model("openai", environ={"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "m"}) as model:
         assert model is not None
 
@@ -487,9 +488,9 @@ def test_an_unreachable_endpoint_or_a_refused_key_stops_at_set_up(server: Protoc
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = "http://127.0.0.1:%d/v1" % httpd.server_address[1]
-        with pytest.raises(LLMConfigError, match=r"refused the API key \(HTTP 401\); set it in \$OPENAI_API_KEY"):
-            with open_model("openai", environ={"COOPT_LLM_BASE_URL": url, "COOPT_LLM_MODEL": "m"}):
-                pass
+        with pytest.raises(LLMConfigError, match=r"refused the API key \(HTTP 401\); set it in \$OPENAI_API_KEY"), \
+                open_model("openai", environ={"COOPT_LLM_BASE_URL": url, "COOPT_LLM_MODEL": "m"}):
+            pass
     finally:
         httpd.shutdown()
         httpd.server_close()

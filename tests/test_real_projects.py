@@ -68,6 +68,7 @@ def private_coopt(launcher_bin: Path, cache_dir: Path) -> Coopt:
     env["PATH"] = "%s%s%s" % (launcher_bin, os.pathsep, env.get("PATH", ""))
     env["COOPT_CACHE_DIR"] = str(cache_dir)
     env["LC_ALL"] = "C"
+    env["COOPT_SERVE_UNVERIFIED"] = "1"  # the variant tests store with --unverified (as the `coopt` fixture)
     return Coopt(bin=launcher_bin, cache_dir=cache_dir, env=env)
 
 

@@ -41,12 +41,11 @@ def compiler_identity(real_path: str, memo_dir: str | None, write: bool = True) 
             pass
     ident = hash_text(hash_file(real_path) + "\n" + _version_text(real_path))
     if memo and write:
+        from coopt.cache.files import replace_atomic
+
         try:
             os.makedirs(memo_dir or ".", exist_ok=True)
-            tmp = "%s.%d.tmp" % (memo, os.getpid())
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("%s\t%s\t%s\n" % (real_path, stamp, ident))
-            os.replace(tmp, memo)
-        except OSError:
+            replace_atomic(memo, ("%s\t%s\t%s\n" % (real_path, stamp, ident)).encode("utf-8", "surrogateescape"))
+        except OSError:  # only a memo: the next compile hashes the compiler again
             pass
     return ident

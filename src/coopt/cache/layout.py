@@ -85,16 +85,18 @@ class CacheLayout:
         return os.path.join(self.root, "coopt-cc.log")
 
     def append_log(self, lines: list[str]) -> None:
-        """Add `lines` to coopt-cc's log, stamped with the time and this process; never raises."""
+        """Add `lines` to coopt-cc's log, stamped with the time and this process, secrets masked; never raises."""
         if not lines:
             return
         import time
+
+        from coopt.redact import mask
 
         try:
             os.makedirs(self.root, exist_ok=True)
             with open(self.log_path, "a", encoding="utf-8", errors="replace") as f:
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
                 for line in lines:
-                    f.write("%s [%d] %s\n" % (stamp, os.getpid(), line))
-        except OSError:
+                    f.write("%s [%d] %s\n" % (stamp, os.getpid(), mask(line)))
+        except OSError:  # a full or read-only cache: the line is lost, nothing else is
             pass

@@ -229,8 +229,6 @@ def render(results: list[dict]) -> str:
 
 
 def _write(path: str, results: list[dict]) -> None:
-    text = render(results)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from coopt.cache.files import replace_atomic
+
+    replace_atomic(path, render(results).encode("utf-8", "surrogateescape"))

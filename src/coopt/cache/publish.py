@@ -12,20 +12,24 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from coopt.cache import accept, manifest
 from coopt.cache import header_search as lookups
 from coopt.cache import key as keymod
-from coopt.cache import manifest
 from coopt.cache.deps import list_deps
 from coopt.cache.hashing import hash_bytes, hash_file
 from coopt.cache.identity import compiler_identity
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Entry, Store
 from coopt.journal.job import CompileJob
+from coopt.redact import mask_data
 
 # What kind of file a variant's artifact is, which says how it is compiled: C (replayed with the TU's own command),
 # LLVM IR or assembly (the code generation flags only), or an object (copied). Who proposed it (the level) is
 # provenance, recorded in the entry; storage does not know the levels (agents/registry.py maps them to these kinds).
 ARTIFACT_KINDS = ("c", "ir", "asm", "object")
+# The level an artifact is judged at when the caller names no proposer (`coopt cache put` of a file): what the
+# evidence must cover (cache/accept.py).
+KIND_LEVEL = {"c": "source", "ir": "ir", "asm": "asm", "object": "object"}
 
 
 class PutError(Exception):
@@ -201,6 +205,7 @@ def put_variant(
     remotes: Remotes | None = None,
     report: list[str] | None = None,
     level: str = "",
+    changed_functions: list[str] | None = None,
 ) -> Entry:
     """Build and store `artifact` (a file of `kind`, one of ARTIFACT_KINDS) as the variant for `job`'s TU, with
     `evidence`; `level` (who proposed it) is recorded as provenance, the kind when not given. Returns the new entry.
@@ -209,9 +214,17 @@ def put_variant(
     the artifact and flags are then kept as the record of how it was made. With `remotes`, the stored entry and
     its manifest line then go to every writable remote; a remote that refuses or fails is logged, counted and
     reported (one line per remote appended to `report`), never a failed put.
+
+    `evidence` must be an accepted verdict in a known format covering `level` and `changed_functions` (the
+    functions the artifact changes, when the caller knows them: recorded in the entry and checked again on every
+    lookup), or the explicit `--unverified` record; anything else is refused (cache/accept.py).
     """
     if kind not in ARTIFACT_KINDS:
         raise PutError("unknown artifact kind %r (one of %s)" % (kind, ", ".join(ARTIFACT_KINDS)))
+    level = level or KIND_LEVEL[kind]
+    why = accept.refusal(evidence, level, changed_functions)
+    if why and why != accept.UNVERIFIED:
+        raise PutError("evidence refused: %s" % why)
     if not os.path.isfile(artifact):
         raise PutError("no such artifact: %s" % artifact)
     layout = store.layout
@@ -229,9 +242,10 @@ def put_variant(
         else:
             recipe = build_object(job, artifact, kind, obj, extra_flags)
         meta = {
-            "level": level or kind,
+            "level": level,
             "recipe": {"command": recipe, "cwd": job.cwd},
-            "evidence": evidence,
+            "evidence": mask_data(evidence),  # a command line in it may hold a URL's password
+            **({"changed_functions": sorted(changed_functions)} if changed_functions is not None else {}),
             "job": job.to_record(tk.direct_key),
             "direct_key": tk.direct_key,
             "source_hash": hash_file(job.source_path),

@@ -40,8 +40,13 @@ def _append(stats_dir: str, data: bytes) -> None:
         return
     try:
         os.write(fd, data)
+    except OSError:  # a full or failing file system: the event is lost, the compile goes on
+        pass
     finally:
-        os.close(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def read(stats_dir: str) -> dict[str, int]:

@@ -25,8 +25,29 @@ CHECKSUMS_NAME = "checksums.txt"
 REQUIRED = (OBJECT_NAME, KEY_NAME, META_NAME)
 
 
+# Seconds a staging directory whose writer has died is left alone: the pid in its name may be one of another
+# machine sharing the cache directory, whose live put must not lose its staging at once.
+DEAD_WRITER_GRACE = 60.0
+
+
 def _unique() -> str:
     return "%d-%s" % (os.getpid(), os.urandom(6).hex())
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in a tmp/ entry (`<key>.<pid>-<hex>`, `trash-<pid>-<hex>`) still runs here; True
+    when the name carries no pid (such an entry is left to the age limit)."""
+    tail = name[len("trash-") :] if name.startswith("trash-") else name.rpartition(".")[2]
+    pid, dash, rand = tail.partition("-")
+    if not dash or not pid.isdigit() or len(rand) != 12:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, under another user
+        return True
+    return True
 
 
 class Entry:
@@ -79,11 +100,15 @@ class Store:
     def __init__(self, root: str, read_only: bool = False) -> None:
         self.layout = CacheLayout(root)
         self.read_only = read_only
+        self.refused = ""  # why the last lookup's entry was refused for its evidence
 
     # -- reading ---------------------------------------------------------------------------------------------
 
-    def lookup(self, key: str, material: str) -> Entry | None:
-        """The entry for `key` if its files are intact and its stored key material equals `material`."""
+    def lookup(self, key: str, material: str, allow_unverified: bool = False) -> Entry | None:
+        """The entry for `key` if its files are intact, its stored key material equals `material` and its evidence
+        lets it be served (cache/accept.py; an `--unverified` entry only with `allow_unverified`). When an intact
+        entry for these inputs is refused for its evidence, `refused` says why."""
+        self.refused = ""
         path = self.layout.entry_dir(key)
         try:
             inode = os.stat(path).st_ino
@@ -101,6 +126,10 @@ class Store:
             return None
         if stored != material:
             return None  # same hash, different inputs: never serve
+        why = _evidence_refusal(path, allow_unverified)
+        if why:
+            self.refused = why
+            return None
         if not self.read_only:
             try:
                 os.utime(path)  # LRU: the entry directory's mtime is its last use
@@ -178,9 +207,8 @@ class Store:
 
         stage = self.staging_dir(key)
         try:
-            shutil.copyfile(object_path, os.path.join(stage, OBJECT_NAME))
-            with open(os.path.join(stage, KEY_NAME), "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(material)
+            _copy(object_path, os.path.join(stage, OBJECT_NAME))
+            _write(os.path.join(stage, KEY_NAME), material.encode("utf-8", "surrogateescape"))
             sums = {
                 OBJECT_NAME: hash_file(os.path.join(stage, OBJECT_NAME)),
                 KEY_NAME: hash_bytes(material.encode("utf-8", "surrogateescape")),
@@ -188,7 +216,7 @@ class Store:
             artifact_name = ""
             if artifact_path:
                 artifact_name = "artifact" + (os.path.splitext(artifact_path)[1] or ".txt")
-                shutil.copyfile(artifact_path, os.path.join(stage, artifact_name))
+                _copy(artifact_path, os.path.join(stage, artifact_name))
                 sums[artifact_name] = hash_file(os.path.join(stage, artifact_name))
             size = sum(os.path.getsize(os.path.join(stage, n)) for n in os.listdir(stage))
             full_meta = dict(meta)
@@ -200,11 +228,10 @@ class Store:
                 size=size,
                 stored=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )
-            with open(os.path.join(stage, META_NAME), "w", encoding="utf-8") as f:
-                json.dump(full_meta, f, indent=1, sort_keys=True)
+            _write(os.path.join(stage, META_NAME), json.dumps(full_meta, indent=1, sort_keys=True).encode("utf-8"))
             sums[META_NAME] = hash_file(os.path.join(stage, META_NAME))
-            with open(os.path.join(stage, CHECKSUMS_NAME), "w", encoding="utf-8") as f:
-                f.write("".join("%s %s\n" % (digest, name) for name, digest in sorted(sums.items())))
+            _write(os.path.join(stage, CHECKSUMS_NAME),
+                   "".join("%s %s\n" % (digest, name) for name, digest in sorted(sums.items())).encode("utf-8"))
             final = self._install(key, stage)
             return Entry(key=key, path=final, meta=full_meta)
         finally:
@@ -306,8 +333,13 @@ class Store:
                 gone += 1
         return gone
 
-    def clean_tmp(self, older_than: float = 3600.0) -> int:
-        """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many."""
+    def clean_tmp(self, older_than: float = 3600.0, dead_after: float = DEAD_WRITER_GRACE) -> int:
+        """Remove staging and trash left in tmp/ by writers that died (killed mid-put). Returns how many.
+
+        A name carries its writer's pid (`_unique`): one whose writer is gone from this machine goes once it is
+        `dead_after` seconds old; any other once it is `older_than` seconds old (a writer on another machine
+        sharing the directory, or a pid reused since).
+        """
         import shutil
         import time
 
@@ -316,14 +348,15 @@ class Store:
             names = os.listdir(self.layout.tmp_dir)
         except OSError:
             return 0
-        limit = time.time() - older_than
+        now = time.time()
         for name in names:
             path = os.path.join(self.layout.tmp_dir, name)
             try:
-                if os.lstat(path).st_mtime >= limit:
-                    continue  # maybe a put still at work
+                age = now - os.lstat(path).st_mtime
             except OSError:
                 continue
+            if age < older_than and (age < dead_after or _writer_alive(name)):
+                continue  # maybe a put still at work
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -381,6 +414,38 @@ class Store:
         except OSError:
             return
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _evidence_refusal(entry_path: str, allow_unverified: bool) -> str:
+    """Why the entry's evidence (its meta.json, checked by the checksums just read) does not let it be served; ""
+    when it does."""
+    from coopt.cache import accept
+
+    try:
+        with open(os.path.join(entry_path, META_NAME), encoding="utf-8") as f:
+            meta = accept.loads(f.read())
+    except (OSError, ValueError) as exc:
+        return "meta.json unreadable: %s" % exc
+    return accept.servable(meta, allow_unverified)
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write a staged file; an error names `path` (a failed write or close names no file by itself)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = path
+        raise
+
+
+def _copy(src: str, dst: str) -> None:
+    """Copy a file into a staging directory; an error names the side that failed (shutil.copyfile names the
+    source even when the cache's file system is the one that is full)."""
+    with open(src, "rb") as f:
+        data = f.read()
+    _write(dst, data)
 
 
 def read_checksums(entry_path: str) -> dict[str, str] | None:

@@ -8,7 +8,7 @@ import os
 import sys
 
 from coopt.cache import stats as statsmod
-from coopt.cache.store import Store, parse_size
+from coopt.cache.store import Entry, Store, parse_size
 from coopt.cli import UsageError
 from coopt.cli.common import (
     job_for_command,
@@ -18,6 +18,8 @@ from coopt.cli.common import (
     max_cache_size,
     open_store,
 )
+from coopt.journal.job import CompileJob
+from coopt.redact import mask_data
 from coopt.wrapper.reasons import DESCRIPTIONS
 
 
@@ -88,6 +90,9 @@ def _stats(a: argparse.Namespace) -> int:
     counts = statsmod.read(store.layout.stats_dir)
     entries = store.entries()
     size = sum(e.size for e in entries)
+    statuses = [_status(e) for e in entries]
+    unverified = statuses.count("unverified")
+    refused = len(statuses) - unverified - statuses.count("")
     hits = counts.get("hit", 0)
     misses = sum(v for k, v in counts.items() if k.startswith("miss"))
     remotes = _remote_rows(counts)
@@ -95,6 +100,8 @@ def _stats(a: argparse.Namespace) -> int:
         summary = {
             "cache_dir": store.layout.root,
             "entries": len(entries),
+            "entries_unverified": unverified,
+            "entries_not_accepted": refused,
             "size_bytes": size,
             "hits": hits,
             "misses": misses,
@@ -104,7 +111,9 @@ def _stats(a: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=1, sort_keys=True))
         return 0
     print("cache directory   %s" % store.layout.root)
-    print("entries           %d (%.1f MiB)" % (len(entries), size / (1 << 20)))
+    print("entries           %d (%.1f MiB)%s" % (len(entries), size / (1 << 20), "".join(
+        ", %d %s" % (n, what) for n, what in ((unverified, "unverified (served only with serve_unverified)"),
+                                              (refused, "never served: evidence not accepted")) if n)))
     print("hits              %d (%d without a compiler run)" % (hits, counts.get("hit_direct", 0)))
     print("misses            %d" % misses)
     for display, row in remotes.items():
@@ -151,8 +160,8 @@ def _push(a: argparse.Namespace) -> int:
     pushed = 0
     for entry in store.entries():
         direct_key = entry.meta.get("direct_key")
-        if not isinstance(direct_key, str) or not store.verify(entry):
-            continue
+        if not isinstance(direct_key, str) or _status(entry) not in ("", "unverified") or not store.verify(entry):
+            continue  # a refused entry would be refused by every teammate too
         found = [r for r in manifest.load(store.layout.manifest_path(direct_key)) if r.get("key") == entry.key]
         if not found or found[0].get("deps") is None:
             continue
@@ -176,7 +185,8 @@ def _ls(a: argparse.Namespace) -> int:
                 "source": os.path.join(job.get("cwd", ""), job.get("source", "")),
                 "size": e.size,
                 "stored": e.meta.get("stored", ""),
-                "verified": bool(e.meta.get("evidence", {}).get("verified", False)),
+                "verified": _status(e) == "",
+                "status": _status(e) or "accepted",
             }
         )
     if a.json:
@@ -187,8 +197,19 @@ def _ls(a: argparse.Namespace) -> int:
         return 0
     for r in rows:
         print("%s  %-6s  %-10s  %s%s" % (r["key"], r["level"], r["stored"][:10], r["source"],
-                                          "" if r["verified"] else "  (unverified)"))
+                                          "" if r["verified"] else "  (%s)" % _status_text(r["status"])))
     return 0
+
+
+def _status(entry: Entry) -> str:
+    """"" for an entry coopt-cc serves; "unverified" (served only with the opt-in), or why it is never served."""
+    from coopt.cache.accept import servable
+
+    return servable(entry.meta, False)
+
+
+def _status_text(status: str) -> str:
+    return "unverified" if status == "unverified" else "never served: %s" % status
 
 
 def _find(store: Store, key: str) -> str:
@@ -206,7 +227,7 @@ def _show(a: argparse.Namespace) -> int:
     entry = store.get(key)
     assert entry is not None
     intact = store.verify(entry)
-    print(json.dumps({"path": entry.path, "intact": intact, **entry.meta}, indent=1, sort_keys=True))
+    print(json.dumps(mask_data({"path": entry.path, "intact": intact, **entry.meta}), indent=1, sort_keys=True))
     return 0
 
 
@@ -269,10 +290,20 @@ def _put(a: argparse.Namespace) -> int:
     if level != "object" and level not in BY_NAME:
         raise UsageError("unknown level %r (one of %s, object)" % (level, ", ".join(BY_NAME)))
     kind = "object" if level == "object" else BY_NAME[level].artifact
+    if a.evidence:
+        from coopt.cache.accept import UNVERIFIED, refusal
+
+        why = refusal(evidence, level) or ""
+        if why == UNVERIFIED:
+            why = "it records no verification; store it with --unverified if that is what you mean"
+        if why:
+            sys.stderr.write("coopt cache put: error: evidence %s refused: %s\n" % (a.evidence, why))
+            return 1
     if a.for_object:
         job = job_for_object(store.layout, a.for_object)
     else:
         job = job_for_command(command, os.path.abspath(a.cwd))
+    changed = _changed_functions(job, a.artifact) if a.evidence and level == "source" else None
     from filelock import Timeout
 
     settings = load_settings()
@@ -280,7 +311,7 @@ def _put(a: argparse.Namespace) -> int:
     try:
         entry = put_variant(store, job, a.artifact, kind, evidence,
                             remotes=Remotes(settings.remote, settings.remote_read_only), report=remote_lines,
-                            level=level)
+                            level=level, changed_functions=changed)
     except PutError as exc:
         sys.stderr.write("coopt cache put: error: %s\n" % exc)
         return 1
@@ -295,3 +326,29 @@ def _put(a: argparse.Namespace) -> int:
     for line in remote_lines:
         print("  remote %s" % line)
     return 0
+
+
+def _changed_functions(job: CompileJob, artifact: str) -> list[str] | None:
+    """The functions whose bodies a source-level artifact changes, as the verifier sees them (coopt.verify
+    signatures: bodies compared without whitespace); the entry records them and its evidence must cover each.
+    None when text outside the bodies changed too (types, macros, globals): then no function list says it all,
+    and the verdict and level are what is checked."""
+    from coopt.verify import signatures
+
+    cflags = [*job.key_args, "-iquote", os.path.dirname(job.source_path)]
+    here = os.getcwd()
+    try:
+        os.chdir(job.cwd)  # relative -I and -include resolve against the compile's directory
+        original = signatures.parse(job.source_path, cflags, job.compiler)
+        candidate = signatures.parse(os.path.join(here, artifact), cflags, job.compiler)
+    except (signatures.SignatureError, OSError) as exc:
+        raise UsageError("cannot tell which functions %s changes: %s" % (artifact, exc)) from exc
+    finally:
+        os.chdir(here)
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    if flat(original.outside_bodies) != flat(candidate.outside_bodies):
+        return None
+    return sorted(f for f, body in original.bodies.items() if flat(body) != flat(candidate.bodies.get(f, "")))

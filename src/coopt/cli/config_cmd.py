@@ -39,9 +39,11 @@ def _plain(value: object) -> object:
 
 
 def run(_name: str, argv: list[str]) -> int:
-    """Entry point of `coopt config`."""
+    """Entry point of `coopt config`. Every value printed goes through coopt.redact: no command prints a secret
+    (a remote URL's password, an API key), scripts included."""
     a = _parser().parse_args(argv)
     from coopt.config import KEYS, ConfigError, load, shown
+    from coopt.redact import mask, mask_data
 
     try:
         config = load()
@@ -63,17 +65,17 @@ def run(_name: str, argv: list[str]) -> int:
             value = "true" if value else "false"
         elif isinstance(value, list):
             value = ",".join(value)
-        print("" if value is None else value)
+        print("" if value is None else mask(str(value)))
         return 0
     if a.json:
         out = {"file": config.file, "project_dir": config.project_dir,
                "settings": {s.dotted: {"value": _plain(s.value), "origin": s.origin.kind, "where": s.origin.where}
                             for s in config.settings}}
-        json.dump(out, sys.stdout, indent=1, sort_keys=True)
+        json.dump(mask_data(out), sys.stdout, indent=1, sort_keys=True)
         sys.stdout.write("\n")
         return 0
-    print("config file: %s" % (config.file or "none (defaults and COOPT_* variables only)"))
-    print("project dir: %s" % config.project_dir)
+    print(mask("config file: %s" % (config.file or "none (defaults and COOPT_* variables only)")))
+    print(mask("project dir: %s" % config.project_dir))
     by_dotted = {s.dotted: s for s in config.settings}
     section = ""
     width = max(len(k.name) for k in KEYS)
@@ -82,5 +84,5 @@ def run(_name: str, argv: list[str]) -> int:
             section = key.section
             print("[%s]" % section)
         s = by_dotted[key.dotted]
-        print("  %-*s = %-40s # %s" % (width, key.name, shown(s), s.origin))
+        print(mask("  %-*s = %-40s # %s" % (width, key.name, shown(s), s.origin)))
     return 0

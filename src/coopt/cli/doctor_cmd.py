@@ -30,20 +30,21 @@ def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt doctor`."""
     a = _parser().parse_args(argv)
     from coopt.doctor import run_checks
+    from coopt.redact import mask, mask_data
 
     findings = run_checks(a.only)
     errors = [f for f in findings if f.level == "error"]
     warnings = [f for f in findings if f.level == "warn"]
     if a.json:
-        json.dump({"ok": not errors, "findings": [asdict(f) for f in findings]}, sys.stdout, indent=1)
+        json.dump(mask_data({"ok": not errors, "findings": [asdict(f) for f in findings]}), sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 1 if errors else 0
     width = max((len(f.area) for f in findings), default=0)
     for f in findings:
-        print("%-5s  %-*s  %s" % (f.level.upper() if f.level in ("warn", "error") else f.level, width, f.area,
-                                  f.message))
+        print(mask("%-5s  %-*s  %s" % (f.level.upper() if f.level in ("warn", "error") else f.level, width, f.area,
+                                       f.message)))
         if f.fix:
-            print("%-5s  %-*s  fix: %s" % ("", width, "", f.fix))
+            print(mask("%-5s  %-*s  fix: %s" % ("", width, "", f.fix)))
     if errors:
         print("%d problem(s) must be fixed, %d warning(s)" % (len(errors), len(warnings)))
         return 1

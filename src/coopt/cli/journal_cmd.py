@@ -9,6 +9,7 @@ import os
 from coopt.cache.layout import CacheLayout
 from coopt.cli.common import load_settings
 from coopt.journal import log as journal
+from coopt.redact import mask
 
 
 def run(_name: str, argv: list[str]) -> int:
@@ -28,11 +29,12 @@ def run(_name: str, argv: list[str]) -> int:
             pass
         print("cleared %s" % path)
         return 0
+    # The journal file keeps the exact arguments (the optimizer replays them); what is shown is masked.
     for rec in journal.read(path):
         if a.json:
-            print(json.dumps(rec, sort_keys=True))
+            print(mask(json.dumps(rec, sort_keys=True)))
         elif rec["type"] == "compile":
-            print("compile %s -> %s  (in %s)" % (rec["source"], rec["output"], rec["cwd"]))
+            print(mask("compile %s -> %s  (in %s)" % (rec["source"], rec["output"], rec["cwd"])))
         else:
-            print("link    %s <- %s  (in %s)" % (rec["output"], " ".join(rec["inputs"]), rec["cwd"]))
+            print(mask("link    %s <- %s  (in %s)" % (rec["output"], " ".join(rec["inputs"]), rec["cwd"])))
     return 0

@@ -33,13 +33,14 @@ def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt report`."""
     a = _parser().parse_args(argv)
     from coopt.optimize.state import RunStateError, latest_run
+    from coopt.redact import mask
     from coopt.report.merge import combine, load_results
     from coopt.report.render import render
 
     try:
         paths = a.results or [a.run or latest_run(load_settings().cache_dir)]
         state, shards = combine(load_results(paths, below=bool(a.results)))
-        text = render(state, a.format, shards)
+        text = mask(render(state, a.format, shards))  # a bench or test command may carry a URL's password
     except RunStateError as exc:
         raise UsageError(str(exc)) from exc
     run_dir = " ".join(os.path.abspath(p) for p in paths)

@@ -24,6 +24,7 @@ class CacheConfig:
     remote_read_only: bool
     remote_retry_after: float
     remote_recheck: float
+    serve_unverified: bool
 
 
 @dataclass(frozen=True)

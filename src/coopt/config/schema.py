@@ -196,10 +196,9 @@ def _command() -> Kind:
 
 def redact(spec: str) -> str:
     """A remote spec without the credentials in its URL (`redis://:secret@h` -> `redis://***@h`), for showing."""
-    from coopt.cache.remote.spec import mask_url
+    from coopt.redact import mask
 
-    url, bar, attrs = spec.partition("|")
-    return mask_url(url) + bar + attrs
+    return mask(spec)
 
 
 def _remotes() -> Kind:
@@ -292,6 +291,9 @@ KEYS: tuple[Key, ...] = (
         wrapper=True),
     Key("cache", "remote_recheck", _number(False, 0), 300.0, "COOPT_REMOTE_RECHECK",
         "seconds coopt-cc-fast may replay a local miss before a compile asks the remotes again", wrapper=True),
+    Key("cache", "serve_unverified", _bool(), False, "COOPT_SERVE_UNVERIFIED",
+        "also serve variants stored with `coopt cache put --unverified` (experiments only: never verified)",
+        wrapper=True),
     Key("llm", "provider", _choice(LLM_PROVIDERS), "none", "COOPT_LLM_PROVIDER",
         "the LLM for the source, ir and asm levels: none (compiler tools only), local (llama.cpp) or openai"),
     Key("llm", "model", _string(), "", "COOPT_LLM_MODEL", "the model name sent to an openai-compatible endpoint"),

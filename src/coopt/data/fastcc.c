@@ -118,12 +118,19 @@ static int read_file(const char *path, struct buf *b) {
     return 0;
 }
 
+/* Journal and statistics are best effort, as in Python: a full, read-only or failing file system loses the record
+ * (a torn journal line at worst, which readers skip) and the compile goes on. Nothing here may defer or exit. */
 static void append(const char *path, const char *data, size_t n) {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return; /* journal and statistics are best effort, as in Python */
-    ssize_t w = write(fd, data, n);
-    (void)w;
-    close(fd);
+    if (fd < 0) return;
+    while (n > 0) {
+        ssize_t w = write(fd, data, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break; /* ENOSPC, EROFS, EIO, EDQUOT: drop the rest */
+        data += w;
+        n -= (size_t)w;
+    }
+    (void)close(fd); /* NFS may report the failed write only here; it changes nothing */
 }
 
 /* The memo: NFIELDS fields, each "<decimal length>\n<bytes>\n". Returns 0 when well formed. */

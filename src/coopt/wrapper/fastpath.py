@@ -254,13 +254,12 @@ def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_ha
                 return True
     except OSError:
         pass
+    from coopt.cache.files import replace_atomic
+
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = "%s.%d.tmp" % (path, os.getpid())
-        with open(tmp, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except OSError:
+        replace_atomic(path, blob)
+    except OSError:  # a full or read-only cache: Python decides this call again next time
         return False
     return True
 

@@ -46,6 +46,23 @@ def _log(layout: CacheLayout | None, lines: list[str]) -> None:
         layout.append_log(lines)
 
 
+def _record_internal_error(
+    layout: CacheLayout | None, settings: settingsmod.Settings, debug_log: list[str], exc: Exception
+) -> None:
+    """Count and log an internal error. The fallback to the real compiler comes next, so nothing here may raise:
+    the cache that made the call fail (full, read-only, gone) is the cache this writes to."""
+    try:
+        import traceback
+
+        debug_log.append("internal error, running the real compiler: %r" % exc)
+        debug_log.extend(traceback.format_exc().rstrip().splitlines())
+        if layout is not None and not settings.read_only:
+            stats.bump(layout.stats_dir, Reason.INTERNAL_ERROR)
+        _log(layout, debug_log)
+    except Exception:  # noqa: S110 (the one place an error must be dropped: the build comes first)
+        pass
+
+
 def main(argv: list[str]) -> int:
     """Run one compiler call. Returns an exit code, or never returns (exec of the real compiler)."""
     started = time.time()
@@ -85,13 +102,7 @@ def main(argv: list[str]) -> int:
                 _log(layout, debug_log)
             return rc
     except Exception as exc:  # never break a build: log and run the real compiler
-        import traceback
-
-        debug_log.append("internal error, running the real compiler: %r" % exc)
-        debug_log.extend(traceback.format_exc().rstrip().splitlines())
-        if layout is not None and not settings.read_only:
-            stats.bump(layout.stats_dir, Reason.INTERNAL_ERROR)
-        _log(layout, debug_log)
+        _record_internal_error(layout, settings, debug_log, exc)
         return _exec(resolved.path, resolved.args)
     if settings.debug:
         _log(layout, debug_log)
@@ -201,10 +212,11 @@ def _compile(
                 _leave_replay_memo(resolved, settings, layout, cwd, args, c, describe, source_hash, direct_key)
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
-            return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings.debug)
+            return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings)
         from coopt.wrapper.serve import try_hit
 
-        return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug)
+        return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
+                       serve_unverified=settings.serve_unverified)
     from coopt.wrapper.serve import try_hit
 
     def refetch() -> bool:
@@ -214,7 +226,7 @@ def _compile(
 
     use_remote = bool(settings.remote) and not settings.read_only
     return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
-                   refetch if use_remote else None)
+                   refetch if use_remote else None, settings.serve_unverified)
 
 
 def _from_remotes(
@@ -264,14 +276,15 @@ def _serve_from(
     direct_key: str,
     started: float,
     debug_log: list[str],
-    debug: bool,
+    settings: settingsmod.Settings,
 ) -> int | None:
     import shutil
 
     from coopt.wrapper.serve import try_hit
 
     try:
-        return try_hit(fetched, job, args, direct, direct_key, started, True, debug_log, debug)
+        return try_hit(fetched, job, args, direct, direct_key, started, True, debug_log, settings.debug,
+                       serve_unverified=settings.serve_unverified)
     finally:
         shutil.rmtree(fetched.root, ignore_errors=True)
 

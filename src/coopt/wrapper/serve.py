@@ -3,7 +3,8 @@
 Order of checks, each falling back to the real compiler when it fails:
 1. the manifest names a result whose headers all still have their recorded content (and are not newer than
    the compile's start);
-2. the entry exists, its key material equals ours, its checksums hold;
+2. the entry exists, its key material equals ours, its checksums hold, and its evidence is an accepted verdict
+   that covers it (cache/accept.py; `--unverified` entries only with the user's opt-in);
 3. the real compiler, run with `-fsyntax-only` and the original arguments, succeeds: that prints the same
    diagnostics a real compile would (a TU gets a variant only if its code generation prints nothing) and writes
    the same dependency file;
@@ -80,11 +81,13 @@ def try_hit(
     debug_log: list[str],
     debug: bool = False,
     refetch: Callable[[], bool] | None = None,
+    serve_unverified: bool = False,
 ) -> int | None:
     """Serve the variant; returns the exit code, or None to fall back to a real compile.
 
     `refetch` (remote stores configured, writable cache): called when no result of the local manifest matches the
     headers on disk; True when it brought a newer variant into the local manifest, which is then matched again.
+    `serve_unverified`: the user's opt-in to entries stored with `coopt cache put --unverified`.
     """
     try:
         special = not S_ISREG(os.stat(job.output_path).st_mode)
@@ -111,7 +114,12 @@ def try_hit(
         except OSError:
             pass
     store = Store(layout.root, read_only=read_only)
-    entry = store.lookup(found.key, material)
+    entry = store.lookup(found.key, material, serve_unverified)
+    if entry is None and store.refused:
+        # Never served, whoever wrote it (a hand-written entry, a remote's): only accepted evidence is.
+        debug_log.append("miss: entry %s not served: %s" % (found.key, store.refused))
+        _count(layout, read_only, "miss_unverified" if store.refused == "unverified" else "miss_not_accepted")
+        return None
     if entry is None:
         debug_log.append("miss: entry %s missing, corrupt or for other inputs" % found.key)
         _count(layout, read_only, "miss_entry")

@@ -11,6 +11,7 @@ Only the few keys the wrapper needs are read here. The file is looked up from th
     COOPT_REMOTE_READ_ONLY     never write to any remote             [cache] remote_read_only    default: off
     COOPT_REMOTE_RETRY_AFTER   seconds a failed remote is skipped     [cache] remote_retry_after  default: 60
     COOPT_REMOTE_RECHECK       seconds coopt-cc-fast trusts a miss    [cache] remote_recheck      default: 300
+    COOPT_SERVE_UNVERIFIED     serve `cache put --unverified` entries [cache] serve_unverified   default: off
     COOPT_DISABLE      pass everything through                  -                   default: off
     COOPT_DEBUG        log decisions, write key material        -                   default: off
     COOPT_CONFIG       the config file to use (skips the search)
@@ -34,7 +35,8 @@ class ConfigError(Exception):
 
 class Settings:
     __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path", "config_digest",
-                 "cache_dir_from_config", "remote", "remote_read_only", "remote_retry_after", "remote_recheck")
+                 "cache_dir_from_config", "remote", "remote_read_only", "remote_retry_after", "remote_recheck",
+                 "serve_unverified")
 
     def __init__(self) -> None:
         self.compiler = ""
@@ -44,6 +46,7 @@ class Settings:
         self.remote_read_only = False
         self.remote_retry_after = REMOTE_RETRY_AFTER
         self.remote_recheck = REMOTE_RECHECK
+        self.serve_unverified = False  # the user's explicit opt-in to entries stored without evidence
         self.disabled = False
         self.debug = False
         self.config_path = ""
@@ -124,6 +127,7 @@ def load(cwd: str) -> Settings:
     rro_env = os.environ.get("COOPT_REMOTE_READ_ONLY")
     retry_env = os.environ.get("COOPT_REMOTE_RETRY_AFTER")
     recheck_env = os.environ.get("COOPT_REMOTE_RECHECK")
+    unverified_env = os.environ.get("COOPT_SERVE_UNVERIFIED")
 
     path = find_config(cwd)
     if path:
@@ -151,6 +155,7 @@ def load(cwd: str) -> Settings:
         rro = _typed(cache, "remote_read_only", bool, where)
         retry = _seconds(cache.get("remote_retry_after"), "remote_retry_after", where)
         recheck = _seconds(cache.get("remote_recheck"), "remote_recheck", where)
+        s.serve_unverified = bool(_typed(cache, "serve_unverified", bool, where) or False)
         s.remote = remote
         s.remote_read_only = bool(rro or False)
         if retry is not None:
@@ -162,6 +167,8 @@ def load(cwd: str) -> Settings:
         s.remote = tuple(remote_env.split())
     if rro_env is not None:
         s.remote_read_only = rro_env.strip().lower() in _TRUE
+    if unverified_env is not None:
+        s.serve_unverified = unverified_env.strip().lower() in _TRUE
     if retry_env:
         s.remote_retry_after = _seconds(retry_env, "COOPT_REMOTE_RETRY_AFTER", "environment") or 0.0
     if recheck_env:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 
+from coopt.redact import mask_url
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing and collections cost coopt-cc milliseconds
     from collections.abc import Mapping
@@ -147,22 +149,6 @@ def parse_spec(text: str, environ: Mapping[str, str] | None = None) -> RemoteSpe
             raise SpecError("remote storage %r: a password in the URL and password-env; give one" % mask_url(url))
         fields["password"] = env.get(password_env, "")
     return RemoteSpec(**fields)  # type: ignore[arg-type]  # built from the checked parts above
-
-
-def mask_url(url: str) -> str:
-    """`url` with whatever sits between "://" and "@" past the first ":" (or all of it for redis) shown as ***."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "***" if "@" in url else url
-    # Up to the last "@": a password holding "/" or "@" unencoded must still be hidden.
-    userinfo, at, tail = rest.rpartition("@")
-    if not at:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    if (scheme.lower() == "redis" and not colon) or "/" in user:
-        user = ""
-    shown = "%s:***" % user if user else "***"
-    return "%s://%s@%s" % (scheme, shown, tail)
 
 
 def _milliseconds(url: str, name: str, value: str) -> float:

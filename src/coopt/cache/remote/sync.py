@@ -242,13 +242,12 @@ class Tier:
 
     def mark_down(self, remote: Remote, why: str) -> None:
         path = self._stamp_path(remote)
+        from coopt.cache.files import replace_atomic
+
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = "%s.%d.tmp" % (path, os.getpid())
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("%s\n%s\n" % (remote.display, why))
-            os.replace(tmp, path)
-        except OSError:
+            replace_atomic(path, ("%s\n%s\n" % (remote.display, why)).encode("utf-8", "replace"))
+        except OSError:  # the next compile tries the remote again: slower, never wrong
             pass
 
     def count(self, remote: Remote | None, event: str, n: int = 1) -> None:
@@ -331,10 +330,23 @@ class Tier:
             except RemoteError as exc:
                 self._failed(remote, exc, down=True)
                 continue
-            target = self._target()
-            if self._install(target, found.key, files):
-                manifest.add(target.manifest_path(direct_key), target.lock_path("m-" + direct_key), found.key,
-                             found.deps)
+            target = None
+            try:
+                target = self._target()
+                installed = self._install(target, found.key, files)
+                if installed:
+                    manifest.add(target.manifest_path(direct_key), target.lock_path("m-" + direct_key), found.key,
+                                 found.deps)
+            except OSError as exc:  # a full or failing local file system: a miss, the build goes on
+                self.count(None, "remote_local_write_failed")
+                self.log.append("remote %s: fetched %s, cannot store it locally: %s: %s"
+                                % (remote.display, found.key, exc.filename or self.layout.root, exc.strerror))
+                if target is not None and target is not self.layout:
+                    import shutil
+
+                    shutil.rmtree(target.root, ignore_errors=True)
+                return None
+            if installed:
                 self.count(remote, "hit")
                 self.log.append("remote %s: fetched %s" % (remote.display, found.key))
                 return target
@@ -351,9 +363,15 @@ class Tier:
     def _install(self, target: CacheLayout, key: str, files: dict[str, bytes]) -> bool:
         store = Store(target.root)
         stage = store.staging_dir(key)
-        for name, data in files.items():
-            with open(os.path.join(stage, name), "wb") as f:
-                f.write(data)
+        try:
+            for name, data in files.items():
+                with open(os.path.join(stage, name), "wb") as f:
+                    f.write(data)
+        except OSError:
+            import shutil
+
+            shutil.rmtree(stage, ignore_errors=True)  # adopt() would have removed it; it is not reached
+            raise
         return store.adopt(key, stage) is not None
 
     # -- writing -----------------------------------------------------------------------------------------------
