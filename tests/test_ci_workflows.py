@@ -167,7 +167,7 @@ def wheelhouse() -> Path:
 def dependencies(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """coopt's dependencies installed once (`pip install --target`) from the wheelhouse, for setup-python's Python
     to start with: each job's `pip install` then builds and installs coopt itself (its build requirements still
-    come from the wheelhouse) instead of spending most of a minute unpacking openai and pydantic again."""
+    come from the wheelhouse) instead of unpacking the same wheels in every job."""
     d = tmp_path_factory.mktemp("dependencies")
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheelhouse),
