@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,7 @@ def wheelhouse() -> Path:
 def dependencies(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """coopt's dependencies installed once (`pip install --target`) from the wheelhouse, for setup-python's Python
     to start with: each job's `pip install` then builds and installs coopt itself (its build requirements still
-    come from the wheelhouse) instead of spending most of a minute unpacking openai and pydantic again."""
+    come from the wheelhouse) instead of unpacking the same wheels in every job."""
     d = tmp_path_factory.mktemp("dependencies")
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--find-links", str(wheelhouse),
@@ -383,6 +384,9 @@ def test_the_sharded_workflow_optimizes_in_three_jobs_and_merges_one_report(runn
                                                     ("report", {})]
     assert all(r.fast_path for r in results), [(r.job, r.matrix, r.fast_path) for r in results]
     assert {"coopt-profiled", "coopt-report"} <= set(runner.artifacts)
+    with tarfile.open(runner.artifacts["coopt-profiled"] / "coopt-profiled.tgz") as packed:
+        names = packed.getnames()
+    assert "./profile.json" in names and "./app" in names and not [n for n in names if ".coopt-src" in n]
     shards = sorted(n for n in runner.artifacts if n.startswith("coopt-shard-"))
     assert shards == ["coopt-shard-%d" % k for k in (1, 2, 3)]
     report = json.loads((runner.artifacts["coopt-report"] / "coopt-report.json").read_text())
