@@ -106,9 +106,8 @@ def test_manifest_write_names_its_path_and_leaves_nothing(full_fs: Path) -> None
 
 
 def test_remote_down_stamp_on_a_read_only_file_system(ro_fs: Path) -> None:
-    from coopt.cache.remote.sync import Tier
-
     from coopt.cache.layout import CacheLayout
+    from coopt.cache.remote.sync import Tier
 
     tier = Tier(CacheLayout(str(ro_fs / "cache")), ["file:///nonexistent-coopt-remote/"])
     tier.mark_down(tier.remotes[0], "test")

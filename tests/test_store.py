@@ -296,3 +296,55 @@ def test_evict_cleans_what_dead_writers_left_in_tmp(coopt: Coopt, stored: tuple[
     assert not stale.exists() and fresh.exists()
     assert len(_ls(coopt)) == 1
     shutil.rmtree(fresh)
+
+
+def test_stats_show_hit_rate_size_against_limit_and_when_zeroed(coopt: Coopt, proj: Path) -> None:
+    """Like `ccache -s`: a hit rate, the size against the limit, and since when the counters run."""
+    _compile(coopt, proj, "a")  # a miss
+    _put(coopt, proj, "a")
+    _compile(coopt, proj, "a")  # a hit
+    _compile(coopt, proj, "b")  # a miss
+    coopt.env["COOPT_CACHE_MAX_SIZE"] = "10M"
+    text = coopt.coopt("cache", "stats").stdout
+    assert "hit rate          33.3% of 3 candidate compiles" in text, text
+    assert "of 10.0 MiB (" in text and "never zeroed" in text
+    data = json.loads(coopt.coopt("cache", "stats", "--json").stdout)
+    assert round(data["hit_rate"], 3) == 0.333 and data["max_size_bytes"] == 10 << 20 and data["zeroed"] == ""
+    coopt.coopt("cache", "stats", "--zero")
+    text = coopt.coopt("cache", "stats").stdout
+    assert "no candidate compiles yet" in text and "never zeroed" not in text
+    assert json.loads(coopt.coopt("cache", "stats", "--json").stdout)["zeroed"]
+    ls = coopt.coopt("cache", "ls").stdout.splitlines()
+    assert ls[0].split()[:4] == ["KEY", "LEVEL", "STORED", "SIZE"] and " MiB " in ls[1]
+
+
+def test_evict_older_than_and_trimmed_history(coopt: Coopt, proj: Path) -> None:
+    """`--older-than 7d` removes entries unused that long; evict also drops superseded journal records and old
+    optimize runs, which otherwise grow with every build and run."""
+    keys = {}
+    for name in ("a", "b"):
+        _compile(coopt, proj, name)
+        keys[name] = _put(coopt, proj, name)
+    old = os.stat(_entry_dir(coopt, keys["a"])).st_mtime - 8 * 86400
+    os.utime(_entry_dir(coopt, keys["a"]), (old, old))
+    for _ in range(3):  # three builds of b: three records, one of which is still true
+        _compile(coopt, proj, "b")
+    journal = coopt.cache_dir / "journal.jsonl"
+    before = [json.loads(line) for line in journal.read_text().splitlines()]
+    runs = coopt.cache_dir / "runs"
+    for i in range(23):
+        d = runs / ("run-%02d" % i)
+        d.mkdir(parents=True)
+        t = old + i  # all older than 7 days but the last
+        os.utime(d, (t, t))
+    os.utime(runs / "run-22")
+    assert coopt.coopt("cache", "evict", "--older-than", "bad", check=False).returncode == 2
+    out = coopt.coopt("cache", "evict", "--older-than", "7d").stdout
+    assert "evicted 1 entries" in out
+    assert {e["key"] for e in _ls(coopt)} == {keys["b"]}
+    after = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert len(after) < len(before)
+    newest = {(r["type"], r["cwd"], r["output"]): r for r in before}
+    assert after == sorted(newest.values(), key=before.index)
+    assert sorted(p.name for p in runs.iterdir()) == ["run-22"]
+    assert _compile(coopt, proj, "b")  # the journal still takes records

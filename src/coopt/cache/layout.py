@@ -61,6 +61,16 @@ class CacheLayout:
     def stats_dir(self) -> str:
         return os.path.join(self.root, "stats")
 
+    @property
+    def stats_zeroed_path(self) -> str:
+        """When the counters were last zeroed (an ISO time), beside the counters so reading them never sees it."""
+        return os.path.join(self.root, "stats-zeroed")
+
+    @property
+    def runs_dir(self) -> str:
+        """Where optimize runs keep their state, logs and candidates by default."""
+        return os.path.join(self.root, "runs")
+
     def compiler_memo(self, name: str) -> str:
         return os.path.join(self.root, "compilers", name)
 

@@ -28,6 +28,7 @@ REQUIRED = (OBJECT_NAME, KEY_NAME, META_NAME)
 # Seconds a staging directory whose writer has died is left alone: the pid in its name may be one of another
 # machine sharing the cache directory, whose live put must not lose its staging at once.
 DEAD_WRITER_GRACE = 60.0
+KEEP_RUNS = 20  # optimize run directories `evict` keeps (reports and resumes read them)
 
 
 def _unique() -> str:
@@ -302,13 +303,17 @@ class Store:
                 shutil.rmtree(trash, ignore_errors=True)
         return count
 
-    def evict(self, max_size: int) -> list[str]:
-        """Remove least recently used entries until the store fits in `max_size` bytes. Returns removed keys."""
+    def evict(self, max_size: int, older_than: float | None = None) -> list[str]:
+        """Remove least recently used entries until the store fits in `max_size` bytes, and with `older_than`
+        (seconds) every entry not used for that long. Returns removed keys."""
+        import time
+
         entries = sorted(self.entries(), key=lambda e: e.last_used)
         total = sum(e.size for e in entries)
         removed: list[str] = []
+        stale = time.time() - older_than if older_than is not None else None
         for entry in entries:
-            if total <= max_size:
+            if total <= max_size and (stale is None or entry.last_used >= stale):
                 break
             self._discard(entry.path)
             self._forget(entry)
@@ -317,6 +322,31 @@ class Store:
         self.clean_tmp()
         self.drop_other_memos()
         return removed
+
+    def trim_history(self, older_than: float | None = None, keep_runs: int = KEEP_RUNS) -> tuple[int, int]:
+        """Bound what grows with every build and run: the journal keeps the newest record of each compile and link
+        (journal/log.py trim), runs/ its newest `keep_runs` run directories and, with `older_than` (seconds), no
+        older run except the newest. Returns (journal records dropped, run directories removed)."""
+        import shutil
+        import time
+
+        from coopt.journal.log import trim
+
+        before, after = trim(self.layout.journal_path)
+        runs_dir = self.layout.runs_dir
+        try:
+            runs = sorted((os.stat(os.path.join(runs_dir, n)).st_mtime, os.path.join(runs_dir, n))
+                          for n in os.listdir(runs_dir) if os.path.isdir(os.path.join(runs_dir, n)))
+        except OSError:
+            runs = []
+        stale = time.time() - older_than if older_than is not None else None
+        gone = 0
+        for i, (mtime, path) in enumerate(runs):
+            newest = i == len(runs) - 1
+            if not newest and (i < len(runs) - keep_runs or (stale is not None and mtime < stale)):
+                shutil.rmtree(path, ignore_errors=True)
+                gone += 1
+        return before - after, gone
 
     def drop_other_memos(self) -> int:
         """Remove the memo directories of other coopt versions: this version's coopt-cc-fast never reads them.

@@ -8,7 +8,7 @@ import os
 import sys
 
 from coopt.cache import stats as statsmod
-from coopt.cache.store import Entry, Store, parse_size
+from coopt.cache.store import KEEP_RUNS, Entry, Store, parse_size
 from coopt.cli import UsageError
 from coopt.cli.common import (
     job_for_command,
@@ -36,10 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     rm = sub.add_parser("rm", help="remove one entry")
     rm.add_argument("key")
     sub.add_parser("clear", help="remove every entry, manifest and coopt-cc-fast memo (journal and stats stay)")
-    ev = sub.add_parser("evict", help="remove least recently used entries above the size limit, and the "
-                        "coopt-cc-fast memos of other coopt versions")
+    ev = sub.add_parser("evict", help="remove least recently used entries above the size limit (and, with "
+                        "--older-than, those unused that long), the coopt-cc-fast memos of other coopt versions, "
+                        "superseded journal records and all but the newest %d optimize runs" % KEEP_RUNS)
     ev.add_argument("--max-size", help="size limit (e.g. 500M); default [cache] max_size of coopt.toml, "
                     "COOPT_CACHE_MAX_SIZE overriding it, else 5G")
+    ev.add_argument("--older-than", metavar="AGE", help="also remove entries not used and runs not touched for AGE "
+                    "(e.g. 7d, 12h, 30m, 2w)")
     put = sub.add_parser(
         "put",
         help="store an artifact as the variant for one compile",
@@ -85,8 +88,11 @@ def _stats(a: argparse.Namespace) -> int:
     store = open_store()
     if a.zero:
         statsmod.clear(store.layout.stats_dir)
+        _stamp_zeroed(store.layout.stats_zeroed_path)
         print("statistics zeroed")
         return 0
+    zeroed = _read_zeroed(store.layout.stats_zeroed_path)
+    limit = max_cache_size()
     counts = statsmod.read(store.layout.stats_dir)
     entries = store.entries()
     size = sum(e.size for e in entries)
@@ -96,6 +102,8 @@ def _stats(a: argparse.Namespace) -> int:
     hits = counts.get("hit", 0)
     misses = sum(v for k, v in counts.items() if k.startswith("miss"))
     remotes = _remote_rows(counts)
+    candidates = hits + misses
+    rate = hits / candidates if candidates else None
     if a.json:
         summary = {
             "cache_dir": store.layout.root,
@@ -103,25 +111,32 @@ def _stats(a: argparse.Namespace) -> int:
             "entries_unverified": unverified,
             "entries_not_accepted": refused,
             "size_bytes": size,
+            "max_size_bytes": limit,
             "hits": hits,
             "misses": misses,
+            "hit_rate": rate,
+            "zeroed": zeroed,
             "counters": dict(sorted((k, v) for k, v in counts.items() if not k.startswith("remote:"))),
             "remotes": remotes,
         }
         print(json.dumps(summary, indent=1, sort_keys=True))
         return 0
     print("cache directory   %s" % store.layout.root)
-    print("entries           %d (%.1f MiB)%s" % (len(entries), size / (1 << 20), "".join(
+    print("statistics since  %s" % (zeroed or "the cache was created (never zeroed)"))
+    print("entries           %d%s" % (len(entries), "".join(
         ", %d %s" % (n, what) for n, what in ((unverified, "unverified (served only with serve_unverified)"),
                                               (refused, "never served: evidence not accepted")) if n)))
+    print("size              %s of %s (%.0f%%)" % (mib(size), mib(limit), 100.0 * size / limit if limit else 0))
     print("hits              %d (%d without a compiler run)" % (hits, counts.get("hit_direct", 0)))
     print("misses            %d" % misses)
+    print("hit rate          %s" % ("%.1f%% of %d candidate compiles" % (100 * rate, candidates)
+                                    if rate is not None else "no candidate compiles yet"))
     for display, row in remotes.items():
         print("remote %s" % display)
         print("  hits %d, misses %d, errors %d, skipped while down %d; refused: %d corrupt, %d bad signature"
               % (row["hit"], row["miss"], row["error"], row["skipped"], row["corrupt"], row["bad_signature"]))
-        print("  %d requests, mean %.1f ms; %.1f KiB in, %.1f KiB out; puts %d, refused %d, not written "
-              "(read-only) %d" % (row["requests"], row["mean_ms"], row["bytes_in"] / 1024, row["bytes_out"] / 1024,
+        print("  %d requests, mean %.1f ms; %s in, %s out; puts %d, refused %d, not written "
+              "(read-only) %d" % (row["requests"], row["mean_ms"], mib(row["bytes_in"]), mib(row["bytes_out"]),
                                   row["put"], row["put_refused"], row["put_skipped_read_only"]))
     passes = {k: v for k, v in counts.items() if not k.startswith(("hit", "miss", "remote"))}
     if passes:
@@ -195,10 +210,30 @@ def _ls(a: argparse.Namespace) -> int:
     if not rows:
         print("no entries in %s" % store.layout.root)
         return 0
+    print("%-32s  %-6s  %-10s  %10s  %s" % ("KEY", "LEVEL", "STORED", "SIZE", "SOURCE (STATUS)"))
     for r in rows:
-        print("%s  %-6s  %-10s  %s%s" % (r["key"], r["level"], r["stored"][:10], r["source"],
-                                          "" if r["verified"] else "  (%s)" % _status_text(r["status"])))
+        print("%-32s  %-6s  %-10s  %10s  %s%s" % (r["key"], r["level"], r["stored"][:10], mib(r["size"]),
+                                                  r["source"],
+                                                  "" if r["verified"] else "  (%s)" % _status_text(r["status"])))
     return 0
+
+
+def _stamp_zeroed(path: str) -> None:
+    import time
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(time.strftime("%Y-%m-%d %H:%M:%S %Z") + "\n")
+    except OSError:
+        pass
+
+
+def _read_zeroed(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _status(entry: Entry) -> str:
@@ -253,9 +288,31 @@ def _evict(a: argparse.Namespace) -> int:
         limit = parse_size(a.max_size) if a.max_size else cfg.cache.max_size
     except ValueError as exc:
         raise UsageError("--max-size: %s" % exc) from exc
-    removed = store.evict(limit)
-    print("evicted %d entries; %.1f MiB left" % (len(removed), store.total_size() / (1 << 20)))
+    try:
+        older = parse_age(a.older_than) if a.older_than else None
+    except ValueError as exc:
+        raise UsageError("--older-than: %s" % exc) from exc
+    removed = store.evict(limit, older)
+    records, runs = store.trim_history(older)
+    print("evicted %d entries; %s left of %s; %d superseded journal record(s) and %d old run(s) removed"
+          % (len(removed), mib(store.total_size()), mib(limit), records, runs))
     return 0
+
+
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """`7d` -> seconds; units s, m, h, d, w."""
+    t = text.strip().lower()
+    if len(t) < 2 or t[-1] not in AGE_UNITS or not t[:-1].replace(".", "", 1).isdigit():
+        raise ValueError("%r is not an age such as 7d, 12h, 30m or 2w" % text)
+    return float(t[:-1]) * AGE_UNITS[t[-1]]
+
+
+def mib(n: int) -> str:
+    """Every size this command prints, in one unit."""
+    return "%.1f MiB" % (n / (1 << 20))
 
 
 _LEVEL_BY_EXT = {".c": "source", ".ll": "ir", ".s": "asm", ".S": "asm", ".o": "object"}

@@ -115,3 +115,43 @@ def latest_compiles(records: list[dict]) -> list[dict]:
         if rec.get("type") == "compile":
             newest[(rec["cwd"], rec["output"])] = rec
     return list(newest.values())
+
+
+def trim(path: str) -> tuple[int, int]:
+    """Keep only the newest record of each compile and link (by type, directory and output), which is all any
+    reader uses; the journal otherwise grows by every build's records forever. Returns (before, after).
+
+    Builds may append while this runs: what they appended after the file was read is carried over before the
+    trimmed file replaces it (a record appended in the last instant can still be lost: it comes back with the next
+    build of that TU)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0, 0
+    records = read(path)
+    newest: dict[tuple[str, str, str], int] = {}
+    for i, rec in enumerate(records):
+        newest[(str(rec.get("type")), str(rec.get("cwd")), str(rec.get("output")))] = i
+    keep = sorted(newest.values())
+    if len(keep) == len(records):
+        return len(records), len(records)
+    tmp = path + ".trim-%d" % os.getpid()
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as out:
+            for i in keep:
+                out.write(encode(records[i]) + "\n")
+        with open(path, "rb") as f:
+            f.seek(len(data))
+            tail = f.read()
+        if tail:
+            with open(tmp, "ab") as out:
+                out.write(tail)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return len(records), len(records)
+    return len(records), len(keep)

@@ -321,7 +321,9 @@ def step_report(ctx: Context) -> Outcome:
         written.append(path)
     evicted: list[str] = []
     if not ctx.config.cache.read_only:
-        evicted = Store(ctx.config.cache.dir).evict(ctx.config.cache.max_size)
+        store = Store(ctx.config.cache.dir)
+        evicted = store.evict(ctx.config.cache.max_size)
+        store.trim_history()  # a nightly job's cache must not grow by every build's journal records
     detail = "wrote %s" % ", ".join(os.path.relpath(p, ctx.config.project_dir) for p in written)
     if evicted:
         detail += "; evicted %d old entr%s to keep the cache under its size limit" % (

@@ -316,8 +316,10 @@ def _state_times(run_dir: str) -> list[float]:
 
 
 def runs_dir(cache_dir: str) -> str:
-    """Where runs go by default: `<cache>/runs/`."""
-    return os.path.join(cache_dir, "runs")
+    """Where runs go by default: `<cache>/runs/` (evict keeps the newest of them)."""
+    from coopt.cache.layout import CacheLayout
+
+    return CacheLayout(cache_dir).runs_dir
 
 
 def new_run_dir(cache_dir: str) -> str:
