@@ -297,7 +297,8 @@ def _loud(
     """The candidate once more on one input with symbols on, for a readable sanitizer report."""
     env = {k: v.replace("symbolize=0", "symbolize=1") for k, v in flavor.env.items()}
     loud = Flavor(flavor.name, flavor.cflags, flavor.ldflags, env)
-    run = run_side(exe, "loud", fn_index, [blob], scratch, loud, [limit], box, STARTUP_S + limit + 30)
+    # Symbolizing takes far longer than the call: the limit here only bounds the report.
+    run = run_side(exe, "loud", fn_index, [blob], scratch, loud, [limit + 30], box, STARTUP_S + limit + 60)
     if run.frames and run.frames[0].code == SANITIZER_EXIT:
         return Reason.SANITIZER, _sanitizer_summary(run.frames[0].stderr.decode("utf-8", "replace"))
     return None
