@@ -88,9 +88,12 @@ def run_side(
     box: sandbox.Limits,
     wall_s: float,
 ) -> SideRun:
-    """Run side program `exe` over `blobs`, input k with a limit of `limits_s[k]` seconds, in the sandbox."""
+    """Run side program `exe` over `blobs`, input k with a limit of `limits_s[k]` seconds, in the sandbox. Each
+    side gets a scratch directory of its own (`tag`), so nothing the candidate leaves there reaches the original's
+    files."""
+    scratch = os.path.join(scratch, tag)
     os.makedirs(scratch, exist_ok=True)
-    base = os.path.join(scratch, "%s-%d" % (tag, fn_index))
+    base = os.path.join(scratch, "fn%d" % fn_index)
     write_inputs(base + ".inputs", blobs)
     with open(base + ".limits", "wb") as f:
         f.write(b"".join(struct.pack("<I", max(1, min(int(s * 1e6), 0xFFFFFFFF))) for s in limits_s))
@@ -298,7 +301,7 @@ def _loud(
     env = {k: v.replace("symbolize=0", "symbolize=1") for k, v in flavor.env.items()}
     loud = Flavor(flavor.name, flavor.cflags, flavor.ldflags, env)
     # Symbolizing takes far longer than the call: the limit here only bounds the report.
-    run = run_side(exe, "loud", fn_index, [blob], scratch, loud, [limit + 30], box, STARTUP_S + limit + 60)
+    run = run_side(exe, "c", fn_index, [blob], scratch, loud, [limit + 30], box, STARTUP_S + limit + 60)
     if run.frames and run.frames[0].code == SANITIZER_EXIT:
         return Reason.SANITIZER, _sanitizer_summary(run.frames[0].stderr.decode("utf-8", "replace"))
     return None
