@@ -24,6 +24,9 @@ from coopt.verify.signatures import CType
 
 ORIG_PREFIX = "__coopt_o_"
 CAND_PREFIX = "__coopt_c_"
+# What a side program's harness calls: linked to one side's copy with --defsym (`side_links`), so one compile
+# of the harness serves both sides.
+SIDE_PREFIX = "__coopt_s_"
 EXIT_FINDING = 44  # the fuzz target saved an input on which the candidate misbehaved
 TRAP_BODY = b"{ __builtin_trap(); }"
 C_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "c")  # cz_runtime.h and the two mains
@@ -269,6 +272,11 @@ class _Gen:
             dec.append("    else if (A->a%d > 0 && (unsigned long long)A->a%d > lim) A->a%d = lim; }" % (i, i, i))
         dec.append("}")
         return dec
+
+
+def side_links(names: Sequence[str], prefix: str) -> list[str]:
+    """Linker options that point the harness's `SIDE_PREFIX` names at one side's copies."""
+    return ["-Wl,--defsym=%s%s=%s%s" % (SIDE_PREFIX, n, prefix, n) for n in names]
 
 
 def generate(

@@ -131,25 +131,33 @@ def build_harness(
         with open(stripped, "wb") as f:
             f.write(trap_bodies(orig_tu))
     fns = [(n, orig_tu.functions[n].ret, inputs.plan(orig_tu.functions[n])) for n in driven]
-    programs = [("fuzz", list(SIDES))] if flavor is build.FUZZ else [(side, [(side, p)]) for side, p in SIDES]
-    exes = []
+    if flavor is build.FUZZ:  # the one program with both sides in it
+        compiles = [("fuzz", [p for _, p in SIDES], [("fuzz", list(SIDES))])]
+    else:  # one harness object, linked once with each side
+        compiles = [("side", [harness.SIDE_PREFIX], [(side, [(side, p)]) for side, p in SIDES])]
+    linked: list[str] = []
+    names = driven + run.globals_
     try:
         rest = build.program_rest(tc, link_with, work) if link_with else []
-        for tag, sides in programs:
-            prefixes = [p for _, p in sides]
+        for tag, prefixes, programs in compiles:
             src = harness.generate(stripped, fns, pairs, prefixes, "main" in orig_tu.body_ranges)
             hsrc = os.path.join(work, "harness-%s-%s.c" % (flavor.name, tag))
             with open(hsrc, "w", encoding="utf-8") as f:
                 f.write(src)
-            hobj, exe = hsrc[:-2] + ".o", hsrc[:-2]
+            hobj = hsrc[:-2] + ".o"
             build.compile_harness(
                 tc, hsrc, hobj, build.parse_flags(run.cflags), os.path.dirname(original), flavor, harness.C_DIR
             )
-            # The rest of the program calls back into the copy it is linked with (the original's in the fuzz
-            # target), as it would in the real link.
-            back = build.back_references(tc, rest, run.syms["plain:o"], prefixes[0]) if rest else []
-            build.link(tc, [hobj, *(objs[s] for s, _ in sides), *rest], exe, flavor, back)
-            exes.append(exe)
+            for name, sides in programs:
+                exe = os.path.join(work, "harness-%s-%s" % (flavor.name, name))
+                first = sides[0][1]
+                # The rest of the program calls back into the copy it is linked with (the original's in the
+                # fuzz target), as it would in the real link.
+                back = build.back_references(tc, rest, run.syms["plain:o"], first) if rest else []
+                if tag == "side":
+                    back += harness.side_links(names, first)
+                build.link(tc, [hobj, *(objs[s] for s, _ in sides), *rest], exe, flavor, back)
+                linked.append(exe)
     except build.BuildError as exc:
         if "undefined reference" in exc.output:
             missing = sorted(
@@ -165,7 +173,7 @@ def build_harness(
             Verdict.unsupported("the harness does not build (%s): %s" % (exc.what, first_error(exc.output)))
         ) from None
     run.ev.timings["build_" + flavor.name] = round(time.monotonic() - t, 3)
-    pair = (exes[0], exes[-1])
+    pair = (linked[0], linked[-1])
     run.exes[flavor.name] = pair
     return pair
 
