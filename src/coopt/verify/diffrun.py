@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from coopt.verify import sandbox
 from coopt.verify.build import SANITIZER_EXIT, Flavor
-from coopt.verify.harness import CAND_PREFIX, ORIG_PREFIX
+from coopt.verify.harness import CAND_PREFIX, ORIG_PREFIX, SIDE_PREFIX
 from coopt.verify.inputs import CallPlan, GeneratedInput
 from coopt.verify.results import SIGNALED, TIMED_OUT, Frame, explain, first_difference, read_frames
 from coopt.verify.signatures import CType
@@ -146,7 +146,9 @@ def run_original(
     return out, seconds
 
 
-_SIDE_FRAME = re.compile(r"\bin (%s|%s)(\w+)" % (re.escape(ORIG_PREFIX), re.escape(CAND_PREFIX)))
+# A side program's functions also carry the harness's alias (SIDE_PREFIX): only the candidate's reports are
+# summarized, so that name is the candidate's.
+_SIDE_FRAME = re.compile(r"\bin (%s)(\w+)" % "|".join(map(re.escape, (ORIG_PREFIX, CAND_PREFIX, SIDE_PREFIX))))
 _NOISE = re.compile(r"\s*\((?:[^()]*\+0x[0-9a-f]+|BuildId: [0-9a-f]+)\)")
 
 
