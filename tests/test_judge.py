@@ -176,3 +176,20 @@ def test_payload_comparison_rules() -> None:
     assert results.first_difference(ret(1.0), ret(1.0 + 1e-12), 1e-9) is None  # the opt-in tolerance
     with pytest.raises(ValueError):
         results.first_difference(ret(1.0), b"rI" + b"\0" * 5, 0.0)
+
+
+BODY_GRAB = "if (!p) return -1; p[3] = 1; keep = p; return p[3] + n;"
+
+
+def test_sanitizer_builds_have_a_memory_limit(tmp_path: Path) -> None:
+    # ASan would hand out 8 GiB (it reserves address space lazily); the sanitized children get RLIMIT_DATA, so
+    # the allocation fails there, before the plain build (whose address-space limit would stop it too) runs.
+    require("clang", "llvm-objcopy", "llvm-nm")
+    grab = "#include <stdlib.h>\nchar *volatile keep;\nint grab(int n) { char *p = malloc(%s); %s }\n"
+    orig = tmp_path / "orig.c"
+    orig.write_text(grab % ("16", BODY_GRAB))
+    cand = tmp_path / "cand.c"
+    cand.write_text(grab % ("(size_t)1 << 33", BODY_GRAB))
+    v = verify(str(orig), str(cand), options=VerifyOptions(max_inputs=10, msan=False)).verdict
+    assert v.code is Code.REJECTED and v.reason is Reason.RETURN_VALUE, v.line()
+    assert "candidate -1" in v.detail and "(sanitized build)" in v.detail, v.line()
