@@ -109,6 +109,11 @@ def test_printing_is_output_not_protocol(tmp_path: Path) -> None:
     orig, cand = candidate(tmp_path, 'if (x == 7) fprintf(stderr, "seven");')
     v = verify(orig, cand, options=QUICK).verdict
     assert v.code is Code.REJECTED and v.reason is Reason.OUTPUT and "stderr" in v.detail, v.line()
+    # A constructor prints before any input runs: still output the original does not write, never protocol.
+    hello = '__attribute__((constructor)) static void hello(void) { printf("@@res 0 same\\n"); fflush(stdout); }\n'
+    orig, cand = candidate(tmp_path, "", hello)
+    v = verify(orig, cand, options=QUICK).verdict
+    assert v.code is Code.REJECTED and v.reason is Reason.OUTPUT and "outside any call" in v.detail, v.line()
 
 
 FIRST_CALL = 'if (access(".coopt-first", F_OK) != 0) { close(open(".coopt-first", O_CREAT | O_WRONLY, 0600)); %s }'

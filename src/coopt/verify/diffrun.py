@@ -62,6 +62,7 @@ class SideRun:
     timed_out: bool
     returncode: int
     seconds: float
+    stdout: str  # what the program printed outside any input's child (constructors, exit handlers)
 
 
 def write_inputs(path: str, blobs: Sequence[bytes]) -> None:
@@ -119,7 +120,7 @@ def run_side(
         with open(results, "rb") as f:
             data = f.read()
     frames, problem = read_frames(data, len(blobs))
-    return SideRun(frames, problem, res.timed_out, res.returncode, res.seconds)
+    return SideRun(frames, problem, res.timed_out, res.returncode, res.seconds, res.stdout)
 
 
 def run_original(
@@ -130,22 +131,24 @@ def run_original(
     flavor: Flavor,
     input_timeout_s: float,
     box: sandbox.Limits,
-) -> tuple[list[Frame | None], float]:
-    """The original's frame per input (None: its program never answered that one). A program that stops early
-    is started again after the input it stopped at, so one input cannot cost the others."""
+) -> tuple[list[Frame | None], float, str]:
+    """The original's frame per input (None: its program never answered that one), the seconds it took, and
+    what its first run printed outside the inputs' children. A program that stops early is started again after
+    the input it stopped at, so one input cannot cost the others."""
     out: list[Frame | None] = [None] * len(blobs)
-    start, seconds = 0, 0.0
+    start, seconds, printed = 0, 0.0, None
     while start < len(blobs):
         rest = blobs[start:]
         wall = min(box.wall_s or 1e9, STARTUP_S + len(rest) * (input_timeout_s + 0.5))
         run = run_side(exe, "o", fn_index, rest, scratch, flavor, [input_timeout_s] * len(rest), box, wall)
         seconds += run.seconds
+        printed = run.stdout if printed is None else printed
         for f in run.frames:
             out[start + f.index] = f
         if not run.frames:
             break  # it does not even start: the inputs left stay unanswered (inconclusive)
         start += len(run.frames) + (0 if len(run.frames) == len(rest) else 1)
-    return out, seconds
+    return out, seconds, printed or ""
 
 
 # A side program's functions also carry the harness's alias (SIDE_PREFIX): only the candidate's reports are
@@ -255,7 +258,7 @@ def judge(
     (`exes`); stops at the first input that shows a fault of the candidate."""
     blobs = [gi.blob for gi in inputs]
     j = Judgement()
-    orig, secs = run_original(exes[0], fn_index, blobs, scratch, flavor, input_timeout_s, box)
+    orig, secs, printed = run_original(exes[0], fn_index, blobs, scratch, flavor, input_timeout_s, box)
     j.seconds += secs
     ok: list[int] = []
     for i, f in enumerate(orig):
@@ -294,8 +297,12 @@ def judge(
                 fault = _loud(exes[1], fn_index, blobs[i], scratch, flavor, j.limits[pos], box) or fault
         j.fault = Fault(fault[0], fault[1], i)
         break
-    if j.fault is None and cand.problem:
-        j.fault = Fault(Reason.OUTPUT, "the candidate's process wrote %s" % cand.problem, ok[-1])
+    if j.fault is None and (cand.problem or cand.stdout != printed):
+        what = cand.problem or "%r to stdout outside any call (the original printed %r)" % (
+            cand.stdout[:120],
+            printed[:120],
+        )
+        j.fault = Fault(Reason.OUTPUT, "the candidate's process wrote %s" % what, ok[-1])
         j.same.pop()
     j.compared = len(j.same)
     return j
