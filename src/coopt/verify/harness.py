@@ -2,12 +2,13 @@
 
 A harness includes the original TU with every function body replaced by a trap (so the TU's types, macros and
 declarations are in scope, none of its code) and declares each function under test through `__typeof__` and an
-asm label naming ONE side's renamed copy (`__coopt_o_f` or `__coopt_c_f`: see build.py for the renaming). The
-original and the candidate are built into separate programs, so the process that speaks for the original runs
-no candidate code. For each input the program decodes the blob into arguments (inputs.py describes the
-encoding), calls its function and serializes what can be observed afterwards: the return value, every buffer
-the harness allocated for the call (pointer arguments and pointer fields of records) and every writable global
-of the TU, in the canonical form `c/cz_runtime.h` describes. The trusted driver (diffrun.py) compares the two.
+asm label `__coopt_s_f`, which the link points at ONE side's renamed copy (`__coopt_o_f` or `__coopt_c_f`: see
+build.py for the renaming, `side_links` for the link). The original and the candidate are built into separate
+programs, so the process that speaks for the original runs no candidate code. For each input the program
+decodes the blob into arguments (inputs.py describes the encoding), calls its function and serializes what can
+be observed afterwards: the return value, every buffer the harness allocated for the call (pointer arguments
+and pointer fields of records) and every writable global of the TU, in the canonical form `c/cz_runtime.h`
+describes. The trusted driver (diffrun.py) compares the two.
 
 Built with `-DCZ_FUZZ` and both sides' prefixes, the same source is a libFuzzer target instead (fuzz.py): both
 sides in one process, compared bytewise, to find inputs; what it finds is replayed through the side programs.
