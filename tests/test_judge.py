@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -198,3 +199,18 @@ def test_sanitizer_builds_have_a_memory_limit(tmp_path: Path) -> None:
     v = verify(str(orig), str(cand), options=VerifyOptions(max_inputs=10, msan=False)).verdict
     assert v.code is Code.REJECTED and v.reason is Reason.RETURN_VALUE, v.line()
     assert "candidate -1" in v.detail and "(sanitized build)" in v.detail, v.line()
+
+
+def test_the_original_s_program_holds_no_candidate_code(tmp_path: Path) -> None:
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig, cand = candidate(tmp_path, "if (x == 7) y++;")
+    work = tmp_path / "work"
+    v = verify(orig, cand, options=VerifyOptions(max_inputs=40, msan=False), workdir=str(work)).verdict
+    assert v.code is Code.REJECTED and v.reason is Reason.RETURN_VALUE, v.line()
+    built = [b for b in ("sanitized", "plain") if (work / ("harness-%s-o" % b)).exists()]
+    assert built  # the sanitized build rejects it, so the plain one may never have been built
+    for build in built:
+        o = subprocess.run(["llvm-nm", str(work / ("harness-%s-o" % build))], capture_output=True, text=True).stdout
+        c = subprocess.run(["llvm-nm", str(work / ("harness-%s-c" % build))], capture_output=True, text=True).stdout
+        assert "__coopt_o_mix" in o and "__coopt_c_" not in o, build
+        assert "__coopt_c_mix" in c and "__coopt_o_" not in c, build
