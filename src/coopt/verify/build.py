@@ -1,10 +1,11 @@
-"""Building both sides of a candidate and the harness that links them side by side.
+"""Building both sides of a candidate and the harness programs that drive them.
 
 Each side (original .c; candidate .c, .ll or .s) compiles to an object with the original's flags. Its symbols
 are then renamed apart with `llvm-objcopy`: every defined global symbol gets the side's prefix, and the local
 symbols the harness must reach (static functions, static and function-local variables) are made global and
-prefixed too. Undefined symbols keep their names, so both sides share libc and the rest of the program exactly
-as the real link would. Two flavours are built: `plain` (the user's flags, what ships) and `sanitized` (the same
+prefixed too. Undefined symbols keep their names, so each side links against libc and the rest of the program
+exactly as the real link would. Each side gets a harness program of its own; only the libFuzzer target links
+both. Two flavours are built: `plain` (the user's flags, what ships) and `sanitized` (the same
 plus ASan and UBSan, every report fatal); `msan` adds MemorySanitizer where it can run, and `fuzz` is the
 libFuzzer target of fuzz.py.
 """
@@ -247,9 +248,11 @@ def back_references(tc: Toolchain, rest: Sequence[str], tu_symbols: Mapping[str,
 
 
 def compile_harness(
-    tc: Toolchain, source: str, obj: str, parse_flags: Sequence[str], include_dir: str, flavor: Flavor
+    tc: Toolchain, source: str, obj: str, parse_flags: Sequence[str], include_dir: str, flavor: Flavor, c_dir: str
 ) -> None:
-    argv = [tc.clang, *parse_flags, "-iquote", include_dir, "-w", "-O1", "-g", *flavor.harness_cflags, "-c", source]
+    """Compile a generated harness: the TU's directory for its own includes, `c_dir` for the harness runtime."""
+    argv = [tc.clang, *parse_flags, "-iquote", include_dir, "-I", c_dir, "-w", "-O1", "-g", *flavor.harness_cflags]
+    argv += ["-c", source]
     argv += ["-o", obj]
     _run(argv, "compile the harness")
 

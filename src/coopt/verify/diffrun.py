@@ -1,35 +1,36 @@
-"""Running the harness over a function's inputs and judging each input.
+"""The trusted driver of the differential run: it runs each side's program over a function's inputs and judges.
 
-The differential run (mode `d`) calls both sides per input. An input where anything but "same" happened is run
-again with the original alone: if the original fails on it too (crash, sanitizer report, exit), the input lies
-outside the function's contract and is discarded; if the original alone times out it is inconclusive; only when
-the original runs cleanly is the candidate at fault. A timeout of the pair is checked once more with the
-candidate alone, so a slow input is not mistaken for a hang.
+The original's program (built from the original's object alone) runs first, every input in a forked child with
+the caller's per-input limit; it is the only process whose reports are believed. Inputs on which the original
+crashes, exits, or reports UB or a memory error lie outside its contract and are dropped; inputs on which it
+times out are inconclusive. The candidate's program then runs over the inputs the original handled, each with a
+limit scaled from the original's own time on it (`candidate_limit`), and everything it reports is a claim
+checked against the original's: a frame that is missing, malformed, out of order or duplicated, a child that
+died, exited, timed out or wrote what the original did not, is the candidate's fault on the first input it did
+not answer properly. Nothing either program prints is read as protocol (results go to a file in its scratch).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.verify import sandbox
 from coopt.verify.build import SANITIZER_EXIT, Flavor
-from coopt.verify.harness import CAND_PREFIX, ORIG_PREFIX
+from coopt.verify.harness import CAND_PREFIX, ORIG_PREFIX, SIDE_PREFIX
 from coopt.verify.inputs import CallPlan, GeneratedInput
+from coopt.verify.results import SIGNALED, TIMED_OUT, Frame, explain, first_difference, read_frames
 from coopt.verify.signatures import CType
 from coopt.verify.verdict import Reason
 
-
-@dataclass
-class Outcome:
-    """What happened to one input in one harness run."""
-
-    status: str  # same, diff, timeout, exit N, signal N, missing
-    diffs: list[str] = field(default_factory=list)
-    stderr: str = ""
+LIMIT_FACTOR = 10.0  # the candidate may take this many times the original's time on an input ...
+LIMIT_SLACK_S = 0.2  # ... plus this
+STARTUP_S = 10.0  # wall-clock allowance for a side program's start and exit (sanitizer runtimes, a loaded machine)
+MEM_LIMIT_MB = 4096  # per child of a sanitizer build (RLIMIT_DATA above what the runtime mapped at start)
 
 
 @dataclass
@@ -49,6 +50,19 @@ class Judgement:
     fault: Fault | None = None
     seconds: float = 0.0
     same: list[int] = field(default_factory=list)  # inputs both sides ran alike
+    limits: list[float] = field(default_factory=list)  # the candidate's per-input limits, for the inputs it ran
+
+
+@dataclass
+class SideRun:
+    """One run of a side program: its frames in input order, and why they stop early ('' if they do not)."""
+
+    frames: list[Frame]
+    problem: str
+    timed_out: bool
+    returncode: int
+    seconds: float
+    stdout: str  # what the program printed outside any input's child (constructors, exit handlers)
 
 
 def write_inputs(path: str, blobs: Sequence[bytes]) -> None:
@@ -58,95 +72,88 @@ def write_inputs(path: str, blobs: Sequence[bytes]) -> None:
             f.write(b)
 
 
-def run_mode(
+def candidate_limit(original_seconds: float, input_timeout_s: float) -> float:
+    """The candidate's time limit on an input the original ran in `original_seconds`: 10x plus 0.2 s, never more
+    than ten times the original's own limit."""
+    return min(LIMIT_FACTOR * original_seconds + LIMIT_SLACK_S, LIMIT_FACTOR * input_timeout_s)
+
+
+def run_side(
     exe: str,
-    mode: str,
+    tag: str,
     fn_index: int,
     blobs: Sequence[bytes],
     scratch: str,
     flavor: Flavor,
-    input_timeout_s: int,
-    limits: sandbox.Limits,
-) -> tuple[dict[int, Outcome], float]:
-    """Run the harness in `mode` over `blobs`; outcome per input index."""
+    limits_s: Sequence[float],
+    box: sandbox.Limits,
+    wall_s: float,
+) -> SideRun:
+    """Run side program `exe` over `blobs`, input k with a limit of `limits_s[k]` seconds, in the sandbox. Each
+    side gets a scratch directory of its own (`tag`), so nothing the candidate leaves there reaches the original's
+    files."""
+    scratch = os.path.join(scratch, tag)
     os.makedirs(scratch, exist_ok=True)
-    path = os.path.join(scratch, "inputs-%s-%d.bin" % (mode, fn_index))
-    write_inputs(path, blobs)
-    env = sandbox.scrubbed_env(scratch, {**flavor.env, "COOPT_INPUT_TIMEOUT": str(input_timeout_s)})
+    base = os.path.join(scratch, "fn%d" % fn_index)
+    write_inputs(base + ".inputs", blobs)
+    with open(base + ".limits", "wb") as f:
+        f.write(b"".join(struct.pack("<I", max(1, min(int(s * 1e6), 0xFFFFFFFF))) for s in limits_s))
+    results = base + ".results"
+    if os.path.exists(results):
+        os.unlink(results)
+    extra = dict(flavor.env)
     if flavor.env:
-        limits = sandbox.Limits(limits.cpu_s, 0, limits.file_size_mb, limits.processes, limits.wall_s, limits.network)
-    res = sandbox.run([exe, mode, str(fn_index), path], scratch, limits, env)
-    outcomes: dict[int, Outcome] = {}
-    pending: list[str] = []
-    for line in res.stdout.splitlines():
-        if line.startswith("@@diff "):
-            pending.append(line[7:])
-        elif line.startswith("@@res "):
-            parts = line.split(None, 2)
-            if len(parts) == 3 and parts[1].isdigit():
-                outcomes[int(parts[1])] = Outcome(parts[2].strip(), pending)
-            pending = []
-    # Sanitizer reports and crash messages, split by the parent's per-input markers.
-    current = -1
-    chunks: dict[int, list[str]] = {}
-    for line in res.stderr.splitlines():
-        if line.startswith("@@coopt-input "):
-            tail = line.split()[-1]
-            current = int(tail) if tail.isdigit() else -1
-            continue
-        chunks.setdefault(current, []).append(line)
-    for i in range(len(blobs)):
-        o = outcomes.setdefault(i, Outcome("missing" if not res.timed_out else "timeout"))
-        o.stderr = "\n".join(chunks.get(i, [])[:60])
-    return outcomes, res.seconds
+        extra["COOPT_MEM_LIMIT_MB"] = str(box.address_space_mb or MEM_LIMIT_MB)
+        # Sanitizer runtimes reserve terabytes of shadow: the children get RLIMIT_DATA instead (cz_side_main.h).
+        box = sandbox.Limits(box.cpu_s, 0, box.file_size_mb, box.processes, box.wall_s, box.network)
+    box = sandbox.Limits(
+        max(box.cpu_s, int(wall_s) + 1), box.address_space_mb, box.file_size_mb, box.processes, wall_s, box.network
+    )
+    res = sandbox.run(
+        [exe, "r", str(fn_index), base + ".inputs", results, base + ".limits"],
+        scratch,
+        box,
+        sandbox.scrubbed_env(scratch, extra),
+    )
+    data = b""
+    if os.path.isfile(results):
+        with open(results, "rb") as f:
+            data = f.read()
+    frames, problem = read_frames(data, len(blobs))
+    return SideRun(frames, problem, res.timed_out, res.returncode, res.seconds, res.stdout)
 
 
-def _value(t: CType | None, hexs: str) -> str:
-    raw = bytes.fromhex(hexs)
-    if t is None:
-        return "0x" + hexs
-    if t.kind == "float" and len(raw) in (4, 8):
-        return repr(struct.unpack("<f" if len(raw) == 4 else "<d", raw)[0])
-    if t.kind in ("int", "enum", "bool") and len(raw) <= 8:
-        return str(int.from_bytes(raw, "little", signed=t.signed))
-    if t.kind == "pointer":
-        return "pointer 0x%x" % int.from_bytes(raw, "little")
-    return "bytes " + hexs
+def run_original(
+    exe: str,
+    fn_index: int,
+    blobs: Sequence[bytes],
+    scratch: str,
+    flavor: Flavor,
+    input_timeout_s: float,
+    box: sandbox.Limits,
+) -> tuple[list[Frame | None], float, str]:
+    """The original's frame per input (None: its program never answered that one), the seconds it took, and
+    what its first run printed outside the inputs' children. A program that stops early is started again after
+    the input it stopped at, so one input cannot cost the others."""
+    out: list[Frame | None] = [None] * len(blobs)
+    start, seconds, printed = 0, 0.0, None
+    while start < len(blobs):
+        rest = blobs[start:]
+        wall = min(box.wall_s or 1e9, STARTUP_S + len(rest) * (input_timeout_s + 0.5))
+        run = run_side(exe, "o", fn_index, rest, scratch, flavor, [input_timeout_s] * len(rest), box, wall)
+        seconds += run.seconds
+        printed = run.stdout if printed is None else printed
+        for f in run.frames:
+            out[start + f.index] = f
+        if not run.frames:
+            break  # it does not even start: the inputs left stay unanswered (inconclusive)
+        start += len(run.frames) + (0 if len(run.frames) == len(rest) else 1)
+    return out, seconds, printed or ""
 
 
-def explain(diff: str, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
-    """A `@@diff` line from the harness in words, and its reason."""
-    words = diff.split()
-    kv = dict(w.split("=", 1) for w in words if "=" in w)
-    o, c = kv.get("o", ""), kv.get("c", "")
-    if words[0] == "ret":
-        return Reason.RETURN_VALUE, "return value differs: original %s, candidate %s" % (_value(ret, o), _value(ret, c))
-    if words[0].startswith("mem"):
-        i = int(words[0][3:])
-        role = plan.roles[i]
-        name = plan.names[i] or "argument %d" % (i + 1)
-        return Reason.MEMORY, "memory behind `%s` differs at element %s: original %s, candidate %s" % (
-            name,
-            words[1],
-            _value(role.elem, o),
-            _value(role.elem, c),
-        )
-    if words[0].startswith("sub"):
-        return Reason.MEMORY, (
-            "memory a pointer field of an argument points to (buffer %s of the call) differs at element %s: "
-            "original 0x%s, candidate 0x%s" % (words[0][3:], words[1], o, c)
-        )
-    if words[0] == "global":
-        return Reason.GLOBAL, "global `%s` differs at byte %s after the call: original 0x%s, candidate 0x%s" % (
-            words[1],
-            words[2],
-            o,
-            c,
-        )
-    return Reason.RETURN_VALUE, diff
-
-
-_SIDE_FRAME = re.compile(r"\bin (%s|%s)(\w+)" % (re.escape(ORIG_PREFIX), re.escape(CAND_PREFIX)))
+# A side program's functions also carry the harness's alias (SIDE_PREFIX): only the candidate's reports are
+# summarized, so that name is the candidate's.
+_SIDE_FRAME = re.compile(r"\bin (%s)(\w+)" % "|".join(map(re.escape, (ORIG_PREFIX, CAND_PREFIX, SIDE_PREFIX))))
 _NOISE = re.compile(r"\s*\((?:[^()]*\+0x[0-9a-f]+|BuildId: [0-9a-f]+)\)")
 
 
@@ -186,71 +193,129 @@ def _sanitizer_summary(stderr: str) -> str:
     return "sanitizer report: " + (lines[0].strip() if lines else "(no output)")
 
 
-def _fault(o: Outcome, ret: CType, plan: CallPlan) -> tuple[Reason, str]:
-    st = o.status
-    if st == "diff" and o.diffs:
-        return explain(o.diffs[0], ret, plan)
-    if st == "timeout":
-        return Reason.HANG, "the candidate ran past the per-input time limit; the original did not"
-    if st.startswith("exit "):
-        code = int(st.split()[1])
-        if code == SANITIZER_EXIT:
-            return Reason.SANITIZER, _sanitizer_summary(o.stderr)
-        return Reason.CRASH, "the candidate exited with status %d" % code
-    if st.startswith("signal "):
-        return Reason.CRASH, "the candidate died with signal %s" % st.split()[1]
-    return Reason.CRASH, "the harness lost the input (%s)" % st
+def _signal_name(n: int) -> str:
+    try:
+        return "%d (%s)" % (n, signal.Signals(n).name)
+    except ValueError:
+        return str(n)
+
+
+_RUNTIME_WARNING = re.compile(rb"^(==\d+==)?WARNING: \w*Sanitizer")
+
+
+def _quiet(text: bytes) -> bytes:
+    """A child's stderr without the sanitizer runtimes' own warnings (an allocation they refuse, say)."""
+    return b"\n".join(ln for ln in text.split(b"\n") if not _RUNTIME_WARNING.match(ln))
+
+
+def _compare(
+    o: Frame, c: Frame, limit: float, ret: CType, plan: CallPlan, tol: float, names: Sequence[str]
+) -> tuple[Reason, str] | None:
+    """The candidate's frame against the original's clean one for the same input."""
+    if c.status == TIMED_OUT:
+        return Reason.HANG, (
+            "the candidate ran past its per-input time limit (%.2f s: %g x the original's %.4f s + %g s); the "
+            "original did not" % (limit, LIMIT_FACTOR, o.seconds, LIMIT_SLACK_S)
+        )
+    if c.status == SIGNALED:
+        return Reason.CRASH, "the candidate died with signal %s" % _signal_name(c.code)
+    if c.code == SANITIZER_EXIT:
+        return Reason.SANITIZER, _sanitizer_summary(c.stderr.decode("utf-8", "replace"))
+    if c.code != 0:
+        return Reason.CRASH, "the candidate exited with status %d" % c.code
+    if not c.payload.endswith(b"Z"):
+        return Reason.CRASH, "the candidate's call ended without a complete result (its process exited early)"
+    try:
+        d = first_difference(o.payload, c.payload, tol)
+    except ValueError:
+        return Reason.OUTPUT, "the candidate's process wrote a malformed result for this input"
+    if d is not None:
+        return explain(d, ret, plan, names)
+    for stream, a, b in (("stdout", o.stdout, c.stdout), ("stderr", _quiet(o.stderr), _quiet(c.stderr))):
+        if a != b:
+            return Reason.OUTPUT, "the candidate wrote other output to %s than the original: %r, original %r" % (
+                stream,
+                b[:120],
+                a[:120],
+            )
+    return None
 
 
 def judge(
-    exe: str,
+    exes: tuple[str, str],
     fn_index: int,
     inputs: Sequence[GeneratedInput],
     ret: CType,
     plan: CallPlan,
     scratch: str,
     flavor: Flavor,
-    input_timeout_s: int,
-    limits: sandbox.Limits,
+    input_timeout_s: float,
+    box: sandbox.Limits,
+    tolerance: float = 0.0,
+    globals_: Sequence[str] = (),
 ) -> Judgement:
-    """Differential run of one function over its inputs; stops at the first input that shows a fault."""
+    """Differential run of one function over its inputs with the original's and the candidate's programs
+    (`exes`); stops at the first input that shows a fault of the candidate."""
     blobs = [gi.blob for gi in inputs]
     j = Judgement()
-    d, secs = run_mode(exe, "d", fn_index, blobs, scratch, flavor, input_timeout_s, limits)
+    orig, secs, printed = run_original(exes[0], fn_index, blobs, scratch, flavor, input_timeout_s, box)
     j.seconds += secs
-    failing = [i for i in range(len(blobs)) if d[i].status != "same"]
-    j.same = [i for i in range(len(blobs)) if d[i].status == "same"]
-    j.compared = len(blobs) - len(failing)
-    if not failing:
-        return j
-    alone, secs = run_mode(exe, "o", fn_index, [blobs[i] for i in failing], scratch, flavor, input_timeout_s, limits)
-    j.seconds += secs
-    suspects = []
-    for k, i in enumerate(failing):
-        st = alone[k].status
-        if st == "timeout":
+    ok: list[int] = []
+    for i, f in enumerate(orig):
+        if f is not None and f.clean:
+            ok.append(i)
+        elif f is None or f.status == TIMED_OUT or (f.status == SIGNALED and f.code == signal.SIGXCPU):
             j.inconclusive += 1
-        elif st != "same":
-            j.invalid += 1
         else:
-            suspects.append(i)
-    for i in suspects:
-        if d[i].status == "timeout":
-            c_alone, secs = run_mode(exe, "c", fn_index, [blobs[i]], scratch, flavor, input_timeout_s, limits)
-            j.seconds += secs
-            if c_alone[0].status != "timeout":
-                j.inconclusive += 1  # each side alone finishes; together they ran out of time
+            j.invalid += 1
+    if not ok:
+        return j
+    j.limits = [candidate_limit(orig[i].seconds, input_timeout_s) for i in ok]  # type: ignore[union-attr]
+    wall = STARTUP_S + sum(j.limits) + 0.05 * len(ok)
+    cand = run_side(exes[1], "c", fn_index, [blobs[i] for i in ok], scratch, flavor, j.limits, box, wall)
+    j.seconds += cand.seconds
+    for pos, i in enumerate(ok):
+        o = orig[i]
+        assert o is not None
+        if pos >= len(cand.frames):
+            if cand.problem:
+                fault = Reason.OUTPUT, "the candidate's process wrote %s instead of this input's result" % cand.problem
+            elif cand.timed_out:
+                fault = Reason.HANG, "the candidate's process ran past its time limit without answering this input"
+            else:
+                fault = (
+                    Reason.CRASH,
+                    ("the candidate's process ended (status %d) without answering this input" % cand.returncode),
+                )
+        else:
+            found = _compare(o, cand.frames[pos], j.limits[pos], ret, plan, tolerance, globals_)
+            if found is None:
+                j.same.append(i)
                 continue
-        outcome = d[i]
-        if flavor.env and outcome.status.startswith("exit "):
-            # Once more with symbols, for a readable sanitizer report.
-            env = {k: v.replace("symbolize=0", "symbolize=1") for k, v in flavor.env.items()}
-            loud = Flavor(flavor.name, flavor.cflags, flavor.ldflags, env)
-            again, secs = run_mode(exe, "d", fn_index, [blobs[i]], scratch, loud, input_timeout_s, limits)
-            j.seconds += secs
-            if again[0].status == outcome.status:
-                outcome = again[0]
-        reason, detail = _fault(outcome, ret, plan)
-        j.fault = Fault(reason, detail, i)
+            fault = found
+            if fault[0] is Reason.SANITIZER:
+                fault = _loud(exes[1], fn_index, blobs[i], scratch, flavor, j.limits[pos], box) or fault
+        j.fault = Fault(fault[0], fault[1], i)
         break
+    if j.fault is None and (cand.problem or cand.stdout != printed):
+        what = cand.problem or "%r to stdout outside any call (the original printed %r)" % (
+            cand.stdout[:120],
+            printed[:120],
+        )
+        j.fault = Fault(Reason.OUTPUT, "the candidate's process wrote %s" % what, ok[-1])
+        j.same.pop()
+    j.compared = len(j.same)
     return j
+
+
+def _loud(
+    exe: str, fn_index: int, blob: bytes, scratch: str, flavor: Flavor, limit: float, box: sandbox.Limits
+) -> tuple[Reason, str] | None:
+    """The candidate once more on one input with symbols on, for a readable sanitizer report."""
+    env = {k: v.replace("symbolize=0", "symbolize=1") for k, v in flavor.env.items()}
+    loud = Flavor(flavor.name, flavor.cflags, flavor.ldflags, env)
+    # Symbolizing takes far longer than the call: the limit here only bounds the report.
+    run = run_side(exe, "c", fn_index, [blob], scratch, loud, [limit + 30], box, STARTUP_S + limit + 60)
+    if run.frames and run.frames[0].code == SANITIZER_EXIT:
+        return Reason.SANITIZER, _sanitizer_summary(run.frames[0].stderr.decode("utf-8", "replace"))
+    return None

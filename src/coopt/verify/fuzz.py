@@ -3,10 +3,11 @@
 Of the two ways to plug a fuzzer into the harness (a target that traps on a difference, or the fuzzer's corpus fed
 to the differential run) this module uses both, each for what it is good at:
 
-- The fuzz target is the differential harness itself, built with `-DCZ_FUZZ` (harness.py's `FUZZ_ENTRY`): it
+- The fuzz target is the differential harness itself, built with `-DCZ_FUZZ` (`c/cz_fuzz_main.h`): it
   decodes the fuzzer's bytes with the same encoding as every other input (any blob decodes to a valid call), runs
-  the original and then the candidate in-process on separate copies, and stops at the first difference or
-  candidate crash, saving that input. Coverage and comparison tracing (`-fsanitize=fuzzer-no-link`) cover both
+  the original and then the candidate in-process on separate copies, and stops at the first difference of their
+  serialized results or candidate crash, saving that input. It is the only program that links both sides, and
+  it decides nothing. Coverage and comparison tracing (`-fsanitize=fuzzer-no-link`) cover both
   sides, so a branch only the candidate has (a magic value, a new range check) is a coverage goal the fuzzer
   steers towards; a dictionary of the constants both sides compare with (read from their IR) and trace-cmp hand
   it the values those branches want. Argument buffers end at a guard page, so overruns fault in the side that

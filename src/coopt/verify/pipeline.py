@@ -15,20 +15,19 @@ import tempfile
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from coopt.toolchain import Toolchain, ToolchainError, find
-from coopt.verify import build, diagnostics, diffrun, fuzz, harness, inputs, program, sandbox, signatures
+from coopt.toolchain import ToolchainError, find
+from coopt.verify import build, diagnostics, diffrun, fuzz, inputs, program, sandbox, signatures
 from coopt.verify.acceptance import speed_code
-from coopt.verify.evidence import CheckResult, Evidence, FunctionInputs, FuzzRun, Interval
-from coopt.verify.perfstats import PerfSettings, callgrind_instructions, count_interval, interleaved, timed
+from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun
+from coopt.verify.perfstats import PerfSettings
+from coopt.verify.sides import Run as _Run
+from coopt.verify.sides import Stop as _Stop
+from coopt.verify.sides import VerifyInputError, build_harness, first_error, micro_benchmark
 from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
 
 CANDIDATE_EXTENSIONS = (".c", ".ll", ".s", ".S")
-
-
-class VerifyInputError(Exception):
-    """The request itself is wrong (missing file, original that does not compile, unknown function)."""
 
 
 @dataclass(frozen=True)
@@ -51,34 +50,6 @@ class VerifyOptions:
     limits: sandbox.Limits = sandbox.Limits()
     clang: str = ""
     seed: int = 0
-
-
-@dataclass
-class _Run:
-    """State of one verification while it runs."""
-
-    tc: Toolchain
-    work: str
-    cflags: list[str]
-    options: VerifyOptions
-    deadline: float
-    ev: Evidence
-    objects: dict[str, str] = field(default_factory=dict)  # "plain:o" -> object path
-    syms: dict[str, dict[str, build.Symbol]] = field(default_factory=dict)
-    exes: dict[str, str] = field(default_factory=dict)  # flavor name -> harness executable
-    flavors: list[build.Flavor] = field(default_factory=list)  # harness builds every input runs through, in order
-
-    def check(self, name: str, ok: bool, detail: str, start: float) -> None:
-        self.ev.checks.append(CheckResult(name, ok, detail, round(time.monotonic() - start, 3)))
-
-    def over_time(self) -> bool:
-        return time.monotonic() > self.deadline
-
-
-class _Stop(Exception):
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.line())
-        self.verdict = verdict
 
 
 def verify(
@@ -214,7 +185,7 @@ def _verify(
         interval = program.bench(bench_cmd, sides[0], sides[1], run.cflags, opts.limits, opts.perf_settings)
         run.check("bench", True, "speed-up %.3f [%.3f, %.3f]" % (interval.ratio, interval.low, interval.high), t)
     elif opts.perf and driven:
-        interval = _micro_benchmark(run, driven, valid)
+        interval = micro_benchmark(run, driven, valid)
     if interval is not None:
         run.ev.interval = interval
         gain = opts.min_gain
@@ -245,10 +216,10 @@ def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:
             diag = build.compile_object(run.tc, src, obj, run.cflags, flav, extra if lang == "c" or side == "o" else ())
         except build.BuildError as exc:
             if side == "o":
-                raise VerifyInputError("the original does not compile: %s" % _first_error(exc.output)) from exc
-            run.check("compile", False, _first_error(exc.output), t)
+                raise VerifyInputError("the original does not compile: %s" % first_error(exc.output)) from exc
+            run.check("compile", False, first_error(exc.output), t)
             raise _Stop(
-                Verdict.rejected(Reason.COMPILE, "the candidate does not compile: %s" % _first_error(exc.output))
+                Verdict.rejected(Reason.COMPILE, "the candidate does not compile: %s" % first_error(exc.output))
             ) from None
         run.objects["plain:" + side] = obj
         run.syms["plain:" + side] = build.symbols(run.tc, obj)
@@ -260,13 +231,6 @@ def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:
         run.check("warnings", not new, "; ".join(new[:3]) or "no new warnings that matter", t)
         if new:
             raise _Stop(Verdict.rejected(Reason.WARNING, "new warning: %s" % new[0]))
-
-
-def _first_error(text: str) -> str:
-    for line in text.splitlines():
-        if "error" in line:
-            return line.strip()
-    return text.strip().splitlines()[0] if text.strip() else "(no output)"
 
 
 def _check_interface(
@@ -320,84 +284,6 @@ def _select(
     return [f for f in emitted if f in changed]
 
 
-def _build_harness(
-    run: _Run,
-    orig_tu: signatures.TranslationUnit,
-    original: str,
-    candidate: str,
-    flavor: build.Flavor,
-    driven: list[str],
-    link_with: Sequence[str],
-) -> str:
-    if flavor.name in run.exes:
-        return run.exes[flavor.name]
-    t = time.monotonic()
-    tc, work = run.tc, run.work
-    objs = {}
-    for side, src in (("o", original), ("c", candidate)):
-        key = "%s:%s" % (flavor.name, side)
-        if key not in run.objects:
-            obj = os.path.join(work, "%s-%s.o" % (side, flavor.name))
-            try:
-                build.compile_object(tc, src, obj, run.cflags, flavor)
-            except build.BuildError as exc:
-                if side == "o":
-                    raise VerifyInputError(
-                        "the original does not compile (%s): %s" % (flavor.name, _first_error(exc.output))
-                    ) from exc
-                raise _Stop(
-                    Verdict.rejected(
-                        Reason.COMPILE,
-                        "the candidate does not compile (%s): %s" % (flavor.name, _first_error(exc.output)),
-                    )
-                ) from None
-            run.objects[key] = obj
-        renamed = os.path.join(work, "%s-%s-renamed.o" % (side, flavor.name))
-        prefix = harness.ORIG_PREFIX if side == "o" else harness.CAND_PREFIX
-        build.rename_apart(tc, run.objects[key], renamed, prefix)
-        objs[side] = renamed
-    # Globals both sides define, sized from the plain build (sanitizers pad globals with redzones).
-    so, sc = run.syms["plain:o"], run.syms["plain:c"]
-    pairs = [
-        harness.GlobalPair(n, s.size, s.type in build.WRITABLE_TYPES)
-        for n, s in sorted(so.items())
-        if n in sc and build.reachable(s) and build.reachable(sc[n]) and sc[n].size == s.size and s.size > 0
-    ]
-    stripped = os.path.join(work, "original-stripped.c")
-    if not os.path.exists(stripped):
-        with open(stripped, "wb") as f:
-            f.write(_trap_bodies(orig_tu))
-    fns = [(n, orig_tu.functions[n].ret, inputs.plan(orig_tu.functions[n])) for n in driven]
-    src = harness.generate(stripped, fns, pairs, run.options.fp_tolerance, "main" in orig_tu.body_ranges)
-    hsrc = os.path.join(work, "harness-%s.c" % flavor.name)
-    with open(hsrc, "w", encoding="utf-8") as f:
-        f.write(src)
-    hobj = os.path.join(work, "harness-%s.o" % flavor.name)
-    exe = os.path.join(work, "harness-%s" % flavor.name)
-    try:
-        build.compile_harness(tc, hsrc, hobj, build.parse_flags(run.cflags), os.path.dirname(original), flavor)
-        rest = build.program_rest(tc, link_with, work) if link_with else []
-        back = build.back_references(tc, rest, run.syms["plain:o"], harness.ORIG_PREFIX) if rest else []
-        build.link(tc, [hobj, objs["o"], objs["c"], *rest], exe, flavor, back)
-    except build.BuildError as exc:
-        if "undefined reference" in exc.output:
-            missing = sorted(
-                {ln.split("`")[-1].rstrip("'") for ln in exc.output.splitlines() if "undefined reference" in ln}
-            )
-            raise _Stop(
-                Verdict.unsupported(
-                    "the TU needs symbols from the rest of the program (%s); pass the objects that define them"
-                    % ", ".join(missing[:5])
-                )
-            ) from None
-        raise _Stop(
-            Verdict.unsupported("the harness does not build (%s): %s" % (exc.what, _first_error(exc.output)))
-        ) from None
-    run.ev.timings["build_" + flavor.name] = round(time.monotonic() - t, 3)
-    run.exes[flavor.name] = exe
-    return exe
-
-
 def _flavors(run: _Run, lang: str, link_with: Sequence[str]) -> tuple[list[build.Flavor], str]:
     """The harness builds, in order, and what ran under sanitizers in words. ASan+UBSan come first: they decide
     which inputs lie outside the original's contract (out-of-bounds accesses, UB), which MSan alone cannot. MSan
@@ -436,7 +322,7 @@ def _run_inputs(
     the original reports UB or a memory error is outside its contract, and the plain build (what ships) is then
     compared only on inputs inside it. `valid` receives, per function, the inputs both sides ran alike."""
     for flavor in run.flavors:
-        exe = _build_harness(run, orig_tu, original, candidate, flavor, driven, link_with)
+        exes = build_harness(run, orig_tu, original, candidate, flavor, driven, link_with)
         for k, name in enumerate(driven):
             if run.over_time():
                 return Verdict.timeout("verification ran past %.0f s" % run.options.total_timeout_s)
@@ -446,7 +332,7 @@ def _run_inputs(
             if name in valid:
                 kept = set(valid[name])
                 gen = [gi for gi in gen if gi.blob in kept]
-            verdict = _differential(run, exe, k, orig_tu.functions[name], gen, flavor, valid)
+            verdict = _differential(run, exes, k, orig_tu.functions[name], gen, flavor, valid)
             if verdict is not None:
                 return verdict
     return None
@@ -472,7 +358,7 @@ def _fuzz(
     exe = ""
     if not why:
         try:
-            exe = _build_harness(run, orig_tu, original, candidate, build.FUZZ, driven, link_with)
+            exe = build_harness(run, orig_tu, original, candidate, build.FUZZ, driven, link_with)[0]
         except _Stop as stop:
             why = "the fuzz target does not build: %s" % stop.verdict.detail
         except VerifyInputError as exc:
@@ -522,17 +408,9 @@ def _fuzz(
     return verdict
 
 
-def _trap_bodies(tu: signatures.TranslationUnit) -> bytes:
-    with open(tu.path, "rb") as f:
-        data = f.read()
-    for start, end in sorted(tu.body_ranges.values(), reverse=True):
-        data = data[:start] + harness.TRAP_BODY + data[end:]
-    return data
-
-
 def _differential(
     run: _Run,
-    exe: str,
+    exes: tuple[str, str],
     k: int,
     sig: signatures.FunctionSig,
     gen: list[inputs.GeneratedInput],
@@ -542,7 +420,10 @@ def _differential(
     t = time.monotonic()
     p = inputs.plan(sig)
     scratch = os.path.join(run.work, "run-%s" % flavor.name)
-    j = diffrun.judge(exe, k, gen, sig.ret, p, scratch, flavor, run.options.input_timeout_s, run.options.limits)
+    opts = run.options
+    j = diffrun.judge(
+        exes, k, gen, sig.ret, p, scratch, flavor, opts.input_timeout_s, opts.limits, opts.fp_tolerance, run.globals_
+    )
     fi = FunctionInputs(sig.name, flavor.name, len(gen), j.compared, j.invalid, j.inconclusive)
     for gi in gen:
         fi.sources[gi.source] = fi.sources.get(gi.source, 0) + 1
@@ -566,7 +447,8 @@ def _differential(
         function=sig.name,
         input_text=gi.text,
         input_hex=gi.blob.hex()[:4096],
-        command="%s d %d %s" % (exe, k, os.path.join(repro_dir, "input.bin")),
+        command="%s r %d %s %s"
+        % (exes[1], k, os.path.join(repro_dir, "input.bin"), os.path.join(repro_dir, "results")),
         directory=run.work,
         source=gi.source,
     )
@@ -595,46 +477,3 @@ def _program_sides(
                 )
         sides.append(s)
     return sides[0], sides[1]
-
-
-def _micro_benchmark(run: _Run, driven: list[str], valid: dict[str, list[bytes]]) -> Interval | None:
-    """The plain harness as benchmark: each side alone over the inputs the original handles."""
-    t = time.monotonic()
-    exe = os.path.join(run.work, "harness-plain")
-    scratch = os.path.join(run.work, "bench")
-    os.makedirs(scratch, exist_ok=True)
-    env = sandbox.scrubbed_env(scratch)
-    files = []
-    for k, name in enumerate(driven):
-        path = os.path.join(scratch, "bench-%d.bin" % k)
-        diffrun.write_inputs(path, valid.get(name, []))
-        files.append((k, name, path))
-    opts = run.options
-    try:
-        if opts.perf == "callgrind":
-            total_o = total_c = 0
-            for k, name, path in files:
-                total_o += callgrind_instructions(
-                    [exe, "bo", str(k), path, "1"], scratch, env, opts.limits, [harness.ORIG_PREFIX + name]
-                )
-                total_c += callgrind_instructions(
-                    [exe, "bc", str(k), path, "1"], scratch, env, opts.limits, [harness.CAND_PREFIX + name]
-                )
-            interval = count_interval(total_o, total_c)
-        else:
-            iters = str(opts.bench_iterations)
-
-            def side(mode: str) -> float:
-                return sum(timed([exe, mode, str(k), path, iters], scratch, env, opts.limits) for k, _, path in files)
-
-            interval = interleaved(lambda: side("bo"), lambda: side("bc"), opts.perf_settings)
-    except (RuntimeError, OSError) as exc:
-        run.check("performance", False, str(exc), t)
-        return None
-    run.check(
-        "performance",
-        True,
-        "%s speed-up %.3f [%.3f, %.3f]" % (interval.method, interval.ratio, interval.low, interval.high),
-        t,
-    )
-    return interval
