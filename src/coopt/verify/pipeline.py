@@ -15,41 +15,18 @@ import tempfile
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from coopt.toolchain import ToolchainError, find
 from coopt.verify import build, diagnostics, diffrun, fuzz, inputs, program, sandbox, signatures
 from coopt.verify.acceptance import speed_code
 from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun
-from coopt.verify.perfstats import PerfSettings
+from coopt.verify.options import VerifyOptions
 from coopt.verify.sides import Run as _Run
 from coopt.verify.sides import Stop as _Stop
 from coopt.verify.sides import VerifyInputError, build_harness, first_error, micro_benchmark
 from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
 
 CANDIDATE_EXTENSIONS = (".c", ".ll", ".s", ".S")
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """Knobs of one verification. The defaults are what the optimizer uses."""
-
-    max_inputs: int = 300  # per function, all input sources together
-    input_timeout_s: int = 1
-    total_timeout_s: float = 900.0
-    sanitizers: bool = True
-    msan: bool = True  # MemorySanitizer too (only where it can run: see build.MSAN), when sanitizers are on
-    fp_tolerance: float = 0.0  # relative; 0 compares floating point exactly
-    min_gain: float = 1.02
-    perf: str = ""  # "", "wall" or "callgrind": the generated micro-benchmark
-    perf_settings: PerfSettings = PerfSettings()
-    bench_iterations: int = 20
-    compare_files: tuple[str, ...] = ()
-    input_sources: tuple[inputs.InputSource, ...] = ()  # extra sources (the LLM test agent)
-    fuzz_seconds: float = 0.0  # libFuzzer time box per function; 0: no fuzzing
-    limits: sandbox.Limits = sandbox.Limits()
-    clang: str = ""
-    seed: int = 0
 
 
 def verify(

@@ -13,16 +13,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from coopt.toolchain import Toolchain
 from coopt.verify import build, diffrun, harness, inputs, sandbox, signatures
 from coopt.verify.evidence import CheckResult, Evidence, Interval
+from coopt.verify.options import VerifyOptions
 from coopt.verify.perfstats import callgrind_instructions, count_interval, interleaved, timed
 from coopt.verify.verdict import Reason, Verdict
-
-if TYPE_CHECKING:
-    from coopt.verify.pipeline import VerifyOptions
 
 SIDES = (("o", harness.ORIG_PREFIX), ("c", harness.CAND_PREFIX))
 

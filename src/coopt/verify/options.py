@@ -1,0 +1,30 @@
+"""The knobs of one verification, read by the check pipeline and the side runs alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coopt.verify import inputs, sandbox
+from coopt.verify.perfstats import PerfSettings
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Knobs of one verification. The defaults are what the optimizer uses."""
+
+    max_inputs: int = 300  # per function, all input sources together
+    input_timeout_s: int = 1
+    total_timeout_s: float = 900.0
+    sanitizers: bool = True
+    msan: bool = True  # MemorySanitizer too (only where it can run: see build.MSAN), when sanitizers are on
+    fp_tolerance: float = 0.0  # relative; 0 compares floating point exactly
+    min_gain: float = 1.02
+    perf: str = ""  # "", "wall" or "callgrind": the generated micro-benchmark
+    perf_settings: PerfSettings = PerfSettings()
+    bench_iterations: int = 20
+    compare_files: tuple[str, ...] = ()
+    input_sources: tuple[inputs.InputSource, ...] = ()  # extra sources (the LLM test agent)
+    fuzz_seconds: float = 0.0  # libFuzzer time box per function; 0: no fuzzing
+    limits: sandbox.Limits = sandbox.Limits()
+    clang: str = ""
+    seed: int = 0
