@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def containment_problems(tmp_path: Path, canaries: hostile.Canaries, output: str
 
 
 @pytest.fixture
-def canaries() -> object:
+def canaries() -> Iterator[hostile.Canaries]:
     with hostile.canaries() as c:
         yield c
 
