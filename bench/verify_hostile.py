@@ -169,7 +169,9 @@ def machine() -> dict[str, object]:
         except OSError:
             return ""
 
+    # src_tree: the hash of src/ at HEAD; equal hashes mean the same verifier whatever the branch.
     return {"commit": out("git", "rev-parse", "HEAD"), "branch": out("git", "rev-parse", "--abbrev-ref", "HEAD"),
+            "src_tree": out("git", "rev-parse", "HEAD:src"), "src_dirty": bool(out("git", "status", "--short", "src")),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "host": platform.node(), "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
             "clang": out("clang", "--version").splitlines()[0] if out("clang", "--version") else ""}

@@ -128,7 +128,7 @@ def canaries() -> Iterator[Canaries]:
 
 def escaped_files(extra: Sequence[Path] = ()) -> list[str]:
     """Probe files in the fixed places and directly in each of `extra`."""
-    return sorted(str(p) for d in [*probe_dirs(), *extra] if d.is_dir() for p in d.glob(PROBE_PREFIX + "*"))
+    return sorted({str(p) for d in [*probe_dirs(), *extra] if d.is_dir() for p in d.glob(PROBE_PREFIX + "*")})
 
 
 def remove_probes(extra: Sequence[Path] = ()) -> None:
