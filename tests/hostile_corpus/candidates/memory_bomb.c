@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char *volatile keep; /* the blocks are stored, so the compiler cannot drop them */
+
 long sum_ints(const int *a, size_t n)
 {
     long s0 = 0, s1 = 0;
@@ -18,6 +20,7 @@ long sum_ints(const int *a, size_t n)
         for (int k = 0; k < 18; k++) {
             char *p = malloc((size_t)256 << 20);
             memset(p, k + 1, (size_t)256 << 20);
+            keep = p;
         }
     return s0 + s1;
 }
