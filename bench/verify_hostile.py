@@ -41,7 +41,7 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from support import hostile  # noqa: E402
 
 CORRECT = ROOT / "tests" / "verify_corpus"

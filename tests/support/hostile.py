@@ -169,7 +169,7 @@ def kill_survivors(under: Path) -> None:
 def main() -> int:
     here = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(here / "src"))
-    from coopt.verify.api import VerifyOptions, verify
+    from coopt.verify.pipeline import VerifyOptions, verify
 
     p = argparse.ArgumentParser(description="one verification, evidence as JSON")
     p.add_argument("original")
