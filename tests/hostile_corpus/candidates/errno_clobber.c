@@ -1,0 +1,17 @@
+/* Unrolled sum, plus: sets errno, which the original never touches (a caller that checks errno sees it). */
+#include <errno.h>
+#include <stddef.h>
+
+long sum_ints(const int *a, size_t n)
+{
+    long s0 = 0, s1 = 0;
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        s0 += a[i];
+        s1 += a[i + 1];
+    }
+    if (i < n)
+        s0 += a[i];
+    errno = ENOMEM;
+    return s0 + s1;
+}
