@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.toolchain import Toolchain, ToolchainError, find
-from coopt.verify import build, diagnostics, diffrun, fuzz, harness, inputs, program, sandbox, signatures
+from coopt.verify import build, diagnostics, diffrun, fuzz, harness, inputs, program, sandbox, screen, signatures
 from coopt.verify.evidence import CheckResult, Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.perfstats import PerfSettings, callgrind_instructions, count_interval, interleaved, timed
 from coopt.verify.verdict import Reason, Reproducer, Verdict
@@ -66,6 +66,7 @@ class _Run:
     syms: dict[str, dict[str, build.Symbol]] = field(default_factory=dict)
     exes: dict[str, str] = field(default_factory=dict)  # flavor name -> harness executable
     flavors: list[build.Flavor] = field(default_factory=list)  # harness builds every input runs through, in order
+    ir: dict[str, str] = field(default_factory=dict)  # "o"/"c" -> the side's LLVM IR, read by the static screen
 
     def check(self, name: str, ok: bool, detail: str, start: float) -> None:
         self.ev.checks.append(CheckResult(name, ok, detail, round(time.monotonic() - start, 3)))
@@ -153,6 +154,7 @@ def _verify(
             raise VerifyInputError("the original defines no function %r" % name)
 
     _compile_plain(run, original, candidate, lang)
+    _screen(run, original, candidate)
     _check_interface(run, orig_tu, cand_tu, wanted)
     selected = _select(orig_tu, cand_tu, wanted, run.syms["plain:o"])
     run.ev.functions = [f for f in selected if f not in orig_tu.undrivable]
@@ -258,6 +260,19 @@ def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:
         run.check("warnings", not new, "; ".join(new[:3]) or "no new warnings that matter", t)
         if new:
             raise _Stop(Verdict.rejected(Reason.WARNING, "new warning: %s" % new[0]))
+
+
+def _screen(run: _Run, original: str, candidate: str) -> None:
+    """The static screen, before any candidate code runs: calls, instructions and load-time code the original
+    cannot reach end the run here (screen.py)."""
+    t = time.monotonic()
+    objs = {side: run.objects["plain:" + side] for side in ("o", "c")}
+    got = screen.screen(run.tc, original, candidate, objs, run.cflags, run.work)
+    run.ir = got.ir
+    run.ev.timings["screen"] = round(time.monotonic() - t, 3)
+    run.check("screen", not got.findings, got.summary, t)
+    if got.findings:
+        raise _Stop(Verdict.rejected(got.findings[0].reason, got.findings[0].detail))
 
 
 def _first_error(text: str) -> str:
@@ -481,8 +496,8 @@ def _fuzz(
         return None
     note = "candidate assembly has no coverage instrumentation" if lang == "asm" else ""
     words: list[bytes] = []
-    for side, src in (("o", original), ("c", candidate)):
-        words += fuzz.dictionary_words(fuzz.side_ir(run.tc, src, run.cflags, os.path.join(run.work, side + ".ll")))
+    for side in ("o", "c"):
+        words += fuzz.dictionary_words(run.ir.get(side, ""))
     dict_path = os.path.join(run.work, "fuzz.dict") if words else ""
     if words:
         fuzz.write_dictionary(dict_path, list(dict.fromkeys(words))[: fuzz.MAX_DICT])
