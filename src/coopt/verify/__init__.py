@@ -1,9 +1,14 @@
 """Verification: decides whether a candidate variant of a translation unit may enter the cache.
 
-Roles, one module each: `signatures` (function signatures from clang's AST), `inputs` (input generators and
+Roles, one module each: `signatures` (function signatures from clang's AST), `screen` (the static screen: calls
+and instructions the original cannot reach, refused before anything runs), `inputs` (input generators and
 pluggable input sources), `fuzz` (the libFuzzer input source), `harness` (the generated differential test
 program), `build` (compiling both sides and renaming their symbols apart), `sandbox` (containment of code we did
 not write), `diffrun` (running the harness and judging each input), `warnings` (new compiler warnings), `program`
 (the project's own test and bench hooks), `perfstats` (A/B timing statistics and instruction counts), `evidence`
 and `verdict` (what is recorded), `api` (the one entry point: `verify`). Importing this package does no work.
 """
+
+# libFuzzer's time box per driven function where a caller does not choose (the CLI, the optimizer's config): a
+# few seconds find the comparisons of a few bytes the fixed inputs miss; the cost is in docs/verify.md.
+DEFAULT_FUZZ_SECONDS = 3.0

@@ -162,10 +162,11 @@ def _verify(
     driven = run.ev.functions
 
     generated: dict[str, list[inputs.GeneratedInput]] = {}
+    mined = inputs.mine(list(run.ir.values()))  # constants both sides compare against, for the built-in source
     for name in driven:
         sig = orig_tu.functions[name]
         p = inputs.plan(sig)
-        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(), *opts.input_sources]
+        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(mined), *opts.input_sources]
         seed = opts.seed or zlib.crc32(name.encode())
         generated[name] = inputs.merged(sources, sig, p, opts.max_inputs, seed)
 
@@ -582,6 +583,7 @@ def _differential(
         command="%s d %d %s" % (exe, k, os.path.join(repro_dir, "input.bin")),
         directory=run.work,
         source=gi.source,
+        index=j.fault.index,
     )
     detail = "%s: %s (%s build) on %s" % (sig.name, j.fault.detail, flavor.name, gi.text)
     run.check(name, False, detail, t)

@@ -335,7 +335,9 @@ def screen(
     """Screen `candidate` against `original`; `objects` maps "o" and "c" to their plain objects."""
     sides: dict[str, SideFacts] = {}
     for side, src in (("o", original), ("c", candidate)):
-        ir = side_ir(tc, src, cflags, os.path.join(work, "%s-screen.ll" % side))
+        # Unoptimised: every literal stays in the comparison the source wrote (-O2 turns `c >= 'A' && c <= 'F'`
+        # into `c - 65 < 6`), for the input miners; inline asm, module asm and constructors are there at any level.
+        ir = side_ir(tc, src, [*cflags, "-O0"], os.path.join(work, "%s-screen.ll" % side))
         sides[side] = facts(tc, src, objects[side], cflags, ir)
     found = compare(tc, sides["o"], sides["c"], build.side_language(candidate))
     o = sides["o"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from coopt.verify.inputs.edge import LARGE_SIZES, SIZES, STRINGS, EdgeValueSource, merged
 from coopt.verify.inputs.encoding import decode, describe, encode, may_alias, pack_value
+from coopt.verify.inputs.mined import Constants, Mined, mine
 from coopt.verify.inputs.plan import (
     MAX_ELEMS,
     Alias,
@@ -46,11 +47,13 @@ __all__ = [
     "STRINGS",
     "Alias",
     "Buffer",
+    "Constants",
     "CallPlan",
     "EdgeValueSource",
     "GeneratedInput",
     "InputCase",
     "InputSource",
+    "Mined",
     "Null",
     "RecordPlan",
     "Role",
@@ -66,6 +69,7 @@ __all__ = [
     "int_range",
     "may_alias",
     "merged",
+    "mine",
     "pack_value",
     "pair_edges",
     "plan",

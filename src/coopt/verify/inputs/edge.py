@@ -3,10 +3,12 @@ random calls; and `merged`, which asks every source in turn."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Sequence
 
 from coopt.verify.inputs.encoding import _elem_bytes, _normalize, decode, describe, encode, may_alias
+from coopt.verify.inputs.mined import Constants, Mined, MinedCases
 from coopt.verify.inputs.plan import (
     Alias,
     Buffer,
@@ -53,7 +55,41 @@ STRINGS = [
     "abcdefghijklmnoP",
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
 ]
-SIZES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 1000]
+# Every small length, both parities (a tail loop after blocks of 8 first shows at 10 or 11), then around powers of two.
+SIZES = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    31,
+    32,
+    33,
+    63,
+    64,
+    65,
+    100,
+    127,
+    128,
+    129,
+    255,
+    256,
+    257,
+    1000,
+]
 LARGE_SIZES = [4099, 65537, 131075]
 
 
@@ -62,8 +98,13 @@ class EdgeValueSource:
 
     name = "edge"
 
+    def __init__(self, mined: Mined | None = None) -> None:
+        self.mined = mined  # constants of both sides (mined.py); None: only values drawn from buffers
+        self.mined_share = 100  # at most this many mined calls, so the later stages keep most of the budget
+
     def generate(self, sig: FunctionSig, plan_: CallPlan, budget: int, seed: int) -> Iterator[GeneratedInput]:
         seen: set[bytes] = set()
+        self.mined_share = max(20, budget // 3)
         for case in self.cases(plan_, seed):
             if len(seen) >= budget:
                 return
@@ -96,6 +137,10 @@ class EdgeValueSource:
             return args
 
         yield InputCase(tuple(base()), "base")
+        # Constants the code compares against, and keys drawn from buffer contents (mined.py), come early: they are
+        # few, and they find what no edge list holds.
+        constants = self.mined.for_function(p.function) if self.mined else Constants()
+        yield from itertools.islice(MinedCases(constants).cases(p, base, self._buffer, rng), self.mined_share)
         # One scalar at a time through its edge values.
         for i, r in enumerate(roles):
             if r.kind == "scalar":
@@ -121,7 +166,8 @@ class EdgeValueSource:
             yield InputCase(tuple(args), "size %d" % count)
             for i, r in enumerate(roles):
                 if r.kind == "length" and count:
-                    for n in (count - 1, count // 2, 0):
+                    # A buffer of 16 with every length inside it: each small length and parity on the same data.
+                    for n in range(count) if count == 16 else (count - 1, count // 2, 0):
                         a = list(args)
                         a[i] = n
                         yield InputCase(tuple(a), "size %d, %s=%d" % (count, p.names[i], n))
@@ -160,7 +206,7 @@ class EdgeValueSource:
                 yield InputCase(tuple(base(count, small=False)), "large %d" % count)
         # Random everything.
         for k in range(100000):
-            count = rng.choice(SIZES[:20])
+            count = rng.choice(SIZES[:25])
             args = base(count, small=rng.random() < 0.5)
             for i, r in enumerate(roles):
                 if r.kind == "scalar":
