@@ -111,9 +111,7 @@ unsigned sum_chars(const char *s) {
 unsigned next_pow2(unsigned x) {
     if (x <= 1)
         return 1;
-    if (x > 0x80000000u)
-        return 0;
-    return 1u << (32 - __builtin_clz(x)); /* should be x - 1: doubles an exact power of two */
+    return (unsigned)(1ull << (32 - __builtin_clz(x))); /* should be x - 1: doubles an exact power of two */
 }
 
 /* A mixing hash of a 32-bit value. */
