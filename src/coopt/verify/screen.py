@@ -345,4 +345,6 @@ def screen(
         "calls only what the original reaches (%d symbols) or the allowlist; no new inline asm, system calls or "
         "constructors" % len(o.undefined)
     )
+    if not _tool(tc, "llvm-objdump"):
+        summary += " (objects not disassembled: no llvm-objdump matching clang %s)" % tc.version
     return Screened(found, {k: v.ir for k, v in sides.items()}, summary)
