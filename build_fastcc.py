@@ -28,7 +28,7 @@ def memo_dir_name() -> str:
     return "fast-%s-k%s-j%s" % (
         _constant("__init__.py", "__version__"),
         _constant("cache/key.py", "KEY_VERSION"),
-        _constant("cache/journal.py", "JOURNAL_VERSION"),
+        _constant("journal/log.py", "JOURNAL_VERSION"),
     )
 
 

@@ -16,6 +16,10 @@ class BuildPyWithFastPath(build_py):
         super().run()
         out = os.path.join(self.build_lib, "coopt", "data", "coopt-cc-fast")
         error = build_fastcc.build(out)
+        if error and os.environ.get("COOPT_REQUIRE_FAST_PATH", "") not in ("", "0"):
+            # CI recipes (integration/ci/) set it: a slow coopt-cc there is a broken recipe, not a detail.
+            raise SystemExit("coopt: cannot build coopt-cc-fast (%s) and COOPT_REQUIRE_FAST_PATH is set; install "
+                             "libxxhash-dev and a C compiler" % error)
         if error:
             # coopt works without it, only each compile pays Python's start-up (~10 ms instead of ~1 ms).
             sys.stderr.write("coopt: not building coopt-cc-fast (%s); install libxxhash-dev and a C compiler\n" % error)

@@ -141,16 +141,13 @@ def build(p: Project, tree: Path, env: dict[str, str], cc: str) -> None:
 def measure(p: Project, plain: Path, served: Path, env: dict[str, str], pairs: int, what: str) -> dict:
     """The bench line on both programs, interleaved: speed-up of the coopt-built program over plain clang's, in
     CPU time (user+sys, the default) or wall time, with the verifier's statistics."""
-    from coopt.agents.optimize_bench import cpu_timed
     from coopt.verify import sandbox
     from coopt.verify.perfstats import PerfSettings, interleaved, timed
 
     limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=600)
 
     def one(tree: Path) -> Callable[[], float]:
-        if what == "cpu":
-            return lambda: cpu_timed(p.bench, str(tree), env, limits)
-        return lambda: timed([p.bench], str(tree), env, limits, shell=True)
+        return lambda: timed([p.bench], str(tree), env, limits, shell=True, cpu=what == "cpu")
 
     iv = interleaved(one(plain), one(served), PerfSettings(rounds=pairs))
     return {"ratio": iv.ratio, "low": iv.low, "high": iv.high, "pairs": pairs, "measure": what,

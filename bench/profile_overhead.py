@@ -3,13 +3,16 @@
 Builds upstream Lua (from the Debian source package's .orig tarball) with this working tree's coopt-cc into a
 private cache, calibrates a CPU-bound Lua script to run about 10 s, then times, interleaved and repeated:
 
-    plain            lua script.lua N
-    perf record      perf record -e cpu-clock -o perf.data -- lua script.lua N   (recording alone)
-    coopt profile    coopt profile -o p.json -- lua script.lua N                 (record + resolve)
-    resolve          coopt profile --perf-data perf.data                         (perf script + attribution)
+    plain                 lua script.lua N
+    perf record           perf record -e cpu-clock -- lua script.lua N                  (no chains, 4000 Hz)
+    perf record dwarf     perf record -e cpu-clock -F 1000 --call-graph dwarf -- ...     (coopt's default)
+    coopt profile none    coopt profile --call-graph none -- lua script.lua N           (record + resolve)
+    coopt profile         coopt profile -- lua script.lua N                             (the default: dwarf)
+    resolve none          coopt profile --perf-data perf.data                           (perf script + attribution)
+    resolve               coopt profile --perf-data dwarf.data                          (the same, with unwinding)
 
-and once each with call graphs (`--call-graph dwarf`) at perf's default 4000 Hz and at 1000 Hz. Prints a
-markdown table (docs/profile.md keeps the latest one) and, with --json, writes the raw numbers.
+and once with dwarf call graphs at perf's default 4000 Hz (why the default is 1000 Hz). Prints a markdown table
+(docs/profile.md keeps the latest one) with medians and ranges and, with --json, writes the raw numbers.
 
     .venv/bin/python bench/profile_overhead.py [--seconds 10] [--repeat 3] [--json results.json]
 """
@@ -113,34 +116,52 @@ def machine() -> dict[str, str]:
     }
 
 
+NAMES = ("plain", "perf record", "perf record dwarf", "coopt profile none", "coopt profile", "resolve none", "resolve")
+
+
+def _range(values: list[float], unit: str = " s") -> str:
+    return "%.2f%s (%.2f-%.2f)" % (statistics.median(values), unit, min(values), max(values))
+
+
 def report(r: dict, repeat: int) -> None:
-    """The markdown table docs/profile.md keeps."""
+    """The markdown table docs/profile.md keeps: medians, and the range over the repeats in parentheses."""
     m = r["machine"]
-    wall, cpu = r["wall_medians_s"], r["cpu_medians_s"]
+    wall, cpu = r["wall_s"], r["cpu_s"]
+    plain_wall, plain_cpu = statistics.median(wall["plain"]), statistics.median(cpu["plain"])
 
     def vs(case: str) -> str:
-        return "%+.1f%% | %+.1f%%" % (100 * (wall[case] / wall["plain"] - 1), 100 * (cpu[case] / cpu["plain"] - 1))
+        return "%+.1f%% | %+.1f%%" % (100 * (statistics.median(wall[case]) / plain_wall - 1),
+                                      100 * (statistics.median(cpu[case]) / plain_cpu - 1))
 
     print()
-    print("Measured on %s (%s cores, load average %s while it ran), %s, kernel %s; medians of %d interleaved runs."
-          % (m["cpu"], m["cores"], m["load"], m["perf"], m["kernel"], repeat))
-    print("Workload: `%s` (upstream Lua 5.4.4 built with coopt-cc, -O2): %d samples at 4000 Hz, %.1f%% in "
-          "journaled TUs, %s first." % (r["workload"], r["samples"], 100 * r["journaled_share"], r["top_tu"]))
+    print("Measured on %s (%s cores, load average %s while it ran), %s, kernel %s; medians of %d interleaved runs, "
+          "(min-max) in parentheses." % (m["cpu"], m["cores"], m["load"], m["perf"], m["kernel"], repeat))
+    print("Workload: `%s` (upstream Lua 5.4.4 built with coopt-cc, -O2). Without chains: %d samples at 4000 Hz, "
+          "%.1f%% in journaled TUs, %s first; %.1f MB of perf.data. Default (dwarf, 1000 Hz): %d samples, %.0f MB."
+          % (r["workload"], r["samples_none"], 100 * r["journaled_share"], r["top_tu"], r["perf_data_mb"],
+             r["samples_dwarf"], r["dwarf_data_mb"]))
     print()
     print("| case | wall | CPU (user+sys) | wall vs plain | CPU vs plain |")
     print("|---|---:|---:|---:|---:|")
-    print("| plain run | %.2f s | %.2f s | | |" % (wall["plain"], cpu["plain"]))
-    print("| `perf record -e cpu-clock` alone | %.2f s | %.2f s | %s |" % (
-        wall["perf record"], cpu["perf record"], vs("perf record")))
-    print("| `coopt profile -- CMD` (record + resolve) | %.2f s | %.2f s | %s |" % (
-        wall["coopt profile"], cpu["coopt profile"], vs("coopt profile")))
-    print("| resolution alone (`--perf-data`, %.1f MB) | %.2f s | %.2f s | | |" % (
-        r["perf_data_mb"], wall["resolve"], cpu["resolve"]))
-    for freq, g in r["call_graph"].items():
-        print("| `--call-graph dwarf --freq %s`, %d samples, %.0f MB: record | %.2f s | | %+.1f%% | |" % (
-            freq, g["samples"], g["data_mb"], g["record"], 100 * (g["record"] / wall["plain"] - 1)))
-        print("| `--call-graph dwarf --freq %s`: resolution | %.2f s | %.2f s | | |" % (
-            freq, g["resolve"], g["resolve_cpu"]))
+    rows = (
+        ("plain run", "plain"),
+        ("`perf record -e cpu-clock` alone (4000 Hz)", "perf record"),
+        ("`perf record -e cpu-clock -F 1000 --call-graph dwarf` alone", "perf record dwarf"),
+        ("`coopt profile --call-graph none -- CMD` (record + resolve)", "coopt profile none"),
+        ("`coopt profile -- CMD`, the default: dwarf at 1000 Hz (record + resolve)", "coopt profile"),
+    )
+    for label, case in rows:
+        print("| %s | %s | %s | %s |" % (label, _range(wall[case]), _range(cpu[case]),
+                                          "| " if case == "plain" else vs(case)))
+    print("| resolution alone, no chains (`--perf-data`) | %s | %s | | |" % (
+        _range(wall["resolve none"]), _range(cpu["resolve none"])))
+    print("| resolution alone, dwarf chains (`--perf-data`) | %s | %s | | |" % (
+        _range(wall["resolve"]), _range(cpu["resolve"])))
+    g = r["dwarf_4000"]
+    print("| once: `--call-graph dwarf --freq 4000`, %d samples, %.0f MB: record | %.2f s | | %+.1f%% | |" % (
+        g["samples"], g["data_mb"], g["record"], 100 * (g["record"] / plain_wall - 1)))
+    print("| once: `--call-graph dwarf --freq 4000`: resolution | %.2f s | %.2f s | | |" % (
+        g["resolve"], g["resolve_cpu"]))
 
 
 def main() -> int:
@@ -173,56 +194,57 @@ def main() -> int:
         workload = [lua, "bench.lua", str(n)]
         print("workload: lua bench.lua %d (probe: %d rounds in %.2f s of CPU)" % (n, probe, t), flush=True)
 
-        data = work / "perf.data"
-        names = ("plain", "perf record", "coopt profile", "resolve")
-        wall: dict[str, list[float]] = {k: [] for k in names}
-        cpu: dict[str, list[float]] = {k: [] for k in names}
-        recorded: list[float] = []
+        data, dwarf = work / "perf.data", work / "dwarf.data"
+        wall: dict[str, list[float]] = {k: [] for k in NAMES}
+        cpu: dict[str, list[float]] = {k: [] for k in NAMES}
         commands = {
             "plain": workload,
             "perf record": ["perf", "record", "-q", "-e", "cpu-clock", "-o", str(data), "--", *workload],
-            "resolve": ["coopt", "profile", "--quiet", "-o", "r.json", "--perf-data", str(data)],
-            "coopt profile": ["coopt", "profile", "--quiet", "-o", "p.json", "--", *workload],
+            "perf record dwarf": ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf",
+                                  "-o", str(work / "perf-dwarf.data"), "--", *workload],
+            "coopt profile none": ["coopt", "profile", "--quiet", "--call-graph", "none", "-o", "n.json", "--",
+                                   *workload],
+            "coopt profile": ["coopt", "profile", "--quiet", "-o", "p.json", "--save-perf-data", str(dwarf), "--",
+                              *workload],
+            "resolve none": ["coopt", "profile", "--quiet", "-o", "rn.json", "--perf-data", str(data)],
+            "resolve": ["coopt", "profile", "--quiet", "-o", "r.json", "--perf-data", str(dwarf)],
         }
         for i in range(a.repeat):
             for name, cmd in commands.items():  # interleaved: a burst of load hits every case alike
                 w, c = timed(cmd, work, env)
                 wall[name].append(w)
                 cpu[name].append(c)
-            recorded.append(json.loads((work / "p.json").read_text())["workload"]["seconds"])
             print("  round %d: %s" % (i + 1, ", ".join("%s %.2f s (cpu %.2f s)" % (k, wall[k][-1], cpu[k][-1])
-                                                       for k in names)), flush=True)
-        prof = json.loads((work / "p.json").read_text())
+                                                       for k in NAMES)), flush=True)
+        none = json.loads((work / "n.json").read_text())
+        default = json.loads((work / "p.json").read_text())
 
-        graphs = {}
-        for freq in (4000, 1000):
-            cg_data = work / ("cg-%d.data" % freq)
-            total, total_cpu = timed(["coopt", "profile", "--quiet", "--call-graph", "--freq", str(freq), "-o",
-                                      "g.json", "--save-perf-data", str(cg_data), "--", *workload], work, env)
-            g = json.loads((work / "g.json").read_text())
-            rec = g["workload"]["seconds"]
-            _, resolve_cpu = timed(["coopt", "profile", "--quiet", "-o", "gr.json", "--perf-data", str(cg_data)],
-                                   work, env)
-            graphs[freq] = {"total": total, "record": rec, "resolve": total - rec, "resolve_cpu": resolve_cpu,
-                            "samples": g["samples"], "data_mb": cg_data.stat().st_size / 1e6}
-            print("  call graph at %d Hz: record %.2f s, resolve %.2f s (cpu %.2f s), %d samples, %.0f MB" % (
-                freq, rec, total - rec, resolve_cpu, g["samples"], graphs[freq]["data_mb"]), flush=True)
+        cg_data = work / "cg-4000.data"
+        total, _ = timed(["coopt", "profile", "--quiet", "--freq", "4000", "-o", "g.json", "--save-perf-data",
+                          str(cg_data), "--", *workload], work, env)
+        g = json.loads((work / "g.json").read_text())
+        rec = g["workload"]["seconds"]
+        _, resolve_cpu = timed(["coopt", "profile", "--quiet", "-o", "gr.json", "--perf-data", str(cg_data)], work,
+                               env)
+        dwarf_4000 = {"total": total, "record": rec, "resolve": total - rec, "resolve_cpu": resolve_cpu,
+                      "samples": g["samples"], "data_mb": cg_data.stat().st_size / 1e6}
+        print("  dwarf at 4000 Hz: record %.2f s, resolve %.2f s (cpu %.2f s), %d samples, %.0f MB" % (
+            rec, total - rec, resolve_cpu, g["samples"], dwarf_4000["data_mb"]), flush=True)
 
-        med = {k: statistics.median(v) for k, v in wall.items()}
-        med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
         result = {
             "machine": machine(),
             "workload": " ".join(["lua", "bench.lua", str(n)]),
-            "samples": prof["samples"],
-            "journaled_share": round(prof["journaled_samples"] / prof["samples"], 4),
-            "top_tu": Path(prof["tus"][0]["source"]).name,
-            "wall_medians_s": med,
-            "cpu_medians_s": med_cpu,
+            "samples_none": none["samples"],
+            "samples_dwarf": default["samples"],
+            "journaled_share": round(none["journaled_samples"] / none["samples"], 4),
+            "top_tu": Path(none["tus"][0]["source"]).name,
+            "wall_medians_s": {k: statistics.median(v) for k, v in wall.items()},
+            "cpu_medians_s": {k: statistics.median(v) for k, v in cpu.items()},
             "wall_s": wall,
             "cpu_s": cpu,
-            "record_in_coopt_profile_s": recorded,
-            "call_graph": graphs,
+            "dwarf_4000": dwarf_4000,
             "perf_data_mb": data.stat().st_size / 1e6,
+            "dwarf_data_mb": dwarf.stat().st_size / 1e6,
         }
         report(result, a.repeat)
         if a.json:

@@ -34,8 +34,12 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from coopt.verify.api import VerifyOptions, verify  # noqa: E402
 from coopt.verify.evidence import Evidence  # noqa: E402
+
+try:
+    from coopt.verify.pipeline import VerifyOptions, verify
+except ImportError:  # --src of a checkout from before api.py became pipeline.py
+    from coopt.verify.api import VerifyOptions, verify  # type: ignore[no-redef]
 
 CORPUS = os.path.join(ROOT, "tests", "verify_corpus")
 

@@ -130,7 +130,7 @@ class Coopt:
         return self.run([str(self.bin / "coopt"), *args], cwd=cwd, check=check)
 
     def journal(self) -> list[dict]:
-        from coopt.cache import journal
+        from coopt.journal import log as journal
 
         return journal.read(str(self.cache_dir / "journal.jsonl"))
 

@@ -28,3 +28,22 @@ def test_unknown_command_is_one_line(coopt: Coopt) -> None:
     proc = coopt.coopt("no-such-command", check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "coopt --help" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_versions_are_documented_where_users_look(coopt: Coopt) -> None:
+    """coopt-cc --version is the real compiler's; coopt's own version flags are in --help and the README."""
+    import subprocess
+    from pathlib import Path
+
+    from coopt import __version__
+
+    assert coopt.coopt("--version").stdout.strip() == "coopt %s" % __version__
+    own = subprocess.run([str(coopt.bin / "coopt-cc"), "--coopt-version"], env=coopt.env, capture_output=True,
+                         text=True, check=True)
+    assert __version__ in own.stdout
+    real = subprocess.run([str(coopt.bin / "coopt-cc"), "--version"], env=coopt.env, capture_output=True, text=True)
+    assert "clang" in real.stdout and "coopt" not in real.stdout
+    helptext = " ".join(coopt.coopt("--help").stdout.split())
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    for text in (helptext, readme):
+        assert "coopt --version" in text and "coopt-cc --coopt-version" in text

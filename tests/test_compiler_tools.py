@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.compiler_tools import (
+from coopt.agents.compiler.tools import (
     ToolError,
     compile_with_flags,
     emit_ir,
@@ -18,8 +18,8 @@ from coopt.agents.compiler_tools import (
     run_opt,
     toolchain_for,
 )
-from coopt.agents.relink import find_link, relink
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import find_link, relink
 
 pytestmark = pytest.mark.slow
 

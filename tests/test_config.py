@@ -236,11 +236,15 @@ def test_every_section_dataclass_has_exactly_its_keys() -> None:
 
 
 def test_levels_providers_and_guides_match_the_optimizer() -> None:
-    from coopt.agents.llm_guide import GUIDES
-    from coopt.agents.llm_provider import PROVIDERS
-    from coopt.agents.optimize_levels import COMPILER_LEVELS, LLM_LEVELS
+    from coopt.agents import levels, registry
+    from coopt.llm.providers import PROVIDERS
+    from coopt.optimize.llm_guide import GUIDES
 
-    assert schema.COMPILER_LEVELS == COMPILER_LEVELS and schema.LLM_LEVELS == LLM_LEVELS
+    # One table of levels: config offers exactly its rows, compiler levels first, and every row's factory exists.
+    assert tuple(lv.name for lv in registry.LEVELS) == registry.COMPILER_LEVELS + registry.LLM_LEVELS
+    assert schema.BY_DOTTED["optimize.levels"].default == registry.COMPILER_LEVELS
+    for row in registry.LEVELS:
+        levels.check_levels([row.name], "local")  # imports the row's factory; LevelUnavailable if it is missing
     assert set(schema.LLM_PROVIDERS) == set(PROVIDERS)
     assert schema.GUIDES == GUIDES
 
@@ -323,3 +327,16 @@ def test_shown_values_read_back_as_toml(tmp_path: Path) -> None:
         key = schema.BY_DOTTED[s.dotted]
         parsed = tomllib.loads("v = %s\n" % shown(s))["v"]
         assert key.kind.from_toml(parsed) == s.value, s.dotted
+
+
+def test_optimize_options_come_from_the_config_once(tmp_path: Path) -> None:
+    # The one mapping of config onto a run (CLI and nightly both use it): the file's values arrive, `given` wins.
+    from coopt.optimize.options import OptimizeOptions
+
+    (tmp_path / "coopt.toml").write_text('[optimize]\nlevels = ["pgo"]\nmin_gain = 1.1\npairs = 7\n'
+                                         'budget_seconds = 30\nguide = "ucb"\nassume_cpu = true\n')
+    cfg = load(str(tmp_path), environ=_clean_env(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "xdg")))
+    opts = OptimizeOptions.from_config(cfg, profile="p.json", pairs=9)
+    assert (opts.levels, opts.min_gain, opts.budget_seconds, opts.assume_cpu) == (["pgo"], 1.1, 30.0, True)
+    assert opts.pairs == 9 and opts.profile == "p.json" and opts.cache_dir == str(tmp_path / "xdg" / "coopt")
+    assert opts.llm == "none" and opts.remotes is not None and opts.remotes.specs == ()

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.compiler_tools import ToolError, compile_with_flags, target_flags
-from coopt.agents.optimize_bench import ProgramBench, from_line
-from coopt.agents.optimize_levels import FLAG_SETS, TARGET_FLAG_SETS, AgentContext, FlagsAgent, HotTU
-from coopt.agents.relink import find_link
-from coopt.cache import journal
-from coopt.cache.job import CompileJob
+from coopt.agents.compiler.tools import ToolError, compile_with_flags, target_flags
+from coopt.agents.levels import FLAG_SETS, TARGET_FLAG_SETS, AgentContext, FlagsAgent, HotTU
+from coopt.journal import log as journal
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import find_link
 from coopt.verify.program import Observation, compare, numbers_close
+from coopt.verify.program_bench import ProgramBench, from_line
 
 # ---- float_tolerance ---------------------------------------------------------------------------------------------
 

@@ -184,7 +184,7 @@ def test_forced_include_keeps_the_compiler_run(coopt: Coopt, tmp_path: Path) -> 
     ],
 )
 def test_has_include_scan(code: bytes, uses: list | None) -> None:
-    from coopt.cache.lookups import NeedsCheck, has_include_uses
+    from coopt.cache.header_search import NeedsCheck, has_include_uses
 
     if uses is None:
         with pytest.raises(NeedsCheck):
@@ -215,13 +215,13 @@ def test_result_marked_to_keep_the_run_is_still_a_hit(coopt: Coopt, proj: Path) 
     ],
 )
 def test_arguments_whose_header_search_is_not_modelled(args: list[str], why: str | None) -> None:
-    from coopt.cache.lookups import _unmodelled
+    from coopt.cache.header_search import _unmodelled
 
     assert _unmodelled(args) == why
 
 
 def test_search_list_with_a_framework_or_header_map_is_not_modelled() -> None:
-    from coopt.cache.lookups import NeedsCheck, parse_search_list
+    from coopt.cache.header_search import NeedsCheck, parse_search_list
 
     ok = '#include "..." search starts here:\n q\n#include <...> search starts here:\n a\n /usr/include\n' \
          'End of search list.\nignoring nonexistent directory "gone"\n'

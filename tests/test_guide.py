@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coopt.agents.budget import Budget, BudgetExhausted
-from coopt.agents.guide import Guide
+from coopt.budget import Budget, BudgetExhausted
+from coopt.optimize.guide import Guide
 
 
 def test_budget_is_never_overspent() -> None:

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.asm_agent import AsmAgent
-from coopt.agents.budget import Budget
-from coopt.agents.ir_agent import IRAgent, param_type, return_type
-from coopt.agents.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
-from coopt.agents.optimize_levels import AgentContext, HotTU, NoCandidate, check_levels
-from coopt.cache.job import CompileJob
+from coopt.agents.levels import AgentContext, HotTU, NoCandidate, check_levels
+from coopt.agents.rewrite.asm import AsmAgent
+from coopt.agents.rewrite.ir import IRAgent, param_type, return_type
+from coopt.agents.rewrite.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
+from coopt.budget import Budget
+from coopt.journal.job import CompileJob
+from coopt.verify.behaviour import JudgeSettings, checker
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 HOT_C = """#include <stddef.h>
@@ -389,7 +390,7 @@ def level_agent(project: Path, tmp_path: Path, agent: LowAgent) -> tuple[LowLeve
     job = job_for(project)
     tu = HotTU(job.output_path, job.source_path, 0.9, job, ["count_upper"])
     ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"))
+                       Budget(max_evaluations=5), str(tmp_path / "cache"), check=checker(JudgeSettings(300.0)))
     return LowLevelAgent(ctx, agent.model, agent, testgen=False), tu
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SRC, Coopt, require
-from coopt.cache import journal
+from coopt.journal import log as journal
 
 NASTY = [
     "",
@@ -86,7 +86,7 @@ def test_torn_last_line_is_skipped_and_the_next_record_kept(tmp_path: Path) -> N
 WRITER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from coopt.cache import journal
+from coopt.journal import log as journal
 n, who = int(sys.argv[3]), sys.argv[4]
 for i in range(n):
     args = ["-DWHO=" + who, "-DI=%d" % i, "x" * (1000 + 97 * i % 3000), "\\n\\"\\\\"]

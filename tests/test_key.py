@@ -86,3 +86,20 @@ def test_a_tu_whose_code_generation_warns_gets_no_variant(coopt: Coopt, tmp_path
     proc = coopt.coopt("cache", "put", "--artifact", "big.c", "--for-object", "big.o", "--unverified",
                        cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "code generation prints diagnostics" in proc.stderr
+
+
+def test_docs_name_the_key_environment_the_code_uses() -> None:
+    """The README lists exactly the variables in the key, and no integration doc says the locale is one of them."""
+    import re
+
+    from coopt.cache.key import ENV_ALLOWLIST
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    start = readme.index("the environment variables that change the object:")
+    listed = re.findall(r"`([A-Z_]+)`", readme[start:readme.index("with the values the build had", start)])
+    assert sorted(listed) == sorted(ENV_ALLOWLIST)
+    for doc in [root / "integration/scons/README.md", root / "src/coopt/data/site_tools/coopt.py"]:
+        text = " ".join(doc.read_text().split())
+        assert "part of the cache key:" not in text, doc
+        assert "locale is not part of the cache key" in text, doc

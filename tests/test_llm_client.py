@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from coopt.agents.budget import Budget, BudgetExhausted
-from coopt.agents.llm import ChatClient, LLMConfig, LLMConfigError, retry_after
-from coopt.agents.llm_types import AnswerStatus, ChatRequest, Tool, ToolCall
+from coopt.budget import Budget, BudgetExhausted
+from coopt.llm.client import ChatClient, LLMConfig, LLMConfigError, retry_after
+from coopt.llm.types import AnswerStatus, ChatRequest, Tool, ToolCall
 
 KEY = "sk-test-0123456789abcdefSECRET"
 COMPILE = Tool("compile", "compile the TU with extra flags",
@@ -416,3 +416,44 @@ def test_max_tokens_caps_what_is_sent_and_reserved(server: ProtocolServer, tmp_p
     assert first["request"]["max_tokens"] == 16  # the transcript is keyed by what was sent
     with pytest.raises(LLMConfigError, match="COOPT_LLM_MAX_TOKENS"):
         LLMConfig.from_env({"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "m", "COOPT_LLM_MAX_TOKENS": "-1"})
+
+
+def test_openai_sdk_variables_are_honoured_when_coopts_are_not_set(server: ProtocolServer, tmp_path: Path) -> None:
+    """Users of OpenAI-compatible servers set OPENAI_BASE_URL / OPENAI_MODEL / OPENAI_API_KEY: those reach the
+    server through the openai provider; coopt's own settings, when given, win."""
+    from coopt.llm.providers import open_model
+
+    server.script = [Reply(completion())]
+    env = {"OPENAI_BASE_URL": server.url, "OPENAI_MODEL": "sdk-model", "OPENAI_API_KEY": KEY}
+    with open_model("openai", environ=env) as model:
+        assert model is not None and model.query(ask()).ok
+    sent = server.requests[0]
+    assert sent["json"]["model"] == "sdk-model" and KEY in sent["headers"]["authorization"]
+    ours = LLMConfig.from_env({**env, "COOPT_LLM_BASE_URL": "http://127.0.0.1:9/v1", "COOPT_LLM_MODEL": "ours"})
+    assert (ours.base_url, ours.model) == ("http://127.0.0.1:9/v1", "ours")
+    assert LLMConfig.from_env({"OPENAI_API_BASE": server.url, "OPENAI_MODEL": "m"}).base_url == server.url
+
+
+def test_missing_openai_package_is_one_line_naming_the_extra() -> None:
+    """openai is an extra: without it, asking for an LLM provider stops at set-up with the pip line, and nothing
+    else of coopt needs it."""
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    code = (
+        "import importlib.util, sys\n"
+        "sys.modules['openai'] = None  # hidden, as in an environment without the extra\n"
+        "from coopt.llm.providers import open_model\n"
+        "from coopt.llm.client import LLMConfigError\n"
+        "import coopt.cli, coopt.wrapper.main, coopt.verify.pipeline\n"
+        "try:\n"
+        "    with open_model('openai', environ={'COOPT_LLM_BASE_URL': 'http://127.0.0.1:9/v1',"
+        " 'COOPT_LLM_MODEL': 'm'}):\n"
+        "        pass\n"
+        "except LLMConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": src},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.count("\n") == 1 and "pip install 'coopt-cc[openai]'" in out

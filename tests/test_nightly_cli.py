@@ -290,7 +290,7 @@ long work(long n) {
 
 
 def test_interrupted_optimize_resumes_without_redoing_judged_candidates(coopt: Coopt, tiny: Path) -> None:
-    from coopt.agents.optimize_levels import FLAG_SETS
+    from coopt.agents.levels import FLAG_SETS
 
     (tiny / "work.c").write_text(WORK_FLAGS)
     (tiny / "interrupt.sh").write_text(INTERRUPT)

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.optimize_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
-from coopt.agents.optimize_levels import LevelUnavailable, check_levels
-from coopt.agents.optimize_state import (
+from coopt.agents.levels import LevelUnavailable, check_levels
+from coopt.journal.relink import RelinkError, find_link, linked_objects, relink
+from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
     MeasurementRecord,
+    Outcome,
     RunState,
     RunStateError,
     TuRecord,
@@ -25,9 +26,9 @@ from coopt.agents.optimize_state import (
     remember_run,
     save,
 )
-from coopt.agents.relink import RelinkError, find_link, linked_objects, relink
-from coopt.agents.report import render
+from coopt.report.render import render
 from coopt.verify.evidence import Interval
+from coopt.verify.program_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
 
 
 @pytest.fixture
@@ -64,9 +65,9 @@ def _state() -> RunState:
     s.tus = [TuRecord("/p/hot.o", "/p/hot.c", 0.6), TuRecord("/p/warm.o", "/p/warm.c", 0.3),
              TuRecord("/p/cold.o", "/p/cold.c", 0.004, "under 1% of the samples")]
     s.attempts = [
-        AttemptRecord(1, "/p/hot.o", "/p/hot.c", "pgo", "pgo <x>", "compiler-tools/pgo", "accepted", "ok", iv, 4.0,
-                      kept=True, entry_key="k1"),
-        AttemptRecord(2, "/p/warm.o", "/p/warm.c", "flags", "-O3", "compiler-tools/flags", "rejected",
+        AttemptRecord(1, "/p/hot.o", "/p/hot.c", "pgo", "pgo <x>", "compiler-tools/pgo", Outcome.ACCEPTED, "ok", iv,
+                      4.0, kept=True, entry_key="k1"),
+        AttemptRecord(2, "/p/warm.o", "/p/warm.c", "flags", "-O3", "compiler-tools/flags", Outcome.REJECTED,
                       "not faster", Interval(0.98, 0.96, 1.0, "wall"), 3.0),
     ]
     s.kept = {"/p/hot.o": KeptRecord("/p/hot.o", "/p/hot.c", 1, "k1", "pgo", "pgo <x>", iv)}
@@ -82,7 +83,15 @@ def test_run_state_round_trips_and_refuses_other_versions(tmp_path: Path) -> Non
     back = load(str(tmp_path))
     assert back.kept["/p/hot.o"].interval == s.kept["/p/hot.o"].interval
     assert back.attempts[1].interval == s.attempts[1].interval and back.final == s.final
+    # An attempt's outcome is a closed set: read back as the enum, written as its plain name.
+    assert back.attempts[0].verdict is Outcome.ACCEPTED and back.attempts[1].verdict is Outcome.REJECTED
     data = json.loads((tmp_path / "state.json").read_text())
+    assert data["attempts"][0]["verdict"] == "accepted"
+    data["attempts"][0]["verdict"] = "maybe"
+    (tmp_path / "state.json").write_text(json.dumps(data))
+    with pytest.raises(RunStateError, match="damaged run state.*maybe"):
+        load(str(tmp_path))
+    data["attempts"][0]["verdict"] = "accepted"
     data["version"] = 99
     (tmp_path / "state.json").write_text(json.dumps(data))
     with pytest.raises(RunStateError, match="version 99.*upgrade"):
@@ -212,3 +221,27 @@ def test_pgo_without_the_profile_runtime_spends_no_budget(coopt: Coopt, tmp_path
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert state["attempts"] == [] and state["spent"]["evaluations"] == 0
     assert any(n.startswith("level pgo not tried") for n in state["notes"])
+
+
+def test_progress_off_a_terminal_says_what_runs_at_least_every_heartbeat() -> None:
+    """A CI log (no terminal) gets a whole line while a step runs silently; a terminal gets the status line only."""
+    import io
+    import time
+
+    from coopt.optimize.progress import Progress
+
+    log = io.StringIO()
+    with Progress(log, tty=False, heartbeat_s=0.1) as progress:
+        progress.line("lvm.c: 3 candidates")
+        progress.status("lvm.c: source level, asking the model")
+        time.sleep(0.5)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "lvm.c: 3 candidates"
+    beats = lines[1:]
+    assert beats and all(b.startswith("... lvm.c: source level, asking the model (") for b in beats)
+    assert "\r" not in log.getvalue() and "\033" not in log.getvalue()
+    term = io.StringIO()
+    with Progress(term, tty=True, heartbeat_s=0.1) as progress:
+        progress.status("lvm.c: building")
+        time.sleep(0.3)
+    assert "..." not in term.getvalue() and term.getvalue().startswith("\r\033[K")

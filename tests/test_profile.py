@@ -8,7 +8,8 @@
 4. One-line errors: perf missing, not permitted, unsupported event, workload missing or failing, no sample in
    journaled code (another build, empty journal, stripped binary), unreadable or foreign profiles.
 
-The real projects (Lua, bzip2, zlib as a shared library) are in test_profile_real.py.
+The real projects (Lua, bzip2, zlib as a shared library) are in test_profile_real.py; time in libc called from
+journaled code (strlen, memcpy, qsort) and the default call chains that credit it, in test_profile_libraries.py.
 """
 
 from __future__ import annotations
@@ -353,10 +354,25 @@ def _python_for_nobody(prefix: list[str]) -> str | None:
     return None
 
 
+def _carry_for_nobody(lib: Path) -> None:
+    """Copy this working tree's coopt and the distributions it imports into `lib`, readable by everyone."""
+    import importlib.metadata
+
+    shutil.copytree(ROOT / "src" / "coopt", lib / "coopt", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("xxhash", "filelock"):
+        dist = importlib.metadata.distribution(name)
+        for f in dist.files or []:
+            src = Path(str(dist.locate_file(f)))
+            if ".." in f.parts or not src.is_file() or f.parts[0].endswith((".dist-info", "__pycache__")):
+                continue
+            (lib / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, lib / f)
+    for d in [lib, *(p for p in lib.rglob("*") if p.is_dir())]:
+        d.chmod(0o755)
+
+
 def test_error_perf_not_permitted(coopt: Coopt, modes: Program) -> None:
     """Kernel samples need perf_event_paranoid <= 1 without privileges: root runs the test as `nobody`."""
-    import sysconfig
-
     from conftest import CLI
 
     paranoid = int(Path("/proc/sys/kernel/perf_event_paranoid").read_text())
@@ -369,15 +385,15 @@ def test_error_perf_not_permitted(coopt: Coopt, modes: Program) -> None:
     python = _python_for_nobody(prefix)
     if python is None:
         pytest.skip("no Python %d.%d that nobody may run" % sys.version_info[:2])
-    # Everything `nobody` touches must be readable by it: pytest's tmp dirs are private to root.
+    # Everything `nobody` touches must be readable by it: pytest's tmp dirs are private to root, and so may be the
+    # clone and its virtualenv (a clone in root's home), so the test carries coopt and what it imports.
     shared = Path(tempfile.mkdtemp(prefix="coopt-profile-nobody-"))
     try:
         shared.chmod(0o755)
-        paths = sysconfig.get_paths()
+        lib = shared / "lib"
+        _carry_for_nobody(lib)
         launcher = shared / "coopt"
-        launcher.write_text(
-            CLI.format(python=python, src=str(ROOT / "src"), purelib=paths["purelib"], platlib=paths["platlib"])
-        )
+        launcher.write_text(CLI.format(python=python, src=str(lib), purelib=str(lib), platlib=str(lib)))
         launcher.chmod(0o755)
         shutil.copy(modes.exe, shared / "modes")
         env = dict(coopt.env, COOPT_CACHE_DIR=str(shared / "cache"), HOME=str(shared))

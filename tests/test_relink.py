@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.relink import LinkRecord, RelinkError, find_link, relink
+from coopt.journal.relink import LinkRecord, RelinkError, find_link, relink
 from coopt.toolchain import find_toolchain
 
 pytestmark = pytest.mark.slow
@@ -90,8 +90,8 @@ WRONG = REST["hot.c"].replace("i < n;", "i + 1 < n;")
 
 
 def test_the_verifier_links_the_rest_of_the_program_when_the_tu_calls_into_it(coopt: Coopt, tmp_path: Path) -> None:
-    from coopt.agents.relink import defines_what_obj_needs, rest_of_program
-    from coopt.verify.api import VerifyOptions, verify
+    from coopt.journal.relink import defines_what_obj_needs, rest_of_program
+    from coopt.verify.pipeline import VerifyOptions, verify
 
     require("clang", "ar")
     d = tmp_path / "prog"

@@ -1,4 +1,4 @@
-"""Remote storage as the second cache level (cache/tier.py), with real stores on loopback.
+"""Remote storage as the second cache level (cache/remote/sync.py), with real stores on loopback.
 
 Two "machines" are two cache directories sharing one remote store. Machine A stores a variant (`coopt cache put`,
 which uploads it); machine B's compile serves it. Then everything that can go wrong with a shared store -- a server
@@ -440,8 +440,8 @@ def test_real_project_with_the_server_killed_mid_build(project: Project) -> None
 def _packed(tmp_path: Path, sign_key: bytes | None) -> tuple[str, bytes]:
     """A real local entry (a compiled object) packed as a remote blob."""
     from coopt.cache import key as keymod
+    from coopt.cache.remote.sync import pack_entry
     from coopt.cache.store import Store as LocalStore
-    from coopt.cache.tier import pack_entry
 
     require("clang")
     (tmp_path / "f.c").write_text("int f(int x) { return x + 1; }\n")
@@ -471,7 +471,7 @@ TAMPER = [
 @pytest.mark.parametrize("what, change, reason", TAMPER, ids=[t[0] for t in TAMPER])
 def test_a_damaged_entry_blob_is_refused(tmp_path: Path, what: str, change: Callable[[bytes], bytes],
                                          reason: str) -> None:
-    from coopt.cache.tier import BadBlob, unpack_entry
+    from coopt.cache.remote.sync import BadBlob, unpack_entry
 
     key, blob = _packed(tmp_path, None)
     assert set(unpack_entry(blob, key, None)) >= {"object.o", "key.txt", "meta.json", "checksums.txt"}
@@ -483,7 +483,7 @@ def test_a_damaged_entry_blob_is_refused(tmp_path: Path, what: str, change: Call
 
 
 def test_key_material_must_hash_to_the_key_and_signatures_cover_every_byte(tmp_path: Path) -> None:
-    from coopt.cache.tier import BadBlob, pack_manifest, unpack_entry, unpack_manifest
+    from coopt.cache.remote.sync import BadBlob, pack_manifest, unpack_entry, unpack_manifest
 
     key, blob = _packed(tmp_path, b"k1")
     assert unpack_entry(blob, key, b"k1")

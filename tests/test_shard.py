@@ -21,18 +21,19 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt
-from coopt.agents import shard
-from coopt.agents.optimize_state import (
+from coopt.cache.store import Store
+from coopt.cli import COMMANDS
+from coopt.optimize import shard
+from coopt.optimize.state import (
     AttemptRecord,
     CommandRecord,
     KeptRecord,
+    Outcome,
     RunState,
     ShardRecord,
     TuRecord,
     save,
 )
-from coopt.cache.store import Store
-from coopt.cli import COMMANDS
 from coopt.verify.evidence import Interval
 from test_nightly_ci import CI, coopt_commands, load_yaml
 from test_optimize import profiled_lua
@@ -83,7 +84,7 @@ def test_the_split_does_not_depend_on_the_order_of_the_tus(weights: list[float],
 
 def test_the_split_is_the_same_in_other_processes_whatever_the_hash_seed() -> None:
     items = _items(CASES[1][0] + [0.03, 0.03])  # ties
-    code = ("import json, sys; from coopt.agents import shard; items = [tuple(x) for x in json.loads(sys.argv[1])]; "
+    code = ("import json, sys; from coopt.optimize import shard; items = [tuple(x) for x in json.loads(sys.argv[1])]; "
             "print(json.dumps([shard.partition(items, 3), shard.plan_id(items, 3)]))")
     src = str(Path(shard.__file__).resolve().parents[2])
     outs = set()
@@ -168,8 +169,8 @@ def _shard_state(k: int, n: int, tmp: Path, plan: str | None = None) -> RunState
     )
     for o in sorted(o for o in TUS if assigned[o] == k):
         num = len(st.attempts) + 1
-        st.attempts.append(AttemptRecord(num, o, o[:-2] + ".c", "flags", "-O3", "compiler-tools/flags", "accepted",
-                                         interval=iv, kept=True, entry_key="key-%s" % Path(o).stem))
+        st.attempts.append(AttemptRecord(num, o, o[:-2] + ".c", "flags", "-O3", "compiler-tools/flags",
+                                         Outcome.ACCEPTED, interval=iv, kept=True, entry_key="key-%s" % Path(o).stem))
         st.kept[o] = KeptRecord(o, o[:-2] + ".c", num, "key-%s" % Path(o).stem, "flags", "-O3", iv)
     st.spent["evaluations"] = len(st.attempts)
     return st
@@ -253,8 +254,9 @@ def test_a_shard_reported_twice_uses_the_newer_result(coopt: Coopt, tmp_path: Pa
         assert data["shards"]["results"][0]["stop_reason"] == "the rerun"
 
 
-# The GitHub Actions matrix workflow (integration/ci/github/coopt-sharded.yml). Actions cannot run here: its shape
-# and commands are checked, and the report job's own steps run for real on downloaded-artifact-shaped results.
+# The GitHub Actions matrix workflow (integration/ci/github/coopt-sharded.yml): its shape and commands are checked,
+# and the report job's own steps run for real on downloaded-artifact-shaped results (tests/test_ci_workflows.py runs
+# every job of it on a small project).
 
 
 def _job_steps(data: dict, job: str) -> list[dict]:
@@ -290,7 +292,7 @@ def test_the_matrix_workflow_shards_optimize_and_merges_the_results() -> None:
     assert jobs["optimize"]["env"]["COOPT_REMOTE_STORAGE"] == "${{ secrets.COOPT_REMOTE_STORAGE }}"
     assert data["env"]["COOPT_CACHE_DIR"] == "${{ github.workspace }}/.coopt-cache"
     for k in matrix:
-        [opt] = _commands(data, "optimize", k)
+        [opt] = [c for c in _commands(data, "optimize", k) if c[0] == "optimize"]
         assert opt[0] == "optimize" and opt[opt.index("--shard") + 1] == "%d/%d" % (k, n)
     # The profile job hands over the journal and the profile; every shard restores them.
     uploads = {j: [s for s in _job_steps(data, j) if s.get("uses", "").startswith("actions/upload-artifact")]
@@ -307,11 +309,12 @@ def test_the_matrix_workflow_shards_optimize_and_merges_the_results() -> None:
     [fetch] = downloads["report"]
     names = [result["with"]["name"].replace("${{ matrix.shard }}", str(k)) for k in matrix]
     assert all(fnmatch.fnmatch(name, fetch["with"]["pattern"]) for name in names)
-    reports = _commands(data, "report")
+    reports = [c for c in _commands(data, "report") if c[0] == "report"]
     assert reports and all(c[:3] == ["report", "--results", fetch["with"]["path"]] for c in reports)
 
 
 def test_every_coopt_command_of_the_matrix_workflow_parses() -> None:
+    from coopt.cli.doctor_cmd import _parser as doctor_parser
     from coopt.cli.optimize_cmd import _parser as optimize_parser
     from coopt.cli.optimize_cmd import _shard
     from coopt.cli.report_cmd import _parser as report_parser
@@ -327,9 +330,11 @@ def test_every_coopt_command_of_the_matrix_workflow_parses() -> None:
                 assert spec is not None and spec.index == k
             elif words[0] == "report":
                 report_parser().parse_args(words[1:])
+            elif words[0] == "doctor":
+                doctor_parser().parse_args(words[1:])  # installing coopt shows its fast path
             else:
                 assert words[:3] == ["profile", "-o", "profile.json"]
-    assert seen == {"profile", "optimize", "report"}
+    assert seen == {"doctor", "profile", "optimize", "report"}
 
 
 def test_the_report_job_merges_downloaded_results_and_names_a_missing_shard(coopt: Coopt, tmp_path: Path) -> None:

@@ -16,13 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from coopt.agents.budget import Budget
-from coopt.agents.compiler_tools import ToolError
-from coopt.agents.llm import ChatClient
-from coopt.agents.optimize_levels import AgentContext, HotTU, check_levels
-from coopt.agents.optimize_setup import OptimizeError
-from coopt.agents.prompts import code_blocks
-from coopt.agents.source_agent import (
+from coopt.agents.compiler.tools import ToolError
+from coopt.agents.levels import AgentContext, HotTU, LLMSetupError, check_levels
+from coopt.agents.rewrite.context import ExtractError, absolute_flags, extract, identifiers
+from coopt.agents.rewrite.prompts import code_blocks
+from coopt.agents.rewrite.source import (
     DoesNotFit,
     SourceAgent,
     SourceLevelAgent,
@@ -30,8 +28,10 @@ from coopt.agents.source_agent import (
     make_agent,
     pick_block,
 )
-from coopt.agents.source_context import ExtractError, absolute_flags, extract, identifiers
-from coopt.cache.job import CompileJob
+from coopt.budget import Budget
+from coopt.journal.job import CompileJob
+from coopt.llm.client import ChatClient
+from coopt.verify.behaviour import JudgeSettings, checker
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 DEFS_H = """#ifndef DEFS_H
@@ -318,7 +318,8 @@ def level_agent(project: Path, tmp_path: Path, model: ChatClient, functions: tup
     job = job_for(project, source)
     tu = HotTU(job.output_path, job.source_path, 0.9, job, list(functions))
     ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"), fuzz_seconds=fuzz_seconds)
+                       Budget(max_evaluations=5), str(tmp_path / "cache"),
+                       check=checker(JudgeSettings(300.0, fuzz_seconds=fuzz_seconds)))
     return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
 
 
@@ -407,10 +408,10 @@ def test_level_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = AgentContext(None, [], None, True, str(tmp_path), 60.0, Budget(max_evaluations=1),  # type: ignore[arg-type]
                        str(tmp_path / "cache"))
     monkeypatch.delenv("COOPT_LLM_BASE_URL", raising=False)
-    with pytest.raises(OptimizeError, match="COOPT_LLM_BASE_URL"):
+    with pytest.raises(LLMSetupError, match="COOPT_LLM_BASE_URL"):
         make_agent("source", "openai", ctx)
     monkeypatch.setenv("COOPT_LLM_CONTEXT", "many")
-    with pytest.raises(OptimizeError, match="COOPT_LLM_CONTEXT='many' is not a whole number"):
+    with pytest.raises(LLMSetupError, match="COOPT_LLM_CONTEXT='many' is not a whole number"):
         make_agent("source", "openai", ctx)
 
 

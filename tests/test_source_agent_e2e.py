@@ -93,7 +93,7 @@ def check_stored_and_served(coopt: Coopt, tree: Path, expected: str, state: dict
 def test_the_local_model_makes_a_verified_faster_variant_that_the_rebuild_uses(coopt: Coopt,
                                                                                 tmp_path: Path) -> None:
     pytest.importorskip("xllamacpp", reason="the local provider needs xllamacpp (make test installs it)")
-    from coopt.agents import llm_fetch
+    from coopt.llm import fetch as llm_fetch
 
     try:
         model = llm_fetch.fetch(llm_fetch.PINNED["1.5b"])

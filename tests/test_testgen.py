@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from coopt.agents.testgen_agent import BadValue, LLMInputSource, describe_roles, parse_answer, to_case
+from coopt.agents.testgen import BadValue, LLMInputSource, describe_roles, parse_answer, to_case
 from coopt.verify import inputs, signatures
 from coopt.verify.inputs import Alias, Buffer, Null
 

@@ -17,8 +17,10 @@ from conftest import SRC, Coopt, require
 sys.path.insert(0, str(SRC))
 
 from coopt.verify import inputs, sandbox, signatures  # noqa: E402
-from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.acceptance import speed_code  # noqa: E402
+from coopt.verify.evidence import Interval  # noqa: E402
 from coopt.verify.perfstats import bootstrap_interval  # noqa: E402
+from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 
 CORPUS = Path(__file__).parent / "verify_corpus"
@@ -276,3 +278,26 @@ def test_bootstrap_interval_brackets_the_ratio() -> None:
     point, low, high = bootstrap_interval(a, b, n=500, seed=3)
     assert low <= point <= high and low > 1.9 and high < 2.1
     assert bootstrap_interval(a, b, n=500, seed=3) == (point, low, high)
+
+
+@pytest.mark.parametrize(("low", "high", "code"), [
+    (1.02, 1.30, Code.ACCEPTED),  # the lower bound clears min_gain exactly: accepted
+    (1.019, 1.30, Code.INCONCLUSIVE),  # straddles min_gain: not shown either way
+    (0.90, 1.019, Code.REJECTED),  # wholly below: not faster
+    (0.90, 1.02, Code.INCONCLUSIVE),  # the upper bound touches min_gain: not shown to be slower
+])
+def test_the_one_acceptance_rule(low: float, high: float, code: Code) -> None:
+    # Both judges (the TU pipeline and the optimizer's program A/B) call this; its edges are the promise.
+    assert speed_code(Interval((low + high) / 2, low, high, "wall"), 1.02) is code
+
+
+def test_one_timer_gives_wall_or_cpu_seconds(tmp_path: Path) -> None:
+    # The TU judge and the program-level A/B share perfstats.timed: a sleeping command takes wall time, no CPU.
+    from coopt.verify.perfstats import timed
+
+    limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=30)
+    env = {"PATH": "/usr/bin:/bin"}
+    assert timed(["sleep 0.3"], str(tmp_path), env, limits, shell=True) >= 0.3
+    assert timed(["sleep 0.3"], str(tmp_path), env, limits, shell=True, cpu=True) < 0.2
+    with pytest.raises(RuntimeError, match="benchmark command failed"):
+        timed(["exit 3"], str(tmp_path), env, limits, shell=True, cpu=True)

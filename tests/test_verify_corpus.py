@@ -20,7 +20,7 @@ sys.path.insert(0, str(SRC))
 
 from coopt.toolchain import find  # noqa: E402
 from coopt.verify import fuzz  # noqa: E402
-from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 
 CORPUS = Path(__file__).parent / "verify_corpus"

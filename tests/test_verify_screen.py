@@ -16,7 +16,7 @@ sys.path.insert(0, str(SRC))
 
 from coopt.toolchain import find  # noqa: E402
 from coopt.verify import screen  # noqa: E402
-from coopt.verify.api import VerifyOptions, verify  # noqa: E402
+from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.evidence import Evidence  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 

@@ -31,8 +31,8 @@ STEPS = (
     ("hash source", "coopt.cache.key", "source_digest"),
     ("key material", "coopt.cache.key", "direct_material"),
     ("key hash", "coopt.cache.key", "key_of"),
-    ("journal record", "coopt.cache.job", "CompileJob.to_record"),
-    ("journal append", "coopt.cache.journal", "append"),
+    ("journal record", "coopt.journal.job", "CompileJob.to_record"),
+    ("journal append", "coopt.journal.log", "append"),
     ("stats", "coopt.cache.stats", "bump"),
 )
 

@@ -102,7 +102,7 @@ def check_compiler(c: Checked) -> list[Finding]:
     if not missing:
         out.append(Finding("llvm", "ok", "%s, all version %d" % (", ".join(sorted(tc.tools)), tc.major)))
     if "pgo" in levels:
-        from coopt.agents.compiler_tools import profile_runtime_missing
+        from coopt.agents.compiler.tools import profile_runtime_missing
 
         why = profile_runtime_missing(path)
         out.append(Finding("pgo", "error", why, "apt-get install libclang-rt-%d-dev" % tc.major) if why
@@ -254,7 +254,7 @@ def check_llm(c: Checked) -> list[Finding]:
 
 
 def _check_local() -> list[Finding]:
-    from coopt.agents.local_model import LocalModelError, resolve_model_path
+    from coopt.llm.local_server import LocalModelError, resolve_model_path
 
     out = []
     try:

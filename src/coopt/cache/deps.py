@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from coopt.cache.job import CompileJob
+from coopt.journal.job import CompileJob
 
 
 def parse_depfile(text: str) -> list[str]:

@@ -20,21 +20,10 @@ import os
 
 from coopt.cache.hashing import hash_bytes, hash_text
 
-KEY_VERSION = 2
+# The environment that changes output: the journal records these values, the key hashes them (re-exported here).
+from coopt.journal.job import ENV_ALLOWLIST as ENV_ALLOWLIST
 
-# Environment that changes the object the compiler produces. Anything not listed here is assumed not to.
-# Locale variables are deliberately absent: they change only diagnostics, which a hit re-prints by running the real
-# compiler with -fsyntax-only, and build tools such as SCons strip them, which would make every key differ.
-# The wrapper records these values in the journal, so a variant stored later is keyed with the build's values.
-ENV_ALLOWLIST = (
-    "CCC_OVERRIDE_OPTIONS",
-    "CPATH",
-    "C_INCLUDE_PATH",
-    "COMPILER_PATH",
-    "GCC_EXEC_PREFIX",
-    "SOURCE_DATE_EPOCH",
-    "SDKROOT",
-)
+KEY_VERSION = 2
 
 
 def env_subset(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@
     <root>/compilers/<h>             compiler identity memo (size, mtime, content hash)
     <root>/locks/<name>.lock         writer locks, one per entry or manifest
     <root>/tmp/                      staging for atomic writes (same file system as the entries)
-    <root>/remote/down-<h>           a remote store that failed, skipped while the stamp is young (cache/tier.py)
+    <root>/remote/down-<h>           a remote store that failed, skipped while the stamp is young (cache/remote/sync.py)
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def memo_dir_name() -> str:
     """coopt-cc-fast's memo directory for this coopt version and key format (build_fastcc.py builds the same
     name into the binary; a test checks)."""
     from coopt import __version__
-    from coopt.cache.journal import JOURNAL_VERSION
     from coopt.cache.key import KEY_VERSION
+    from coopt.journal.log import JOURNAL_VERSION
 
     return "%s%s-k%d-j%d" % (MEMO_PREFIX, __version__, KEY_VERSION, JOURNAL_VERSION)
 

@@ -12,7 +12,7 @@ than JSON (importing json costs a hit ~5 ms):
     absent <path> | isfile <path> | isdir <path> | dirstat <inode> <mtime_ns> <path>
     ...
 
-`direct` says whether a hit may skip the compiler run (cache/lookups.py: the original compile printed nothing and
+`direct` says whether a hit may skip the compiler run (cache/header_search.py: the original compile printed nothing and
 its header search is recorded); the lines after it are what must still hold for that, checked by
 `lookups_hold` with a few stats. A version-2 manifest (no `direct` lines) is still read: its results keep the
 compiler run.
@@ -133,7 +133,7 @@ def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatc
 
 
 def lookups_hold(checks: list[tuple[str, str]], cwd: str) -> bool:
-    """True when every recorded fact about the header search still holds (see cache/lookups.py): a few stats."""
+    """True when every recorded fact about the header search still holds (see cache/header_search.py): a few stats."""
     from stat import S_ISDIR, S_ISREG
 
     for kind, arg in checks:

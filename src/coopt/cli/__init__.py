@@ -31,7 +31,8 @@ Build with CC=coopt-cc; see the README for the whole workflow.
 commands:
 %s
 
-Run `coopt COMMAND --help` for a command's options."""
+Run `coopt COMMAND --help` for a command's options. `coopt --version` prints coopt's version; `coopt-cc --version`
+prints the real compiler's (coopt-cc stays transparent), `coopt-cc --coopt-version` coopt's."""
 
 
 class UsageError(Exception):

@@ -128,7 +128,7 @@ REMOTE_EVENTS = ("hit", "miss", "error", "skipped", "corrupt", "bad_signature", 
 
 def _remote_rows(counts: dict[str, int]) -> dict[str, dict]:
     """Per remote (by display URL, which holds no credentials): its counters and mean request latency."""
-    from coopt.cache.tier import backend_counters
+    from coopt.cache.remote.sync import backend_counters
 
     rows: dict[str, dict] = {}
     for display, events in sorted(backend_counters(counts).items()):
@@ -141,7 +141,7 @@ def _remote_rows(counts: dict[str, int]) -> dict[str, dict]:
 def _push(a: argparse.Namespace) -> int:
     """Upload every intact local entry that a local manifest leads to (the same upload as `put`'s)."""
     from coopt.cache import manifest
-    from coopt.cache.put import Remotes, upload
+    from coopt.cache.publish import Remotes, upload
 
     settings = load_settings()
     if not settings.remote:
@@ -241,7 +241,7 @@ _LEVEL_BY_EXT = {".c": "source", ".ll": "ir", ".s": "asm", ".S": "asm", ".o": "o
 
 
 def _put(a: argparse.Namespace) -> int:
-    from coopt.cache.put import PutError, Remotes, put_variant
+    from coopt.cache.publish import PutError, Remotes, put_variant
 
     store = open_store(read_only=False)
     if store.read_only:
@@ -261,9 +261,14 @@ def _put(a: argparse.Namespace) -> int:
         evidence = {"verified": False, "by": "coopt cache put --unverified"}
     else:
         raise UsageError("a variant needs --evidence FILE (from `coopt verify`) or an explicit --unverified")
+    from coopt.agents.registry import BY_NAME
+
     level = a.level or _LEVEL_BY_EXT.get(os.path.splitext(a.artifact)[1], "")
     if not level:
         raise UsageError("cannot tell the level of %s; pass --level" % a.artifact)
+    if level != "object" and level not in BY_NAME:
+        raise UsageError("unknown level %r (one of %s, object)" % (level, ", ".join(BY_NAME)))
+    kind = "object" if level == "object" else BY_NAME[level].artifact
     if a.for_object:
         job = job_for_object(store.layout, a.for_object)
     else:
@@ -273,8 +278,9 @@ def _put(a: argparse.Namespace) -> int:
     settings = load_settings()
     remote_lines: list[str] = []
     try:
-        entry = put_variant(store, job, a.artifact, level, evidence,
-                            remotes=Remotes(settings.remote, settings.remote_read_only), report=remote_lines)
+        entry = put_variant(store, job, a.artifact, kind, evidence,
+                            remotes=Remotes(settings.remote, settings.remote_read_only), report=remote_lines,
+                            level=level)
     except PutError as exc:
         sys.stderr.write("coopt cache put: error: %s\n" % exc)
         return 1

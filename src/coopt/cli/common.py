@@ -6,11 +6,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from coopt.cache import journal
-from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
 from coopt.cli import UsageError
+from coopt.journal import log as journal
+from coopt.journal.job import CompileJob
 from coopt.wrapper import settings as settingsmod
 
 if TYPE_CHECKING:

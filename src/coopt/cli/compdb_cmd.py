@@ -6,10 +6,10 @@ import argparse
 import json
 import os
 
-from coopt.cache import journal
-from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cli.common import load_settings
+from coopt.journal import log as journal
+from coopt.journal.job import CompileJob
 
 
 def run(_name: str, argv: list[str]) -> int:

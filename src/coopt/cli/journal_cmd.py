@@ -6,9 +6,9 @@ import argparse
 import json
 import os
 
-from coopt.cache import journal
 from coopt.cache.layout import CacheLayout
 from coopt.cli.common import load_settings
+from coopt.journal import log as journal
 
 
 def run(_name: str, argv: list[str]) -> int:

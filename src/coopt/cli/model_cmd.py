@@ -8,7 +8,7 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-    from coopt.agents.llm_fetch import DEFAULT_SIZE, PINNED
+    from coopt.llm.fetch import DEFAULT_SIZE, PINNED
 
     p = argparse.ArgumentParser(
         prog="coopt model",
@@ -33,14 +33,15 @@ def run(_name: str, argv: list[str]) -> int:
 
 
 def _fetch(size: str) -> int:
-    from coopt.agents import llm_fetch
+    from coopt.llm import fetch as llm_fetch
 
     def progress(msg: str) -> None:
         sys.stderr.write("coopt model: %s\n" % msg)
+        sys.stderr.flush()
 
     try:
-        # Progress is for a person watching; logs and CI get only the result.
-        path = llm_fetch.fetch(llm_fetch.PINNED[size], progress=progress if sys.stderr.isatty() else None)
+        # Whole lines on stderr, on a terminal and in CI logs alike: a 1 GB download must not look like a hang.
+        path = llm_fetch.fetch(llm_fetch.PINNED[size], progress=progress)
     except llm_fetch.FetchError as exc:
         sys.stderr.write("coopt model: error: %s\n" % exc)
         return 1
@@ -49,8 +50,8 @@ def _fetch(size: str) -> int:
 
 
 def _status(verify: bool) -> int:
-    from coopt.agents import llm_fetch
-    from coopt.agents.local_model import LocalModelError, resolve_model_path
+    from coopt.llm import fetch as llm_fetch
+    from coopt.llm.local_server import LocalModelError, resolve_model_path
 
     print("models directory: %s" % llm_fetch.models_dir())
     for model, path, stored in llm_fetch.stored_models():

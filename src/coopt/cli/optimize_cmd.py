@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from coopt.cli import UsageError
 from coopt.cli.common import load_config
-from coopt.config import environment, schema
+from coopt.config import schema
 
 if TYPE_CHECKING:
-    from coopt.agents.shard import ShardSpec
+    from coopt.optimize.shard import ShardSpec
 
 DESCRIPTION = """Make the hot TUs of a profiled program faster with verified variants.
 
@@ -105,7 +105,7 @@ def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
 
 def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
     """The ShardSpec of --shard, else of COOPT_SHARD, else None; UsageError naming where a bad value came from."""
-    from coopt.agents import shard
+    from coopt.optimize import shard
 
     if option is not None:
         text, origin = option, "--shard"
@@ -122,8 +122,10 @@ def _shard(option: str | None, environ: dict[str, str]) -> ShardSpec | None:
 def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt optimize`."""
     a = _parser().parse_args(argv)
-    from coopt.agents.optimize import OptimizeOptions, Progress, StopFlag, optimize
-    from coopt.agents.optimize_setup import OptimizeError
+    from coopt.optimize.options import OptimizeOptions
+    from coopt.optimize.plan import OptimizeError
+    from coopt.optimize.progress import Progress, StopFlag
+    from coopt.optimize.run import optimize
 
     spec = _shard(a.shard, dict(os.environ))
     if a.budget is not None and a.budget < 1:
@@ -139,7 +141,7 @@ def run(_name: str, argv: list[str]) -> int:
     if (a.max_tus is not None and a.max_tus < 1) or a.timeout <= 0:
         raise UsageError("--max-tus and --timeout must be positive")
     if a.levels is not None:
-        from coopt.agents.optimize_levels import COMPILER_LEVELS, LLM_LEVELS
+        from coopt.agents.registry import COMPILER_LEVELS, LLM_LEVELS
 
         levels = [lv.strip() for lv in a.levels.split(",") if lv.strip()]
         if not levels:
@@ -159,24 +161,19 @@ def run(_name: str, argv: list[str]) -> int:
     budget = o.budget
     if a.budget is None and a.budget_seconds and cfg.setting("optimize.budget").origin.kind == "default":
         budget = 0  # a time limit alone: as many evaluations as fit
-    from coopt.cache.put import Remotes
 
     if cfg.cache.read_only:
         raise UsageError("the cache %s is read-only (COOPT_READONLY or [cache] read_only): optimize could store "
                          "nothing; run it with a writable cache" % cfg.cache.dir)
-    opts = OptimizeOptions(
-        cache_dir=cfg.cache.dir, profile=a.profile, program=a.program, journal=a.journal, levels=list(o.levels),
-        budget_evaluations=budget, budget_seconds=o.budget_seconds, budget_tokens=o.budget_tokens,
-        train=a.train, bench=a.bench, tests=a.test,
-        min_gain=o.min_gain, pairs=o.pairs, measure=a.measure, llm=cfg.llm.provider, run_dir=a.run_dir,
-        max_tus=o.max_tus, timeout_s=a.timeout, final=o.final_check, keep_work=a.keep_work,
-        float_tolerance=o.float_tolerance, fuzz_seconds=o.fuzz_seconds, guide=o.guide, assume_cpu=o.assume_cpu,
-        llm_env=environment(cfg), resume=a.resume,
-        remotes=Remotes(cfg.cache.remote, cfg.cache.remote_read_only), shard=spec,
+    opts = OptimizeOptions.from_config(
+        cfg, budget_evaluations=budget, profile=a.profile, program=a.program, journal=a.journal, train=a.train,
+        bench=a.bench, tests=a.test, measure=a.measure, run_dir=a.run_dir, timeout_s=a.timeout,
+        keep_work=a.keep_work, resume=a.resume, shard=spec,
     )
     stop = StopFlag()
     try:
-        state = optimize(opts, Progress(sys.stdout), stop)
+        with Progress(sys.stdout) as progress:
+            state = optimize(opts, progress, stop)
     except OptimizeError as exc:
         raise UsageError(str(exc)) from exc
     return 130 if state.status == "interrupted" else 0

@@ -13,13 +13,17 @@ from coopt.cli.common import load_settings
 
 DESCRIPTION = """Profile a workload and attribute its time to the translation units coopt-cc journaled.
 
-  coopt profile [-o profile.json] [--event cpu-clock] [--call-graph [MODE]] -- COMMAND ARGS...
+  coopt profile [-o profile.json] [--event cpu-clock] [--call-graph MODE] -- COMMAND ARGS...
   coopt profile --perf-data perf.data [-o profile.json]
   coopt profile --perf-script perf-script.txt [-o profile.json]
   coopt profile show profile.json
   coopt profile merge a.json b.json [--weights 2,1] -o merged.json
 
+Call chains are recorded by default (dwarf): they credit time spent in libraries (a strlen in a loop, memcpy,
+qsort) to the journaled function that called them. --call-graph none records leaf samples only.
 The schema of the profile file is in docs/profile.md."""
+
+CALL_GRAPH_MODES = ("dwarf", "fp", "lbr", "none")
 
 
 def _record_parser() -> argparse.ArgumentParser:
@@ -37,16 +41,27 @@ def _record_parser() -> argparse.ArgumentParser:
         const="dwarf",
         default=None,
         metavar="MODE",
-        help="record call chains for self vs children: dwarf (default; needs no frame pointers), fp or lbr",
+        help="call chains: dwarf (the default when recording; also dwarf,STACK_BYTES), fp, lbr or none",
     )
+    p.add_argument("--no-call-graph", dest="call_graph", action="store_const", const="none",
+                   help="record no call chains (same as --call-graph none)")
     p.add_argument(
-        "--freq", type=int, default=None, help="samples per second (default: perf's 4000; 1000 with dwarf call graphs)"
+        "--freq", type=int, default=None, help="samples per second (default: 1000 with dwarf call chains, else 4000)"
     )
     p.add_argument("--journal", default=None, help="the journal to attribute to (default: the cache's)")
     p.add_argument("--allow-failure", action="store_true", help="keep the profile when the workload exits non-zero")
     p.add_argument("--save-perf-data", metavar="FILE", help="keep the recording at FILE")
     p.add_argument("--quiet", action="store_true", help="print only where the profile went")
     return p
+
+
+def _call_graph(text: str | None) -> str | None:
+    """The perf --call-graph argument for `text` (None for none or not given), or a UsageError."""
+    if text is None:
+        return None
+    if text.split(",")[0] not in CALL_GRAPH_MODES:
+        raise UsageError("--call-graph takes one of %s (got %r)" % (", ".join(CALL_GRAPH_MODES), text))
+    return None if text == "none" else text
 
 
 def _journal(explicit: str | None) -> str:
@@ -67,13 +82,14 @@ def _record(argv: list[str]) -> int:
         opts, command = argv, []
     a = _record_parser().parse_args(opts)
     journal = _journal(a.journal)
+    mode = _call_graph(a.call_graph)
     if a.perf_data or a.perf_script:
         if command:
             raise UsageError("give either a command after -- or --perf-data/--perf-script, not both")
         if a.perf_data:
-            profile = build.from_perf_data(a.perf_data, journal, event=a.event, call_graph=a.call_graph)
+            profile = build.from_perf_data(a.perf_data, journal, event=a.event, call_graph=mode)
         else:
-            profile = build.from_perf_script(a.perf_script, journal, event=a.event)
+            profile = build.from_perf_script(a.perf_script, journal, event=a.event, call_graph=mode)
     else:
         if not command:
             raise UsageError("no workload: use `coopt profile [-o FILE] -- COMMAND ARGS...` (or --perf-data FILE)")
@@ -83,7 +99,7 @@ def _record(argv: list[str]) -> int:
             command,
             journal,
             event=a.event or perf.DEFAULT_EVENT,
-            call_graph=a.call_graph,
+            call_graph=build.DEFAULT_CALL_GRAPH if a.call_graph is None else mode,
             freq=a.freq,
             allow_failure=a.allow_failure,
             keep_data=a.save_perf_data,
@@ -92,8 +108,10 @@ def _record(argv: list[str]) -> int:
     if not a.quiet:
         print(render(profile, top=10, functions=5))
         print()
-    print("wrote %s (%d samples, %.1f%% in %d journaled TUs)" % (
-        a.output, profile.samples, 100.0 * profile.journaled_share, len(profile.tus)))
+    credited = sum(t.library_share or 0.0 for t in profile.tus)
+    print("wrote %s (%d samples, %.1f%% in %d journaled TUs%s)" % (
+        a.output, profile.samples, 100.0 * profile.journaled_share, len(profile.tus),
+        ", %.1f%% more in libraries they called" % (100.0 * credited) if credited else ""))
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 
 from coopt.cli import UsageError
 from coopt.cli.common import load_settings
+from coopt.report.render import FORMATS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         "machines) are merged into one report: each TU once, with the shard that handled it; a shard without a "
         "result is reported as missing.",
     )
-    p.add_argument("--format", choices=("md", "json", "html"), default="md", help="output format (default md)")
+    p.add_argument("--format", choices=tuple(FORMATS), default="md", help="output format (default md)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--run", metavar="DIR", help="the run directory (default: the latest run under <cache>/runs)")
     where.add_argument("--results", metavar="PATH", nargs="+", help="shard results to merge: state files "
@@ -31,9 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 def run(_name: str, argv: list[str]) -> int:
     """Entry point of `coopt report`."""
     a = _parser().parse_args(argv)
-    from coopt.agents.optimize_state import RunStateError, latest_run
-    from coopt.agents.report import render
-    from coopt.agents.report_merge import combine, load_results
+    from coopt.optimize.state import RunStateError, latest_run
+    from coopt.report.merge import combine, load_results
+    from coopt.report.render import render
 
     try:
         paths = a.results or [a.run or latest_run(load_settings().cache_dir)]

@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(_name: str, argv: list[str]) -> int:
     a = _parser().parse_args(argv)
-    from coopt.verify.api import VerifyInputError, VerifyOptions, verify
     from coopt.verify.perfstats import PerfSettings
+    from coopt.verify.pipeline import VerifyInputError, VerifyOptions, verify
 
     if a.fuzz < 0:
         raise UsageError("--fuzz: seconds must be 0 or more, not %g" % a.fuzz)

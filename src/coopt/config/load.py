@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from coopt.agents.registry import COMPILER_LEVELS, LLM_LEVELS
 from coopt.config import model, schema
 from coopt.config.source import ConfigError, ConfigFile, find
 
@@ -107,11 +108,11 @@ def _describe(origin: model.Origin, key: schema.Key) -> str:
 def _cross_checks(values: dict[str, model.Setting]) -> None:
     levels = values["optimize.levels"]
     provider = values["llm.provider"]
-    wanted = [lv for lv in levels.value if lv in schema.LLM_LEVELS]  # type: ignore[attr-defined]
+    wanted = [lv for lv in levels.value if lv in LLM_LEVELS]  # type: ignore[attr-defined]
     if wanted and provider.value == "none":
         raise ConfigError("%s: level %s needs an LLM: set [llm] provider to local or openai (or COOPT_LLM_PROVIDER), "
                           "or keep to levels %s" % (_describe(levels.origin, schema.BY_DOTTED["optimize.levels"]),
-                                                    ", ".join(wanted), ", ".join(schema.COMPILER_LEVELS)))
+                                                    ", ".join(wanted), ", ".join(COMPILER_LEVELS)))
 
 
 def load(cwd: str | None = None, environ: Mapping[str, str] | None = None,

@@ -13,11 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The optimizer's levels (agents/optimize_levels.py: COMPILER_LEVELS + LLM_LEVELS); a test keeps them equal.
-COMPILER_LEVELS = ("flags", "pgo")
-LLM_LEVELS = ("source", "ir", "asm")
+from coopt.agents.registry import COMPILER_LEVELS, LLM_LEVELS
+
 LLM_PROVIDERS = ("none", "local", "openai")
-GUIDES = ("ucb", "llm")  # agents/llm_guide.py
+GUIDES = ("ucb", "llm")  # optimize/llm_guide.py
 HOOKS = ("build", "clean", "test", "bench", "profile")
 
 _TRUE = ("1", "true", "yes", "on")

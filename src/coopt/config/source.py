@@ -1,7 +1,7 @@
 """Finding the config file and reading it: the TOML data plus the line each key is written on.
 
 coopt.toml is found exactly as coopt-cc finds it (`COOPT_CONFIG`, else the nearest coopt.toml at or above the
-working directory; wrapper/settings.py), so both readers always read the same file. Only when there is none does
+working directory; coopt/locate.py), so both readers always read the same file. Only when there is none does
 `[tool.coopt]` in the nearest pyproject.toml that has one count.
 
 tomllib gives values but not positions, so a small scanner maps each `[table]` header and `key =` line to its
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from coopt.wrapper.settings import CONFIG_NAME
+from coopt.locate import CONFIG_NAME, find_config
 
 PYPROJECT = "pyproject.toml"
 
@@ -143,10 +143,8 @@ def read(path: str, root: tuple[str, ...] = ()) -> ConfigFile | None:
 
 
 def find_coopt_toml(start: str, environ: Mapping[str, str]) -> str:
-    """The coopt.toml coopt-cc would read for a compile in `start` (wrapper/settings.find_config, with the
+    """The coopt.toml coopt-cc would read for a compile in `start` (locate.find_config, with the
     environment passed in): `COOPT_CONFIG` when set (even empty: then none), else the nearest at or above."""
-    from coopt.wrapper.settings import find_config
-
     return find_config(os.path.abspath(start), environ)
 
 

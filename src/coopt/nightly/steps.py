@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from coopt.cache import journal, stats
+from coopt.cache import stats
 from coopt.cache.layout import CacheLayout
-from coopt.config import Command, Config, environment
+from coopt.config import Command, Config
 from coopt.hooks import Hook, HookResult, run_hook, tail
+from coopt.journal import log as journal
 from coopt.nightly.console import Console
 from coopt.nightly.state import NightlyState
 
@@ -182,29 +184,21 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def step_optimize(ctx: Context) -> Outcome:
-    from coopt.agents.optimize import OptimizeOptions, StopFlag, optimize
-    from coopt.agents.optimize_setup import OptimizeError
-    from coopt.cache.put import Remotes
+    from coopt.optimize.options import OptimizeOptions
+    from coopt.optimize.plan import OptimizeError
+    from coopt.optimize.progress import StopFlag
+    from coopt.optimize.run import optimize
 
-    cfg, hooks = ctx.config.optimize, ctx.config.hooks
+    hooks = ctx.config.hooks
     assert hooks.profile is not None
     bench = hooks.bench or hooks.profile
     log_path = ctx.log_path("optimize")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     # An interrupted attempt left its run state in run_dir: the optimizer continues it (resume) when it is of
     # this same profile and these settings, so the candidates it judged are neither redone nor paid for twice.
-    opts = OptimizeOptions(
-        cache_dir=ctx.config.cache.dir, profile=ctx.profile_path, levels=list(cfg.levels),
-        budget_evaluations=cfg.budget, budget_seconds=cfg.budget_seconds, budget_tokens=cfg.budget_tokens,
-        bench=bench.shell_line(),
-        train=hooks.profile.shell_line(), min_gain=cfg.min_gain, pairs=cfg.pairs, llm=ctx.config.llm.provider,
-        run_dir=ctx.run_dir, max_tus=cfg.max_tus, final=cfg.final_check, float_tolerance=cfg.float_tolerance,
-        fuzz_seconds=cfg.fuzz_seconds, guide=cfg.guide,
-        assume_cpu=cfg.assume_cpu, llm_env=environment(ctx.config), resume=True,
-        remotes=Remotes(ctx.config.cache.remote, ctx.config.cache.remote_read_only),
-    )
-    with open(log_path, "a", encoding="utf-8") as log:
-        progress = _tee_progress(ctx.console, log)
+    opts = OptimizeOptions.from_config(ctx.config, profile=ctx.profile_path, bench=bench.shell_line(),
+                                       train=hooks.profile.shell_line(), run_dir=ctx.run_dir, resume=True)
+    with open(log_path, "a", encoding="utf-8") as log, _tee_progress(ctx.console, log) as progress:
         try:
             state = optimize(opts, progress, StopFlag())
         except OptimizeError as exc:
@@ -234,16 +228,20 @@ def step_optimize(ctx: Context) -> Outcome:
 
 def _tee_progress(console: Console, log: TextIO) -> Any:
     """The optimizer's progress on our console and, as whole lines, in the optimize log."""
-    from coopt.agents.optimize import Progress
+    from coopt.optimize.progress import Progress
 
     class TeeProgress(Progress):
         def line(self, text: str) -> None:
-            console.line(text)
-            log.write(text + "\n")
-            log.flush()
+            with self._lock:
+                console.line(text)
+                log.write(text + "\n")
+                log.flush()
+                self._last_write = time.monotonic()
 
         def status(self, text: str) -> None:
             console.status(text)
+            if not self.tty:
+                super().status(text)  # the heartbeat through silent stretches of a CI log
 
     return TeeProgress(console.stream, console.tty)
 
@@ -299,10 +297,10 @@ def step_test(ctx: Context) -> Outcome:
 
 
 def step_report(ctx: Context) -> Outcome:
-    from coopt.agents.optimize_state import RunStateError, load
-    from coopt.agents.report import render
     from coopt.cache.store import Store
     from coopt.nightly.summary import steps_markdown
+    from coopt.optimize.state import RunStateError, load
+    from coopt.report.render import render
 
     written = []
     try:

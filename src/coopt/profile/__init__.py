@@ -7,6 +7,7 @@
     tus.py       the TUs the journal knows: compile records, their objects, what each object defines (`nm`)
     symbols.py   symbol tables of the programs and libraries that ran (`nm`), DWARF compile units
     attribute.py samples -> functions -> TUs, samples outside journaled code kept and named
+    explain.py   the one-line error when nothing is journaled: the build, the journal, or the call chains to record
     model.py     the profile file: dataclasses, PROFILE_VERSION, JSON in and out
     merge.py     several workloads' profiles -> one, weighted
     report.py    the ranked table of `coopt profile show`

@@ -161,6 +161,24 @@ def record(
     return Recording(data, rc, seconds, list(tail))
 
 
+def recorded_call_graph(data: str) -> str | None:
+    """The call graph mode a recording was made with, read from its event attributes (`perf evlist -v`): dwarf
+    when user stacks were sampled, lbr when branch call stacks were, fp for kernel-walked chains alone, None for
+    no chains (or when perf cannot say)."""
+    proc = subprocess.run([find_perf(), "evlist", "-v", "-f", "-i", data], capture_output=True, text=True,
+                          errors="replace")
+    if proc.returncode != 0:
+        return None
+    text = proc.stdout
+    if "STACK_USER" in text:
+        return "dwarf"
+    if "CALL_STACK" in text:
+        return "lbr"
+    if "CALLCHAIN" in text:
+        return "fp"
+    return None
+
+
 @contextmanager
 def script_lines(data: str, event: str | None = None) -> Iterator[Iterator[str]]:
     """The lines of `perf script` for the recording `data`, streamed. Raises ProfileError if perf cannot read it."""

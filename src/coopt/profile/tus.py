@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from coopt.cache import journal
-from coopt.cache.job import CompileJob
+from coopt.journal import log as journal
+from coopt.journal.job import CompileJob
 from coopt.profile.errors import ProfileError
 
 # nm's letters for code: global/local text, weak, GNU indirect function.

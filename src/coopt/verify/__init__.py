@@ -6,7 +6,9 @@ pluggable input sources), `fuzz` (the libFuzzer input source), `harness` (the ge
 program), `build` (compiling both sides and renaming their symbols apart), `sandbox` (containment of code we did
 not write), `diffrun` (running the harness and judging each input), `warnings` (new compiler warnings), `program`
 (the project's own test and bench hooks), `perfstats` (A/B timing statistics and instruction counts), `evidence`
-and `verdict` (what is recorded), `api` (the one entry point: `verify`). Importing this package does no work.
+and `verdict` (what is recorded), `acceptance` (the one rule: a speed-up interval against min_gain),
+`program_bench` (the program-level A/B judge of the optimizer), `pipeline` (the one entry point: `verify`).
+Importing this package does no work.
 """
 
 # libFuzzer's time box per driven function where a caller does not choose (the CLI, the optimizer's config): a

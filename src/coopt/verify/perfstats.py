@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -68,13 +69,19 @@ def interleaved(run_a: Callable[[], float], run_b: Callable[[], float], settings
     return Interval(point, low, high, "wall", sa, sb)
 
 
-def timed(argv: Sequence[str], scratch: str, env: dict[str, str], limits: sandbox.Limits, shell: bool = False) -> float:
-    """Wall seconds of one contained run; raises RuntimeError when the command fails."""
+def timed(argv: Sequence[str], scratch: str, env: dict[str, str], limits: sandbox.Limits, shell: bool = False,
+          cpu: bool = False) -> float:
+    """Seconds of one contained run: wall time, or with `cpu` the user + system CPU time of it and every process it
+    waited for (what the program-level A/B measures by default); raises RuntimeError when the command fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     res = sandbox.run(argv, scratch, limits, env, shell=shell)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0 or res.timed_out:
         raise RuntimeError("benchmark command failed (%s): %s" % (res.returncode, res.stderr.strip()[-300:]))
+    if cpu:
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return elapsed
 
 

@@ -10,8 +10,9 @@ import os
 import sys
 import time
 
-from coopt.cache import journal, stats
+from coopt.cache import stats
 from coopt.cache.layout import CacheLayout
+from coopt.journal import log as journal
 from coopt.wrapper import compiler as compmod
 from coopt.wrapper import settings as settingsmod
 from coopt.wrapper.reasons import Reason
@@ -20,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing these modules is deferred to where they are needed
     from collections.abc import Callable
 
-    from coopt.cache.job import CompileJob
+    from coopt.journal.job import CompileJob
     from coopt.wrapper.classify import Classified
 
 
@@ -129,7 +130,7 @@ def _decide(
             _leave_replay_memo(resolved, settings, layout, cwd, args, c)
         return None
     if c.kind == "link":
-        from coopt.cache.job import LinkJob
+        from coopt.journal.job import LinkJob
 
         if writable:
             journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
@@ -153,7 +154,7 @@ def _compile(
 ) -> int | None:
     from coopt.cache import key as keymod
     from coopt.cache.identity import compiler_identity
-    from coopt.cache.job import CompileJob
+    from coopt.journal.job import CompileJob
 
     source_path = c.source if os.path.isabs(c.source) else os.path.join(cwd, c.source)
     try:
@@ -224,12 +225,12 @@ def _from_remotes(
     direct_key: str,
     debug_log: list[str],
 ) -> CacheLayout | None:
-    """A local miss: ask the remote stores (cache/tier.py). The layout now holding the variant, or None.
+    """A local miss: ask the remote stores (cache/remote/sync.py). The layout now holding the variant, or None.
 
     Whatever goes wrong here (a bad spec, a backend's bug) is a miss, never a failed compile.
     """
     try:
-        from coopt.cache import tier as tiermod
+        from coopt.cache.remote import sync as tiermod
 
         tier = tiermod.Tier(
             layout,
@@ -292,8 +293,8 @@ def _leave_replay_memo(
     `c` is the call's classification. `describe`, `source_hash` and `key` come with a compile that missed (see
     _compile); without them the call was a link or a pass-through.
     """
-    from coopt.cache.job import LinkJob
-    from coopt.cache.journal import encode
+    from coopt.journal.job import LinkJob
+    from coopt.journal.log import encode
     from coopt.wrapper import fastpath
     from coopt.wrapper.classify import classify
 

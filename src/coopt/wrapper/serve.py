@@ -15,7 +15,7 @@ runs after all, so the build is right but that TU's diagnostics print twice.
 
 A *direct* hit (counted as `hit` and `hit_direct`) skips steps 3-4, so it costs a few stats instead of a compiler
 run. It is taken only when all of these hold: the manifest result says `direct clean` (the original compile
-printed nothing for these key arguments, and put time recorded its header search: cache/lookups.py); no
+printed nothing for these key arguments, and put time recorded its header search: cache/header_search.py); no
 dependency file is asked for (-MD/-MMD/-Wp,-MD... keep the compiler run, which writes it); and every recorded
 fact about the search still holds (each path tried before a found header is still absent, each search directory
 still there: manifest.lookups_hold). Then there is nothing to print, nothing that could fail and no header
@@ -29,9 +29,9 @@ from stat import S_ISREG
 
 from coopt.cache import key as keymod
 from coopt.cache import manifest, stats
-from coopt.cache.job import CompileJob
 from coopt.cache.layout import CacheLayout
 from coopt.cache.store import Store
+from coopt.journal.job import CompileJob
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

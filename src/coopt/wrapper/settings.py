@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import os
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: keep the hot path import-light
-    from collections.abc import Mapping
+from coopt.locate import CONFIG_NAME as CONFIG_NAME
+from coopt.locate import find_config
 
-CONFIG_NAME = "coopt.toml"
 REMOTE_RETRY_AFTER = 60.0  # config/schema.py has the same defaults (a test checks)
 REMOTE_RECHECK = 300.0
 _TRUE = ("1", "true", "yes", "on")
@@ -42,7 +40,7 @@ class Settings:
         self.compiler = ""
         self.cache_dir = ""
         self.read_only = False
-        self.remote: tuple[str, ...] = ()  # spec texts, parsed only when a lookup needs them (cache/tier.py)
+        self.remote: tuple[str, ...] = ()  # spec texts, parsed only when a lookup needs them (cache/remote/sync.py)
         self.remote_read_only = False
         self.remote_retry_after = REMOTE_RETRY_AFTER
         self.remote_recheck = REMOTE_RECHECK
@@ -55,22 +53,6 @@ class Settings:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
-
-
-def find_config(start: str, environ: Mapping[str, str] | None = None) -> str:
-    """Path of the nearest coopt.toml at or above `start`, or "" (`COOPT_CONFIG` from `environ` wins, even empty)."""
-    explicit = (os.environ if environ is None else environ).get("COOPT_CONFIG")
-    if explicit is not None:
-        return explicit
-    d = start
-    while True:
-        candidate = os.path.join(d, CONFIG_NAME)
-        if os.path.isfile(candidate):
-            return candidate
-        parent = os.path.dirname(d)
-        if parent == d:
-            return ""
-        d = parent
 
 
 def _read_toml(path: str) -> tuple[dict, bytes]:

@@ -1,6 +1,6 @@
 """What every remote backend is: a store of bytes by key with get/put/exists/delete, and one failure type.
 
-The tier above (cache/tier.py) packs, signs and checks what it stores; a backend only moves bytes. Any failure of
+The tier above (cache/remote/sync.py) packs, signs and checks what it stores; a backend only moves bytes. Any failure of
 the server or the way to it -- refused, timed out, a protocol error, credentials refused, a 5xx -- is a
 `RemoteError`, so the caller has one thing to catch and can skip the remote for the rest of the build.
 """

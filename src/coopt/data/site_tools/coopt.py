@@ -9,8 +9,8 @@ env['ENV'].
 
 SCons runs commands in env['ENV'], not in the user's environment, so this tool also passes on what coopt-cc
 needs there: the COOPT_* settings, HOME and XDG_CACHE_HOME (to find the cache), the user's PATH entries (after
-SCons' own, so other tools resolve as before), and the locale variables, which are part of the cache key:
-without them a variant stored from the user's shell would never match a compile made under SCons.
+SCons' own, so other tools resolve as before), and the locale variables, so that coopt-cc and the compiler
+print their messages as they would in the user's shell (the locale is not part of the cache key).
 
 This file is loaded by SCons' own Python, which need not have coopt installed: it imports nothing from coopt.
 """

@@ -1,0 +1,1 @@
+"""Compiler constituents as proposers and tools: clang flags, PGO, opt and llc, other installed compilers."""

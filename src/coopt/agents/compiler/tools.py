@@ -1,0 +1,200 @@
+"""The compiler's own constituents as tools: flags, `opt` pipelines, `llc` options, per-TU instrumented PGO.
+
+Each tool takes a journaled compile (CompileJob) and produces a candidate object in a work directory, with the
+recipe that made it. Agents (LLM or deterministic) call these; the verifier judges what they produce.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import LinkRecord, relink
+from coopt.llm.types import Tool
+from coopt.toolchain import Toolchain, find_toolchain
+
+
+class ToolError(Exception):
+    """A tool run failed; the message carries the command's last line of stderr."""
+
+
+# Options that tie code to a CPU (clang's -march/-mcpu/-mtune and ISA switches, llc's -mcpu/-mattr). A variant
+# built with one runs only where that CPU's instructions exist, yet its cache key is the user's compile: tools may
+# add them only when [optimize] assume_cpu says every machine that shares the cache has this CPU.
+TARGET_PREFIXES = ("-march=", "-mcpu=", "-mtune=", "-mattr=", "--march=", "--mcpu=", "-target-cpu",
+                   "-target-feature", "-mavx", "-msse", "-mssse", "-mfma", "-mbmi", "-mpopcnt", "-mlzcnt",
+                   "-mf16c", "-mmovbe", "-maes", "-mpclmul", "-msha", "-madx", "-mrdrnd", "-mneon", "-msve")
+
+
+def target_flags(flags: list[str]) -> list[str]:
+    """The options among `flags` that assume a target CPU (including -march=x86-64-v3 style levels)."""
+    return [f for f in flags if f.startswith(TARGET_PREFIXES)]
+
+
+def check_target(flags: list[str], assume_cpu: bool) -> None:
+    """ToolError when `flags` assume a CPU and the configuration does not allow it."""
+    found = target_flags(flags)
+    if found and not assume_cpu:
+        raise ToolError("%s assume%s a target CPU; [optimize] assume_cpu is false, so no variant may"
+                        % (" ".join(found), "s" if len(found) == 1 else ""))
+
+
+@dataclass(frozen=True)
+class Built:
+    """A candidate object for one TU and how it was made."""
+
+    level: str  # flags, ir, asm, pgo, source
+    label: str  # short human description, e.g. "-O3 -funroll-loops" or "pgo"
+    object_path: str
+    recipe: list[list[str]] = field(default_factory=list)  # the commands, in order
+    artifact_path: str = ""  # the .ll/.s/.c/.profdata it was built from, if any
+    extra_flags: list[str] = field(default_factory=list)
+
+
+def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None, timeout: float = 900) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise ToolError("%s failed (exit %d): %s" % (os.path.basename(cmd[0]), proc.returncode,
+                                                     lines[-1] if lines else ""))
+
+
+def toolchain_for(job: CompileJob) -> Toolchain:
+    return find_toolchain(job.compiler)
+
+
+def compile_with_flags(job: CompileJob, flags: list[str], out: str, label: str = "", assume_cpu: bool = False
+                       ) -> Built:
+    """The TU compiled with the job's own flags followed by `flags` (later flags win, as with clang). Target CPU
+    options among `flags` need `assume_cpu` (ToolError otherwise); the job's own flags are the user's choice."""
+    check_target(flags, assume_cpu)
+    cmd = job.replay_command(job.source, os.path.abspath(out), flags)
+    _run(cmd, job.cwd, job.subprocess_env())
+    return Built("flags", label or " ".join(flags), os.path.abspath(out), [cmd], extra_flags=list(flags))
+
+
+def emit_ir(job: CompileJob, out_ll: str, flags: list[str] | None = None) -> list[str]:
+    """The TU's LLVM IR as the job's flags produce it (optimized IR at the job's level)."""
+    cmd = [job.compiler, *job.key_args, *(flags or []), "-S", "-emit-llvm", "-c", job.source, "-o",
+           os.path.abspath(out_ll)]
+    _run(cmd, job.cwd, job.subprocess_env())
+    return cmd
+
+
+# The compiler tools as an LLM sees them: one schema per tool, named as its Python function. An agent offers the
+# ones its level can use (the IR agent: run_opt) and runs the call itself through the function of that name.
+PIPELINE = re.compile(r"[A-Za-z0-9<>(),;=_.\-]{1,400}")
+OPT_TOOL = Tool(
+    "run_opt",
+    "Have LLVM's opt transform the whole module with a new-pass-manager pipeline instead of writing IR "
+    "yourself, e.g. \"function(loop-unroll<O3>,instcombine,simplifycfg)\" or \"default<O3>\"; the result "
+    "becomes the candidate and is verified like written IR.",
+    {"type": "object", "properties": {"pipeline": {"type": "string", "description": "an opt -passes= value"}},
+     "required": ["pipeline"]},
+)
+
+
+def valid_pipeline(pipeline: object) -> str:
+    """`pipeline` when it is a plausible opt -passes= value (one argument, no spaces or quotes), else ""."""
+    return pipeline if isinstance(pipeline, str) and PIPELINE.fullmatch(pipeline) else ""
+
+
+def run_opt(tc: Toolchain, ll: str, pipeline: str, out_ll: str) -> list[str]:
+    """`opt -passes=PIPELINE` over an IR file (new pass manager syntax, e.g. "default<O3>")."""
+    cmd = [tc.tool("opt"), "-passes=" + pipeline, "-S", ll, "-o", out_ll]
+    _run(cmd, os.path.dirname(os.path.abspath(out_ll)))
+    return cmd
+
+
+def run_llc(tc: Toolchain, ll: str, options: list[str], out_obj: str, assume_cpu: bool = False) -> list[str]:
+    """`llc` to an object file with the given options (e.g. -O3; -mcpu=... only with `assume_cpu`)."""
+    check_target(options, assume_cpu)
+    cmd = [tc.tool("llc"), *options, "-filetype=obj", "-relocation-model=pic", ll, "-o", out_obj]
+    _run(cmd, os.path.dirname(os.path.abspath(out_obj)))
+    return cmd
+
+
+def profile_runtime_missing(clang: str) -> str:
+    """Why `clang` cannot link an instrumented (-fprofile-instr-generate) program, in one line; "" when it can.
+    Debian ships clang's profile runtime in libclang-rt-N-dev, which clang only recommends."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="coopt-pgo-check-") as d:
+        src, exe = os.path.join(d, "t.c"), os.path.join(d, "t")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            proc = subprocess.run([clang, "-fprofile-instr-generate", src, "-o", exe], capture_output=True,
+                                  text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return "%s cannot be run: %s" % (clang, exc)
+    if proc.returncode == 0:
+        return ""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    try:
+        major = str(find_toolchain(clang).major)
+    except Exception:  # noqa: BLE001 - only the package name of the hint depends on it
+        major = "N"
+    return "%s cannot link an instrumented program (%s): install its profile runtime (apt-get install " \
+        "libclang-rt-%s-dev)" % (clang, (lines[0] if lines else "exit %d" % proc.returncode)[:160], major)
+
+
+@dataclass(frozen=True)
+class PgoProfile:
+    """A merged instrumentation profile for some TUs of one program, and the workload it was trained on."""
+
+    profdata: str
+    workload: list[str]
+    runs: int
+
+
+def pgo_train(
+    jobs: list[CompileJob],
+    link: LinkRecord,
+    workload: list[list[str]],
+    workdir: str,
+    program_placeholder: str = "{program}",
+    timeout: float = 900,
+) -> PgoProfile:
+    """Instrument only `jobs` (the hot TUs), relink the program, run each workload command, merge the profile.
+
+    Workload commands name the program as `{program}`; they run in the link's directory. Only the hot TUs carry
+    instrumentation, which keeps training runs close to full speed.
+    """
+    if not jobs:
+        raise ToolError("no TUs to instrument")
+    tc = toolchain_for(jobs[0])
+    os.makedirs(workdir, exist_ok=True)
+    replacements: dict[str, str] = {}
+    for i, job in enumerate(jobs):
+        obj = os.path.join(workdir, "instr-%d-%s.o" % (i, os.path.splitext(os.path.basename(job.source))[0]))
+        _run(job.replay_command(job.source, obj, ["-fprofile-instr-generate"]), job.cwd, job.subprocess_env())
+        replacements[job.output_path] = obj
+    program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))
+    relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
+    raw_dir = os.path.join(workdir, "profraw")
+    os.makedirs(raw_dir, exist_ok=True)
+    env = dict(os.environ, LLVM_PROFILE_FILE=os.path.join(raw_dir, "%p-%m.profraw"))
+    for cmd in workload:
+        argv = [program if a == program_placeholder else a.replace(program_placeholder, program) for a in cmd]
+        proc = subprocess.run(argv, cwd=link.cwd, env=env, capture_output=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise ToolError("training run %s failed (exit %d)" % (" ".join(cmd), proc.returncode))
+    raws = sorted(os.path.join(raw_dir, f) for f in os.listdir(raw_dir) if f.endswith(".profraw"))
+    if not raws:
+        raise ToolError("the training runs wrote no profile")
+    profdata = os.path.join(workdir, "merged.profdata")
+    _run([tc.tool("llvm-profdata"), "merge", "-o", profdata, *raws], workdir)
+    return PgoProfile(profdata=profdata, workload=[" ".join(c) for c in workload], runs=len(workload))
+
+
+def pgo_compile(job: CompileJob, profile: PgoProfile, out: str, extra_flags: list[str] | None = None) -> Built:
+    """The TU compiled with the job's flags, the trained profile, and `extra_flags` (e.g. -O3) after them."""
+    flags = ["-fprofile-instr-use=" + profile.profdata, "-Wno-profile-instr-unprofiled",
+             "-Wno-profile-instr-out-of-date", *(extra_flags or [])]
+    label = " ".join(["pgo", *(extra_flags or [])])
+    built = compile_with_flags(job, flags, out, label=label)
+    return Built("pgo", label, built.object_path, built.recipe, profile.profdata, flags)

@@ -1,0 +1,401 @@
+"""What the LLM levels (source, ir, asm) of `coopt optimize` share: a proposal samples the model until one
+rewrite passes the verifier, and every candidate goes through the verifier the same way (the TU's own flags and
+compiler, the run's float tolerance, fuzzing and time limit, the test-generation agent's inputs next to the
+built-in generators, the rest of the program linked in when the TU calls into it).
+
+A level supplies an agent with `prepare(job, function)` (raising one of its `refusals` when the function cannot
+be asked about), `sample(prepared, k)` (a result with `.candidate` or a `.line()` saying why not) and `tokens`.
+The agents' `sample` is one loop, `SampleLoop`: ask, turn the answer into the rewritten function, drop it when it
+is the original or an earlier sample's, build it, and when the build fails send the tool's errors back to the
+model for up to `fixes` more rounds while the conversation still fits the context window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, Protocol, TypeVar
+
+from coopt.agents.compiler.tools import Built
+from coopt.agents.levels import AgentContext, Candidate, HotTU, JudgedAttempt, LevelUnavailable, NoCandidate
+from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
+from coopt.agents.testgen import TestGenAgent
+from coopt.journal.job import CompileJob
+from coopt.llm.client import CHARS_PER_TOKEN
+from coopt.llm.local_server import LocalModelError
+from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling
+from coopt.verify.behaviour import BehaviourRequest
+from coopt.verify.evidence import CheckResult, Evidence
+
+
+class CandidateChecker:
+    """Verifies candidates of one run; remembers per TU what the verifier must link with it."""
+
+    def __init__(self, ctx: AgentContext, notes: list[str]) -> None:
+        self.ctx = ctx
+        self.notes = notes  # the agent's notes: where a TU's rest of the program could not be had
+        self._rest: dict[str, list[str]] = {}  # TU object -> what the verifier links with it
+
+    def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = ()) -> Evidence:
+        """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`, through the
+        run's `check` (the judge's settings are in it, not here)."""
+        if self.ctx.check is None:
+            raise LevelUnavailable("no behaviour check was given to the %s agent (AgentContext.check)" % tu.name)
+        return self.ctx.check(BehaviourRequest(tu.job.source_path, artifact, [function], absolute_flags(tu.job),
+                                               clang_for(tu.job), self.rest_of_program(tu), tuple(sources)))
+
+    def rest_of_program(self, tu: HotTU) -> list[str]:
+        """The program's other objects and libraries when the TU calls into them (the harness links them), else
+        nothing (the harness then also runs MSan, which needs every linked object instrumented)."""
+        if not self.ctx.link:  # an agent used without a program (its own tests): the TU alone
+            return []
+        if tu.object not in self._rest:
+            from coopt.journal.relink import RelinkError, defines_what_obj_needs, rest_of_program
+
+            work = os.path.join(self.ctx.workdir, "rest-of-program", "%d" % len(self._rest))
+            try:
+                rest = rest_of_program(self.ctx.link, tu.object, work)
+                self._rest[tu.object] = rest if defines_what_obj_needs(tu.job.output_path, rest) else []
+            except (RelinkError, OSError, subprocess.SubprocessError) as exc:
+                self.notes.append("%s: the rest of the program cannot be linked into the verifier (%s)" % (
+                    tu.name, exc))
+                self._rest[tu.object] = []
+        return self._rest[tu.object]
+
+
+def undrivable(job: CompileJob, function: str) -> str:
+    """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
+    about such a function would only spend tokens."""
+    from coopt.verify.signatures import SignatureError, parse
+
+    try:
+        tu = parse(job.source_path, absolute_flags(job), clang_for(job))
+    except SignatureError as exc:
+        return "the TU does not parse: %s" % exc
+    if function not in tu.functions and function not in tu.undrivable:
+        return ""  # extract() will say what is wrong with it
+    return tu.undrivable.get(function, "")
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A model's rewrite of one function, built to an object with the job's code generation flags, and how."""
+
+    function: str
+    sample: int
+    artifact: str  # the rewritten TU (.c) or the whole spliced module (.ll, .s): the recipe's input
+    object: str
+    recipe: list[list[str]]
+    text: str  # the function as spliced in
+    model: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What one sample came to. `outcome`: compiled/built, an answer status (garbage, truncated, timeout, ...),
+    no-code, not-defined, unchanged, duplicate, does-not-compile, too-long (source); changed-signature,
+    defines-other-symbols, bad-label, bad-tool-call, does-not-parse, does-not-assemble, does-not-build (IR, asm)."""
+
+    sample: int
+    outcome: str
+    detail: str
+    tokens: int
+    candidate: Rewrite | None = None
+
+    def line(self) -> str:
+        return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
+
+
+FIX_ERROR_LINES = 8  # of a tool's errors sent back to the model
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def error_excerpt(errors: str, path: str, shown_as: str) -> str:
+    """The first errors (with the lines the tool quotes), `path` (a scratch file) written as `shown_as`."""
+    lines = errors.replace(path, shown_as).splitlines()
+    first = next((i for i, ln in enumerate(lines) if "error" in ln), 0)
+    return "\n".join(lines[first:first + FIX_ERROR_LINES])
+
+
+class Refusal(Exception):
+    """An answer that cannot become a candidate: `outcome` names the kind, the message says what is wrong in one
+    line. `errors`, when set, is a tool's error excerpt worth sending back to the model for a fix."""
+
+    def __init__(self, outcome: str, detail: str, errors: str = "") -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.errors = errors
+
+
+class LoopOptions(Protocol):
+    """What the sample loop reads of an agent's options."""
+
+    @property
+    def fixes(self) -> int: ...
+
+    @property
+    def temperature(self) -> float: ...
+
+    @property
+    def context_tokens(self) -> int: ...
+
+    @property
+    def samples(self) -> int: ...
+
+
+class LoopPrepared(Protocol):
+    """What the sample loop reads of an agent's prepared function."""
+
+    @property
+    def messages(self) -> tuple[Message, ...]: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+
+P = TypeVar("P", bound=LoopPrepared)
+
+
+class SampleLoop(Generic[P]):
+    """One sample of an LLM agent, whatever the level: the steps that differ are the methods below."""
+
+    options: LoopOptions
+    built = "built"  # the outcome of a sample that became a candidate
+
+    def __init__(self, model: Model, workdir: str) -> None:
+        self.model = model
+        self.workdir = workdir
+        self.tokens = 0  # charged over the agent's life
+        self._seen: dict[tuple[str, str], set[str]] = {}  # (file, function) -> digests of the rewrites so far
+
+    # ---- the level's steps -------------------------------------------------------------------------------------
+
+    def prepare(self, job: CompileJob, function: str) -> P:
+        """The prompt for `function` of `job`. The level's refusals (ExtractError, DoesNotFit) when there is none."""
+        raise NotImplementedError
+
+    def request(self, messages: tuple[Message, ...], sampling: Sampling) -> ChatRequest:
+        """The request for `messages` (a level may offer tools next to them)."""
+        return ChatRequest(messages, sampling=sampling)
+
+    def identity(self, prep: P) -> tuple[str, str, str]:
+        """(file, function name, the original function's text as the model was shown it)."""
+        raise NotImplementedError
+
+    def stem(self, prep: P, k: int, fix: int) -> str:
+        """The file name stem of sample `k`'s artifacts after `fix` repair rounds."""
+        raise NotImplementedError
+
+    def rewrite(self, prep: P, answer: Answer, stem: str) -> tuple[Any, str]:
+        """What the answer makes (the level's artifact text) and the function as spliced. Refusal when nothing."""
+        raise NotImplementedError
+
+    def make_object(self, prep: P, made: Any, stem: str) -> tuple[str, str, list[list[str]]]:
+        """Write and build `made`: (artifact, object, recipe). Refusal, with the tool's `errors`, when it fails."""
+        raise NotImplementedError
+
+    def fix_prompt(self, errors: str) -> str:
+        """The follow-up that sends `errors` back and asks for the corrected function."""
+        raise NotImplementedError
+
+    # ---- the loop ----------------------------------------------------------------------------------------------
+
+    def sample(self, prep: P, k: int) -> SampleResult:
+        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
+        opts = self.options
+        path, name, original = self.identity(prep)
+        sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
+        messages = list(prep.messages)
+        tokens = 0
+        fix = 0
+        while True:
+            answer = self.model.query(self.request(tuple(messages), sampling))
+            tokens += answer.tokens_charged
+            self.tokens += answer.tokens_charged
+            if not answer.ok:
+                return SampleResult(k, answer.status.value, answer.detail, tokens)
+            stem = self.stem(prep, k, fix)
+            try:
+                made, function = self.rewrite(prep, answer, stem)
+                if normalized(function) == normalized(original):
+                    raise Refusal("unchanged", "the answer is the original function")
+                digest = hashlib.sha256(normalized(function).encode()).hexdigest()
+                seen = self._seen.setdefault((path, name), set())
+                if digest in seen:
+                    raise Refusal("duplicate", "the same rewrite as an earlier sample")
+                seen.add(digest)
+                artifact, obj, recipe = self.make_object(prep, made, stem)
+            except Refusal as exc:
+                last = SampleResult(k, exc.outcome, str(exc), tokens)
+                # A tool call has no text to correct: only written code goes back with its errors.
+                if not exc.errors or answer.tool_calls or fix >= opts.fixes:
+                    return last
+                follow = [Message("assistant", answer.text), Message("user", self.fix_prompt(exc.errors))]
+                size = sum(len(m.content) + 16 for m in messages + follow)
+                if estimate_tokens("x" * size) + prep.max_tokens > opts.context_tokens:
+                    return replace(last, detail=last.detail + "; no room in the context to ask for a fix")
+                messages += follow
+                fix += 1
+                continue
+            cand = Rewrite(name, k, artifact, obj, recipe, function, self.model.name, tokens)
+            return SampleResult(k, self.built, "", tokens, cand)
+
+    def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
+                                                                                      list[SampleResult]]:
+        """Up to `n` samples (default `options.samples`) for `function`: the built candidates and every sample's
+        outcome. The level's refusals (ExtractError, DoesNotFit) when the function cannot be asked about at all."""
+        prep = self.prepare(job, function)
+        results = [self.sample(prep, k) for k in range(n if n is not None else self.options.samples)]
+        return [r.candidate for r in results if r.candidate is not None], results
+
+
+@dataclass
+class FunctionState:
+    """Where the level is with one hot function: its prepared prompt, the next sample, the test inputs."""
+
+    prepared: Any = None  # the level agent's Prepared (messages, token allowance, context left out)
+    next_sample: int = 0
+    done: bool = False
+    note: str = ""
+    inputs: object | None = None  # the test-generation agent's input source, asked once per function
+    asked_inputs: bool = False
+
+
+class SampledLevel:
+    """An LLM level of `coopt optimize`: one proposal tries samples of the hottest functions until one passes
+    the verifier; a proposal that yields none raises NoCandidate with the tokens it spent."""
+
+    level = ""
+    proposer = ""
+    refusals: tuple[type[Exception], ...] = (ExtractError,)  # prepare() errors: the function is not asked about
+
+    def __init__(self, ctx: AgentContext, agent: Any, per_proposal: int, samples: int,
+                 testgen: TestGenAgent | None, max_functions: int = 3,
+                 close: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.agent = agent
+        self.per_proposal, self.samples = per_proposal, samples
+        self.max_functions = max_functions
+        self.testgen = testgen
+        self.state: dict[tuple[str, str], FunctionState] = {}
+        self.notes: list[str] = []
+        self.checker = CandidateChecker(ctx, self.notes)
+        self._close = close
+
+    def close(self) -> None:
+        """Stop the model (a local server) when this agent opened it."""
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def _spent(self) -> int:
+        return int(self.agent.tokens) + (self.testgen.tokens if self.testgen else 0)
+
+    def _functions(self, tu: HotTU) -> list[str]:
+        return tu.functions[:self.max_functions]
+
+    def _state(self, tu: HotTU, function: str) -> FunctionState:
+        key = (tu.object, function)
+        st = self.state.get(key)
+        if st is None:
+            st = self.state[key] = FunctionState()
+            try:
+                why = undrivable(tu.job, function)
+                if why:
+                    raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
+                st.prepared = self.agent.prepare(tu.job, function)
+            except self.refusals as exc:
+                st.done, st.note = True, str(exc)
+                self.notes.append(st.note)
+        return st
+
+    def unavailable(self) -> str:
+        return ""  # a missing or broken LLM is refused before the run starts (check_levels, make_agent)
+
+    def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
+        """Nothing to move past: each proposal samples afresh, so a resumed run simply asks again."""
+
+    def has_more(self, tu: HotTU) -> bool:
+        """Whether a hot function of `tu` still has samples to try."""
+        for fn in self._functions(tu):
+            st = self.state.get((tu.object, fn))
+            if st is None or not st.done:
+                return True
+        return False
+
+    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
+        """The next verified candidate of `tu`, or NoCandidate with what was tried and the tokens it cost."""
+        start = self._spent()
+        tried = 0
+        story: list[str] = []
+        for fn in self._functions(tu):
+            st = self._state(tu, fn)
+            if st.done:
+                if st.note:
+                    story.append(st.note)
+                continue
+            while not st.done and tried < self.per_proposal:
+                k = st.next_sample
+                st.next_sample += 1
+                st.done = st.next_sample >= self.samples
+                tried += 1
+                try:
+                    result = self.agent.sample(st.prepared, k)
+                except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
+                    raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
+                                      self._spent() - start) from exc
+                if result.candidate is None:
+                    story.append("%s %s" % (fn, result.line()))
+                    continue
+                cand = result.candidate
+                ev = self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, fn))
+                if ev.accepted:
+                    return self._candidate(cand, ev, self._spent() - start, st)
+                story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
+            if tried >= self.per_proposal:
+                break
+        spent = self._spent() - start
+        raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
+            self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent)
+
+    def _inputs(self, tu: HotTU, st: FunctionState, function: str) -> list[object]:
+        """The test-generation agent's inputs for `function`, asked once, about its C source."""
+        if self.testgen is None:
+            return []
+        if not st.asked_inputs:
+            st.asked_inputs = True
+            source = getattr(st.prepared, "source", None)
+            try:
+                if source is None:
+                    from coopt.agents.rewrite.context import extract
+
+                    source = extract(tu.job, function, clang_for(tu.job))
+                st.inputs = self.testgen.source_for(tu.job, source)
+            except ExtractError:
+                st.inputs = None  # a function the source extractor cannot show: the built-in inputs only
+        return [st.inputs] if st.inputs is not None else []
+
+    def _candidate(self, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
+        label = "%s sample %d" % (cand.function, cand.sample)
+        detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
+        dropped = getattr(st.prepared, "dropped", None)
+        if dropped:
+            detail += "; context left out to fit: %s" % ", ".join(dropped)
+        count = getattr(st.inputs, "count", None)
+        if count is not None:
+            detail += "; %d inputs from the test-generation agent" % count
+        ev.checks.append(CheckResult("proposer", True, detail))
+        built = Built(self.level, label, cand.object, cand.recipe, cand.artifact, [])
+        return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens)

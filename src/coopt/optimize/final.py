@@ -1,0 +1,113 @@
+"""The end of a run: the final measurement of every kept variant together (withdrawn when slower), the progress
+line per attempt and the closing summary."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from coopt.agents.levels import HotTU
+from coopt.budget import BudgetExhausted
+from coopt.cache.publish import withdraw
+from coopt.journal.relink import RelinkError
+from coopt.optimize.session import Run, interval_text
+from coopt.optimize.state import (
+    AttemptRecord,
+    MeasurementRecord,
+    state_name,
+)
+from coopt.verify.evidence import Interval
+from coopt.verify.program_bench import Interrupted
+
+
+def best_kept(run: Run) -> Interval | None:
+    """The best interval among the variants kept and not withdrawn."""
+    ivs = [k.interval for k in run.state.kept.values() if not k.withdrawn]
+    return max(ivs, key=lambda iv: iv.ratio) if ivs else None
+
+
+def progress_line(run: Run, tu: HotTU, a: AttemptRecord) -> None:
+    """One line per judged attempt: budget, TU, level, verdict, interval, best so far."""
+    head = "[%s, %.0f s]" % (run.budget.describe().split(",")[0] if run.budget.max_evaluations else
+                             "%d evals" % run.budget.evaluations, run.budget.seconds)
+    text = "%s %s (%.1f%%) %s %r: %s" % (head, tu.name, 100 * tu.share, a.level, a.label or "-", a.verdict)
+    if a.interval:
+        text += " %s" % interval_text(a.interval)
+        if a.remeasured:
+            text += " (measured again with %d pairs; first %s)" % (len(a.interval.samples_original),
+                                                                  interval_text(a.remeasured))
+    elif a.detail:
+        text += " (%s)" % a.detail[:160]
+    if a.kept:
+        text += " -> stored"
+    best = best_kept(run)
+    text += "; best so far %s" % (interval_text(best) if best else "none")
+    run.progress.line(text)
+
+
+def final(run: Run) -> None:
+    """The program with every kept variant, served from the cache, against the baseline."""
+    kept = [k for k in run.state.kept.values() if not k.withdrawn]
+    if not kept or run.bench is None or run.base is None:
+        return
+    if not run.opts.final:
+        run.state.notes.append("final measurement skipped (--no-final)")
+        return
+    if run.stop.requested:
+        run.state.notes.append("final measurement skipped: interrupted")
+        return
+    if run.budget.max_seconds and run.state.noise and not run.budget.fits(seconds=run.state.noise.seconds):
+        run.state.notes.append("final measurement skipped: it does not fit in the time left")
+        return
+    objects = {}
+    for k in kept:
+        entry = run.store.get(k.key)
+        if entry is None:
+            run.state.notes.append("the variant of %s is no longer in the cache" % k.source)
+            continue
+        objects[k.object] = entry.object_path
+    start = time.monotonic()
+    try:
+        side = run.bench.side("last", objects)
+        diff = run.bench.check(side)
+        if diff:
+            raise RuntimeError("the final program fails a test: %s" % diff)
+        iv = run.bench.time_ab(run.base, side)
+    except (RuntimeError, RelinkError, BudgetExhausted, Interrupted) as exc:
+        run.state.notes.append("final measurement not made: %s" % (str(exc) or type(exc).__name__))
+        return
+    run.state.final = MeasurementRecord(iv, run.opts.pairs, round(time.monotonic() - start, 2),
+                                        "all %d kept variant(s), objects from the cache, against the baseline"
+                                        % len(objects))
+    if iv.high < 1.0:
+        # The variants together make the program slower than plain clang: none of them may stay.
+        for k in kept:
+            gone = run.store.get(k.key)
+            run.store.remove(k.key)
+            direct_key = gone.meta.get("direct_key") if gone is not None else None
+            if run.opts.remotes is not None and run.opts.remotes.specs and isinstance(direct_key, str):
+                withdraw(run.store.layout, k.key, direct_key, run.opts.remotes)
+            k.withdrawn = "the final program measured slower than the baseline: %s" % interval_text(iv)
+        run.state.notes.append("all variants withdrawn: together they measured %s" % interval_text(iv))
+
+
+def summary(run: Run) -> None:
+    """The closing lines: why the run stopped, what it spent, what it kept."""
+    s, say = run.state, run.progress.line
+    say("stopped: %s; spent %s" % (s.stop_reason or s.status, run.budget.describe() if run.budget.max_seconds else
+                                   "%d evaluations, %.0f s" % (run.budget.evaluations, run.budget.seconds)))
+    live = [k for k in s.kept.values() if not k.withdrawn]
+    if s.final and s.final.interval:
+        say("final program (%d variant(s)) vs plain clang at your flags: %s over %d pairs"
+            % (len(live), interval_text(s.final.interval), s.final.pairs))
+    for note in s.notes:
+        say("note: %s" % note)
+    if live:
+        say("stored %d variant(s): %s" % (len(live), ", ".join(
+            "%s %s %r %s" % (os.path.basename(k.source), k.level, k.label, interval_text(k.interval)) for k in live)))
+    else:
+        say("no variant stored: no candidate's speed-up interval cleared min_gain %.2f" % s.min_gain
+            if s.attempts else "no variant stored: nothing was evaluated")
+    how = "merge the shards with `coopt report --results %s`" if run.state.shard else "render it with " \
+        "`coopt report --run %s`"
+    say("run state: %s (%s)" % (os.path.join(run.run_dir, state_name(s)), how % run.run_dir))

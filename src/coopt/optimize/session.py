@@ -1,0 +1,50 @@
+"""The state one run carries through its steps (`Run`): options, plan, workloads, budget, store, bench, baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from coopt.budget import Budget
+from coopt.cache.store import Store
+from coopt.optimize.options import OptimizeOptions
+from coopt.optimize.plan import Plan, Workloads
+from coopt.optimize.progress import Progress, StopFlag
+from coopt.optimize.state import (
+    AttemptRecord,
+    RunState,
+    save,
+)
+from coopt.verify.evidence import Interval
+from coopt.verify.program_bench import ProgramBench, ProgramSide
+
+
+def interval_text(iv: Interval | None) -> str:
+    """A speed-up and its interval for progress lines: `1.042 [1.010, 1.071]`, or "-"."""
+    return "%.3f [%.3f, %.3f]" % (iv.ratio, iv.low, iv.high) if iv else "-"
+
+
+@dataclass
+class Run:
+    """One run in progress: what it was asked, what it planned, what it has spent and measured so far."""
+
+    opts: OptimizeOptions
+    plan: Plan
+    loads: Workloads
+    state: RunState
+    run_dir: str
+    work: str
+    budget: Budget
+    store: Store
+    progress: Progress
+    stop: StopFlag
+    bench: ProgramBench | None = None
+    base: ProgramSide | None = None
+    seen: dict[str, set[str]] = field(default_factory=dict)  # TU object -> object hashes already judged
+    carried: list[AttemptRecord] = field(default_factory=list)  # judged before a resume: not proposed again
+
+    def save(self) -> None:
+        self.state.spent = {"evaluations": self.budget.evaluations, "seconds": round(self.budget.seconds, 1)}
+        save(self.state, self.run_dir)
+
+    def deadline(self) -> float:
+        return self.budget.started + self.budget.max_seconds if self.budget.max_seconds else 0.0

@@ -1,0 +1,201 @@
+"""Judging a candidate by the whole program: relink it, run the test commands, time the bench command A/B.
+
+Workload commands are shell lines that name the program either as `{program}` or by its path as the user would
+type it (`./lua bench.lua`, `src/lua x.lua`): each whitespace-separated word that resolves to the program is
+replaced. Each side (the baseline, a candidate, the final program) is a relinked copy of the program in its own
+directory, so both sides of a comparison are built and started the same way.
+
+Timing uses the verifier's statistics (`verify.perfstats`): interleaved pairs, order flipped every round, speed-up
+= ratio of medians with a percentile-bootstrap interval. What is timed is either the CPU time of the bench command
+and everything it started (`cpu`, user + system, the default) or its wall time (`wall`). On a shared machine CPU
+time is the steadier one: time spent waiting for a core, which other work decides, is not in it. A stop request
+(Ctrl-C) or the end of the time budget ends a measurement between two runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from coopt.budget import BudgetExhausted
+from coopt.journal.relink import LinkRecord, relink
+from coopt.verify import program, sandbox
+from coopt.verify.evidence import Interval
+from coopt.verify.perfstats import PerfSettings, interleaved, timed
+
+PLACEHOLDER = "{program}"
+MEASURES = ("cpu", "wall")
+
+
+class WorkloadError(Exception):
+    """A workload command cannot be used (it does not run the program, or fails on the baseline)."""
+
+
+class Interrupted(Exception):
+    """The user asked the run to stop (Ctrl-C); what was verified so far is kept."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A shell line with `{program}` for the program, run in `cwd`."""
+
+    line: str
+    cwd: str
+    origin: str
+
+    def render(self, program_path: str) -> str:
+        return self.line.replace(PLACEHOLDER, shlex.quote(program_path))
+
+
+def _names_program(word: str, cwd: str, program: str) -> bool:
+    try:
+        text = shlex.split(word)
+    except ValueError:
+        return False
+    if len(text) != 1 or not text[0]:
+        return False
+    name = text[0]
+    path = os.path.join(cwd, name) if "/" in name else shutil.which(name) or ""
+    return bool(path) and os.path.realpath(path) == os.path.realpath(program)
+
+
+def from_line(line: str, cwd: str, program: str, origin: str) -> Workload:
+    """A workload from a shell line; WorkloadError when it names the program neither by path nor as {program}."""
+    parts = re.split(r"(\s+)", line)
+    out = [PLACEHOLDER if p.strip() and _names_program(p, cwd, program) else p for p in parts]
+    text = "".join(out)
+    if PLACEHOLDER not in text:
+        raise WorkloadError(
+            "the %s command %r does not run %s: name the program by its path (e.g. ./%s) or as {program}"
+            % (origin, line, program, os.path.basename(program))
+        )
+    return Workload(text, os.path.abspath(cwd), origin)
+
+
+def from_argv(argv: Sequence[str], cwd: str, program: str, origin: str) -> Workload:
+    """A workload from an argv list (a profile's recorded command)."""
+    return from_line(" ".join(shlex.quote(a) for a in argv), cwd, program, origin)
+
+
+@dataclass(frozen=True)
+class ProgramSide:
+    """One program to run: its name (baseline, cand-3, final) and where its relinked copy is. Not verify/program.py's
+    `Side`, which is one TU's side (source and object) in the pipeline's own hook runs: this one is a whole program."""
+
+    name: str
+    program: str
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.program)
+
+
+@dataclass
+class ProgramBench:
+    """Builds sides of one journaled program and judges them against the baseline's outputs and speed."""
+
+    link: LinkRecord
+    workdir: str
+    bench: Workload
+    tests: list[Workload]
+    pairs: int
+    timeout_s: float
+    should_stop: Callable[[], bool]
+    deadline: Callable[[], float]  # monotonic time the run must end by; 0: none
+    measure: str = "cpu"
+    on_round: Callable[[str], None] = lambda _text: None
+    expected: list[program.Observation] | None = None
+    float_tolerance: float = 0.0  # [optimize] float_tolerance: how close floating-point numbers in output must be
+
+    def side(self, name: str, replacements: dict[str, str]) -> ProgramSide:
+        """Relink the program with `replacements` ({original object: new object}) into its own directory.
+
+        Give every side a name of the same length: the program's path and the environment shift the initial
+        stack, and with it the alignment the code runs at, enough to show in a timing."""
+        d = os.path.join(self.workdir, "sides", name)
+        os.makedirs(d, exist_ok=True)
+        out = os.path.join(d, os.path.basename(self.link.output))
+        relink(self.link, replacements, out, workdir=d)
+        return ProgramSide(name, out)
+
+    def _limits(self) -> sandbox.Limits:
+        wall = self.timeout_s
+        end = self.deadline()
+        if end:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise BudgetExhausted("the time budget is spent")
+            wall = min(wall, left)
+        # Programs under test may be big and long: only the wall clock and core files are limited.
+        return sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=wall)
+
+    def _env(self, side: ProgramSide) -> dict[str, str]:
+        return dict(os.environ, COOPT_SIDE=side.name, COOPT_PROGRAM=side.program)
+
+    def _checkpoint(self) -> None:
+        if self.should_stop():
+            raise Interrupted("stopped by the user")
+        end = self.deadline()
+        if end and time.monotonic() >= end:
+            raise BudgetExhausted("the time budget is spent")
+
+    def observe(self, side: ProgramSide, w: Workload) -> program.Observation:
+        self._checkpoint()
+        res = sandbox.run([w.render(side.program)], w.cwd, self._limits(), self._env(side), shell=True)
+        return program.Observation(res.returncode, res.stdout, (), res.timed_out, res.stderr[-2000:])
+
+    def record_baseline(self, base: ProgramSide) -> None:
+        """Run every test on the baseline twice: its output is what candidates must reproduce, so it must be
+        the same every time. WorkloadError when a test fails or is not deterministic."""
+        expected = []
+        for w in self.tests:
+            first = self.observe(base, w)
+            if first.timed_out or first.returncode != 0:
+                raise WorkloadError("the %s command %r fails on the original program (exit %d%s): %s" % (
+                    w.origin, w.line, first.returncode, ", timed out" if first.timed_out else "",
+                    first.stderr_tail.strip()[-300:] or "no error output"))
+            again = self.observe(base, w)
+            diff = program.compare(first, again)
+            if diff:
+                raise WorkloadError("the %s command %r gives different output on two runs of the same program "
+                                    "(%s): it cannot judge candidates; give a deterministic --test" % (
+                                        w.origin, w.line, diff))
+            expected.append(first)
+        self.expected = expected
+
+    def check(self, cand: ProgramSide) -> str:
+        """Empty when every test gives the baseline's output on `cand`, else what differs."""
+        assert self.expected is not None, "record_baseline first"
+        for w, want in zip(self.tests, self.expected, strict=True):
+            got = self.observe(cand, w)
+            diff = program.compare(want, got, self.float_tolerance)
+            if diff:
+                return "%s command %s: %s" % (w.origin, w.line, diff)
+        return ""
+
+    def time_ab(self, base: ProgramSide, cand: ProgramSide, pairs: int = 0) -> Interval:
+        """Interleaved timing of the bench command on both sides (`pairs`, default the bench's); speed-up of
+        `cand` over `base`."""
+        pairs = pairs or self.pairs
+        runs = [0]
+        total = 2 * (pairs + 1)
+
+        def run(side: ProgramSide) -> Callable[[], float]:
+            def one() -> float:
+                self._checkpoint()
+                runs[0] += 1
+                self.on_round("timing %s: run %d/%d" % (cand.name, runs[0], total))
+                line = self.bench.render(side.program)
+                return timed([line], self.bench.cwd, self._env(side), self._limits(), shell=True,
+                             cpu=self.measure == "cpu")
+
+            return one
+
+        settings = PerfSettings(rounds=pairs, warmup=1)
+        return dataclasses.replace(interleaved(run(base), run(cand), settings), method=self.measure)
