@@ -16,8 +16,8 @@ sys.path.insert(0, str(SRC))
 
 from coopt.toolchain import find  # noqa: E402
 from coopt.verify import screen  # noqa: E402
-from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.evidence import Evidence  # noqa: E402
+from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 
 ORIGINAL = Path(__file__).parent / "verify_corpus" / "originals" / "upper.c"
