@@ -7,7 +7,13 @@ detection rate the share of wrong ones rejected for their stated reason. The lib
 manifest asks for it (`fuzz = SECONDS`); `--fuzz SECONDS` fuzzes every case for that long per function instead,
 `--no-fuzz` none (the cases only the fuzzer finds then count as missed).
 
-    .venv/bin/python bench/verify_cost.py [--max-inputs N] [--fuzz S | --no-fuzz] [--json out.json] [CASE ...]
+Per wrong case it also reports how many input runs it took to find it (`runs_to_find`: every input run in the
+builds and functions before the failing one, plus the failing input's position in its run) and which source made
+the input. `--src DIR` imports coopt from another checkout's src/ (e.g. main's, for the cost before a change) and
+judges this checkout's corpus with it; `--only correct|wrong` and `--prefix P` pick cases.
+
+    .venv/bin/python bench/verify_cost.py [--max-inputs N] [--fuzz S | --no-fuzz] [--json out.json]
+        [--src DIR] [--only correct|wrong] [--prefix P] [CASE ...]
 """
 
 from __future__ import annotations
@@ -20,14 +26,20 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "src"))
+_SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else os.path.join(ROOT, "src")
+sys.path.insert(0, os.path.abspath(_SRC))  # before coopt is imported: --src picks the code under measure
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
+from coopt.verify.evidence import Evidence  # noqa: E402
+
+try:
+    from coopt.verify.pipeline import VerifyOptions, verify
+except ImportError:  # --src of a checkout from before api.py became pipeline.py
+    from coopt.verify.api import VerifyOptions, verify  # type: ignore[no-redef]
 
 CORPUS = os.path.join(ROOT, "tests", "verify_corpus")
 
@@ -39,6 +51,9 @@ def main() -> int:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--fuzz", type=float, help="libFuzzer seconds per function for every case")
     how.add_argument("--no-fuzz", action="store_true", help="no fuzzing, whatever the manifest says")
+    p.add_argument("--src", help="import coopt from this src/ directory (default: this checkout's)")
+    p.add_argument("--only", choices=("correct", "wrong"), help="only the correct or only the wrong candidates")
+    p.add_argument("--prefix", default="", help="only cases whose name starts with this")
     p.add_argument("cases", nargs="*")
     a = p.parse_args()
     with open(os.path.join(CORPUS, "manifest.toml"), "rb") as f:
@@ -46,6 +61,8 @@ def main() -> int:
     rows = []
     for c in cases:
         if a.cases and c["name"] not in a.cases:
+            continue
+        if not c["name"].startswith(a.prefix) or (a.only and (c["expect"] == "accepted") != (a.only == "correct")):
             continue
         fuzz_s = 0.0 if a.no_fuzz else a.fuzz if a.fuzz is not None else c.get("fuzz", 0.0)
         start = time.perf_counter()
@@ -71,12 +88,14 @@ def main() -> int:
                 "fuzz_seconds": round(sum(r.seconds for r in ev.fuzz), 2),
                 "fuzz_executions": sum(r.executions for r in ev.fuzz),
                 "found_by": v.reproducer.source if v.reproducer else "",
+                "runs_to_find": _runs_to_find(ev),
             }
         )
         fz = " (fuzzed %.1f s)" % rows[-1]["fuzz_seconds"] if ev.fuzz else ""
+        found = " after %d input runs (%s)" % (rows[-1]["runs_to_find"], rows[-1]["found_by"]) if v.reproducer else ""
         print(
-            "%-34s %-9s %-14s %6.2f s%s %s"
-            % (c["name"], c["expect"], got, secs, fz, "" if got == want else "MISMATCH")
+            "%-34s %-9s %-14s %6.2f s%s%s %s"
+            % (c["name"], c["expect"], got, secs, fz, found, "" if got == want else "MISMATCH")
         )
     good = [r for r in rows if r["expect"] == "accepted"]
     bad = [r for r in rows if r["expect"] == "rejected"]
@@ -111,6 +130,18 @@ def main() -> int:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump({"version": 1, "rows": rows}, f, indent=2, sort_keys=True)
     return 0
+
+
+def _runs_to_find(ev: Evidence) -> int:
+    """Input runs until the one that showed the fault: all runs of the builds and functions judged before, plus
+    the failing input's position in its own run (0 when no input showed it: compile, interface, screen)."""
+    v = ev.verdict
+    index = getattr(v.reproducer, "index", -1) if v.reproducer else -1  # older checkouts (--src) lack it
+    runs = ev.inputs
+    if index < 0 or not runs:
+        return 0
+    before = sum(fi.compared + fi.invalid + fi.inconclusive for fi in runs[:-1])
+    return before + index + 1
 
 
 if __name__ == "__main__":

@@ -92,19 +92,21 @@ def test_fuzz_target_survives_crashes_and_overruns_of_the_original() -> None:
 
 def test_cli_fuzz_reports_the_run(coopt: Coopt) -> None:
     require_libfuzzer()
-    orig = str(CORPUS / "originals/calendar.c")
-    args = ["verify", "--original", orig, "--function", "is_leap", "--max-inputs", "100", "--fuzz", "2"]
-    bad = coopt.coopt(*args, "--candidate", str(CORPUS / "wrong/is_leap_century_fast_path.c"), "--json", check=False)
+    orig = str(CORPUS / "originals/sniff.c")
+    args = ["verify", "--original", orig, "--max-inputs", "100", "--fuzz", "3"]
+    bad = coopt.coopt(*args, "--candidate", str(CORPUS / "wrong/sniff_word_compare.c"), "--json", check=False)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     ev = json.loads(bad.stdout)
     assert ev["version"] >= 2 and ev["verdict"]["reason"] == Reason.RETURN_VALUE.value
     repro = ev["verdict"]["reproducer"]
-    assert repro["source"] == "libfuzzer" and repro["input_text"] in ("is_leap(y=1900)", "is_leap(y=2100)"), repro
+    assert repro["source"] == "libfuzzer" and repro["function"] == "sniff_format", repro
     (run,) = ev["fuzz"]
-    assert run["function"] == "is_leap" and run["status"] == "ran" and run["findings"] == 1
-    good = coopt.coopt(*args, "--candidate", str(CORPUS / "correct/is_leap_century_fast_path.c"), check=False)
+    assert run["function"] == "sniff_format" and run["status"] == "ran" and run["findings"] >= 1
+    good = coopt.coopt(*args, "--candidate", str(CORPUS / "correct/sniff_word_compare.c"), check=False)
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "ACCEPTED" in good.stdout and "fuzz: is_leap:" in good.stdout and "no finding" in good.stdout
+    assert "ACCEPTED" in good.stdout and "fuzz: sniff_format:" in good.stdout and "no finding" in good.stdout
+    off = coopt.coopt(*args[:-2], "--no-fuzz", "--candidate", str(CORPUS / "wrong/sniff_word_compare.c"), check=False)
+    assert off.returncode == 0 and "fuzz:" not in off.stdout, off.stdout  # only the fuzzer finds this one
     neg = coopt.coopt(*args[:-1], "-1", "--candidate", orig, check=False)
     assert neg.returncode == 2 and "--fuzz" in neg.stderr and "Traceback" not in neg.stderr
 

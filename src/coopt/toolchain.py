@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 
 TOOLS = ("opt", "llc", "llvm-profdata", "llvm-objcopy", "llvm-nm", "llvm-ar", "llvm-dis", "llvm-link", "llvm-as",
-         "llvm-extract")
+         "llvm-extract", "llvm-objdump")
 # How each tool reports its version, where `--version` alone is not it.
 VERSION_ARGS = {"llvm-profdata": ["merge", "--version"]}
 

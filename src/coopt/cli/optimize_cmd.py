@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--guide", choices=schema.GUIDES, default=None, help="who picks the next (TU, level): ucb, the "
                    "deterministic policy, or llm, the model among the same arms (default [optimize] guide, ucb)")
     p.add_argument("--fuzz-seconds", type=float, default=None, metavar="S", help="libFuzzer time per rewritten "
-                   "function of an LLM level's candidate (default [optimize] fuzz_seconds, 10; 0: none)")
+                   "function of an LLM level's candidate (default [optimize] fuzz_seconds, 3; 0: none)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds one run of a command may take")
     p.add_argument("--run-dir", help="where to keep the run state (default: a new directory under <cache>/runs)")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --run-dir: its judged "

@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from coopt.cli import UsageError
+from coopt.verify import DEFAULT_FUZZ_SECONDS
 
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_UNDECIDED = 0, 1, 3
 
@@ -33,10 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fuzz",
         type=float,
-        default=0.0,
+        default=DEFAULT_FUZZ_SECONDS,
         metavar="SECONDS",
-        help="after the generated inputs, fuzz each function with libFuzzer for up to SECONDS (default: off)",
+        help="after the generated inputs, fuzz each driven function with libFuzzer for up to SECONDS (default %g; "
+        "0: off)" % DEFAULT_FUZZ_SECONDS,
     )
+    p.add_argument("--no-fuzz", action="store_true", help="no libFuzzer run (the same as --fuzz 0)")
     p.add_argument("--fp-tolerance", type=float, default=0.0, help="relative float tolerance (default exact)")
     p.add_argument("--link", action="append", default=[], metavar="OBJ", help="objects the TU needs to link")
     p.add_argument("--keep", metavar="DIR", help="keep the harness, objects and reproducer in DIR")
@@ -53,7 +56,7 @@ def run(_name: str, argv: list[str]) -> int:
         raise UsageError("--fuzz: seconds must be 0 or more, not %g" % a.fuzz)
     options = VerifyOptions(
         max_inputs=a.max_inputs,
-        fuzz_seconds=a.fuzz,
+        fuzz_seconds=0.0 if a.no_fuzz else a.fuzz,
         sanitizers=not a.no_sanitizers,
         msan=not a.no_msan,
         fp_tolerance=a.fp_tolerance,

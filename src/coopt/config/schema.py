@@ -325,7 +325,7 @@ KEYS: tuple[Key, ...] = (
         "how far a floating-point number in a candidate's output may be from the baseline's: "
         "tolerance x max(1, |value|), in the program's test output and the harness's float results; text and "
         "integers still compare exactly (0: exact)"),
-    Key("optimize", "fuzz_seconds", _number(False, 0), 10.0, "COOPT_FUZZ_SECONDS",
+    Key("optimize", "fuzz_seconds", _number(False, 0), 3.0, "COOPT_FUZZ_SECONDS",
         "libFuzzer time per rewritten function when the verifier judges an LLM level's candidate (source, ir, "
         "asm), after the generated inputs agree; 0: no fuzzing"),
     Key("optimize", "guide", _choice(GUIDES), "ucb", "COOPT_GUIDE",

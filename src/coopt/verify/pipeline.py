@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Sequence
 
 from coopt.toolchain import ToolchainError, find
-from coopt.verify import build, diagnostics, diffrun, fuzz, inputs, program, sandbox, signatures
+from coopt.verify import build, diagnostics, diffrun, fuzz, inputs, program, sandbox, screen, signatures
 from coopt.verify.acceptance import speed_code
 from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun
 from coopt.verify.options import VerifyOptions
@@ -102,6 +102,7 @@ def _verify(
             raise VerifyInputError("the original defines no function %r" % name)
 
     _compile_plain(run, original, candidate, lang)
+    _screen(run, original, candidate)
     _check_interface(run, orig_tu, cand_tu, wanted)
     selected = _select(orig_tu, cand_tu, wanted, run.syms["plain:o"])
     run.ev.functions = [f for f in selected if f not in orig_tu.undrivable]
@@ -109,10 +110,11 @@ def _verify(
     driven = run.ev.functions
 
     generated: dict[str, list[inputs.GeneratedInput]] = {}
+    mined = inputs.mine(list(run.ir.values()))  # constants both sides compare against, for the built-in source
     for name in driven:
         sig = orig_tu.functions[name]
         p = inputs.plan(sig)
-        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(), *opts.input_sources]
+        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(mined), *opts.input_sources]
         seed = opts.seed or zlib.crc32(name.encode())
         generated[name] = inputs.merged(sources, sig, p, opts.max_inputs, seed)
 
@@ -208,6 +210,19 @@ def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:
         run.check("warnings", not new, "; ".join(new[:3]) or "no new warnings that matter", t)
         if new:
             raise _Stop(Verdict.rejected(Reason.WARNING, "new warning: %s" % new[0]))
+
+
+def _screen(run: _Run, original: str, candidate: str) -> None:
+    """The static screen, before any candidate code runs: calls, instructions and load-time code the original
+    cannot reach end the run here (screen.py)."""
+    t = time.monotonic()
+    objs = {side: run.objects["plain:" + side] for side in ("o", "c")}
+    got = screen.screen(run.tc, original, candidate, objs, run.cflags, run.work)
+    run.ir = got.ir
+    run.ev.timings["screen"] = round(time.monotonic() - t, 3)
+    run.check("screen", not got.findings, got.summary, t)
+    if got.findings:
+        raise _Stop(Verdict.rejected(got.findings[0].reason, got.findings[0].detail))
 
 
 def _check_interface(
@@ -346,8 +361,8 @@ def _fuzz(
         return None
     note = "candidate assembly has no coverage instrumentation" if lang == "asm" else ""
     words: list[bytes] = []
-    for side, src in (("o", original), ("c", candidate)):
-        words += fuzz.dictionary_words(fuzz.side_ir(run.tc, src, run.cflags, os.path.join(run.work, side + ".ll")))
+    for side in ("o", "c"):
+        words += fuzz.dictionary_words(run.ir.get(side, ""))
     dict_path = os.path.join(run.work, "fuzz.dict") if words else ""
     if words:
         fuzz.write_dictionary(dict_path, list(dict.fromkeys(words))[: fuzz.MAX_DICT])
@@ -428,6 +443,7 @@ def _differential(
         % (exes[1], k, os.path.join(repro_dir, "input.bin"), os.path.join(repro_dir, "results")),
         directory=run.work,
         source=gi.source,
+        index=j.fault.index,
     )
     detail = "%s: %s (%s build) on %s" % (sig.name, j.fault.detail, flavor.name, gi.text)
     run.check(name, False, detail, t)

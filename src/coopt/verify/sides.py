@@ -50,6 +50,7 @@ class Run:
     syms: dict[str, dict[str, build.Symbol]] = field(default_factory=dict)
     exes: dict[str, tuple[str, str]] = field(default_factory=dict)  # flavor -> (original's, candidate's) program
     flavors: list[build.Flavor] = field(default_factory=list)  # harness builds every input runs through, in order
+    ir: dict[str, str] = field(default_factory=dict)  # "o"/"c" -> the side's LLVM IR, read by the static screen
     globals_: list[str] = field(default_factory=list)  # names of the harness's globals, by index
 
     def check(self, name: str, ok: bool, detail: str, start: float) -> None:

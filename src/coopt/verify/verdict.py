@@ -60,6 +60,7 @@ class Reproducer:
     command: str = ""
     directory: str = ""
     source: str = ""  # the input source that made the input ("edge", "libfuzzer", ...)
+    index: int = -1  # the input's position in the run that showed it (inputs run before it, in that build)
 
 
 @dataclass(frozen=True)
