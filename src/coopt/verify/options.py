@@ -28,3 +28,6 @@ class VerifyOptions:
     limits: sandbox.Limits = sandbox.Limits()
     clang: str = ""
     seed: int = 0
+    # The static screen's findings end the run (screen.py). Off only to show that containment holds on its own
+    # (tests/test_hostile.py): never for a verdict that may enter the cache.
+    screen: bool = True
