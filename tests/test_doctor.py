@@ -299,3 +299,30 @@ def test_an_installed_coopt_without_a_working_coopt_cc_fast_is_a_warning(coopt: 
         assert found[0]["level"] == "warn" and "reinstall coopt" in found[0]["fix"], found
         assert ("another coopt version" in found[0]["message"]) == (fast == "built for another")
     assert proc.returncode == 0  # a warning, not an error: builds work, only slower
+
+
+@pytest.mark.parametrize("kind", ["redis", "http"])
+def test_remotes_are_checked_as_configured(coopt: Coopt, proj: Path, tmp_path: Path, kind: str) -> None:
+    """A configured remote is asked, not assumed: writable when configured so (a probe written and removed),
+    read-only as configured, refusing writes where they are expected, or dead."""
+    from support.servers import have, remote_store
+
+    if not have({"redis": "/usr/bin/redis-server", "http": "/usr/sbin/nginx"}[kind]):
+        pytest.skip("%s server not installed" % kind)
+    with remote_store(kind, tmp_path / "store") as store:
+        coopt.env["COOPT_REMOTE_STORAGE"] = store.spec
+        code, f, out = doctor(coopt, proj)
+        assert f["remote"][0][0] == "ok" and "writable (a probe entry was written and removed)" in f["remote"][0][1]
+        assert not re.search(r"w-[0-9a-f]{16}", out)  # the write credential is never shown
+        coopt.env["COOPT_REMOTE_STORAGE"] = store.read_only_spec + "|read-only"
+        _, f, _ = doctor(coopt, proj)
+        assert f["remote"][0][0] == "ok" and "read-only as configured" in f["remote"][0][1]
+        coopt.env["COOPT_REMOTE_STORAGE"] = store.read_only_spec  # reads work, writes are refused
+        code, f, _ = doctor(coopt, proj)
+        level, message, fix = f["remote"][0]
+        assert (level, code) == ("error", 1) and "reachable but refuses writes" in message
+        assert "|read-only" in fix
+        store.kill()
+        coopt.env["COOPT_REMOTE_STORAGE"] = store.spec + "|connect-timeout=500|timeout=500"
+        code, f, _ = doctor(coopt, proj)
+        assert f["remote"][0][0] == "error" and "cannot be reached" in f["remote"][0][1] and code == 1

@@ -240,6 +240,49 @@ def check_cache(c: Checked) -> list[Finding]:
     return out
 
 
+def check_remotes(c: Checked) -> list[Finding]:
+    """Each configured remote store asked once: reachable, and writable or read-only as configured (a probe key is
+    written and deleted), so "ready" never hides a dead or refusing team cache."""
+    import uuid
+
+    from coopt.cache.remote import RemoteError, SpecError, open_backend, parse_spec
+
+    cfg = c.config.cache
+    out: list[Finding] = []
+    for text in cfg.remote:
+        try:
+            spec = parse_spec(text)
+        except SpecError as exc:
+            out.append(Finding("remote", "error", str(exc), "fix [cache] remote / COOPT_REMOTE_STORAGE"))
+            continue
+        shown = spec.display
+        read_only = spec.read_only or cfg.remote_read_only
+        backend = open_backend(spec)
+        probe = "doctor/%s" % uuid.uuid4().hex
+        reached = False
+        try:
+            backend.exists(probe)
+            reached = True
+            if not read_only:
+                backend.put(probe, b"coopt doctor probe\n")
+                backend.delete(probe)
+        except RemoteError as exc:
+            if reached:
+                out.append(Finding("remote", "error", "%s is reachable but refuses writes: %s" % (shown, exc),
+                                   "give this machine write credentials, or mark the remote `|read-only` "
+                                   "(or COOPT_REMOTE_READ_ONLY=1) for builds that only read"))
+            else:
+                out.append(Finding("remote", "error", "%s cannot be reached: %s" % (shown, exc),
+                                   "check that the server runs and the URL and credentials are right "
+                                   "(docs/remote.md); builds meanwhile skip it after one timeout"))
+            continue
+        finally:
+            backend.close()
+        out.append(Finding("remote", "ok", "%s reachable, %s" % (
+            shown, "read-only as configured" if read_only else "writable (a probe entry was written and removed)")))
+    return out
+
+
 def _mb(n: int) -> str:
     return "%.1f MB" % (n / (1 << 20))
 
@@ -316,6 +359,7 @@ CHECKS: tuple[tuple[str, Callable[[Checked], list[Finding]]], ...] = (
     ("coopt-cc", check_wrapper),
     ("perf", check_perf),
     ("cache", check_cache),
+    ("remote", check_remotes),
     ("llm", check_llm),
 )
 
