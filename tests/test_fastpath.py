@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -393,15 +394,25 @@ def test_a_decision_that_depends_on_the_names_otherwise_leaves_no_shape_memo(tmp
         record = '{"source":"%s","key":"%s"}' % (src, "k" * 32)
         return fastpath.Rendering("compile", "miss_fast", "/w/" + src, direct, record)
 
+    class Renders(fastpath.Renderer):
+        """The decision as `extra(args)` makes it: a stand-in for the key material's name-dependent parts."""
+
+        def __init__(self, extra: Callable[[list[str]], str]) -> None:
+            super().__init__("/w", "/bin/true", None, "k" * 32)
+            self.extra = extra
+
+        def render(self, call_args: list[str], cc: object = None) -> fastpath.Rendering:
+            return rendering(call_args, self.extra(call_args))
+
     own = rendering(raw, "")
     no_config = ("", "")
     written = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, no_config, own,
-                                        lambda a: rendering(a, ""), "0" * 32, "k" * 32)
+                                        Renders(lambda a: ""), "0" * 32, "k" * 32)
     assert written and len(list((tmp_path / "cache").glob(fastpath.memo_dir_name() + "/*/*"))) == 1
     # A decision with the source name's length in it: not a function of the tokens; no memo.
     (tmp_path / "cache").rename(tmp_path / "old")
     by_length = fastpath.write_shape_memo(target, "/bin/coopt-cc", raw, "/w", {}, no_config, rendering(raw, "n=3\n"),
-                                          lambda a: rendering(a, "n=%d\n" % len(a[1])), "0" * 32, "k" * 32)
+                                          Renders(lambda a: "n=%d\n" % len(a[1])), "0" * 32, "k" * 32)
     assert not by_length and not (tmp_path / "cache").exists()
 
 

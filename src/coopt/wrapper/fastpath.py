@@ -23,7 +23,8 @@ from coopt.cache.layout import CacheLayout, memo_dir_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the miss path stays import-light
-    from collections.abc import Callable
+    from coopt.wrapper.call import Describer
+    from coopt.wrapper.classify import Classified
 
 MEMO_MAGIC = "coopt-fast-3"
 FIELDS = (
@@ -264,6 +265,39 @@ def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_ha
     return True
 
 
+class Renderer:
+    """Renders the decision Python takes for a call, for its own arguments or for other names of the same shape:
+    a pass-through's counter, a link's journal record, or a missed compile's source, key material and record
+    (`describer` and `key`: the compile's inputs; None for links and pass-throughs, which have no compile)."""
+
+    __slots__ = ("cwd", "compiler_path", "describer", "key")
+
+    def __init__(self, cwd: str, compiler_path: str, describer: Describer | None, key: str) -> None:
+        self.cwd = cwd
+        self.compiler_path = compiler_path
+        self.describer = describer
+        self.key = key
+
+    def render(self, call_args: list[str], cc: Classified | None = None) -> Rendering | None:
+        """The decision for `call_args` (classified as `cc` when the caller has done it); None when it is not one
+        coopt-cc-fast can replay."""
+        from coopt.journal.job import LinkJob
+        from coopt.journal.log import encode
+        from coopt.wrapper.classify import classify
+        from coopt.wrapper.reasons import Reason
+
+        cc = cc or classify(call_args)
+        if cc.kind == "pass":
+            return Rendering("pass", cc.reason)
+        if cc.kind == "link":
+            link = LinkJob(self.cwd, self.compiler_path, call_args, cc.output, cc.inputs)
+            return Rendering("link", Reason.LINK, record=encode(link.to_record()))
+        if self.describer is None:
+            return None
+        job, material = self.describer.describe(call_args, cc)
+        return Rendering("compile", "miss_fast", job.source_path, material, encode(job.to_record(self.key)))
+
+
 def write_shape_memo(
     target: MemoTarget,
     self_path: str,
@@ -272,14 +306,14 @@ def write_shape_memo(
     environ: dict[str, str] | os._Environ[str],
     config: tuple[str, str],
     own: Rendering,
-    render: Callable[[list[str]], Rendering | None],
+    renderer: Renderer,
     source_hash: str,
     key: str,
 ) -> bool:
     """Leave the shape memo of this call, so coopt-cc-fast can decide the build's other TUs of the same shape.
 
-    `own` is the decision for the call itself, `render(args)` the decision Python would take for other arguments
-    (None when not a plain compile). Written only when the decision for two probe names and for the call's own
+    `own` is the decision for the call itself, `renderer` renders the decision Python would take for other
+    arguments (None when not a plain compile). Written only when the decision for two probe names and for the call's own
     names is the same template with the names filled in: otherwise something in it depends on the names in a way
     the tokens do not carry, and False is returned.
 
@@ -295,7 +329,7 @@ def write_shape_memo(
     args = [a.replace("/" + SOURCE_TOKEN, SOURCE_TOKEN).replace("/" + OUTPUT_TOKEN, OUTPUT_TOKEN) for a in args]
 
     def rendered(names: tuple[str, str]) -> tuple[str, ...] | None:
-        r = render([fill(a, *names) for a in args[drop:]])
+        r = renderer.render([fill(a, *names) for a in args[drop:]])
         return None if r is None else r.texts()
 
     def like_own(names: tuple[str, str]) -> tuple[str, str]:

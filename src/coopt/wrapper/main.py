@@ -15,14 +15,12 @@ from coopt.cache.layout import CacheLayout
 from coopt.journal import log as journal
 from coopt.wrapper import compiler as compmod
 from coopt.wrapper import settings as settingsmod
+from coopt.wrapper.call import Call, Describer
 from coopt.wrapper.reasons import Reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing these modules is deferred to where they are needed
-    from collections.abc import Callable
-
     from coopt.journal.job import CompileJob
-    from coopt.wrapper.classify import Classified
 
 
 def _exec(path: str, args: list[str]) -> int:
@@ -133,12 +131,13 @@ def _decide(
         if writable:
             stats.bump(layout.stats_dir, Reason.BAD_RESPONSE_FILE)
         return None
-    c = classify(args)
+    call = Call(resolved, settings, layout, cwd, started, args, classify(args), debug_log, writable)
+    c = call.c
     if c.kind == "pass":
         debug_log.append("pass-through: %s: %s" % (c.reason, " ".join(args)))
         if writable:
             stats.bump(layout.stats_dir, c.reason)
-            _leave_replay_memo(resolved, settings, layout, cwd, args, c)
+            _leave_replay_memo(call)
         return None
     if c.kind == "link":
         from coopt.journal.job import LinkJob
@@ -146,101 +145,65 @@ def _decide(
         if writable:
             journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
             stats.bump(layout.stats_dir, Reason.LINK)
-            _leave_replay_memo(resolved, settings, layout, cwd, args, c)
+            _leave_replay_memo(call)
         debug_log.append("link: %s" % c.output)
         return None
-    return _compile(resolved, settings, layout, cwd, started, args, c, debug_log, writable)
+    return _compile(call)
 
 
-def _compile(
-    resolved: compmod.Resolved,
-    settings: settingsmod.Settings,
-    layout: CacheLayout,
-    cwd: str,
-    started: float,
-    args: list[str],
-    c: Classified,
-    debug_log: list[str],
-    writable: bool,
-) -> int | None:
+def _compile(call: Call) -> int | None:
     from coopt.cache import key as keymod
     from coopt.cache.identity import compiler_identity
-    from coopt.journal.job import CompileJob
 
-    source_path = c.source if os.path.isabs(c.source) else os.path.join(cwd, c.source)
+    c, layout, settings, resolved = call.c, call.layout, call.settings, call.resolved
+    source_path = c.source if os.path.isabs(c.source) else os.path.join(call.cwd, c.source)
     try:
         with open(source_path, "rb") as f:
             data = f.read()
     except OSError:
-        if writable:
+        if call.writable:
             stats.bump(layout.stats_dir, Reason.SOURCE_UNREADABLE)
         return None
     real = os.path.realpath(resolved.path)
-    env = keymod.env_subset(os.environ)
-    compiler_id = compiler_identity(real, os.path.join(layout.root, "compilers"), write=writable)
-    source_hash = keymod.source_digest(data)
-
-    def describe(call_args: list[str], cc: Classified) -> tuple[CompileJob, str]:
-        """The job and the key material of a compile of this source (the call's, or another naming of it)."""
-        described = CompileJob(cwd, resolved.path, call_args, cc.key_args, cc.source, cc.output, cc.dep_args, "c",
-                               cc.debug, cc.native, env)
-        return described, keymod.direct_material(
-            compiler_id=compiler_id,
-            compiler_name=resolved.name,
-            language="c",
-            key_args=cc.key_args,
-            source=cc.source,
-            source_hash=source_hash,
-            cwd=cwd,
-            debug=cc.debug,
-            native=cc.native,
-            env=env,
-        )
-
-    job, direct = describe(args, c)
+    compiler_id = compiler_identity(real, os.path.join(layout.root, "compilers"), write=call.writable)
+    describer = Describer(call.cwd, resolved.path, resolved.name, compiler_id, keymod.source_digest(data),
+                          keymod.env_subset(os.environ))
+    job, direct = describer.describe(call.args, c)
     direct_key = keymod.key_of(direct)
-    if writable:
+    if call.writable:
         journal.append(layout.journal_path, job.to_record(direct_key))
     if settings.debug:
         _write_key_debug(job, direct)
     if not os.path.exists(layout.manifest_path(direct_key)):
-        fetched = _from_remotes(settings, layout, cwd, started, direct_key, debug_log) if settings.remote else None
+        fetched = _from_remotes(call, direct_key) if settings.remote else None
         if fetched is None:
-            debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
-            if writable:
+            call.debug_log.append("miss: no variant for %s (%s)" % (c.source, direct_key))
+            if call.writable:
                 stats.bump(layout.stats_dir, "miss")
-                _leave_replay_memo(resolved, settings, layout, cwd, args, c, describe, source_hash, direct_key)
+                _leave_replay_memo(call, describer, direct_key)
             return None
         if fetched is not layout:  # a read-only cache: the remote hit sits in a private temporary cache
-            return _serve_from(fetched, job, args, direct, direct_key, started, debug_log, settings)
+            return _serve_from(call, fetched, job, direct, direct_key)
         from coopt.wrapper.serve import try_hit
 
-        return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
-                       serve_unverified=settings.serve_unverified)
+        return try_hit(call, job, direct, direct_key, layout, settings.read_only)
     from coopt.wrapper.serve import try_hit
 
     def refetch() -> bool:
         # The local variant is for other headers; the team's store may hold one for these (e.g. a header edit
         # the nightly run has seen). Only into a writable cache: it lands in the local manifest tried again.
-        return _from_remotes(settings, layout, cwd, started, direct_key, debug_log) is layout
+        return _from_remotes(call, direct_key) is layout
 
     use_remote = bool(settings.remote) and not settings.read_only
-    return try_hit(layout, job, args, direct, direct_key, started, settings.read_only, debug_log, settings.debug,
-                   refetch if use_remote else None, settings.serve_unverified)
+    return try_hit(call, job, direct, direct_key, layout, settings.read_only, refetch if use_remote else None)
 
 
-def _from_remotes(
-    settings: settingsmod.Settings,
-    layout: CacheLayout,
-    cwd: str,
-    started: float,
-    direct_key: str,
-    debug_log: list[str],
-) -> CacheLayout | None:
+def _from_remotes(call: Call, direct_key: str) -> CacheLayout | None:
     """A local miss: ask the remote stores (cache/remote/sync.py). The layout now holding the variant, or None.
 
     Whatever goes wrong here (a bad spec, a backend's bug) is a miss, never a failed compile.
     """
+    settings, layout, debug_log = call.settings, call.layout, call.debug_log
     try:
         from coopt.cache.remote import sync as tiermod
 
@@ -258,7 +221,7 @@ def _from_remotes(
             stats.bump(layout.stats_dir, "remote_unusable")
         return None
     try:
-        return tier.fetch(direct_key, cwd, started)
+        return tier.fetch(direct_key, call.cwd, call.started)
     except Exception as exc:
         debug_log.append("remote: lookup failed: %s: %s" % (type(exc).__name__, exc))
         tier.count(None, "remote_internal_error")
@@ -268,70 +231,36 @@ def _from_remotes(
         tier.flush()
 
 
-def _serve_from(
-    fetched: CacheLayout,
-    job: CompileJob,
-    args: list[str],
-    direct: str,
-    direct_key: str,
-    started: float,
-    debug_log: list[str],
-    settings: settingsmod.Settings,
-) -> int | None:
+def _serve_from(call: Call, fetched: CacheLayout, job: CompileJob, direct: str, direct_key: str) -> int | None:
     import shutil
 
     from coopt.wrapper.serve import try_hit
 
     try:
-        return try_hit(fetched, job, args, direct, direct_key, started, True, debug_log, settings.debug,
-                       serve_unverified=settings.serve_unverified)
+        return try_hit(call, job, direct, direct_key, fetched, True)
     finally:
         shutil.rmtree(fetched.root, ignore_errors=True)
 
 
-def _leave_replay_memo(
-    resolved: compmod.Resolved,
-    settings: settingsmod.Settings,
-    layout: CacheLayout,
-    cwd: str,
-    args: list[str],
-    c: Classified,
-    describe: Callable[[list[str], Classified], tuple[CompileJob, str]] | None = None,
-    source_hash: str = "",
-    key: str = "",
-) -> None:
+def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str = "") -> None:
     """Let coopt-cc-fast (C) take this decision next time, and the same decision for the build's other calls of
     this shape: a build's second run, and most of its first, then cost ~1 ms per call.
 
-    `c` is the call's classification. `describe`, `source_hash` and `key` come with a compile that missed (see
-    _compile); without them the call was a link or a pass-through.
+    `describer` and `key` come with a compile that missed (see _compile); without them the call was a link or a
+    pass-through.
     """
-    from coopt.journal.job import LinkJob
-    from coopt.journal.log import encode
     from coopt.wrapper import fastpath
-    from coopt.wrapper.classify import classify
 
+    resolved, settings = call.resolved, call.settings
     raw = resolved.raw_args
-    if settings.debug or not fastpath.eligible(resolved.self_path, raw, cwd, settings.cache_dir_from_config):
+    if settings.debug or not fastpath.eligible(resolved.self_path, raw, call.cwd, settings.cache_dir_from_config):
         return
-
-    def render(call_args: list[str], cc: Classified | None = None) -> fastpath.Rendering | None:
-        cc = cc or classify(call_args)
-        if cc.kind == "pass":
-            return fastpath.Rendering("pass", cc.reason)
-        if cc.kind == "link":
-            link = LinkJob(cwd, resolved.path, call_args, cc.output, cc.inputs)
-            return fastpath.Rendering("link", Reason.LINK, record=encode(link.to_record()))
-        if describe is None:
-            return None
-        job, material = describe(call_args, cc)
-        return fastpath.Rendering("compile", "miss_fast", job.source_path, material, encode(job.to_record(key)))
-
-    own = render(args, c)
+    renderer = fastpath.Renderer(call.cwd, resolved.path, describer, key)
+    own = renderer.render(call.args, call.c)
     if own is None:
         return
     target = fastpath.MemoTarget(
-        layout,
+        call.layout,
         resolved.path,
         resolved.lookup_name,
         resolved.skip_dir,
@@ -340,9 +269,11 @@ def _leave_replay_memo(
         int(time.time() + settings.remote_recheck) if settings.remote and own.kind == "compile" else 0,
     )
     config = (settings.config_path, settings.config_digest)
-    fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, cwd, os.environ, "1", config), own,
-                        source_hash, key)
-    fastpath.write_shape_memo(target, resolved.self_path, raw, cwd, os.environ, config, own, render, source_hash, key)
+    source_hash = describer.source_hash if describer is not None else ""
+    fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, call.cwd, os.environ, "1", config),
+                        own, source_hash, key)
+    fastpath.write_shape_memo(target, resolved.self_path, raw, call.cwd, os.environ, config, own, renderer,
+                              source_hash, key)
 
 
 def _write_key_debug(job: CompileJob, direct: str) -> None:

@@ -38,6 +38,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from coopt.wrapper.call import Call
+
 
 def _count(layout: CacheLayout, read_only: bool, counter: str, *more: str) -> None:
     if not read_only:  # a read-only cache is never written, not even its counters
@@ -71,24 +73,23 @@ def _headers_read(path: str, cwd: str) -> set[str] | None:
 
 
 def try_hit(
-    layout: CacheLayout,
+    call: Call,
     job: CompileJob,
-    args: list[str],
     direct: str,
     direct_key: str,
-    started: float,
+    layout: CacheLayout,
     read_only: bool,
-    debug_log: list[str],
-    debug: bool = False,
     refetch: Callable[[], bool] | None = None,
-    serve_unverified: bool = False,
 ) -> int | None:
-    """Serve the variant; returns the exit code, or None to fall back to a real compile.
+    """Serve the variant for `call`'s compile `job` from `layout` (the cache, or a private temporary one holding a
+    remote hit); returns the exit code, or None to fall back to a real compile.
 
     `refetch` (remote stores configured, writable cache): called when no result of the local manifest matches the
     headers on disk; True when it brought a newer variant into the local manifest, which is then matched again.
-    `serve_unverified`: the user's opt-in to entries stored with `coopt cache put --unverified`.
+    Entries stored with `coopt cache put --unverified` are served only with the user's opt-in (serve_unverified).
     """
+    args, started, debug_log = call.args, call.started, call.debug_log
+    debug, serve_unverified = call.settings.debug, call.settings.serve_unverified
     try:
         special = not S_ISREG(os.stat(job.output_path).st_mode)
     except OSError:

@@ -1,0 +1,73 @@
+"""The records one compiler call carries through coopt-cc's decision: the call itself (`Call`) and, for a candidate
+compile, what describes any compile of its source (`Describer`: the job and its key material, for the call's own
+arguments and for the probe names a shape memo is checked with).
+
+Plain classes with __slots__, not dataclasses: this runs once per compile, and importing dataclasses costs ms.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from coopt.cache.layout import CacheLayout
+    from coopt.journal.job import CompileJob
+    from coopt.wrapper.classify import Classified
+    from coopt.wrapper.compiler import Resolved
+    from coopt.wrapper.settings import Settings
+
+
+class Call:
+    """One call of coopt-cc: the real compiler as resolved, the settings, the cache, where and when it runs, its
+    arguments (response files expanded) and their classification, the debug log, and whether it may write
+    (journal, statistics, memos)."""
+
+    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable")
+
+    def __init__(self, resolved: Resolved, settings: Settings, layout: CacheLayout, cwd: str, started: float,
+                 args: list[str], c: Classified, debug_log: list[str], writable: bool) -> None:
+        self.resolved = resolved
+        self.settings = settings
+        self.layout = layout
+        self.cwd = cwd
+        self.started = started
+        self.args = args
+        self.c = c
+        self.debug_log = debug_log
+        self.writable = writable
+
+
+class Describer:
+    """What a compile of this call's source is keyed on besides its arguments: the compiler (path, name, content
+    identity), the source's hash and the environment that changes the object. `describe` gives the job and the
+    direct key material for any arguments naming that source."""
+
+    __slots__ = ("cwd", "compiler_path", "compiler_name", "compiler_id", "source_hash", "env")
+
+    def __init__(self, cwd: str, compiler_path: str, compiler_name: str, compiler_id: str, source_hash: str,
+                 env: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.compiler_path = compiler_path
+        self.compiler_name = compiler_name
+        self.compiler_id = compiler_id
+        self.source_hash = source_hash
+        self.env = env
+
+    def describe(self, call_args: list[str], cc: Classified) -> tuple[CompileJob, str]:
+        """The job and the direct key material of a compile with `call_args`, classified as `cc`."""
+        from coopt.cache import key as keymod
+        from coopt.journal.job import CompileJob
+
+        job = CompileJob(self.cwd, self.compiler_path, call_args, cc.key_args, cc.source, cc.output, cc.dep_args,
+                         "c", cc.debug, cc.native, self.env)
+        return job, keymod.direct_material(
+            compiler_id=self.compiler_id,
+            compiler_name=self.compiler_name,
+            language="c",
+            key_args=cc.key_args,
+            source=cc.source,
+            source_hash=self.source_hash,
+            cwd=self.cwd,
+            debug=cc.debug,
+            native=cc.native,
+            env=self.env,
+        )
