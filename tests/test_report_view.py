@@ -26,7 +26,7 @@ from coopt.report.summary import DETAIL_CHARS, summarize
 sys.path.insert(0, str(ROOT / "bench"))
 
 from report_screenshot import chromium, layout  # noqa: E402
-from support.report_sample import HOISTED, LONG_DETAIL  # noqa: E402
+from support.report_sample import LONG_DETAIL  # noqa: E402
 
 
 @pytest.fixture(scope="module")
