@@ -112,7 +112,7 @@ def build(root: Path) -> RunState:
     _run(["clang", "-O2", "-fprofile-instr-generate", "main.c", "pgo.c", "-o", "app-instr"], root)
     _run(["env", "LLVM_PROFILE_FILE=%s" % (root / "train.profraw"), "./app-instr"], root)
     _run(["llvm-profdata", "merge", "-o", "merged.profdata", "train.profraw"], root)
-    pgo_flags = ["-fprofile-instr-use=%s" % (root / "merged.profdata"), "-Wno-profile-instr-unprofiled"]
+    pgo_flags = ["-fprofile-instr-use=%s" % (root / "merged.profdata"), "-Wno-profile-instr-unprofiled", "-O3"]
     _run(["clang", "-O2", *pgo_flags, "-c", "pgo.c", "-o", "pgo-variant.o"], root)
     training = {"workload": "{program} < input.txt", "cwd": str(root), "origin": "profile workload",
                 "same_as_bench": True, "instrumented": [str(root / "pgo.c")],

@@ -12,7 +12,8 @@ from coopt.verify.evidence import Interval
 
 _STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:72em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-td.n{text-align:right}code{background:#f4f4f4;padding:0 .2em}.big{font-size:1.2em}.muted{color:#777}
+td.n{text-align:right}td.iv{white-space:nowrap}td.wide{min-width:16em}td{vertical-align:top}td.name{overflow-wrap:anywhere}
+code{background:#f4f4f4;padding:0 .2em}.big{font-size:1.2em}.muted{color:#777}
 pre.diff{background:#f8f8f8;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:12px;line-height:1.35}
 pre.diff .add{color:#116329;background:#e6ffec}pre.diff .del{color:#82071e;background:#ffebe9}
 pre.diff .hunk{color:#0550ae}pre.diff .file{color:#555;font-weight:bold}pre.diff .more{color:#777}"""
@@ -87,8 +88,10 @@ def chart(sm: Summary) -> str:
     width = _LEFT + _PLOT + 12 + max(_width(t, _FONT) for t in values_text) + 8
     axis_y = _TOP + len(rows) * _ROW
     height = axis_y + 44
+    # The viewBox lets a narrow window scale the chart down whole instead of cutting it.
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" '
-           'font-family="sans-serif" aria-label="speed-ups with 95%% intervals">' % (width, height, width, height)]
+           'style="max-width:100%%;height:auto" font-family="sans-serif" aria-label="speed-ups with 95%% '
+           'intervals">' % (width, height, width, height)]
     for i, ((name, iv, what), text) in enumerate(zip(rows, values_text, strict=True)):
         y = _TOP + i * _ROW
         out.append('<text x="%d" y="%d" text-anchor="end" font-size="%d"><title>%s</title>%s</text>' % (
@@ -130,9 +133,9 @@ def chart(sm: Summary) -> str:
     return "\n".join(out)
 
 
-def _cell(text: str, numeric: bool, limit: int | None) -> str:
+def _cell(text: str, classes: str, limit: int | None) -> str:
     """One table cell; a text longer than `limit` is cut with an ellipsis and kept whole in its tooltip."""
-    attrs = ' class="n"' if numeric else ""
+    attrs = ' class="%s"' % classes if classes else ""
     if limit is not None and len(text) > limit:
         attrs += ' title="%s"' % html.escape(text, quote=True)
         text = clip(text, limit)
@@ -140,9 +143,18 @@ def _cell(text: str, numeric: bool, limit: int | None) -> str:
 
 
 def _table(head: list[str], rows: list[list[str]], numeric: set[int], limits: dict[int, int] | None = None) -> str:
+    """A table; `numeric` columns are right-aligned, a speed-up column is kept on one line (an interval read
+    across three lines is hard to compare), `limits` cut a column's long texts (which keeps room to be read), a
+    TU's file name may break anywhere (a long name with no spaces would widen the page past the window)."""
+    keep = {i for i, h in enumerate(head) if h.startswith("speed-up") or h == "time"}
+
+    def classes(i: int) -> str:
+        return " ".join(c for c, on in (("n", i in numeric), ("iv", i in keep), ("wide", i in (limits or {})),
+                                        ("name", head[i] == "TU")) if on)
+
     out = ["<table><tr>%s</tr>" % "".join("<th>%s</th>" % _e(h) for h in head)]
     for r in rows:
-        out.append("<tr>%s</tr>" % "".join(_cell(c, i in numeric, (limits or {}).get(i)) for i, c in enumerate(r)))
+        out.append("<tr>%s</tr>" % "".join(_cell(c, classes(i), (limits or {}).get(i)) for i, c in enumerate(r)))
     out.append("</table>")
     return "\n".join(out)
 
