@@ -68,7 +68,8 @@ def test_a_variant_whose_entry_is_gone_or_whose_source_changed_says_so(sample: R
     text_o = next(o for o, k in sample.kept.items() if k.level == "source")
     gone = replace(sample, kept={**sample.kept, text_o: replace(sample.kept[text_o], key="0" * 64)})
     md = render(gone, "md")
-    assert "no longer holds entry 0000000000000000" in md and "+    size_t n = text_length(src);" not in md
+    assert "entry 0000000000000000 is not in the cache %s" % sample.cache_dir in md
+    assert "+    size_t n = text_length(src);" not in md
     source = Path(sample.kept[text_o].source)
     original = source.read_text()
     try:
@@ -89,6 +90,11 @@ def test_a_long_diff_is_cut_and_says_how_much_is_left() -> None:
     sm = summarize(RunState(**{**vars(_empty()), "cache_dir": "/nonexistent"}))
     sm.changes = [Change("/p/many.o", "/p/many.c", "source", "s0", diff=lines, more=more)]
     assert "\n\u2026 %d more lines\n```" % more in render_markdown(sm)
+    # A diff holding a fence of its own (a comment quoting markdown) is fenced with more backticks than it has.
+    fenced, _ = unified("int x;\n", "/* ```c */\nint x;\n", "doc.c")
+    sm.changes = [Change("/p/doc.o", "/p/doc.c", "source", "s0", diff=fenced)]
+    md = render_markdown(sm)
+    assert "\n````diff\n--- a/doc.c (original)\n" in md and "\n+/* ```c */\n int x;\n````" in md
 
 
 def _empty() -> RunState:

@@ -76,7 +76,8 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
     if k.level == "pgo":
         ch.facts += _profile_facts(training, entry.artifact_path if entry and meta.get("artifact") else "")
     if entry is None:
-        ch.note = "the cache %s no longer holds entry %s" % (state.cache_dir, k.key[:16])
+        ch.note = "entry %s is not in the cache %s (removed since the run, or stored in another machine's cache " \
+                  "by a shard)" % (k.key[:16], state.cache_dir)
         return ch
     artifact = entry.artifact_path if meta.get("artifact") else ""
     if k.level in ("flags", "pgo") or not artifact:
