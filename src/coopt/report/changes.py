@@ -58,6 +58,8 @@ def kept_changes(state: RunState) -> list[Change]:
 
 
 def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
+    """What `k` changed; a missing entry or an unreadable original is a note, never an error (a report of a run
+    whose cache was since cleaned must still render)."""
     ch = Change(k.object, k.source, k.level, k.label)
     attempt = next((a for a in state.attempts if a.number == k.attempt and a.object == k.object), None)
     entry = store.get(k.key)
@@ -79,10 +81,11 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
         ch.note = "entry %s is not in the cache %s (removed since the run, or stored in another machine's cache " \
                   "by a shard)" % (k.key[:16], state.cache_dir)
         return ch
+    if k.level in ("flags", "pgo"):
+        return ch  # the compiler tools change no text: their flags and profile are the change
     artifact = entry.artifact_path if meta.get("artifact") else ""
-    if k.level in ("flags", "pgo") or not artifact:
-        if k.level not in ("flags", "pgo"):
-            ch.note = "the entry holds no artifact to compare"
+    if not artifact:
+        ch.note = "the entry holds no artifact to compare"
         return ch
     kind = {".ll": "ir", ".s": "asm"}.get(os.path.splitext(artifact)[1], "c")
     try:
