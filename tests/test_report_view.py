@@ -154,12 +154,13 @@ def _nothing_kept(s: RunState) -> RunState:
     return replace(s, kept={}, final=None, attempts=[a for a in s.attempts if a.interval is None])
 
 
-@pytest.mark.parametrize("variant", ["sample", "min gain 1.0", "nothing kept"])
+@pytest.mark.parametrize("variant", ["sample", "min gain 1.0", "nothing kept", "min gain at the right edge"])
 def test_the_chart_fits_its_box_and_no_label_overlaps_in_chromium(sample: RunState, variant: str) -> None:
     if chromium() is None:
         pytest.skip("chromium is not installed (apt-get install chromium; `make test` installs it)")
     state = {"sample": sample, "min gain 1.0": replace(sample, min_gain=1.0),
-             "nothing kept": _nothing_kept(sample)}[variant]
+             "nothing kept": _nothing_kept(sample),
+             "min gain at the right edge": replace(_nothing_kept(sample), min_gain=3.0)}[variant]
     data = layout(render(state, "html"), width=1000)
     problems = layout_problems(data)
     if data["page"]["width"] > 1000:  # the tables and the chart fit the window: nothing to scroll sideways to

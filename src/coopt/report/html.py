@@ -85,7 +85,11 @@ def chart(sm: Summary) -> str:
         return _LEFT + (v - lo) / (hi - lo) * _PLOT
 
     values_text = [("%s  %s" % (iv_text(iv), clip(what, 40))) if iv else what for _, iv, what in rows]
-    width = _LEFT + _PLOT + 12 + max(_width(t, _FONT) for t in values_text) + 8
+    refs = sorted([(1.0, "", "1.0 (plain clang)"), (gain, ' stroke-dasharray="4 3"', "min gain %.2f" % gain)],
+                  key=lambda r: r[0])
+    # Wide enough for the longest value text, and for the higher line's label where that line is far right.
+    width = math.ceil(max(_LEFT + _PLOT + 12 + max(_width(t, _FONT) for t in values_text) + 8,
+                          x(refs[1][0]) + 4 + _width(refs[1][2], _SMALL) + 8))
     axis_y = _TOP + len(rows) * _ROW
     height = axis_y + 44
     # The viewBox lets a narrow window scale the chart down whole instead of cutting it.
@@ -113,8 +117,6 @@ def chart(sm: Summary) -> str:
             tx, y + 16, _FONT, _e("%s  %s" % (iv_text(iv), what)), _e(text)))
     # The reference lines, labelled in the header row: the lower value's label ends left of its line, the
     # higher's starts right of its own, so the two never meet however close 1.0 and min gain are.
-    refs = sorted([(1.0, "", "1.0 (plain clang)"), (gain, ' stroke-dasharray="4 3"', "min gain %.2f" % gain)],
-                  key=lambda r: r[0])
     for j, (v, dash, label) in enumerate(refs):
         out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#555"%s/>' % (x(v), x(v), _TOP - 6, axis_y,
                                                                                    dash))
