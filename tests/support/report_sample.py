@@ -25,7 +25,8 @@ from coopt.optimize.state import (
     RunState,
     TuRecord,
 )
-from coopt.verify.evidence import Interval
+from coopt.verify.evidence import Evidence, Interval
+from coopt.verify.verdict import Verdict
 
 TEXT = """#include <stddef.h>
 
@@ -72,6 +73,7 @@ LONG_DETAIL = ("test: the output differs from the baseline's on `{program} --che
                "expected 'checksum 8a1c6b2e' but the candidate printed 'checksum 00000000' after reading every "
                "record of the input and comparing each against the reference table of the project (%s)")
 IDLE = "a_translation_unit_with_a_rather_long_name.c"
+_FUNCTION = {"text.c": "upcase", "flags.c": "sum_flags", "pgo.c": "sum_pgo", "ir.c": "sum_ir", "asm.c": "sum_asm"}
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -97,8 +99,10 @@ def build(root: Path) -> RunState:
 
     def put(name: str, artifact: Path, kind: str, level: str, flags: list[str], training: dict | None = None,
             prebuilt: str | None = None) -> None:
-        evidence = {"verified": True, "proposer": {"agent": "sample", "level": level, "label": level,
-                                                    "flags": flags}, "training": training}
+        # The verifier's accepted record, as the optimizer stores it (optimize/attempt.py), with who proposed it.
+        evidence = Evidence(name, str(artifact), Verdict.accepted("sample"), functions=[_FUNCTION[name]]).to_dict()
+        evidence.update({"verified": True, "proposer": {"agent": "sample", "level": level, "label": level,
+                                                        "flags": flags}, "training": training})
         entry = put_variant(store, _job(root, name), str(artifact), kind, evidence, flags, prebuilt_object=prebuilt,
                             level=level)
         keys[name] = entry.key
