@@ -28,6 +28,9 @@ have valgrind || need="$need valgrind"
 have redis-server || need="$need redis-server"
 [ -x /usr/sbin/nginx ] || have nginx || need="$need nginx-core"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need="$need python3-venv"
+# headless Chromium renders `coopt report --format html` in the report's layout test (tests/test_report_view.py)
+# and bench/report_screenshot.py
+have chromium || need="$need chromium"
 # xxhash.h for coopt-cc-fast, the C miss path built at install time
 [ -f /usr/include/xxhash.h ] || need="$need libxxhash-dev"
 [ -z "$need" ] && exit 0

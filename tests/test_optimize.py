@@ -206,6 +206,12 @@ def test_optimize_stores_verified_variants_that_a_rebuild_serves(lua: LuaProject
     assert "Whole program against plain clang" in md and "same workload" in md
     for k in kept.values():
         assert Path(k["source"]).name in md
+        # What each kept compiler-tools variant changed: its flags, and for PGO the profile and its training.
+        assert "### %s: %s `%s`" % (Path(k["source"]).name, k["level"], k["label"]) in md
+    changes = md.split("## What the kept variants changed", 1)[1]
+    assert changes.count("source unchanged; built with the TU's own flags (") == len(kept)
+    if any(k["level"] == "pgo" for k in kept.values()):
+        assert "PGO profile merged.profdata (" in changes and "trained on `" in changes
     data = json.loads(lua.coopt.coopt("report", "--format", "json", "--run", str(run_dir)).stdout)
     assert data["format"] == "coopt-optimize-report" and data["version"] == 1
     assert {t["object"] for t in data["tus"] if t["kept"]} == set(kept)

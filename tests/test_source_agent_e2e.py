@@ -131,3 +131,11 @@ def test_a_scripted_endpoint_goes_the_same_way(coopt: Coopt, tmp_path: Path) -> 
     assert ev["proposer"]["agent"] == "llm/source (scripted)"
     assert any("llm" in fi["sources"] for fi in ev["inputs"])
     assert len(list((coopt.cache_dir / "llm").rglob("*.json"))) == 2
+    # The report shows what the kept variant changed: the diff of text.c, its hunk named by the function.
+    md = coopt.coopt("report", "--run", str(tmp_path / "run")).stdout
+    changes = md.split("## What the kept variants changed", 1)[1]
+    assert "### text.c: source `upcase sample 0`" in changes and "+++ b/text.c (variant)" in changes
+    assert "@@ upcase\n" in changes and "\n-    for (size_t i = 0; i < text_length(src); i++) {\n" in changes
+    assert "\n+    size_t n = text_length(src);\n" in changes
+    page = coopt.coopt("report", "--format", "html", "--run", str(tmp_path / "run")).stdout
+    assert '<span class="add">+    size_t n = text_length(src);</span>' in page

@@ -33,6 +33,7 @@ def render_json(sm: Summary) -> str:
             "seconds": t.seconds, "tokens": t.tokens, "shard": t.shard,
             "attempts": [{"level": a.level, "label": a.label, "verdict": a.verdict} for a in t.attempts],
         } for t in sm.tus],
+        "changes": [asdict(ch) for ch in sm.changes],
         "shards": _shards_json(sm.shards) if sm.shards else None,
         "run": to_dict(s),
     }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 
 from coopt.optimize.state import RunState
-from coopt.report.summary import SHARD_HEAD, Summary, TuSummary, iv_text, shard_rows
+from coopt.report.summary import DETAIL_CHARS, SHARD_HEAD, Summary, TuSummary, clip, iv_text, shard_rows
 
 
 def _budget_text(s: RunState) -> str:
@@ -37,6 +38,24 @@ def _shard_text(sm: Summary, obj: str) -> str:
     k = sm.shards.shard_of(obj) if sm.shards else None
     return "%d/%d" % (k, sm.shards.count) if sm.shards and k else "-"
 
+
+def _changes(sm: Summary) -> list[str]:
+    """Each kept variant's change: its facts as a list, its diff in a ```diff block."""
+    if not sm.changes:
+        return []
+    lines = ["", "## What the kept variants changed"]
+    for ch in sm.changes:
+        lines += ["", "### %s: %s `%s`" % (os.path.basename(ch.source), ch.level, ch.label)]
+        facts = ch.facts + ([ch.note] if ch.note else [])
+        lines += ([""] + ["- %s" % f for f in facts]) if facts else []
+        if ch.diff:
+            # A fence longer than any run of backticks inside, so a diff of markdown-like text cannot close it.
+            fence = "`" * max(3, 1 + max((len(r) for r in re.findall("`+", "\n".join(ch.diff))), default=0))
+            lines += ["", fence + "diff", *ch.diff]
+            if ch.more:
+                lines.append("\u2026 %d more lines" % ch.more)
+            lines.append(fence)
+    return lines
 
 
 def render_markdown(sm: Summary) -> str:
@@ -92,9 +111,10 @@ def render_markdown(sm: Summary) -> str:
             lines.append("| %d |%s %s | %s | `%s` | %s%s | %s | %.0f s | %s |" % (
                 a.number, " %s |" % _shard_text(sm, a.object) if sharded else "", os.path.basename(a.source),
                 a.level, a.label or "-", a.verdict, " (kept)" if a.kept else "",
-                iv_text(a.interval), a.seconds, a.detail.replace("|", "/")[:200]))
+                iv_text(a.interval), a.seconds, clip(a.detail.replace("|", "/"), DETAIL_CHARS)))
     if not sm.kept:
         lines += ["", "Nothing was stored: no candidate's interval lower bound cleared min gain %.2f." % s.min_gain]
+    lines += _changes(sm)
     if s.notes:
         lines += ["", "## Notes", ""] + ["- %s" % n for n in s.notes]
     return "\n".join(lines) + "\n"

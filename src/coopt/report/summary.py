@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from coopt.optimize.state import AttemptRecord, KeptRecord, RunState
+from coopt.report.changes import Change, kept_changes
 from coopt.report.merge import Shards
 from coopt.verify.evidence import Interval
 
@@ -46,6 +47,7 @@ class Summary:
     state: RunState
     tus: list[TuSummary] = field(default_factory=list)
     shards: Shards | None = None  # set when the state is the merge of shard results
+    changes: list[Change] = field(default_factory=list)  # what each kept variant changed, from its cache entry
 
     @property
     def kept(self) -> list[KeptRecord]:
@@ -86,7 +88,7 @@ class Summary:
 
 def summarize(state: RunState, shards: Shards | None = None) -> Summary:
     """The report's numbers, per TU (hottest first) and for the whole program."""
-    out = Summary(state, shards=shards)
+    out = Summary(state, shards=shards, changes=kept_changes(state))
     for t in sorted(state.tus, key=lambda t: -t.share):
         attempts = [a for a in state.attempts if a.object == t.object]
         tried: dict[str, int] = {}
@@ -100,6 +102,14 @@ def summarize(state: RunState, shards: Shards | None = None) -> Summary:
             shards.shard_of(t.object) if shards else None,
         ))
     return out
+
+
+DETAIL_CHARS = 200  # an attempt's detail in the attempts table; the full text is in the run state (and HTML title)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending in an ellipsis when cut (the reader must see it is cut)."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
 
 
 def iv_text(iv: Interval | None) -> str:
