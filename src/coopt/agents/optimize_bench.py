@@ -54,11 +54,12 @@ class Workload:
         return self.line.replace(PLACEHOLDER, shlex.quote(program_path))
 
 
-def cpu_timed(line: str, cwd: str, env: dict[str, str], limits: sandbox.Limits) -> float:
-    """CPU seconds (user + system) of one contained run of a shell line and every process it waited for; raises
-    RuntimeError when the command fails."""
+def cpu_timed(line: str, cwd: str, env: dict[str, str], limits: sandbox.Limits, scratch: str = "",
+              readonly: Sequence[str] = ()) -> float:
+    """CPU seconds (user + system) of one contained run of a shell line in `cwd` (read-only; `scratch`, default
+    `cwd`, writable) and every process it waited for; raises RuntimeError when the command fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = sandbox.run([line], cwd, limits, env, shell=True)
+    res = sandbox.run([line], scratch or cwd, limits, env, shell=True, cwd=cwd, readonly=readonly)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0 or res.timed_out:
         raise RuntimeError("benchmark command failed (%s): %s" % (res.returncode, res.stderr.strip()[-300:]))
@@ -143,11 +144,23 @@ class ProgramBench:
             if left <= 0:
                 raise BudgetExhausted("the time budget is spent")
             wall = min(wall, left)
-        # Programs under test may be big and long: only the wall clock and core files are limited.
-        return sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=wall)
+        # Programs under test may be big and long: the wall clock, core files, and bounds no real workload here
+        # reaches but that stop a fork or memory bomb before it takes the machine.
+        return sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=4096, wall_s=wall,
+                              memory_mb=sandbox.machine_memory_mb() * 3 // 4)
 
     def _env(self, side: Side) -> dict[str, str]:
-        return dict(os.environ, COOPT_SIDE=side.name, COOPT_PROGRAM=side.program)
+        # Not os.environ: a candidate must not see the caller's API keys. HOME and TMPDIR are the side's scratch.
+        return sandbox.scrubbed_env(self._scratch(side), {"COOPT_SIDE": side.name, "COOPT_PROGRAM": side.program})
+
+    @staticmethod
+    def _scratch(side: Side) -> str:
+        """The one place a workload may write (the project directory it runs in is read-only)."""
+        return os.path.join(side.directory, "scratch")
+
+    def _run(self, side: Side, w: Workload) -> sandbox.Result:
+        return sandbox.run([w.render(side.program)], self._scratch(side), self._limits(), self._env(side),
+                           shell=True, cwd=w.cwd, readonly=[w.cwd, side.directory])
 
     def _checkpoint(self) -> None:
         if self.should_stop():
@@ -158,7 +171,7 @@ class ProgramBench:
 
     def observe(self, side: Side, w: Workload) -> program.Observation:
         self._checkpoint()
-        res = sandbox.run([w.render(side.program)], w.cwd, self._limits(), self._env(side), shell=True)
+        res = self._run(side, w)
         return program.Observation(res.returncode, res.stdout, (), res.timed_out, res.stderr[-2000:])
 
     def record_baseline(self, base: Side) -> None:
@@ -203,9 +216,11 @@ class ProgramBench:
                 runs[0] += 1
                 self.on_round("timing %s: run %d/%d" % (cand.name, runs[0], total))
                 line = self.bench.render(side.program)
+                ro = [self.bench.cwd, side.directory]
                 if self.measure == "cpu":
-                    return cpu_timed(line, self.bench.cwd, self._env(side), self._limits())
-                return timed([line], self.bench.cwd, self._env(side), self._limits(), shell=True)
+                    return cpu_timed(line, self.bench.cwd, self._env(side), self._limits(), self._scratch(side), ro)
+                return timed([line], self._scratch(side), self._env(side), self._limits(), shell=True,
+                             cwd=self.bench.cwd, readonly=ro)
 
             return one
 

@@ -63,6 +63,11 @@ class HooksConfig:
 
 
 @dataclass(frozen=True)
+class VerifyConfig:
+    allow_unsandboxed: bool
+
+
+@dataclass(frozen=True)
 class NightlyConfig:
     dir: str
 
@@ -98,6 +103,7 @@ class Config:
     llm: LlmConfig
     optimize: OptimizeConfig
     hooks: HooksConfig
+    verify: VerifyConfig
     nightly: NightlyConfig
     settings: tuple[Setting, ...] = field(default_factory=tuple)
 

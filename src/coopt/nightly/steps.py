@@ -185,9 +185,18 @@ def step_optimize(ctx: Context) -> Outcome:
     from coopt.agents.optimize import OptimizeOptions, StopFlag, optimize
     from coopt.agents.optimize_setup import OptimizeError
     from coopt.cache.put import Remotes
+    from coopt.config.schema import LLM_LEVELS
+    from coopt.verify import sandbox
 
     cfg, hooks = ctx.config.optimize, ctx.config.hooks
     assert hooks.profile is not None
+    try:  # where bubblewrap cannot contain candidates: LLM levels only with [verify] allow_unsandboxed
+        warning = sandbox.gate(ctx.config.verify.allow_unsandboxed,
+                               bool(set(cfg.levels) & set(LLM_LEVELS)) and ctx.config.llm.provider != "none")
+    except sandbox.SandboxUnavailable as exc:
+        return Outcome("failed", "optimize: %s" % exc, EXIT_CONFIG)
+    if warning:
+        ctx.console.line("coopt: " + warning)
     bench = hooks.bench or hooks.profile
     log_path = ctx.log_path("optimize")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

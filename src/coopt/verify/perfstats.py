@@ -68,10 +68,19 @@ def interleaved(run_a: Callable[[], float], run_b: Callable[[], float], settings
     return Interval(point, low, high, "wall", sa, sb)
 
 
-def timed(argv: Sequence[str], scratch: str, env: dict[str, str], limits: sandbox.Limits, shell: bool = False) -> float:
-    """Wall seconds of one contained run; raises RuntimeError when the command fails."""
+def timed(
+    argv: Sequence[str],
+    scratch: str,
+    env: dict[str, str],
+    limits: sandbox.Limits,
+    shell: bool = False,
+    cwd: str | None = None,
+    readonly: Sequence[str] = (),
+) -> float:
+    """Wall seconds of one contained run (sandbox.run: `cwd` and `readonly` as there); raises RuntimeError when
+    the command fails."""
     start = time.perf_counter()
-    res = sandbox.run(argv, scratch, limits, env, shell=shell)
+    res = sandbox.run(argv, scratch, limits, env, shell=shell, cwd=cwd, readonly=readonly)
     elapsed = time.perf_counter() - start
     if res.returncode != 0 or res.timed_out:
         raise RuntimeError("benchmark command failed (%s): %s" % (res.returncode, res.stderr.strip()[-300:]))
