@@ -331,3 +331,11 @@ def test_verify_refuses_without_bubblewrap_unless_allowed(without_bwrap: Coopt, 
     allowed = without_bwrap.coopt(*args, cwd=tmp_path, check=False)
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     assert "WITHOUT a sandbox" in allowed.stderr
+
+
+def test_paths_in_scratch_named_on_the_command_line_stay_writable(scratch: str) -> None:
+    # argv's absolute paths are made readable; one inside scratch (a fuzzer's corpus) must stay writable.
+    corpus = Path(scratch) / "corpus"
+    corpus.mkdir()
+    res = sandbox.run(["/bin/sh", "-c", 'echo unit > "$1"/new', "sh", str(corpus)], scratch)
+    assert res.returncode == 0 and (corpus / "new").read_text() == "unit\n", res.stderr

@@ -81,12 +81,13 @@ def argv(
         out += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
     out += ["--die-with-parent", "--new-session", *_system_mounts(), "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--tmpfs", "/tmp"]
-    binds: dict[str, str] = {}
+    writable = os.path.realpath(scratch)
+    binds: dict[str, str] = {writable: "--bind"}
     for path in readonly:
         real = os.path.realpath(path)
-        if os.path.exists(real) and real != "/" and not _inside(real, SYSTEM):
+        # What lies in the scratch directory stays writable (a fuzzer's corpus named on its command line).
+        if os.path.exists(real) and real != "/" and not _inside(real, [*SYSTEM, writable]):
             binds.setdefault(real, "--ro-bind")
-    binds[os.path.realpath(scratch)] = "--bind"
     made: set[str] = set()
     for path in sorted(binds, key=_bind_order):
         # Parents get fresh, traversable directories: the real ones may be private (0700) to the caller.
