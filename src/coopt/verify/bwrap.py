@@ -10,7 +10,7 @@ What the contained command sees (built by `argv`):
   directory under a private 0700 temporary directory is still reachable.
 - a private /tmp (tmpfs), a minimal /dev (null, zero, full, random, urandom, tty, shm), and a fresh /proc of its
   own PID namespace: the caller's processes and their /proc/<pid>/environ are not there.
-- new PID, network (loopback only, down), IPC, UTS and (where possible) cgroup namespaces; `--die-with-parent`
+- new PID, network (a loopback of its own, nothing else), IPC, UTS and (where possible) cgroup namespaces; `--die-with-parent`
   plus the PID namespace take every process it started (a setsid double fork included) when it ends or is
   killed; `--new-session` keeps it off the caller's terminal.
 - an unprivileged user, uid and gid 65534, no capabilities and no-new-privileges (setuid binaries stay
@@ -18,6 +18,9 @@ What the contained command sees (built by `argv`):
   uid 65534 inside to root outside, whose files it could then read as their owner) and `setpriv` drops to the
   real uid 65534 inside the sandbox, which also makes RLIMIT_NPROC count (it does not apply to root). When coopt
   runs as another user, bwrap makes a user namespace that maps 65534 inside to that user.
+
+As root, the scratch directory is handed to uid 65534 (`prepare_scratch`), and read-only paths must be readable by
+other users to be of use inside (`hidden_from_nobody` names those that are not).
 """
 
 from __future__ import annotations
