@@ -172,7 +172,7 @@ class ProgramBench:
     def observe(self, side: Side, w: Workload) -> program.Observation:
         self._checkpoint()
         res = self._run(side, w)
-        return program.Observation(res.returncode, res.stdout, (), res.timed_out, res.stderr[-2000:])
+        return program.Observation(res.returncode, res.stdout, (), res.timed_out, sandbox.stderr_with_notes(res))
 
     def record_baseline(self, base: Side) -> None:
         """Run every test on the baseline twice: its output is what candidates must reproduce, so it must be

@@ -10,9 +10,9 @@ What the contained command sees (built by `argv`):
   directory under a private 0700 temporary directory is still reachable.
 - a private /tmp (tmpfs), a minimal /dev (null, zero, full, random, urandom, tty, shm), and a fresh /proc of its
   own PID namespace: the caller's processes and their /proc/<pid>/environ are not there.
-- new PID, network (a loopback of its own, nothing else), IPC, UTS and (where possible) cgroup namespaces; `--die-with-parent`
-  plus the PID namespace take every process it started (a setsid double fork included) when it ends or is
-  killed; `--new-session` keeps it off the caller's terminal.
+- new PID, network (a loopback of its own, nothing else), IPC, UTS and (where possible) cgroup namespaces;
+  `--die-with-parent` plus the PID namespace take every process it started (a setsid double fork included) when
+  it ends or is killed; `--new-session` keeps it off the caller's terminal.
 - an unprivileged user, uid and gid 65534, no capabilities and no-new-privileges (setuid binaries stay
   unprivileged). When coopt runs as root, bwrap runs without a user namespace (a user namespace made by root maps
   uid 65534 inside to root outside, whose files it could then read as their owner) and `setpriv` drops to the

@@ -76,7 +76,7 @@ def observe(
                 files.append((name, f.read()))
         except OSError:
             files.append((name, None))
-    return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, res.stderr[-2000:])
+    return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, sandbox.stderr_with_notes(res))
 
 
 # A number in program output, as printf writes them: integers, fixed and exponent forms, inf and nan.

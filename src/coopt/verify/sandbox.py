@@ -101,6 +101,12 @@ def gate(allowed: bool, llm_candidates: bool) -> str:
     return "warning: %s; candidates run WITHOUT a sandbox (rlimits only)" % why
 
 
+def stderr_with_notes(res: Result, tail: int = 2000) -> str:
+    """The end of a command's stderr followed by the sandbox's notes (why it may have failed: a path uid 65534
+    cannot read, the memory limit), for messages that show a user why a hook failed."""
+    return (res.stderr[-tail:] + "".join("\ncoopt: " + n for n in res.notes))[-tail:]
+
+
 def machine_memory_mb() -> int:
     """Physical memory of this machine in MB (a bound for commands that may legitimately use most of it)."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
