@@ -339,3 +339,14 @@ def test_paths_in_scratch_named_on_the_command_line_stay_writable(scratch: str) 
     corpus.mkdir()
     res = sandbox.run(["/bin/sh", "-c", 'echo unit > "$1"/new', "sh", str(corpus)], scratch)
     assert res.returncode == 0 and (corpus / "new").read_text() == "unit\n", res.stderr
+
+
+def test_optimize_refuses_llm_levels_without_bubblewrap_but_runs_compiler_tools(without_bwrap: Coopt,
+                                                                                 tmp_path: Path) -> None:
+    llm = without_bwrap.coopt("optimize", "--levels", "source", "--llm", "local", cwd=tmp_path, check=False)
+    assert llm.returncode == 2 and "bubblewrap (bwrap) is not installed" in llm.stderr, llm.stdout + llm.stderr
+    assert "allow_unsandboxed" in llm.stderr and "Traceback" not in llm.stderr
+    # Compiler tools run the project's own code: a warning, and the run goes on (to its next problem here: no
+    # journal or profile in an empty directory).
+    tools = without_bwrap.coopt("optimize", "--levels", "flags", cwd=tmp_path, check=False)
+    assert "WITHOUT a sandbox" in tools.stderr and "allow_unsandboxed" not in tools.stderr, tools.stderr
