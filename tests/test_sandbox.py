@@ -10,6 +10,7 @@ namespace made by root maps the sandbox's user to root outside.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -350,3 +351,23 @@ def test_optimize_refuses_llm_levels_without_bubblewrap_but_runs_compiler_tools(
     # journal or profile in an empty directory).
     tools = without_bwrap.coopt("optimize", "--levels", "flags", cwd=tmp_path, check=False)
     assert "WITHOUT a sandbox" in tools.stderr and "allow_unsandboxed" not in tools.stderr, tools.stderr
+
+
+def test_cpu_time_of_the_contained_command_reaches_the_caller(scratch: str) -> None:
+    # The optimizer times workloads by RUSAGE_CHILDREN: the command's CPU must be counted, not only bwrap's.
+    loop = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    plain = subprocess.run(["/bin/sh", "-c", loop], check=True)
+    mid = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = sandbox.run([loop], scratch, shell=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    outside = mid.ru_utime - before.ru_utime
+    inside = after.ru_utime - mid.ru_utime
+    assert plain.returncode == 0 and res.returncode == 0 and res.sandboxed
+    assert inside > outside / 2, (inside, outside)  # the same loop: about the same user time, not none
+
+
+def test_the_command_is_not_pid_1_and_dies_by_its_signals(scratch: str) -> None:
+    res = sandbox.run(["/bin/sh", "-c", "echo $$; kill -TERM $$; echo survived"], scratch)
+    assert res.stdout.split() != ["1"] and "survived" not in res.stdout
+    assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stdout, res.stderr)

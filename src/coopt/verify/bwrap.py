@@ -82,7 +82,12 @@ def argv(
     root = as_root()
     if not root:
         out += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
-    out += ["--die-with-parent", "--new-session", *_system_mounts(), "--proc", "/proc", "--dev", "/dev",
+    # --as-pid-1 with a shell as that pid 1: bwrap's own init hands the exit status to its monitor, which then
+    # exits without waiting for it, so the CPU time of everything contained was lost to the caller's
+    # RUSAGE_CHILDREN (the optimizer times workloads by it). The shell waits for the command and exits with its
+    # status (128 + the signal's number when a signal killed it); the command itself is not pid 1, so signals
+    # keep their usual effect on it.
+    out += ["--as-pid-1", "--die-with-parent", "--new-session", *_system_mounts(), "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--tmpfs", "/tmp"]
     writable = os.path.realpath(scratch)
     binds: dict[str, str] = {writable: "--bind"}
@@ -108,7 +113,7 @@ def argv(
         out += ["--cap-add", "CAP_SETUID,CAP_SETGID,CAP_SETPCAP", "--", shutil.which("setpriv") or "setpriv",
                 "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all", "--no-new-privs"]
-    return [*out, "--", *cmd]
+    return [*out, "--", "/bin/sh", "-c", '"$@"; exit $?', "sh", *cmd]
 
 
 def hidden_from_nobody(paths: Sequence[str]) -> list[str]:
