@@ -15,7 +15,8 @@ opted in (`[verify] allow_unsandboxed`, COOPT_ALLOW_UNSANDBOXED=1, passed on by 
 `permit_unsandboxed`) or the command runs the project's own code (`own_code`: compiler-tool candidates such as
 flags and PGO); those run with the old containment: rlimits, process group, and an empty network namespace
 (`unshare -n`) where the OS permits one. A command killed by a signal under bwrap ends with 128 + the signal's
-number (bwrap reports it so), not with a negative return code.
+number (the shell that waits for it inside reports it so), not with a negative return code. Its CPU time reaches
+the caller's RUSAGE_CHILDREN, as the optimizer's `cpu` measure needs.
 """
 
 from __future__ import annotations
