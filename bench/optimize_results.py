@@ -147,7 +147,10 @@ def measure(p: Project, plain: Path, served: Path, env: dict[str, str], pairs: i
     limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=600)
 
     def one(tree: Path) -> Callable[[], float]:
-        return lambda: timed([p.bench], str(tree), env, limits, shell=True, cpu=what == "cpu")
+        # The tree is read-only inside the sandbox; the bench writes (if at all) into a scratch of its own.
+        scratch = tempfile.mkdtemp(prefix="coopt-bench-")
+        return lambda: timed([p.bench], scratch, env, limits, shell=True, cpu=what == "cpu", cwd=str(tree),
+                             readonly=[str(tree)])
 
     iv = interleaved(one(plain), one(served), PerfSettings(rounds=pairs))
     return {"ratio": iv.ratio, "low": iv.low, "high": iv.high, "pairs": pairs, "measure": what,

@@ -24,6 +24,8 @@ have make || need="$need make"
 have dpkg-source || need="$need dpkg-dev"
 have ccache || need="$need ccache"
 have valgrind || need="$need valgrind"
+# containment of candidate code (src/coopt/verify/bwrap.py); setpriv (util-linux) drops to uid 65534 as root
+have bwrap || need="$need bubblewrap"
 # real servers for the shared-cache tests: redis and nginx with its WebDAV module (built into nginx-core)
 have redis-server || need="$need redis-server"
 [ -x /usr/sbin/nginx ] || have nginx || need="$need nginx-core"

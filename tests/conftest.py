@@ -23,6 +23,16 @@ sys.path[:0] = [str(SRC), str(ROOT / "tests")]
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    """pytest's tmp_path, readable by others: as root, contained commands run as uid 65534 (verify/bwrap.py) and
+    can only enter a project directory that others may, which pytest's private (0700) directories are not."""
+    tmp_path.chmod(0o755)
+    return tmp_path
+
+
 # The same shell/Python polyglot as scripts/coopt-cc, but importing coopt from this working tree, so tests always
 # exercise the code being changed (no reinstall, no races between concurrent test runs).
 LAUNCHER = """#!/bin/sh

@@ -256,10 +256,12 @@ def test_a_finished_run_is_not_resumed(tmp_path: Path) -> None:
     assert STEPS[first] == "optimize" and state.resumed == 1 and "starting at optimize" in out.text
 
 
-# The bench workload interrupts the nightly itself, once, as soon as the optimize run has saved a judged attempt:
-# Ctrl-C lands in the middle of the optimize step at a known point, with no race against the clock.
+# Once the optimize run has saved a judged attempt, every later bench run waits, and the test (watching the same
+# file) interrupts the nightly: Ctrl-C lands in the middle of the optimize step at a known point, with no race
+# against the clock. The workload cannot send the signal itself: it runs contained, in a PID namespace of its
+# own, and cannot write into the project. The test marks the interruption done before the resumed run.
 INTERRUPT = """if [ ! -e interrupted ] && grep -q '"verdict"' .coopt-nightly/run/state.json 2>/dev/null; then
-  touch interrupted; kill -INT "$(cat nightly.pid)"
+  sleep 600
 fi
 """
 
@@ -300,14 +302,20 @@ def test_interrupted_optimize_resumes_without_redoing_judged_candidates(coopt: C
                                      '["flags"]\nbudget = 3\npairs = 3\nmin_gain = 50\nfloat_tolerance = 1e-9\n')
     proc = subprocess.Popen([str(coopt.bin / "coopt"), "nightly"], cwd=tiny, env=coopt.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    (tiny / "nightly.pid").write_text(str(proc.pid))
+    state_file = tiny / ".coopt-nightly" / "run" / "state.json"
     try:
+        deadline = time.monotonic() + 600
+        while not (state_file.exists() and '"verdict"' in state_file.read_text(errors="replace")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no judged attempt was saved"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
+    (tiny / "interrupted").touch()
     assert proc.returncode == 130, out + err
-    assert (tiny / "interrupted").exists() and "[5/8] optimize: interrupted" in out
+    assert "[5/8] optimize: interrupted" in out
     run_state = tiny / ".coopt-nightly" / "run" / "state.json"
     first = json.loads(run_state.read_text())
     assert first["status"] == "interrupted" and first["float_tolerance"] == 1e-9 and first["assume_cpu"] is False

@@ -5,6 +5,8 @@ codes, and callgrind-based performance verdicts."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -181,24 +183,28 @@ def test_undrivable_function_needs_the_test_hook(tmp_path: Path) -> None:
 
 
 def test_sandbox_kills_the_group_and_limits_files(tmp_path: Path) -> None:
-    # A command that leaves a grandchild sleeping: the timeout must take the whole group.
-    res = sandbox.run(
-        ["sh -c 'sleep 30 & echo $! > pid; sleep 30'"], str(tmp_path), sandbox.Limits(wall_s=1), shell=True
-    )
+    # A command that leaves a grandchild sleeping: the timeout must take the whole group. Its pid inside the
+    # sandbox's PID namespace means nothing outside, so the grandchild is found by its unique command line.
+    token = "%d.%06d" % (300 + os.getpid() % 100, time.monotonic_ns() % 1000000)
+    res = sandbox.run(["sh -c 'sleep %s & sleep 30'" % token], str(tmp_path), sandbox.Limits(wall_s=1), shell=True)
     assert res.timed_out
-    pid = int((tmp_path / "pid").read_text())
 
-    def gone() -> bool:
-        try:
-            return Path("/proc/%d/stat" % pid).read_text().split()[2] in ("Z", "X")
-        except OSError:
-            return True
+    def alive() -> list[int]:
+        out = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                cmd = (stat.parent / "cmdline").read_bytes().split(b"\0")
+                state = stat.read_text().rsplit(")", 1)[-1].split()[0]
+            except OSError:
+                continue
+            if cmd[:2] == [b"sleep", token.encode()] and state not in ("Z", "X"):
+                out.append(int(stat.parent.name))
+        return out
 
-    # SIGKILL is sent at once, but a loaded machine may take a moment to schedule the grandchild's death.
-    deadline = time.monotonic() + 10
-    while not gone() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert gone()
+    left = alive()
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left
     big = sandbox.run(["head -c 3000000 /dev/zero > big"], str(tmp_path), sandbox.Limits(file_size_mb=1), shell=True)
     assert big.returncode != 0 and (tmp_path / "big").stat().st_size <= 1 << 20
     if sandbox.network_namespace_prefix():

@@ -353,6 +353,30 @@ def _check_openai(c: Checked) -> list[Finding]:
     return out
 
 
+def check_sandbox(c: Checked) -> list[Finding]:
+    """Whether candidates can run under bubblewrap, and which limits hold (docs/verify.md, "Threat model")."""
+    from coopt.verify import sandbox
+    from coopt.verify.cgroup import Cgroup
+
+    why = sandbox.unavailable()
+    if why:
+        llm = c.config.llm.provider != "none"
+        if c.config.verify.allow_unsandboxed:
+            return [Finding("sandbox", "warn", "%s; [verify] allow_unsandboxed is set: candidates run with rlimits "
+                            "only" % why, "apt-get install bubblewrap")]
+        return [Finding("sandbox", "error" if llm else "warn",
+                        "%s; %s" % (why, "coopt optimize and coopt verify refuse LLM candidates" if llm else
+                                    "compiler-tool candidates run with rlimits only, LLM candidates are refused"),
+                        "apt-get install bubblewrap (or, knowing the risk, [verify] allow_unsandboxed = true)")]
+    group = Cgroup.create(64, 64)
+    if group is not None:
+        group.close()
+        return [Finding("sandbox", "ok", "bubblewrap works; memory and process limits by cgroup")]
+    return [Finding("sandbox", "info", "bubblewrap works; no cgroup here (not root, or no writable memory/pids "
+                    "hierarchy): processes limited by RLIMIT_NPROC, memory by RLIMIT_AS and the sanitizers' RSS "
+                    "limits")]
+
+
 CHECKS: tuple[tuple[str, Callable[[Checked], list[Finding]]], ...] = (
     ("config", check_config),
     ("compiler", check_compiler),
@@ -361,6 +385,7 @@ CHECKS: tuple[tuple[str, Callable[[Checked], list[Finding]]], ...] = (
     ("cache", check_cache),
     ("remote", check_remotes),
     ("llm", check_llm),
+    ("sandbox", check_sandbox),
 )
 
 

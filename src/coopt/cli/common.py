@@ -40,6 +40,21 @@ def load_config(flags: Mapping[str, tuple[Any, str]] | None = None) -> Config:
         raise UsageError("bad config %s" % exc) from exc
 
 
+def sandbox_gate(allowed: bool, llm_candidates: bool) -> None:
+    """Before candidates run (sandbox.gate): refuse LLM candidates where bubblewrap cannot contain them unless
+    `allowed` (UsageError: one line, exit 2); otherwise print the warning, on every run."""
+    import sys
+
+    from coopt.verify import sandbox
+
+    try:
+        warning = sandbox.gate(allowed, llm_candidates)
+    except sandbox.SandboxUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+    if warning:
+        print("coopt: " + warning, file=sys.stderr)
+
+
 def max_cache_size() -> int:
     """The cache's size limit: [cache] max_size, overridden by COOPT_CACHE_MAX_SIZE (default 5G)."""
     return load_config().cache.max_size

@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from coopt.cli import UsageError
-from coopt.cli.common import load_config
+from coopt.cli.common import load_config, sandbox_gate
 from coopt.config import schema
 
 if TYPE_CHECKING:
@@ -158,6 +158,8 @@ def run(_name: str, argv: list[str]) -> int:
         raise UsageError("--resume needs --run-dir DIR: the run to continue")
     cfg = load_config(_flags(a))
     o = cfg.optimize
+    llm_levels = set(o.levels) & set(schema.LLM_LEVELS)
+    sandbox_gate(cfg.verify.allow_unsandboxed, llm_candidates=bool(llm_levels) and cfg.llm.provider != "none")
     budget = o.budget
     if a.budget is None and a.budget_seconds and cfg.setting("optimize.budget").origin.kind == "default":
         budget = 0  # a time limit alone: as many evaluations as fit

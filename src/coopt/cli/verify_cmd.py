@@ -64,6 +64,9 @@ def run(_name: str, argv: list[str]) -> int:
         perf=a.perf or "",
         perf_settings=PerfSettings(min_gain=a.min_gain),
     )
+    from coopt.cli.common import load_config, sandbox_gate
+
+    sandbox_gate(load_config().verify.allow_unsandboxed, llm_candidates=True)
     try:
         cflags = shlex.split(a.cflags)
     except ValueError as exc:

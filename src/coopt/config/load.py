@@ -24,6 +24,7 @@ SECTION_TYPES: dict[str, type] = {
     "llm": model.LlmConfig,
     "optimize": model.OptimizeConfig,
     "hooks": model.HooksConfig,
+    "verify": model.VerifyConfig,
     "nightly": model.NightlyConfig,
 }
 

@@ -64,6 +64,11 @@ class HooksConfig:
 
 
 @dataclass(frozen=True)
+class VerifyConfig:
+    allow_unsandboxed: bool
+
+
+@dataclass(frozen=True)
 class NightlyConfig:
     dir: str
 
@@ -99,6 +104,7 @@ class Config:
     llm: LlmConfig
     optimize: OptimizeConfig
     hooks: HooksConfig
+    verify: VerifyConfig
     nightly: NightlyConfig
     settings: tuple[Setting, ...] = field(default_factory=tuple)
 

@@ -341,6 +341,9 @@ KEYS: tuple[Key, ...] = (
     _hook("profile", "the workload profiled with perf; names the program by its path"),
     Key("hooks", "timeout", _number(False, 0, exclusive=True), 3600.0, "COOPT_HOOK_TIMEOUT",
         "seconds one hook may run before it is stopped"),
+    Key("verify", "allow_unsandboxed", _bool(), False, "COOPT_ALLOW_UNSANDBOXED",
+        "where bubblewrap is missing or cannot work, still run LLM candidates, with rlimits only (a warning on every "
+        "run); compiler-tool candidates (flags, PGO) run that way without it"),
     Key("nightly", "dir", _path(), ".coopt-nightly", "COOPT_NIGHTLY_DIR",
         "where `coopt nightly` keeps its state, logs, profile and report (relative: to the project directory)",
         relative=True),

@@ -184,14 +184,23 @@ def _live_kept(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def step_optimize(ctx: Context) -> Outcome:
+    from coopt.agents.registry import LLM_LEVELS
     from coopt.optimize.final import nothing_stored
     from coopt.optimize.options import OptimizeOptions
     from coopt.optimize.plan import OptimizeError
     from coopt.optimize.progress import StopFlag
     from coopt.optimize.run import optimize
+    from coopt.verify import sandbox
 
     hooks = ctx.config.hooks
     assert hooks.profile is not None
+    try:  # where bubblewrap cannot contain candidates: LLM levels only with [verify] allow_unsandboxed
+        llm_candidates = bool(set(ctx.config.optimize.levels) & set(LLM_LEVELS)) and ctx.config.llm.provider != "none"
+        warning = sandbox.gate(ctx.config.verify.allow_unsandboxed, llm_candidates)
+    except sandbox.SandboxUnavailable as exc:
+        return Outcome("failed", "optimize: %s" % exc, EXIT_CONFIG)
+    if warning:
+        ctx.console.line("coopt: " + warning)
     bench = hooks.bench or hooks.profile
     log_path = ctx.log_path("optimize")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)

@@ -69,13 +69,22 @@ def interleaved(run_a: Callable[[], float], run_b: Callable[[], float], settings
     return Interval(point, low, high, "wall", sa, sb)
 
 
-def timed(argv: Sequence[str], scratch: str, env: dict[str, str], limits: sandbox.Limits, shell: bool = False,
-          cpu: bool = False) -> float:
-    """Seconds of one contained run: wall time, or with `cpu` the user + system CPU time of it and every process it
-    waited for (what the program-level A/B measures by default); raises RuntimeError when the command fails."""
+def timed(
+    argv: Sequence[str],
+    scratch: str,
+    env: dict[str, str],
+    limits: sandbox.Limits,
+    shell: bool = False,
+    cpu: bool = False,
+    cwd: str | None = None,
+    readonly: Sequence[str] = (),
+) -> float:
+    """Seconds of one contained run (sandbox.run: `cwd` and `readonly` as there): wall time, or with `cpu` the
+    user + system CPU time of it and every process it waited for (what the program-level A/B measures by
+    default); raises RuntimeError when the command fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    res = sandbox.run(argv, scratch, limits, env, shell=shell)
+    res = sandbox.run(argv, scratch, limits, env, shell=shell, cwd=cwd, readonly=readonly)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0 or res.timed_out:

@@ -457,9 +457,10 @@ def _program_sides(
     for name, side, src in (("original", "o", original), ("candidate", "c", candidate)):
         d = os.path.join(run.work, "program-" + name)
         os.makedirs(d, exist_ok=True)
-        s = program.Side(name, src, run.objects["plain:" + side], d)
+        s = program.Side(name, src, run.objects["plain:" + side], d, _project_paths(run, original, candidate))
         if build_cmd:
-            res = sandbox.run([build_cmd], d, run.options.limits, program.side_env(s, run.cflags), shell=True)
+            res = sandbox.run([build_cmd], d, run.options.limits, program.side_env(s, run.cflags), shell=True,
+                              readonly=s.readonly)
             if res.returncode != 0:
                 if name == "original":
                     raise VerifyInputError("the build command fails with the original: %s" % res.stderr.strip()[-300:])
@@ -470,3 +471,13 @@ def _program_sides(
                 )
         sides.append(s)
     return sides[0], sides[1]
+
+
+def _project_paths(run: _Run, original: str, candidate: str) -> tuple[str, ...]:
+    """What the user's hook commands may read inside the sandbox: both sides' TUs and objects, the directories
+    of the original and the candidate (the project's other sources, a main.c), and the working directory; a
+    directory that is / or holds the home directory is left out (its dot files are not the project's)."""
+    home = os.path.realpath(os.path.expanduser("~")).rstrip("/") + "/"
+    dirs = [os.path.dirname(os.path.abspath(original)), os.path.dirname(os.path.abspath(candidate)), os.getcwd()]
+    safe = [d for d in map(os.path.realpath, dirs) if not home.startswith(d.rstrip("/") + "/")]
+    return tuple(os.path.abspath(p) for p in [*run.objects.values(), original, candidate, *safe])

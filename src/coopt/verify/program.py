@@ -37,6 +37,7 @@ class Side:
     source: str
     obj: str
     directory: str
+    readonly: tuple[str, ...] = ()  # what the hook may read besides the system and its directory (sandbox.run)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def side_env(side: Side, cflags: Sequence[str]) -> dict[str, str]:
 def observe(
     cmd: str, side: Side, cflags: Sequence[str], compare_files: Sequence[str], limits: sandbox.Limits
 ) -> Observation:
-    res = sandbox.run([cmd], side.directory, limits, side_env(side, cflags), shell=True)
+    res = sandbox.run([cmd], side.directory, limits, side_env(side, cflags), shell=True, readonly=side.readonly)
     files: list[tuple[str, bytes | None]] = []
     for name in compare_files:
         path = os.path.join(side.directory, name)
@@ -75,7 +76,7 @@ def observe(
                 files.append((name, f.read()))
         except OSError:
             files.append((name, None))
-    return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, res.stderr[-2000:])
+    return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, sandbox.stderr_with_notes(res))
 
 
 # A number in program output, as printf writes them: integers, fixed and exponent forms, inf and nan.
@@ -139,7 +140,7 @@ def bench(
     """Interleaved timing of the bench hook on both sides."""
     env_o, env_c = side_env(orig, cflags), side_env(cand, cflags)
     return interleaved(
-        lambda: timed([cmd], orig.directory, env_o, limits, shell=True),
-        lambda: timed([cmd], cand.directory, env_c, limits, shell=True),
+        lambda: timed([cmd], orig.directory, env_o, limits, shell=True, readonly=orig.readonly),
+        lambda: timed([cmd], cand.directory, env_c, limits, shell=True, readonly=cand.readonly),
         settings,
     )

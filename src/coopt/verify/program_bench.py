@@ -132,11 +132,23 @@ class ProgramBench:
             if left <= 0:
                 raise BudgetExhausted("the time budget is spent")
             wall = min(wall, left)
-        # Programs under test may be big and long: only the wall clock and core files are limited.
-        return sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=0, wall_s=wall)
+        # Programs under test may be big and long: the wall clock, core files, and bounds no real workload here
+        # reaches but that stop a fork or memory bomb before it takes the machine.
+        return sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=4096, wall_s=wall,
+                              memory_mb=sandbox.machine_memory_mb() * 3 // 4)
 
     def _env(self, side: ProgramSide) -> dict[str, str]:
-        return dict(os.environ, COOPT_SIDE=side.name, COOPT_PROGRAM=side.program)
+        # Not os.environ: a candidate must not see the caller's API keys. HOME and TMPDIR are the side's scratch.
+        return sandbox.scrubbed_env(self._scratch(side), {"COOPT_SIDE": side.name, "COOPT_PROGRAM": side.program})
+
+    @staticmethod
+    def _scratch(side: ProgramSide) -> str:
+        """The one place a workload may write (the project directory it runs in is read-only)."""
+        return os.path.join(side.directory, "scratch")
+
+    def _run(self, side: ProgramSide, w: Workload) -> sandbox.Result:
+        return sandbox.run([w.render(side.program)], self._scratch(side), self._limits(), self._env(side),
+                           shell=True, cwd=w.cwd, readonly=[w.cwd, side.directory])
 
     def _checkpoint(self) -> None:
         if self.should_stop():
@@ -147,8 +159,8 @@ class ProgramBench:
 
     def observe(self, side: ProgramSide, w: Workload) -> program.Observation:
         self._checkpoint()
-        res = sandbox.run([w.render(side.program)], w.cwd, self._limits(), self._env(side), shell=True)
-        return program.Observation(res.returncode, res.stdout, (), res.timed_out, res.stderr[-2000:])
+        res = self._run(side, w)
+        return program.Observation(res.returncode, res.stdout, (), res.timed_out, sandbox.stderr_with_notes(res))
 
     def record_baseline(self, base: ProgramSide) -> None:
         """Run every test on the baseline twice: its output is what candidates must reproduce, so it must be
@@ -192,8 +204,8 @@ class ProgramBench:
                 runs[0] += 1
                 self.on_round("timing %s: run %d/%d" % (cand.name, runs[0], total))
                 line = self.bench.render(side.program)
-                return timed([line], self.bench.cwd, self._env(side), self._limits(), shell=True,
-                             cpu=self.measure == "cpu")
+                return timed([line], self._scratch(side), self._env(side), self._limits(), shell=True,
+                             cpu=self.measure == "cpu", cwd=self.bench.cwd, readonly=[self.bench.cwd, side.directory])
 
             return one
 

@@ -15,6 +15,7 @@ from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, relink
 from coopt.llm.types import Tool
 from coopt.toolchain import Toolchain, find_toolchain
+from coopt.verify import sandbox
 
 
 class ToolError(Exception):
@@ -177,12 +178,17 @@ def pgo_train(
     relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
     raw_dir = os.path.join(workdir, "profraw")
     os.makedirs(raw_dir, exist_ok=True)
-    env = dict(os.environ, LLVM_PROFILE_FILE=os.path.join(raw_dir, "%p-%m.profraw"))
+    # Contained like every run of built code (verify/sandbox.py): the project's directory read-only, the profile
+    # directory the only writable place; as the project's own code it may run unsandboxed where bwrap is missing.
+    env = sandbox.scrubbed_env(raw_dir, {"LLVM_PROFILE_FILE": os.path.join(raw_dir, "%p-%m.profraw")})
+    limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=4096, wall_s=timeout,
+                            memory_mb=sandbox.machine_memory_mb() * 3 // 4)
     for cmd in workload:
         argv = [program if a == program_placeholder else a.replace(program_placeholder, program) for a in cmd]
-        proc = subprocess.run(argv, cwd=link.cwd, env=env, capture_output=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise ToolError("training run %s failed (exit %d)" % (" ".join(cmd), proc.returncode))
+        res = sandbox.run(argv, raw_dir, limits, env, cwd=link.cwd, readonly=[link.cwd, workdir], own_code=True)
+        if res.returncode != 0 or res.timed_out:
+            raise ToolError("training run %s failed (exit %d%s)" % (" ".join(cmd), res.returncode,
+                                                                    ", timed out" if res.timed_out else ""))
     raws = sorted(os.path.join(raw_dir, f) for f in os.listdir(raw_dir) if f.endswith(".profraw"))
     if not raws:
         raise ToolError("the training runs wrote no profile")
