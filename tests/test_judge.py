@@ -21,7 +21,9 @@ from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 
 # Plain build only (the sanitizer builds run the same driver; tests/test_verify.py covers them), few inputs.
-QUICK = VerifyOptions(max_inputs=40, sanitizers=False)
+# The static screen would refuse most of these candidates before they run (their calls to write, kill, alarm):
+# these tests show the judge itself holds, so it is off here. tests/test_hostile.py runs both ways.
+QUICK = VerifyOptions(max_inputs=40, sanitizers=False, screen=False)
 
 # The original references every call the hostile candidates make (in a branch no input reaches), so a static
 # screen of "calls the original does not make" lets them through and the judge itself must stop them.
@@ -98,7 +100,7 @@ def test_forged_results_then_leaving_is_rejected(tmp_path: Path, ending: str) ->
 def test_forged_results_under_the_sanitizers(tmp_path: Path) -> None:
     require("clang", "llvm-objcopy", "llvm-nm")
     orig, cand = candidate(tmp_path, "forge(); _exit(0);", FORGE)
-    ev = verify(orig, cand, options=VerifyOptions(max_inputs=40))
+    ev = verify(orig, cand, options=VerifyOptions(max_inputs=40, screen=False))
     assert ev.verdict.code is Code.REJECTED and "(sanitized build)" in ev.verdict.detail, ev.verdict.line()
 
 
@@ -196,7 +198,7 @@ def test_sanitizer_builds_have_a_memory_limit(tmp_path: Path) -> None:
     orig.write_text(grab % ("16", BODY_GRAB))
     cand = tmp_path / "cand.c"
     cand.write_text(grab % ("(size_t)1 << 33", BODY_GRAB))
-    v = verify(str(orig), str(cand), options=VerifyOptions(max_inputs=10, msan=False)).verdict
+    v = verify(str(orig), str(cand), options=VerifyOptions(max_inputs=10, msan=False, screen=False)).verdict
     assert v.code is Code.REJECTED and v.reason is Reason.RETURN_VALUE, v.line()
     assert "candidate -1" in v.detail and "(sanitized build)" in v.detail, v.line()
 
@@ -205,7 +207,7 @@ def test_the_original_s_program_holds_no_candidate_code(tmp_path: Path) -> None:
     require("clang", "llvm-objcopy", "llvm-nm")
     orig, cand = candidate(tmp_path, "if (x == 7) y++;")
     work = tmp_path / "work"
-    v = verify(orig, cand, options=VerifyOptions(max_inputs=40, msan=False), workdir=str(work)).verdict
+    v = verify(orig, cand, options=VerifyOptions(max_inputs=40, msan=False, screen=False), workdir=str(work)).verdict
     assert v.code is Code.REJECTED and v.reason is Reason.RETURN_VALUE, v.line()
     built = [b for b in ("sanitized", "plain") if (work / ("harness-%s-o" % b)).exists()]
     assert built  # the sanitized build rejects it, so the plain one may never have been built
