@@ -22,7 +22,8 @@ from collections.abc import Callable
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-from coopt.verify import bwrap, sandbox  # noqa: E402
+from coopt.verify import sandbox  # noqa: E402
+from coopt.verify.sandbox import bwrap  # noqa: E402
 
 
 def _times(fn: Callable[[], object], runs: int) -> list[float]:

@@ -27,7 +27,7 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 @pytest.fixture
 def tmp_path(tmp_path: Path) -> Path:
-    """pytest's tmp_path, readable by others: as root, contained commands run as uid 65534 (verify/bwrap.py) and
+    """pytest's tmp_path, readable by others: as root, contained commands run as uid 65534 (verify/sandbox/bwrap.py) and
     can only enter a project directory that others may, which pytest's private (0700) directories are not."""
     tmp_path.chmod(0o755)
     return tmp_path

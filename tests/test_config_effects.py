@@ -18,8 +18,8 @@ from coopt.agents.levels import FLAG_SETS, TARGET_FLAG_SETS, AgentContext, Flags
 from coopt.journal import log as journal
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import find_link
-from coopt.verify.program import Observation, compare, numbers_close
-from coopt.verify.program_bench import ProgramBench, from_line
+from coopt.verify.program_level.bench import ProgramBench, from_line
+from coopt.verify.program_level.hooks import Observation, compare, numbers_close
 
 # ---- float_tolerance ---------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from conftest import SRC, require
 
 sys.path.insert(0, str(SRC))
 
-from coopt.verify import diffrun, results  # noqa: E402
+from coopt.verify.differential import diffrun, results  # noqa: E402
 from coopt.verify.pipeline import VerifyOptions, verify  # noqa: E402
 from coopt.verify.verdict import Code, Reason  # noqa: E402
 

@@ -28,7 +28,7 @@ from coopt.optimize.state import (
 )
 from coopt.report.render import render
 from coopt.verify.evidence import Interval
-from coopt.verify.program_bench import PLACEHOLDER, WorkloadError, from_argv, from_line
+from coopt.verify.program_level.bench import PLACEHOLDER, WorkloadError, from_argv, from_line
 
 
 @pytest.fixture

@@ -40,4 +40,4 @@ def test_wheel_is_platform_tagged_and_carries_the_fast_path(tmp_path: Path) -> N
         assert info.file_size > 0
         assert (info.external_attr >> 16) & 0o111, "coopt-cc-fast is not executable in the wheel"
         for part in ("cz_runtime.h", "cz_side_main.h", "cz_fuzz_main.h"):  # the verifier's harness runtime
-            assert z.getinfo("coopt/verify/c/" + part).file_size > 0
+            assert z.getinfo("coopt/verify/differential/c/" + part).file_size > 0

@@ -1,4 +1,4 @@
-"""Containment (verify/sandbox.py, bwrap.py, cgroup.py) with real bubblewrap and real processes: what a contained
+"""Containment (verify/sandbox/) with real bubblewrap and real processes: what a contained
 command can reach (files, other processes, the network, the environment), who it runs as, the limits that stop fork
 and memory bombs (ASan builds too), that nothing it starts outlives it, and what coopt does where bubblewrap is
 missing (doctor's finding, verify's refusal, the opt-in).
@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SRC, Coopt, require
-from coopt.verify import bwrap, sandbox
-from coopt.verify.cgroup import Cgroup
+from coopt.verify import sandbox
+from coopt.verify.sandbox import bwrap
+from coopt.verify.sandbox.cgroup import Cgroup
 
 pytestmark = pytest.mark.skipif(bool(bwrap.unavailable()), reason="bubblewrap does not work here: %s"
                                 % bwrap.unavailable())

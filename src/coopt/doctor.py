@@ -356,7 +356,7 @@ def _check_openai(c: Checked) -> list[Finding]:
 def check_sandbox(c: Checked) -> list[Finding]:
     """Whether candidates can run under bubblewrap, and which limits hold (docs/verify.md, "Threat model")."""
     from coopt.verify import sandbox
-    from coopt.verify.cgroup import Cgroup
+    from coopt.verify.sandbox.cgroup import Cgroup
 
     why = sandbox.unavailable()
     if why:

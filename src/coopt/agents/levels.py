@@ -26,7 +26,7 @@ from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.verify.behaviour import Check
 from coopt.verify.evidence import Evidence
-from coopt.verify.program_bench import PLACEHOLDER, Workload
+from coopt.verify.program_level.bench import PLACEHOLDER, Workload
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
 # options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not

@@ -29,7 +29,7 @@ from coopt.optimize.state import (
 )
 from coopt.verify.acceptance import speed_code
 from coopt.verify.evidence import CheckResult, Evidence, Interval
-from coopt.verify.program_bench import Interrupted
+from coopt.verify.program_level.bench import Interrupted
 from coopt.verify.verdict import Code, Verdict
 
 

@@ -19,7 +19,7 @@ from coopt.optimize.state import (
     state_name,
 )
 from coopt.verify.evidence import Interval
-from coopt.verify.program_bench import Interrupted
+from coopt.verify.program_level.bench import Interrupted
 
 
 def best_kept(run: Run) -> Interval | None:

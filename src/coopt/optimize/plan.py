@@ -15,7 +15,7 @@ from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects
 from coopt.profile.errors import ProfileError
 from coopt.profile.model import Profile, load
-from coopt.verify.program_bench import Workload, WorkloadError, from_argv, from_line
+from coopt.verify.program_level.bench import Workload, WorkloadError, from_argv, from_line
 
 MIN_SHARE = 0.01  # the guide's floor: a TU under 1% of the samples cannot move the program by 1%
 

@@ -64,7 +64,7 @@ from coopt.optimize.state import (
     runs_dir,
 )
 from coopt.verify.behaviour import JudgeSettings, checker
-from coopt.verify.program_bench import PLACEHOLDER, Interrupted, ProgramBench, WorkloadError
+from coopt.verify.program_level.bench import PLACEHOLDER, Interrupted, ProgramBench, WorkloadError
 
 
 def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = None) -> RunState:

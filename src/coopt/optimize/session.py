@@ -15,7 +15,7 @@ from coopt.optimize.state import (
     save,
 )
 from coopt.verify.evidence import Interval
-from coopt.verify.program_bench import ProgramBench, ProgramSide
+from coopt.verify.program_level.bench import ProgramBench, ProgramSide
 
 
 def interval_text(iv: Interval | None) -> str:

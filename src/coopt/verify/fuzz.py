@@ -35,7 +35,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from coopt.toolchain import Toolchain
-from coopt.verify import build, sandbox
+from coopt.verify import sandbox
+from coopt.verify.differential import build
 from coopt.verify.evidence import FuzzRun
 from coopt.verify.inputs import CallPlan, GeneratedInput, decode, describe
 from coopt.verify.signatures import FunctionSig

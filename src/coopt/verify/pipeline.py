@@ -17,13 +17,15 @@ import zlib
 from collections.abc import Sequence
 
 from coopt.toolchain import ToolchainError, find
-from coopt.verify import build, diagnostics, diffrun, fuzz, inputs, program, sandbox, screen, signatures
+from coopt.verify import diagnostics, fuzz, inputs, sandbox, screen, signatures
 from coopt.verify.acceptance import speed_code
+from coopt.verify.differential import build, diffrun
+from coopt.verify.differential.sides import Run as _Run
+from coopt.verify.differential.sides import Stop as _Stop
+from coopt.verify.differential.sides import VerifyInputError, build_harness, first_error, micro_benchmark
 from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun
 from coopt.verify.options import VerifyOptions
-from coopt.verify.sides import Run as _Run
-from coopt.verify.sides import Stop as _Stop
-from coopt.verify.sides import VerifyInputError, build_harness, first_error, micro_benchmark
+from coopt.verify.program_level import hooks as program
 from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
 
 CANDIDATE_EXTENSIONS = (".c", ".ll", ".s", ".S")

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.toolchain import Toolchain, ToolchainError
-from coopt.verify import build
+from coopt.verify.differential import build
 from coopt.verify.fuzz import side_ir
 from coopt.verify.verdict import Reason
 

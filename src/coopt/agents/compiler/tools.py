@@ -178,7 +178,7 @@ def pgo_train(
     relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
     raw_dir = os.path.join(workdir, "profraw")
     os.makedirs(raw_dir, exist_ok=True)
-    # Contained like every run of built code (verify/sandbox.py): the project's directory read-only, the profile
+    # Contained like every run of built code (verify/sandbox/): the project's directory read-only, the profile
     # directory the only writable place; as the project's own code it may run unsandboxed where bwrap is missing.
     env = sandbox.scrubbed_env(raw_dir, {"LLVM_PROFILE_FILE": os.path.join(raw_dir, "%p-%m.profraw")})
     limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=4096, wall_s=timeout,

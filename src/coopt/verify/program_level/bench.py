@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 from coopt.budget import BudgetExhausted
 from coopt.journal.relink import LinkRecord, relink
-from coopt.verify import program, sandbox
+from coopt.verify import sandbox
 from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed
+from coopt.verify.program_level import hooks as program
 
 PLACEHOLDER = "{program}"
 MEASURES = ("cpu", "wall")
@@ -85,7 +86,7 @@ def from_argv(argv: Sequence[str], cwd: str, program: str, origin: str) -> Workl
 
 @dataclass(frozen=True)
 class ProgramSide:
-    """One program to run: its name (baseline, cand-3, final) and where its relinked copy is. Not verify/program.py's
+    """One program to run: its name (baseline, cand-3, final) and where its relinked copy is. Not hooks.py's
     `Side`, which is one TU's side (source and object) in the pipeline's own hook runs: this one is a whole program."""
 
     name: str

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.toolchain import Toolchain
-from coopt.verify import build, diffrun, harness, inputs, sandbox, signatures
+from coopt.verify import inputs, sandbox, signatures
+from coopt.verify.differential import build, diffrun, harness
 from coopt.verify.evidence import CheckResult, Evidence, Interval
 from coopt.verify.options import VerifyOptions
 from coopt.verify.perfstats import callgrind_instructions, count_interval, interleaved, timed

@@ -32,8 +32,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from coopt.verify import bwrap
-from coopt.verify.cgroup import Cgroup
+from coopt.verify.sandbox import bwrap
+from coopt.verify.sandbox.cgroup import Cgroup
 
 # Names of variables never passed into a sandbox, whatever the caller says.
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|COOKIE|SESSION|AUTH", re.IGNORECASE)

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coopt.verify import sandbox
-from coopt.verify.build import SANITIZER_EXIT, Flavor
-from coopt.verify.harness import CAND_PREFIX, ORIG_PREFIX, SIDE_PREFIX
+from coopt.verify.differential.build import SANITIZER_EXIT, Flavor
+from coopt.verify.differential.harness import CAND_PREFIX, ORIG_PREFIX, SIDE_PREFIX
+from coopt.verify.differential.results import SIGNALED, TIMED_OUT, Frame, explain, first_difference, read_frames
 from coopt.verify.inputs import CallPlan, GeneratedInput
-from coopt.verify.results import SIGNALED, TIMED_OUT, Frame, explain, first_difference, read_frames
 from coopt.verify.signatures import CType
 from coopt.verify.verdict import Reason
 

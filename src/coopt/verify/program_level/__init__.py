@@ -1,0 +1,4 @@
+"""Judging at the level of the whole program rather than one function: `hooks` (the project's own build, test and
+bench commands run once per side, outputs compared) and `bench` (the optimizer's program-level judge: relinked
+sides, test outputs, interleaved A/B timing).
+"""
