@@ -39,6 +39,7 @@ from coopt.verify import sandbox
 from coopt.verify.differential import build
 from coopt.verify.evidence import FuzzRun
 from coopt.verify.inputs import CallPlan, GeneratedInput, decode, describe
+from coopt.verify.inputs.mined import ir_string
 from coopt.verify.signatures import FunctionSig
 
 SOURCE_NAME = "libfuzzer"
@@ -84,23 +85,9 @@ def parse_stats(stderr: str) -> tuple[int, int]:
 _ICMP = re.compile(r"\bicmp \w+ i(8|16|32|64) (\S+), (-?\d+)\b")
 _CASE = re.compile(r"^\s*i(8|16|32|64) (-?\d+), label ")
 _STRING = re.compile(r'\bc"([^"]*)"')
-_HEX2 = re.compile(r"[0-9A-Fa-f]{2}")
 MAX_DICT = 256
 
 
-def _ir_string(text: str) -> bytes:
-    """An IR string constant's bytes (IR writes each byte that is not printable ASCII as a backslash and two hex
-    digits)."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        if text[i] == "\\" and _HEX2.fullmatch(text[i + 1 : i + 3]):
-            out.append(int(text[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(ord(text[i]) & 0xFF)
-            i += 1
-    return bytes(out)
 
 
 def dictionary_words(ir: str) -> list[bytes]:
@@ -119,7 +106,7 @@ def dictionary_words(ir: str) -> list[bytes]:
             if width > 1:
                 words.append(v.to_bytes(width, "big"))
         for text in _STRING.findall(line):
-            raw = _ir_string(text).rstrip(b"\0")
+            raw = ir_string(text).rstrip(b"\0")
             if 1 < len(raw) <= 64:
                 words.append(raw)
     return list(dict.fromkeys(words))[:MAX_DICT]

@@ -96,7 +96,9 @@ def _ir_float(text: str) -> float | None:
     return None
 
 
-def _ir_string(text: str) -> bytes:
+def ir_string(text: str) -> bytes:
+    """An IR string constant's bytes (IR writes each byte that is not printable ASCII as a backslash and two hex
+    digits); the fuzzer's dictionary reads them too."""
     out = bytearray()
     i = 0
     while i < len(text):
@@ -138,7 +140,7 @@ def mine(irs: list[str]) -> Mined:
                 if f is not None and math.isfinite(f) and f != 0.0:
                     found.floats.append(f)
             for text in _STRING.findall(line):
-                raw = _ir_string(text).rstrip(b"\0")
+                raw = ir_string(text).rstrip(b"\0")
                 if 0 < len(raw) <= 64:
                     found.strings.append(raw)
             if current is not None:
