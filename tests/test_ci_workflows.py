@@ -338,7 +338,13 @@ def test_the_day_build_workflow_serves_the_nightly_variant_and_writes_nothing(
     coopt.env["COOPT_CACHE_DIR"] = str(cache)
     coopt.run(["make", "CC=coopt-cc"], cwd=ws)
     (ws / "variant.c").write_text(WORK + '__attribute__((used)) static const char m[] = "%s";\n' % MARKER)
-    coopt.coopt("cache", "put", "--artifact", str(ws / "variant.c"), "--for-object", "work.o", "--unverified", cwd=ws)
+    # An accepted verdict, as `coopt verify --json` records it: a day build serves nothing else.
+    evidence = ws.parent / "evidence.json"
+    evidence.write_text(json.dumps({
+        "version": 2, "original": "work.c", "candidate": "variant.c", "functions": ["work"],
+        "unsupported_functions": {}, "checks": [], "verdict": {"code": "accepted", "detail": "", "reason": None}}))
+    coopt.coopt("cache", "put", "--artifact", str(ws / "variant.c"), "--for-object", "work.o", "--evidence",
+                str(evidence), cwd=ws)
     runner.save_cache("coopt-Linux-900", cache)
     [(_, saved)] = runner.caches
 
