@@ -375,20 +375,23 @@ def test_a_rewrite_that_changes_behaviour_never_becomes_a_candidate(project: Pat
     assert "sample 0: REJECTED (return-value)" in message and "sample 1: garbage" in message
 
 
-def test_the_test_generation_agents_input_catches_what_the_built_in_inputs_miss(project: Path,
+def test_a_bug_on_a_literal_is_caught_with_or_without_the_testgen_agent(project: Path,
                                                                                  server: ProtocolServer,
                                                                                  tmp_path: Path) -> None:
-    # Without the model's inputs the '@' bug passes the built-in generator (no '@' in its strings)...
+    # The '@' bug used to pass the built-in generator (no '@' in its strings); since issue 12 the constants mined
+    # from the candidate's own code put '@' into the built-in strings, so it is caught without the model...
     server.script = [answer(AT_SIGN_BUG)]
     with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path / "a", model, per_proposal=1)
         agent.testgen = None
-        assert agent.propose(tu, str(tmp_path / "out")).behaviour.accepted  # type: ignore[union-attr]
-    # ...with them, the input the model named as a boundary case shows it.
+        with pytest.raises(ToolError, match=r"REJECTED \(return-value\): count_upper: .*'@'"):
+            agent.propose(tu, str(tmp_path / "out"))
+    # ...and with the model's inputs too (which input shows it first depends on the order of the sources).
+    # TODO: a bug only the test-generation agent's inputs reach, now that literals are mined (see the notes).
     server.script = [answer(AT_SIGN_BUG), inputs_reply(["x@y"], [{"repeat": "Az", "count": 50}], ["bad", 1])]
     with scripted_client(server, tmp_path / "b") as model:
         agent, tu = level_agent(project, tmp_path / "b", model, per_proposal=1)
-        with pytest.raises(ToolError, match=r"REJECTED \(return-value\): count_upper: .*'x@y'"):
+        with pytest.raises(ToolError, match=r"REJECTED \(return-value\): count_upper: .*@"):
             agent.propose(tu, str(tmp_path / "out"))
 
 
