@@ -138,9 +138,9 @@ def test_toolchain_without_libfuzzer_or_msan_is_unsupported_not_an_error(clang_w
     assert "libclang-rt-%s-dev" % tc.major in why and "fuzzer" in why, why
     assert fuzz.runtime_missing(find()) == ""  # the real toolchain here has it (scripts/install-deps.sh)
     ev = verify(
-        str(CORPUS / "originals/calendar.c"),
-        str(CORPUS / "wrong/is_leap_century_fast_path.c"),
-        functions=["is_leap"],
+        str(CORPUS / "originals/sniff.c"),
+        str(CORPUS / "wrong/sniff_word_compare.c"),
+        functions=["sniff_format"],
         options=VerifyOptions(max_inputs=100, fuzz_seconds=2, clang=clang_without_libfuzzer),
     )
     # The rest of the verifier ran with that clang (sanitizers included); only the fuzzer is missing, so the
