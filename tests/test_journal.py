@@ -83,6 +83,20 @@ def test_torn_last_line_is_skipped_and_the_next_record_kept(tmp_path: Path) -> N
     assert [r["output"] for r in journal.read(path)] == ["a.o", "app"]
 
 
+def test_trim_keeps_the_newest_record_of_each_output_byte_for_byte(tmp_path: Path) -> None:
+    path = str(tmp_path / "journal.jsonl")
+    for i in range(3):
+        journal.append(path, {"type": "compile", "cwd": "/w", "output": "a.o", "args": ["-c", "a.c", str(i)]})
+        journal.append(path, {"type": "compile", "cwd": "/w", "output": NASTY[11], "args": NASTY + [str(i)]})
+    journal.append(path, {"type": "link", "cwd": "/w", "output": "a.o", "args": [], "inputs": ["a.o"]})
+    with open(path, "ab") as f:
+        f.write(b'{"v":1,"type":"compile","cwd":"/torn')  # a writer died mid-record: not a record
+    newest = journal.read(path)[-3:]
+    assert journal.trim(path) == (7, 3)
+    assert journal.read(path) == newest
+    assert journal.trim(path) == (3, 3)
+
+
 WRITER = """
 import sys
 sys.path.insert(0, sys.argv[1])

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the wrapper imports this module on every call: no runtime import for a type
+    from collections.abc import Iterable
 
 JOURNAL_VERSION = 1
 
@@ -84,27 +88,31 @@ def read(path: str) -> list[dict]:
     A writer killed mid-record leaves a line without its newline, so the next record is appended to that line;
     it is recovered from where it starts (every record begins with `{"v":`).
     """
-    import json
-
-    records: list[dict] = []
     try:
         f = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (closed by the with below)
     except FileNotFoundError:
-        return records
+        return []
     with f:
-        for line in f:
+        return _parse(f)
+
+
+def _parse(lines: Iterable[str]) -> list[dict]:
+    import json
+
+    records: list[dict] = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            start = line.rfind(_RECORD_START)
+            if start <= 0:
+                continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line[start:])
             except ValueError:
-                start = line.rfind(_RECORD_START)
-                if start <= 0:
-                    continue
-                try:
-                    rec = json.loads(line[start:])
-                except ValueError:
-                    continue
-            if isinstance(rec, dict) and rec.get("type") in ("compile", "link"):
-                records.append(rec)
+                continue
+        if isinstance(rec, dict) and rec.get("type") in ("compile", "link"):
+            records.append(rec)
     return records
 
 
@@ -129,7 +137,8 @@ def trim(path: str) -> tuple[int, int]:
             data = f.read()
     except OSError:
         return 0, 0
-    records = read(path)
+    # Parse exactly the bytes read: what builds append from here on is the tail carried over below.
+    records = _parse(data.decode("utf-8", errors="surrogateescape").split("\n"))
     newest: dict[tuple[str, str, str], int] = {}
     for i, rec in enumerate(records):
         newest[(str(rec.get("type")), str(rec.get("cwd")), str(rec.get("output")))] = i
