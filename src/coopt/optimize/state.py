@@ -94,6 +94,7 @@ class AttemptRecord:
     artifact_digest: str = ""
     object_digest: str = ""
     duplicate_of: int = 0  # DUPLICATE: the attempt (0: the baseline) that produced the same object first
+    no_candidate: bool = False  # FAILED because the agent had no candidate to offer (the guide counts these)
 
 
 @dataclass
