@@ -149,7 +149,7 @@ def test_a_source_rewrite_then_flags_on_top_is_stored_with_its_lineage_and_serve
     first = attempts[1]
     assert first["level"] == "source" and first["verdict"] == "accepted" and first["parent"] == 0
     # The comment-only rewrite built the same object as attempt 1: reported as such, not judged again.
-    [dup] = [a for a in state["attempts"] if a["verdict"] == "duplicate"]
+    [dup] = [a for a in state["attempts"] if a["verdict"] == "duplicate" and a["level"] == "source"]
     assert dup["level"] == "source" and dup["duplicate_of"] == 1 and "no evaluation spent" in dup["detail"]
     assert "duplicate" in out
     # The wrong rewrite, asked on top of the first rewrite (the middle of a would-be lineage), was judged against

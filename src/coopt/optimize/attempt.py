@@ -48,7 +48,7 @@ def guide_result(rec: AttemptRecord, min_gain: float) -> str:
     if rec.verdict == Outcome.ACCEPTED:
         return PAID
     if rec.verdict in (Outcome.INCONCLUSIVE, Outcome.REJECTED) and rec.interval and rec.interval.ratio > 1.0:
-        return PROMISING if rec.interval.ratio >= min(min_gain, 1.0 + (min_gain - 1.0) / 2) else FAILED
+        return PROMISING if rec.interval.ratio >= 1.0 + (min_gain - 1.0) / 2 else FAILED
     if rec.verdict == Outcome.FAILED and rec.no_candidate:
         return NOTHING
     return FAILED
@@ -65,7 +65,6 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
     rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", agent.proposer,
                         Outcome.FAILED, started=now_utc(), parent=parent.number if parent else 0)
     run.state.attempts.append(rec)
-    run.charge = reserve_s
     out_dir = os.path.join(run.work, "candidates")
     os.makedirs(out_dir, exist_ok=True)
     try:
@@ -79,7 +78,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
             raise
         rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
         rec.tokens = cand.tokens
-        _judge(run, tu, cand, rec)
+        _judge(run, tu, cand, rec, reserve_s)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)
         rec.no_candidate = isinstance(exc, NoCandidate)
@@ -98,7 +97,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
     return rec
 
 
-def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
+def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, reserve_s: float) -> None:
     assert run.bench is not None and run.base is not None
     built = cand.built
     digest = rec.object_digest = lineage.code_digest(built.object_path)
@@ -112,7 +111,7 @@ def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
             "the baseline" if not seen[digest] else "attempt #%d" % seen[digest])
         return
     seen[digest] = rec.number
-    run.budget.charge(evaluations=1, seconds=run.charge)
+    run.budget.charge(evaluations=1, seconds=reserve_s)
     if built.level in LLM_LEVELS and (cand.behaviour is None or not cand.behaviour.accepted):
         rec.verdict, rec.detail = Outcome.REJECTED, "no accepted behaviour evidence from the verifier"
         return

@@ -170,11 +170,11 @@ class Guide:
             if arm.failures_in_row >= self.patience:
                 arm.retired = True
         if self.nothing_in_row[arm.level] >= self.no_candidate_limit:
-            self.retire_level(arm.level, "%d proposals in a row came back with no candidate"
+            self.retire_level(arm.level, "asked no more: %d proposals in a row came back with no candidate"
                               % self.nothing_in_row[arm.level])
 
     def retire_level(self, level: str, why: str) -> None:
-        """Ask `level` no more in this run (every TU, every node)."""
+        """Ask `level` no more in this run (every TU, every node); `why` completes "level X ..." in the output."""
         self.retired_levels.setdefault(level, why)
         for a in self.arms:
             if a.level == level:

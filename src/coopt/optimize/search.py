@@ -78,7 +78,7 @@ def search(run: Run) -> None:
 def _learn(run: Run, rules: Guide, chooser: Guide | LLMGuide, arm: Arm | None, rec: AttemptRecord) -> None:
     """What the attempt tells the guide: its result for the arm, and a new node when it was accepted."""
     low = rec.interval.low if rec.verdict == Outcome.ACCEPTED and rec.interval else None
-    if arm is not None:
+    if arm is not None and rec.verdict != Outcome.DUPLICATE:  # a duplicate cost nothing and taught nothing
         chooser.record(arm, low, guide_result(rec, run.opts.min_gain))
     if rec.object_digest:
         run.seen.setdefault(rec.object, {}).setdefault(rec.object_digest, rec.number)
@@ -93,8 +93,8 @@ def _say_retired(run: Run, rules: Guide, said: set[str]) -> None:
     for level, why in rules.retired_levels.items():
         if level not in said:
             said.add(level)
-            run.state.notes.append("level %s asked no more: %s" % (level, why))
-            run.progress.line("  level %s asked no more: %s" % (level, why))
+            run.state.notes.append("level %s %s" % (level, why))
+            run.progress.line("  level %s %s" % (level, why))
 
 
 def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, HotTU],
@@ -132,7 +132,7 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         by_number[attempt.number] = attempt
         _learn(run, rules, chooser, arm, attempt)
         if attempt.verdict == Outcome.FAILED and agent.unavailable():  # e.g. PGO training failed: out everywhere
-            rules.retire_level(arm.level, agent.unavailable())
+            rules.retire_level(arm.level, "asked no more: %s" % agent.unavailable())
         _say_retired(run, rules, said)
         run.save()
         progress_line(run, tu, attempt)

@@ -41,7 +41,6 @@ class Run:
     base: ProgramSide | None = None
     seen: dict[str, dict[str, int]] = field(default_factory=dict)  # TU object -> object hash -> attempt (0: base)
     behaviour: dict[int, Evidence] = field(default_factory=dict)  # accepted LLM nodes' behaviour evidence
-    charge: float = 0.0  # seconds the next evaluation reserves when it is charged (attempt.evaluate)
     carried: list[AttemptRecord] = field(default_factory=list)  # judged before a resume: not proposed again
 
     def save(self) -> None:
