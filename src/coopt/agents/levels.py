@@ -23,7 +23,7 @@ import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
@@ -86,6 +86,19 @@ class HotTU:
         return os.path.basename(self.source)
 
 
+@dataclass(frozen=True)
+class Training:
+    """How a PGO candidate's profile was trained: the workload, where, whether it is the bench workload, the TUs
+    instrumented and the merged profile (recorded with the attempt and in the cache entry's provenance)."""
+
+    workload: str
+    cwd: str
+    origin: str
+    same_as_bench: bool
+    instrumented: list[str]
+    profdata: str
+
+
 @dataclass
 class Candidate:
     """One proposed object for a TU, how it was made, and (for code-changing levels) its behaviour evidence."""
@@ -93,7 +106,7 @@ class Candidate:
     built: Built
     proposer: str
     behaviour: Evidence | None = None
-    training: dict[str, Any] | None = None
+    training: Training | None = None
     tokens: int = 0  # LLM tokens spent on this proposal (already charged to the budget by the agent)
 
 
@@ -264,16 +277,10 @@ class PgoAgent:
             self.error = profile_runtime_missing(self.ctx.hot[0].job.compiler)
         return self.error
 
-    def training(self) -> dict[str, Any]:
+    def training(self) -> Training:
         t = self.ctx.train
-        return {
-            "workload": t.line,
-            "cwd": t.cwd,
-            "origin": t.origin,
-            "same_as_bench": self.ctx.same_workload,
-            "instrumented": [h.source for h in self.ctx.hot],
-            "profdata": self.profile.profdata if self.profile else "",
-        }
+        return Training(t.line, t.cwd, t.origin, self.ctx.same_workload, [h.source for h in self.ctx.hot],
+                        self.profile.profdata if self.profile else "")
 
     def _train(self, tu: HotTU, parent: Node | None) -> PgoProfile:
         """One training per code: the hot TUs instrumented, `tu` as `parent` has it (front-end PGO profiles are

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from coopt.agents.compiler.tools import ToolError
 from coopt.agents.levels import (
@@ -76,7 +76,8 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
         except (ToolError, LevelUnavailable):
             run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
             raise
-        rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
+        rec.label, rec.flags = cand.built.label, list(cand.built.extra_flags)
+        rec.training = asdict(cand.training) if cand.training else None
         rec.tokens = cand.tokens
         _judge(run, tu, cand, rec, reserve_s)
     except (ToolError, LevelUnavailable) as exc:

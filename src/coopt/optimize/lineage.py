@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from coopt.agents.levels import HotTU, Node, child_job
+from coopt.agents.levels import HotTU, Node, Training, child_job
 from coopt.agents.registry import BY_NAME, ROOT
 from coopt.cache.hashing import hash_file
 from coopt.journal.job import CompileJob
@@ -72,7 +72,7 @@ class Provenance:
 
     proposer: ProposerRecord
     lineage: list[Step]
-    training: dict[str, Any] | None  # PGO: the agent's record of the training workload
+    training: Training | None  # PGO: how the profile was trained
     program: str
     bench: CommandRecord
     tests: list[CommandRecord]
