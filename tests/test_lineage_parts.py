@@ -99,3 +99,23 @@ def test_the_llm_guide_sees_each_node_it_may_build_on(tmp_path: Path) -> None:
     assert arm is not None and (arm.node, arm.level) == (1, "flags")
     assert "| original -> #1 source (mix sample 0), verified 1.300x | flags |" in table
     assert "| original | source |" in table
+
+
+def test_ir_and_assembly_agents_lower_the_nodes_code(tmp_path: Path) -> None:
+    from coopt.agents.rewrite.asm import AsmAgent
+    from coopt.agents.rewrite.ir import IRAgent
+
+    tu = _tu(tmp_path)
+    rewritten = tmp_path / "nodes" / "1-hot-f-s0.c"
+    rewritten.parent.mkdir()
+    rewritten.write_text('#include "hot.h"\nint f(int x) { return x * 3 + 1234567; }\n')
+    tu.object = ""
+    nodes = [_rec(1, "source", 0, artifact=str(rewritten)), _rec(2, "flags", 1, flags=["-O2"])]
+    job = lineage.node_job(tu, nodes, nodes[1])
+    assert job is not None
+    ir = IRAgent(None, str(tmp_path / "w"))  # type: ignore[arg-type]
+    shown = ir.prepare(job, "f").region.shown
+    assert "1234567" in shown and "alloca" not in shown  # the rewritten function, at the node's -O2
+    if subprocess.run(["uname", "-m"], capture_output=True, text=True).stdout.strip() == "x86_64":
+        asm = AsmAgent(None, str(tmp_path / "w2"))  # type: ignore[arg-type]
+        assert "1234567" in asm.prepare(job, "f").region.shown
