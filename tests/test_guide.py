@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coopt.budget import Budget, BudgetExhausted
-from coopt.optimize.guide import Guide
+from coopt.optimize.guide import NOTHING, PRIOR_SPEEDUP, PROMISING, Guide, amdahl_bound
 
 
 def test_budget_is_never_overspent() -> None:
@@ -73,3 +73,76 @@ def test_everything_retires_when_nothing_pays() -> None:
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown levels"):
         Guide({"a.c": 1.0}, levels=("magic",))
+
+
+# ---- the lineage tree (docs/guide.md's policy) -----------------------------------------------------------------
+
+
+def test_a_tu_whose_share_cannot_reach_min_gain_gets_no_arm() -> None:
+    # 1.8% of the samples: even an infinitely fast TU gives 1/(1-0.018) = 1.018x, under min_gain 1.02.
+    guide = Guide({"hot.c": 0.9, "tiny.c": 0.018}, min_share=0.0, min_gain=1.02)
+    assert {a.tu for a in guide.arms} == {"hot.c"}
+    assert "at most 1.018x" in guide.skipped["tiny.c"] and "under min_gain 1.02" in guide.skipped["tiny.c"]
+    assert amdahl_bound(0.5) == 2.0
+    # The same TU with a lower bar is worth an evaluation.
+    assert any(a.tu == "tiny.c" for a in Guide({"tiny.c": 0.018}, min_share=0.0, min_gain=1.01).arms)
+
+
+def test_an_accepted_node_is_expanded_first_then_the_search_backtracks() -> None:
+    guide = Guide({"a.c": 0.8}, levels=("source", "flags", "pgo"), patience=2)
+    arm = guide.next_arm()
+    assert (arm.node, arm.level) == (0, "source")
+    guide.record(arm, 1.30)
+    guide.accepted("a.c", 1, "source", 1.30)
+    # Every level that builds on a source rewrite gets an arm on node 1, and the node that paid is expanded first.
+    assert {a.level for a in guide.arms if a.node == 1} == {"source", "flags", "pgo"}
+    first = guide.next_arm()
+    assert first.node == 1
+    # Node 1's directions stop paying (`patience` failures each): the search backtracks to the root's.
+    for a in [a for a in guide.arms if a.node == 1]:
+        for _ in range(2):
+            guide.record(a, None)
+    assert all(a.retired for a in guide.arms if a.node == 1)
+    after = guide.next_arm()
+    assert after is not None and after.node == 0
+
+
+def test_a_better_child_takes_the_expansion_from_its_parent() -> None:
+    guide = Guide({"a.c": 0.8}, levels=("source", "flags", "pgo"))
+    guide.accepted("a.c", 1, "source", 1.2)
+    assert all(a.expand for a in guide.arms if a.node == 1)
+    guide.accepted("a.c", 2, "flags", 1.4)  # flags on a source rewrite: only PGO builds on a flags node
+    assert [a.level for a in guide.arms if a.node == 2] == ["pgo"]
+    assert all(a.expand == (a.node == 2) for a in guide.arms)
+
+
+def test_a_promising_rejection_is_retried_before_it_counts_as_a_failure() -> None:
+    guide = Guide({"a.c": 0.8}, levels=("source",), patience=1, retries=2)
+    arm = guide.arms[0]
+    guide.record(arm, None, PROMISING)
+    guide.record(arm, None, PROMISING)
+    assert not arm.retired and arm.failures_in_row == 0
+    guide.record(arm, None, PROMISING)  # the third promising miss in a row is a failure
+    assert arm.retired
+
+
+def test_a_level_that_keeps_returning_no_candidate_is_asked_no_more() -> None:
+    guide = Guide({"a.c": 0.6, "b.c": 0.3}, levels=("source", "flags"), patience=10, no_candidate_limit=3)
+    source = [a for a in guide.arms if a.level == "source"]
+    guide.record(source[0], None, NOTHING)
+    guide.record(source[1], None, NOTHING)
+    assert not guide.retired_levels
+    guide.record(source[0], None, NOTHING)
+    assert "3 proposals in a row came back with no candidate" in guide.retired_levels["source"]
+    assert all(a.retired for a in source) and not any(a.retired for a in guide.arms if a.level == "flags")
+    guide.accepted("a.c", 1, "flags", 1.1)  # later nodes get no live arm of a retired level
+    assert all(a.retired for a in guide.arms if a.level == "source")
+
+
+def test_levels_that_returned_nothing_lose_their_share_of_the_budget() -> None:
+    guide = Guide({"a.c": 0.5, "b.c": 0.5}, levels=("source", "pgo"), patience=100)
+    before = guide.level_speedup("source")
+    for a in [a for a in guide.arms if a.level == "source"] * 3:
+        guide.record(a, None)
+    assert guide.level_speedup("source") < before and guide.level_speedup("pgo") == PRIOR_SPEEDUP["pgo"]
+    assert guide.next_arm().level == "pgo"

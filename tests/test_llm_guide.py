@@ -42,12 +42,12 @@ def test_the_models_choice_among_the_live_arms_is_followed(server: ProtocolServe
     # The policy keeps the statistics: a result recorded through the LLM guide moves its arm's mean (and the
     # next question shows it, so it is a new request, not the transcript cache's answer to the first).
     g.record(first, 1.10)
-    assert first.pulls == 1 and first.mean() > first.prior / 2
+    assert first.pulls == 1 and g.guide.mean(first) > g.guide.prior(first) / 2
     assert g.next_arm() is live[1]  # the same tool call written as JSON in the text
     assert g.asked == 2 and g.followed == 2 and not g.fallbacks
     prompt = server.requests[0]["json"]
     table = prompt["messages"][1]["content"]
-    assert "| 1 | lvm.o | flags | 60.0% |" in table and "| 2 | lvm.o | pgo | 60.0% |" in table
+    assert "| 1 | lvm.o | original | flags | 60.0% |" in table and "| 2 | lvm.o | original | pgo | 60.0% |" in table
     assert "(deterministic pick)" in table
     assert prompt["tools"][0]["function"]["name"] == "choose"
     assert "| 1 of 1 |" in server.requests[1]["json"]["messages"][1]["content"]

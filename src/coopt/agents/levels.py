@@ -4,8 +4,14 @@ The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` tr
 for all hot TUs (on the training workload) and compiles each TU with it. Every level, these two and the LLM levels
 (`source`, `ir`, `asm`), is a row of agents/registry.py naming its factory `(level, llm, context) -> LevelAgent`.
 
-Contract for every agent: `propose()` builds one candidate object from the TU's journaled compile and returns it
-as a `Candidate`. Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
+Contract for every agent: `propose(tu, out_dir, parent)` builds one candidate object and returns it as a
+`Candidate`. `parent` is the lineage node it builds on (optimize/lineage.py): None for the TU's journaled compile,
+else a verified variant whose `job` compiles that variant's code (a rewritten source, the original with other flags
+or a profile). An agent starts from `parent.job` where it has one and keeps `tu.job` (the original) for everything
+that is judged against the original: behaviour evidence always compares with the TU's journaled code, so a wrong
+step anywhere in a lineage is rejected even when later steps look fine.
+
+Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
 (`coopt.verify.pipeline.verify`, differential harness with sanitizers) for the functions they changed; the loop refuses
 such a candidate without accepted evidence. The loop then adds the program-level checks and the A/B timing.
 """
@@ -17,7 +23,7 @@ import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
@@ -80,6 +86,19 @@ class HotTU:
         return os.path.basename(self.source)
 
 
+@dataclass(frozen=True)
+class Training:
+    """How a PGO candidate's profile was trained: the workload, where, whether it is the bench workload, the TUs
+    instrumented and the merged profile (recorded with the attempt and in the cache entry's provenance)."""
+
+    workload: str
+    cwd: str
+    origin: str
+    same_as_bench: bool
+    instrumented: list[str]
+    profdata: str
+
+
 @dataclass
 class Candidate:
     """One proposed object for a TU, how it was made, and (for code-changing levels) its behaviour evidence."""
@@ -87,7 +106,7 @@ class Candidate:
     built: Built
     proposer: str
     behaviour: Evidence | None = None
-    training: dict[str, Any] | None = None
+    training: Training | None = None
     tokens: int = 0  # LLM tokens spent on this proposal (already charged to the budget by the agent)
 
 
@@ -109,11 +128,53 @@ class AgentContext:
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
 
 
+@dataclass(frozen=True)
+class Node:
+    """A verified variant an agent may build on: one node of a TU's lineage as the agents see it.
+
+    `job` compiles the node's code: for a source rewrite, the rewritten TU with the original's flags (quote
+    includes still resolve against the original's directory); for a flags or PGO node, the code of its own parent
+    with the node's extra flags after the TU's. `job` is None for nodes nothing can build on (IR and assembly
+    rewrites: their code is no longer C)."""
+
+    id: int  # the attempt number that made it (0: the root, the TU's journaled compile)
+    level: str
+    label: str
+    job: CompileJob | None
+    artifact: str = ""  # what the node's step produced (.c, .ll, .s, .profdata), "" for the root
+
+
+def child_job(job: CompileJob, source: str = "", flags: list[str] | tuple[str, ...] = ()) -> CompileJob:
+    """`job` compiling `source` (a rewritten TU; default: the job's own source) with `flags` after its own. The
+    object's name, the working directory and the environment stay the original's, so a relink replaces the
+    original's object and the training of a profile instruments the right TU."""
+    extra: list[str] = []
+    if source:
+        extra = ["-iquote", os.path.dirname(job.source_path)]
+    return CompileJob(job.cwd, job.compiler, list(job.args), [*job.key_args, *extra, *flags],
+                      os.path.abspath(source) if source else job.source, job.output, list(job.dep_args),
+                      job.language, job.debug, job.native, dict(job.env))
+
+
+def start_job(tu: HotTU, parent: Node | None) -> CompileJob:
+    """The compile an agent starts from: the parent node's, or the TU's journaled one for the root."""
+    if parent is None or parent.id == 0:
+        return tu.job
+    if parent.job is None:
+        raise ToolError("the %s node %d (%s) cannot be built on" % (parent.level, parent.id, parent.label))
+    return parent.job
+
+
+def parent_id(parent: Node | None) -> int:
+    return 0 if parent is None else parent.id
+
+
 class JudgedAttempt(Protocol):
     """What an agent learns of an earlier run's attempt when a run resumes (optimize.state.AttemptRecord)."""
 
     label: str
     flags: list[str]
+    parent: int  # the attempt number of the node it built on (0: the TU's journaled compile)
 
 
 class LevelAgent(Protocol):
@@ -126,16 +187,18 @@ class LevelAgent(Protocol):
         """Why this level cannot run here (said once, no budget spent), or "" when it can."""
         ...
 
-    def has_more(self, tu: HotTU) -> bool:
-        """Whether this agent has another candidate to offer for `tu` (no budget is spent asking)."""
+    def has_more(self, tu: HotTU, parent: Node | None = None) -> bool:
+        """Whether this agent has another candidate to offer for `tu` built on `parent` (None: the TU's journaled
+        compile); no budget is spent asking."""
         ...
 
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: `attempt` of an earlier run was judged already; move past it if it was the next one."""
         ...
 
-    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        """Build the next candidate for `tu` in `out_dir`; ToolError when building it fails."""
+    def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
+        """Build the next candidate for `tu` on `parent` (None: the journaled compile) in `out_dir`; ToolError
+        when building it fails."""
         ...
 
 
@@ -151,34 +214,35 @@ class FlagsAgent:
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
-        self.tried: dict[str, set[tuple[str, ...]]] = {}
+        self.tried: dict[tuple[str, int], set[tuple[str, ...]]] = {}  # (TU object, parent node) -> flag sets
 
     def flag_sets(self) -> tuple[tuple[str, ...], ...]:
         """The sets this run may try: FLAG_SETS, plus TARGET_FLAG_SETS when a target CPU may be assumed."""
         return FLAG_SETS + TARGET_FLAG_SETS if self.ctx.assume_cpu else FLAG_SETS
 
-    def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
-        own = set(tu.job.key_args)
-        done = self.tried.get(tu.object, set())
+    def _pending(self, tu: HotTU, parent: Node | None) -> list[tuple[str, ...]]:
+        own = set(start_job(tu, parent).key_args)
+        done = self.tried.get((tu.object, parent_id(parent)), set())
         return [fs for fs in self.flag_sets() if not set(fs) <= own and fs not in done]
 
     def unavailable(self) -> str:
         return ""
 
-    def has_more(self, tu: HotTU) -> bool:
-        return bool(self._pending(tu))
+    def has_more(self, tu: HotTU, parent: Node | None = None) -> bool:
+        return (parent is None or parent.job is not None) and bool(self._pending(tu, parent))
 
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: `attempt` (an AttemptRecord of the earlier run) was judged; do not propose it again."""
-        self.tried.setdefault(tu.object, set()).add(tuple(attempt.flags))
+        self.tried.setdefault((tu.object, attempt.parent), set()).add(tuple(attempt.flags))
 
-    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        flags = list(self._pending(tu)[0])
-        done = self.tried.setdefault(tu.object, set())
+    def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
+        job = start_job(tu, parent)
+        flags = list(self._pending(tu, parent)[0])
+        done = self.tried.setdefault((tu.object, parent_id(parent)), set())
         done.add(tuple(flags))
-        out = os.path.join(out_dir, "%s-flags%d.o" % (_file_stem(tu), len(done)))
-        built = compile_with_flags(tu.job, flags, out, assume_cpu=self.ctx.assume_cpu)
-        return Candidate(Built("flags", built.label, built.object_path, built.recipe, tu.job.source_path, flags),
+        out = os.path.join(out_dir, "%s-n%d-flags%d.o" % (_file_stem(tu), parent_id(parent), len(done)))
+        built = compile_with_flags(job, flags, out, assume_cpu=self.ctx.assume_cpu)
+        return Candidate(Built("flags", built.label, built.object_path, built.recipe, job.source_path, flags),
                          self.proposer)
 
 
@@ -190,17 +254,20 @@ class PgoAgent:
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
-        self.cursor: dict[str, int] = {}
-        self.profile: PgoProfile | None = None
+        self.cursor: dict[tuple[str, int], int] = {}  # (TU object, parent node) -> variants proposed
+        self.profiles: dict[tuple[str, int], PgoProfile] = {}  # (TU object, parent node) -> its training
+        self.profile: PgoProfile | None = None  # the latest training (reported with the candidate)
         self.error = ""
 
-    def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
-        own = set(tu.job.key_args)
+    def _pending(self, tu: HotTU, parent: Node | None) -> list[tuple[str, ...]]:
+        own = set(start_job(tu, parent).key_args)
         variants = [v for v in PGO_VARIANTS if not v or not set(v) <= own]  # -O3 on a TU built at -O3: same code
-        return variants[self.cursor.get(tu.object, 0):]
+        return variants[self.cursor.get((tu.object, parent_id(parent)), 0):]
 
-    def has_more(self, tu: HotTU) -> bool:
-        return not self.error and bool(self._pending(tu))
+    def has_more(self, tu: HotTU, parent: Node | None = None) -> bool:
+        if parent is not None and (parent.job is None or parent.level == "pgo"):
+            return False  # a profile on top of a profile trains the same code again
+        return not self.error and bool(self._pending(tu, parent))
 
     def unavailable(self) -> str:
         """Why PGO cannot run here at all (checked once, before any budget is spent); "" when it can."""
@@ -210,47 +277,51 @@ class PgoAgent:
             self.error = profile_runtime_missing(self.ctx.hot[0].job.compiler)
         return self.error
 
-    def training(self) -> dict[str, Any]:
+    def training(self) -> Training:
         t = self.ctx.train
-        return {
-            "workload": t.line,
-            "cwd": t.cwd,
-            "origin": t.origin,
-            "same_as_bench": self.ctx.same_workload,
-            "instrumented": [h.source for h in self.ctx.hot],
-            "profdata": self.profile.profdata if self.profile else "",
-        }
+        return Training(t.line, t.cwd, t.origin, self.ctx.same_workload, [h.source for h in self.ctx.hot],
+                        self.profile.profdata if self.profile else "")
 
-    def _train(self) -> PgoProfile:
-        if self.profile is None:
+    def _train(self, tu: HotTU, parent: Node | None) -> PgoProfile:
+        """One training per code: the hot TUs instrumented, `tu` as `parent` has it (front-end PGO profiles are
+        tied to the source they were trained on, so a rewritten TU needs its own training)."""
+        key = (tu.object, parent_id(parent)) if parent_id(parent) else ("", 0)
+        if key not in self.profiles:
             t = self.ctx.train
             # pgo_train substitutes the instrumented program for {program}; the quotes survive the substitution.
             line = t.line.replace(PLACEHOLDER, shlex.quote(PLACEHOLDER))
             cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
+            jobs = [start_job(h, parent) if h.object == tu.object else h.job for h in self.ctx.hot]
+            where = "pgo-train" if not key[1] else "pgo-train-n%d" % key[1]
             try:
-                self.profile = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
-                                         os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s)
+                self.profiles[key] = pgo_train(jobs, self.ctx.link, [cmd], os.path.join(self.ctx.workdir, where),
+                                               timeout=self.ctx.timeout_s)
             except ToolError as exc:
                 self.error = str(exc)
                 raise
             except Exception as exc:  # RelinkError, OSError, a training run past its timeout
                 self.error = str(exc) or type(exc).__name__
                 raise ToolError("PGO training failed: %s" % self.error) from exc
+        self.profile = self.profiles[key]
         return self.profile
 
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: the variant `attempt` (an AttemptRecord of the earlier run) was judged; move past it."""
-        labels = [" ".join(["pgo", *v]) for v in self._pending(tu)]
+        key = (tu.object, attempt.parent)
+        variants = [v for v in PGO_VARIANTS if not v or not set(v) <= set(tu.job.key_args)]
+        labels = [" ".join(["pgo", *v]) for v in variants[self.cursor.get(key, 0):]]
         if labels and labels[0] == attempt.label:
-            self.cursor[tu.object] = self.cursor.get(tu.object, 0) + 1
+            self.cursor[key] = self.cursor.get(key, 0) + 1
 
-    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        profile = self._train()
-        extra = list(self._pending(tu)[0])
-        n = self.cursor.get(tu.object, 0) + 1
-        self.cursor[tu.object] = n
-        out = os.path.join(out_dir, "%s-pgo%d.o" % (_file_stem(tu), n))
-        return Candidate(pgo_compile(tu.job, profile, out, extra), self.proposer, training=self.training())
+    def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
+        profile = self._train(tu, parent)
+        extra = list(self._pending(tu, parent)[0])
+        key = (tu.object, parent_id(parent))
+        n = self.cursor.get(key, 0) + 1
+        self.cursor[key] = n
+        out = os.path.join(out_dir, "%s-n%d-pgo%d.o" % (_file_stem(tu), key[1], n))
+        return Candidate(pgo_compile(start_job(tu, parent), profile, out, extra), self.proposer,
+                         training=self.training())
 
 
 AgentFactory = Callable[[str, str, AgentContext], LevelAgent]

@@ -10,25 +10,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ROOT = "root"  # the lineage's root: the TU's journaled compile
+
 
 @dataclass(frozen=True)
 class Level:
     """One level: its name, the factory `(level, llm, context) -> LevelAgent` as "module:function", whether it needs
-    an LLM, and the kind of artifact its candidates are (cache.publish.Artifact's values: c, ir, asm)."""
+    an LLM, the kind of artifact its candidates are (cache.publish.Artifact's values: c, ir, asm), how a step of
+    this level makes its node (for reports), and which nodes it can build on (ROOT or another level's verified
+    node: the lineage's edges)."""
 
     name: str
     factory: str
     needs_llm: bool
     artifact: str
+    step: str
+    builds_on: tuple[str, ...]
 
 
 # Compiler levels first: they are the offline default and the order `--levels` help shows.
+# IR and assembly rewrites are leaves: their code is no longer C, so no compile of it can be replayed with flags or a
+# profile (an llc step on a rewritten IR node is a possible later edge).
 LEVELS: tuple[Level, ...] = (
-    Level("flags", "coopt.agents.levels:make_compiler_agent", False, "c"),
-    Level("pgo", "coopt.agents.levels:make_compiler_agent", False, "c"),
-    Level("source", "coopt.agents.rewrite.source:make_agent", True, "c"),
-    Level("ir", "coopt.agents.rewrite.ir:make_agent", True, "ir"),
-    Level("asm", "coopt.agents.rewrite.asm:make_agent", True, "asm"),
+    Level("flags", "coopt.agents.levels:make_compiler_agent", False, "c", "compiler lowering with flags",
+          (ROOT, "source", "pgo")),
+    Level("pgo", "coopt.agents.levels:make_compiler_agent", False, "c", "compiler lowering with a PGO profile",
+          (ROOT, "source", "flags")),
+    Level("source", "coopt.agents.rewrite.source:make_agent", True, "c", "LLM rewrite of C source", (ROOT, "source")),
+    Level("ir", "coopt.agents.rewrite.ir:make_agent", True, "ir", "LLM rewrite of LLVM IR",
+          (ROOT, "source", "flags", "pgo")),
+    Level("asm", "coopt.agents.rewrite.asm:make_agent", True, "asm", "LLM rewrite of assembly",
+          (ROOT, "source", "flags", "pgo")),
 )
 BY_NAME: dict[str, Level] = {lv.name: lv for lv in LEVELS}
 COMPILER_LEVELS: tuple[str, ...] = tuple(lv.name for lv in LEVELS if not lv.needs_llm)

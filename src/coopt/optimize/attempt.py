@@ -1,12 +1,16 @@
-"""One attempt: an agent proposes a candidate, the whole program judges it (tests, then A/B timing against the
-baseline with the one acceptance rule), and an accepted variant better than the TU's best is published."""
+"""One attempt: an agent proposes a candidate on a node of the TU's lineage, the whole program judges it (tests,
+then A/B timing against the baseline with the one acceptance rule), and an accepted variant better than the TU's
+best is published with its lineage (optimize/lineage.py).
+
+Budget: an evaluation is charged once the candidate is known not to be a duplicate (the same object as the
+baseline or an already judged node costs nothing and is recorded as DUPLICATE with the node it repeats); a
+proposal that fails to build still costs its evaluation."""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, replace
 
 from coopt.agents.compiler.tools import ToolError
 from coopt.agents.levels import (
@@ -14,15 +18,19 @@ from coopt.agents.levels import (
     HotTU,
     LevelAgent,
     LevelUnavailable,
+    NoCandidate,
 )
 from coopt.agents.registry import BY_NAME, LLM_LEVELS
 from coopt.budget import BudgetExhausted
 from coopt.cache.hashing import hash_file
 from coopt.cache.publish import PutError, put_variant
 from coopt.journal.relink import RelinkError
+from coopt.optimize import lineage
+from coopt.optimize.guide import FAILED, NOTHING, PAID, PROMISING
 from coopt.optimize.session import Run, interval_text
 from coopt.optimize.state import (
     AttemptRecord,
+    CommandRecord,
     KeptRecord,
     Outcome,
     now_utc,
@@ -33,13 +41,29 @@ from coopt.verify.program_level.bench import Interrupted
 from coopt.verify.verdict import Code, Verdict
 
 
-def evaluate(run: Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
-    """One attempt at `tu` by `agent`: propose, judge, publish when accepted; the record is already in the state."""
+def guide_result(rec: AttemptRecord, min_gain: float) -> str:
+    """What the attempt tells the guide: paid, promising (worth a retry with the judge's feedback: not shown faster
+    but measured above min_gain, or faster than the baseline yet not by min_gain), failed, or nothing (no
+    candidate came back)."""
+    if rec.verdict == Outcome.ACCEPTED:
+        return PAID
+    if rec.verdict in (Outcome.INCONCLUSIVE, Outcome.REJECTED) and rec.interval and rec.interval.ratio > 1.0:
+        return PROMISING if rec.interval.ratio >= 1.0 + (min_gain - 1.0) / 2 else FAILED
+    if rec.verdict == Outcome.FAILED and rec.no_candidate:
+        return NOTHING
+    return FAILED
+
+
+def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | None = None,
+             reserve_s: float = 0.0) -> AttemptRecord:
+    """One attempt at `tu` by `agent` on node `parent` (None: the journaled compile): propose, judge, publish when
+    accepted; the record is already in the state. The evaluation is charged here (with `reserve_s` of time to
+    spare), after the duplicate check."""
     assert run.bench is not None and run.base is not None
-    n = len(run.state.attempts) + 1
+    n = 1 + max((a.number for a in run.state.attempts), default=0)  # node ids stay unique after a resume
     start = time.monotonic()
     rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", agent.proposer,
-                        Outcome.FAILED, started=now_utc())
+                        Outcome.FAILED, started=now_utc(), parent=parent.number if parent else 0)
     run.state.attempts.append(rec)
     out_dir = os.path.join(run.work, "candidates")
     os.makedirs(out_dir, exist_ok=True)
@@ -47,12 +71,18 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
         head = "[%s] %s %s" % (run.budget.describe(), tu.name, agent.level)
         run.bench.on_round = lambda text: run.progress.status("%s: %s" % (head, text))
         run.progress.status("%s: building" % head)
-        cand = agent.propose(tu, out_dir)
-        rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
+        try:
+            cand = agent.propose(tu, out_dir, lineage.node(tu, run.state.attempts, parent))
+        except (ToolError, LevelUnavailable):
+            run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
+            raise
+        rec.label, rec.flags = cand.built.label, list(cand.built.extra_flags)
+        rec.training = asdict(cand.training) if cand.training else None
         rec.tokens = cand.tokens
-        _judge(run, tu, cand, rec)
+        _judge(run, tu, cand, rec, reserve_s)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)
+        rec.no_candidate = isinstance(exc, NoCandidate)
         rec.tokens = getattr(exc, "tokens", 0)  # an LLM proposal that came to nothing still spent them
     except Interrupted:
         rec.verdict, rec.detail = Outcome.INTERRUPTED, "stopped by the user during this evaluation"
@@ -68,17 +98,24 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
     return rec
 
 
-def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
+def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, reserve_s: float) -> None:
     assert run.bench is not None and run.base is not None
     built = cand.built
+    digest = rec.object_digest = lineage.code_digest(built.object_path)
+    if built.artifact_path and os.path.isfile(built.artifact_path):
+        rec.artifact, rec.artifact_digest = built.artifact_path, hash_file(built.artifact_path)
+    seen = run.seen.setdefault(tu.object, {})
+    if digest in seen:
+        rec.duplicate_of = seen[digest]
+        rec.verdict = Outcome.DUPLICATE
+        rec.detail = "the same object as %s: not judged again, no evaluation spent" % (
+            "the baseline" if not seen[digest] else "attempt #%d" % seen[digest])
+        return
+    seen[digest] = rec.number
+    run.budget.charge(evaluations=1, seconds=reserve_s)
     if built.level in LLM_LEVELS and (cand.behaviour is None or not cand.behaviour.accepted):
         rec.verdict, rec.detail = Outcome.REJECTED, "no accepted behaviour evidence from the verifier"
         return
-    digest = hash_file(built.object_path)
-    if digest in run.seen.setdefault(tu.object, set()):
-        rec.verdict, rec.detail = Outcome.DUPLICATE, "the same object as the baseline or an earlier candidate"
-        return
-    run.seen[tu.object].add(digest)
     t0 = time.monotonic()
     side = run.bench.side("c%03d" % rec.number, {tu.object: built.object_path})
     diff = run.bench.check(side)
@@ -119,6 +156,10 @@ def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
     else:
         rec.verdict, rec.detail = Outcome.INCONCLUSIVE, "speed-up not shown: " + text
         return
+    # A verified node: its artifact moves to the run directory, so later steps can build on it, resumed or not.
+    lineage.keep_artifact(run.run_dir, rec, built.artifact_path, cand.behaviour)
+    if cand.behaviour is not None:
+        run.behaviour[rec.number] = cand.behaviour
     best = run.state.kept.get(tu.object)
     if best is not None and best.interval.low >= iv.low:
         rec.detail += "; kept the earlier variant (%s, lower bound %.3f)" % (best.label, best.interval.low)
@@ -129,31 +170,28 @@ def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:
 def _store(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, checks: list[CheckResult], iv: Interval,
            timings: dict[str, float]) -> None:
     built = cand.built
-    ev = cand.behaviour or Evidence(tu.source, built.artifact_path or tu.source, Verdict.accepted(rec.detail))
+    # The behaviour evidence of the newest LLM step of the lineage covers the code this node compiles.
+    nodes = lineage.chain(run.state.attempts, rec)
+    llm = [a for a in nodes if a.level in LLM_LEVELS]
+    base = lineage.behaviour_of(run.run_dir, llm[-1].number, run.behaviour) if llm else None
+    ev = base or Evidence(tu.source, rec.artifact or tu.source, Verdict.accepted(rec.detail))
+    ev = replace(ev, checks=[*ev.checks, *checks], timings={**ev.timings, **timings})
     ev.verdict = Verdict.accepted(rec.detail)
-    ev.checks = [*ev.checks, *checks]
     ev.interval = iv
     ev.cflags = list(tu.job.key_args)
-    ev.timings.update(timings)
-    if cand.behaviour is None:
+    if base is None:
         ev.sanitizers = "not run: the unchanged source compiled by the compiler's own tools; judged by the program"
-    evidence: dict[str, Any] = ev.to_dict()
-    evidence.update({
-        "verified": True,
-        "by": "coopt optimize",
-        "proposer": {"agent": cand.proposer, "level": built.level, "label": built.label, "flags": built.extra_flags},
-        "training": cand.training,
-        "program": run.plan.program,
-        "bench": {"command": run.loads.bench.line, "cwd": run.loads.bench.cwd, "origin": run.loads.bench.origin},
-        "tests": [{"command": t.line, "cwd": t.cwd, "origin": t.origin} for t in run.loads.tests],
-        "pairs": len(iv.samples_original),
-        "min_gain": run.opts.min_gain,
-        "noise": asdict(run.state.noise.interval) if run.state.noise and run.state.noise.interval else None,
-        "run": run.run_dir,
-    })
-    artifact = built.artifact_path if os.path.isfile(built.artifact_path or "") else tu.job.source_path
+    loads = run.loads
+    prov = lineage.Provenance(
+        lineage.ProposerRecord(cand.proposer, built.level, built.label, list(rec.flags)),
+        lineage.steps(tu, run.state.attempts, rec), cand.training, run.plan.program,
+        CommandRecord(loads.bench.line, loads.bench.cwd, loads.bench.origin),
+        [CommandRecord(t.line, t.cwd, t.origin) for t in loads.tests], len(iv.samples_original), run.opts.min_gain,
+        run.state.noise.interval if run.state.noise else None, run.run_dir)
+    evidence = {**ev.to_dict(), **prov.fields()}
+    artifact = rec.artifact if os.path.isfile(rec.artifact or "") else tu.job.source_path
     try:
-        entry = put_variant(run.store, tu.job, artifact, BY_NAME[built.level].artifact, evidence, built.extra_flags,
+        entry = put_variant(run.store, tu.job, artifact, BY_NAME[built.level].artifact, evidence, rec.flags,
                             prebuilt_object=built.object_path, remotes=run.opts.remotes, level=built.level)
     except (PutError, OSError) as exc:
         rec.detail += "; not stored: %s" % exc

@@ -32,7 +32,8 @@ def progress_line(run: Run, tu: HotTU, a: AttemptRecord) -> None:
     """One line per judged attempt: budget, TU, level, verdict, interval, best so far."""
     head = "[%s, %.0f s]" % (run.budget.describe().split(",")[0] if run.budget.max_evaluations else
                              "%d evals" % run.budget.evaluations, run.budget.seconds)
-    text = "%s %s (%.1f%%) %s %r: %s" % (head, tu.name, 100 * tu.share, a.level, a.label or "-", a.verdict)
+    text = "%s %s (%.1f%%) %s%s %r: %s" % (head, tu.name, 100 * tu.share, a.level,
+                                          " on #%d" % a.parent if a.parent else "", a.label or "-", a.verdict)
     if a.interval:
         text += " %s" % interval_text(a.interval)
         if a.remeasured:

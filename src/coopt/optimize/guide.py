@@ -1,18 +1,29 @@
-"""The guide's deterministic policy: which (TU, level) to work on next, and when a direction stops paying.
+"""The guide's deterministic policy: which (TU, node, level) to work on next in the lineage trees of the hot TUs.
 
-The algorithm (documented in docs/guide.md):
+The policy (documented in docs/guide.md):
 
-1. Arms are (TU, level) pairs for the hot TUs of the profile. A TU's weight is its share of samples `h` (plus
-   the library calls it makes, with dwarf call graphs).
-2. Each arm starts from a prior program-level gain, Amdahl-weighted: `h * (1 - 1/s_level)`, where `s_level` is the
-   speedup a level typically reaches on a TU (source rewrites most, flags least; see PRIOR_SPEEDUP).
-3. After each evaluation the arm records the program-level gain it verified: `h * (1 - 1/s)` with `s` the lower
-   bound of the candidate's speedup interval, or 0 when the candidate was rejected or not faster.
-4. The next arm is the one with the highest upper confidence bound: mean gain (the prior counts as one
-   observation) plus `c * prior * sqrt(ln N / n)`. Evaluations therefore flow to what pays, in proportion to how
-   much of the program it can still move.
-5. An arm that failed `patience` times in a row is retired ("stops a direction that stops paying"). TUs below
-   `min_share` of the samples get no arms at all: even a 2x rewrite of them could not move the program.
+1. **Where it can pay (Amdahl).** A TU holding a share `h` of the samples can speed the whole program up by at most
+   `1/(1-h)`, whatever is done to it. A TU with `1/(1-h) < min_gain` gets no arm at all (listed in `skipped`, said
+   in the run's output), nor does one below `min_share`: no evaluation is ever spent where it cannot pay.
+2. **Arms are (TU, node, level).** A node is a verified variant of the TU (an accepted attempt) or the root (the
+   TU's journaled compile, node 0). Each level builds on the nodes the registry allows (agents/registry.py,
+   `builds_on`): flags and PGO on a source rewrite, IR or assembly rewrites of a rewritten source, PGO with
+   other flags. When an attempt is accepted, its node gets arms for every level that builds on it.
+3. **Expected gain.** An arm's prior program-level gain is `h * (1 - 1/s)`, with `s` its level's speed-up: at
+   first a typical one (PRIOR_SPEEDUP), then what the level has returned so far in this run, pooled over every TU
+   and node (a level that returned nothing drifts to `s = 1`): the budget splits between levels by what each
+   returned. An arm on the TU's best node gets EXPAND times its prior: **expand what paid**.
+4. **Choice.** The arm with the highest upper confidence bound: its mean gain (the prior counts as one observation,
+   each evaluation adds `h * (1 - 1/low)`, `low` the lower bound of an accepted speed-up, else 0) plus
+   `exploration * prior * sqrt(ln N / n)`. Ties go to the larger share, then the root, then LEVEL_ORDER.
+5. **Retry a promising rejected direction.** A candidate that was inconclusive (the interval straddled min_gain
+   with a ratio above it) or rejected by the judge with a reproducer does not count as a failure the first
+   `retries` times in a row: the same arm goes again, and the agent hears the judge's feedback (`learn`).
+6. **Backtrack from what stopped paying.** An arm retires after `patience` failures in a row; when a better node
+   of the TU appears, arms on the nodes it beat lose their expansion bonus, so work moves to the new best and,
+   once its arms stop paying, back to the other nodes and the root.
+7. **Stop asking a level that returns nothing.** A level whose proposals came back with no candidate
+   `no_candidate_limit` times in a row (over every TU and node) is retired for the run, with a note.
 
 The budget itself is enforced by `Budget`; the guide only orders the work.
 """
@@ -22,40 +33,62 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from coopt.agents.registry import BY_NAME, ROOT
+
 # Typical per-TU speedup a level reaches when it works (priors, not promises): the paper reports up to 1.25x
 # from source rewrites; PGO on the hottest TUs measured 1.02-1.14x here; flags alone moved nothing beyond noise.
 PRIOR_SPEEDUP = {"source": 1.25, "pgo": 1.08, "ir": 1.05, "asm": 1.03, "flags": 1.02}
 LEVEL_ORDER = ("pgo", "source", "ir", "flags", "asm")
+EXPAND = 1.5  # prior factor of arms on a TU's best verified node
+
+# How an evaluation came out, for the guide: paid (accepted with a gain), promising (worth a retry with the judge's
+# feedback), failed (judged and nothing to show), nothing (no candidate came back at all).
+PAID, PROMISING, FAILED, NOTHING = "paid", "promising", "failed", "nothing"
+
+
+def amdahl_bound(share: float) -> float:
+    """The most a TU holding `share` of the samples can speed up the whole program: 1/(1-h)."""
+    return math.inf if share >= 1.0 else 1.0 / (1.0 - share)
 
 
 @dataclass
 class Arm:
+    """One live direction: a level building on one node of one TU."""
+
     tu: str
+    node: int  # 0: the TU's journaled compile, else the accepted attempt it builds on
     level: str
     share: float
-    prior: float
     gains: list[float] = field(default_factory=list)
     failures_in_row: int = 0
+    retries_in_row: int = 0
     retired: bool = False
+    expand: bool = False  # the node is the TU's best verified variant: expand what paid
 
     @property
     def pulls(self) -> int:
         return len(self.gains)
 
-    def mean(self) -> float:
-        return (self.prior + sum(self.gains)) / (1 + len(self.gains))
-
 
 @dataclass
 class Guide:
-    """Deterministic (TU, level) scheduler over hot TUs with their sample shares."""
+    """Deterministic (TU, node, level) scheduler over hot TUs with their sample shares."""
 
     shares: dict[str, float]
     levels: tuple[str, ...] = LEVEL_ORDER
     exploration: float = 1.0
     patience: int = 3
+    retries: int = 2
+    no_candidate_limit: int = 3
     min_share: float = 0.01
+    min_gain: float = 1.0
     arms: list[Arm] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # TU -> why it gets no evaluation
+    retired_levels: dict[str, str] = field(default_factory=dict)  # level -> why it is asked no more
+    returned: dict[str, list[float]] = field(default_factory=dict)  # level -> speed-up lower bounds (1.0: nothing)
+    nothing_in_row: dict[str, int] = field(default_factory=dict)
+    node_level: dict[tuple[str, int], str] = field(default_factory=dict)
+    best: dict[str, tuple[int, float]] = field(default_factory=dict)  # TU -> (node, its speed-up's lower bound)
 
     def __post_init__(self) -> None:
         unknown = [lv for lv in self.levels if lv not in PRIOR_SPEEDUP]
@@ -63,39 +96,89 @@ class Guide:
             raise ValueError("unknown levels: %s (known: %s)" % (", ".join(unknown), ", ".join(PRIOR_SPEEDUP)))
         for tu, share in sorted(self.shares.items(), key=lambda kv: (-kv[1], kv[0])):
             if share < self.min_share:
-                continue
-            for level in self.levels:
-                prior = share * (1 - 1 / PRIOR_SPEEDUP[level])
-                self.arms.append(Arm(tu, level, share, prior))
+                self.skipped[tu] = "%.1f%% of the samples, under min_share %.1f%%" % (100 * share,
+                                                                                     100 * self.min_share)
+            elif amdahl_bound(share) < self.min_gain:
+                self.skipped[tu] = "%.1f%% of the samples: even an infinite speed-up of it gives at most %.3fx, " \
+                    "under min_gain %.2f" % (100 * share, amdahl_bound(share), self.min_gain)
+            else:
+                self.add_node(tu, 0, ROOT)
 
-    def _live(self) -> list[Arm]:
+    def add_node(self, tu: str, node: int, level: str) -> None:
+        """A verified node of `tu` (made at `level`; ROOT for the journaled compile): arms for every level of the
+        run that builds on it."""
+        if tu not in self.shares or tu in self.skipped:
+            return
+        self.node_level[(tu, node)] = level
+        for lv in self.levels:
+            if level in BY_NAME[lv].builds_on and not any(
+                    a.tu == tu and a.node == node and a.level == lv for a in self.arms):
+                self.arms.append(Arm(tu, node, lv, self.shares[tu], retired=lv in self.retired_levels))
+
+    def accepted(self, tu: str, node: int, level: str, low: float) -> None:
+        """An accepted attempt: a new node to build on; the TU's best moves to it when it is faster."""
+        self.add_node(tu, node, level)
+        if low > self.best.get(tu, (0, 1.0))[1]:
+            self.best[tu] = (node, low)
+        best = self.best.get(tu, (0, 1.0))[0]
+        for a in self.arms:
+            if a.tu == tu:
+                a.expand = a.node == best and best != 0
+
+    def level_speedup(self, level: str) -> float:
+        """The level's expected speed-up: its prior, as one observation, pooled with what it returned."""
+        got = self.returned.get(level, [])
+        return (PRIOR_SPEEDUP[level] + sum(got)) / (1 + len(got))
+
+    def prior(self, a: Arm) -> float:
+        gain = a.share * (1 - 1 / max(1.0, self.level_speedup(a.level)))
+        return gain * (EXPAND if a.expand else 1.0)
+
+    def mean(self, a: Arm) -> float:
+        return (self.prior(a) + sum(a.gains)) / (1 + a.pulls)
+
+    def live(self) -> list[Arm]:
         return [a for a in self.arms if not a.retired]
+
+    def score(self, a: Arm, total: int) -> float:
+        """The arm's upper confidence bound (policy step 4)."""
+        return self.mean(a) + self.exploration * self.prior(a) * math.sqrt(math.log(total + 1) / (1 + a.pulls))
 
     def next_arm(self) -> Arm | None:
         """The arm to evaluate next, or None when every direction has stopped paying."""
-        live = self._live()
+        live = self.live()
         if not live:
             return None
         total = 1 + sum(a.pulls for a in self.arms)
+        return max(live, key=lambda a: (self.score(a, total), a.share, a.tu, -a.node, -self.levels.index(a.level)))
 
-        def ucb(a: Arm) -> tuple[float, float, str, int]:
-            bonus = self.exploration * a.prior * math.sqrt(math.log(total + 1) / (1 + a.pulls))
-            return (a.mean() + bonus, a.share, a.tu, -self.levels.index(a.level))
-
-        return max(live, key=ucb)
-
-    def record(self, arm: Arm, speedup_lower_bound: float | None) -> None:
-        """Record one evaluation: the verified speedup's lower bound, or None when nothing was accepted."""
-        gain = 0.0
-        if speedup_lower_bound is not None and speedup_lower_bound > 1.0:
-            gain = arm.share * (1 - 1 / speedup_lower_bound)
+    def record(self, arm: Arm, low: float | None, result: str = "") -> None:
+        """Record one evaluation of `arm`: `low` the accepted speed-up's lower bound (None: nothing accepted) and
+        `result` one of PAID, PROMISING, FAILED, NOTHING (default: PAID with a `low`, else FAILED)."""
+        result = result or (PAID if low is not None else FAILED)
+        gain = arm.share * (1 - 1 / low) if result == PAID and low is not None and low > 1.0 else 0.0
         arm.gains.append(gain)
+        self.returned.setdefault(arm.level, []).append(low if gain > 0 and low is not None else 1.0)
+        self.nothing_in_row[arm.level] = self.nothing_in_row.get(arm.level, 0) + 1 if result == NOTHING else 0
         if gain > 0:
-            arm.failures_in_row = 0
+            arm.failures_in_row = arm.retries_in_row = 0
+        elif result == PROMISING and arm.retries_in_row < self.retries:
+            arm.retries_in_row += 1  # retried with the judge's feedback; not counted as a failure yet
         else:
+            arm.retries_in_row = 0
             arm.failures_in_row += 1
             if arm.failures_in_row >= self.patience:
                 arm.retired = True
+        if self.nothing_in_row[arm.level] >= self.no_candidate_limit:
+            self.retire_level(arm.level, "asked no more: %d proposals in a row came back with no candidate"
+                              % self.nothing_in_row[arm.level])
+
+    def retire_level(self, level: str, why: str) -> None:
+        """Ask `level` no more in this run (every TU, every node); `why` completes "level X ..." in the output."""
+        self.retired_levels.setdefault(level, why)
+        for a in self.arms:
+            if a.level == level:
+                a.retired = True
 
     def retire_tu(self, tu: str) -> None:
         """Stop working on a TU (e.g. it does not build, or its functions cannot be driven)."""
@@ -103,6 +186,6 @@ class Guide:
             if a.tu == tu:
                 a.retired = True
 
-    def plan(self) -> list[tuple[str, str, float]]:
-        """The arms in their current order of promise: (tu, level, prior gain). For progress output and reports."""
-        return [(a.tu, a.level, a.prior) for a in sorted(self._live(), key=lambda a: -a.mean())]
+    def plan(self) -> list[tuple[str, int, str, float]]:
+        """The live arms in their order of promise: (tu, node, level, prior gain). For progress and reports."""
+        return [(a.tu, a.node, a.level, self.prior(a)) for a in sorted(self.live(), key=lambda a: -self.mean(a))]

@@ -1,7 +1,8 @@
-"""The LLM guide: asks the model which (TU, level) to work on next, within the deterministic guide's rules.
+"""The LLM guide: asks the model which (TU, node, level) to work on next, within the deterministic guide's rules.
 
-The model sees the live arms as a table (TU, level, share of the samples, tries, what they verified, and the
-deterministic policy's score) and answers with one call of the `choose` tool (natively or as JSON in its text).
+The model sees the live arms as a table (TU, the node it builds on with that node's record, level, share of the
+samples, tries, what they verified, and the deterministic policy's score) and answers with one call of the
+`choose` tool (natively or as JSON in its text).
 Its choice must be a live arm: the deterministic guide still decides which arms exist, records every result and
 retires what stops paying, so the model can only reorder work, never spend budget on what the rules excluded.
 A missing, garbled or out-of-range answer, a timeout, or a spent token budget falls back to the deterministic
@@ -33,11 +34,12 @@ CHOOSE = Tool(
 )
 
 SYSTEM = (
-    "You schedule a compiler optimizer. Each arm is a translation unit (TU) of a C program and an optimization "
-    "level: flags (compiler flags), pgo (profile-guided optimization), source/ir/asm (an LLM rewrites a hot "
-    "function in C, LLVM IR or assembly). An evaluation builds one candidate of an arm and measures the whole "
-    "program. Prefer arms whose TU has a large share of the time and whose level has paid off; avoid arms that "
-    "keep failing. Call the tool `choose` once with the number of the arm to evaluate next."
+    "You schedule a compiler optimizer. Each arm is a translation unit (TU) of a C program, a node to build on "
+    "(the original compile, or a verified faster variant made earlier) and an optimization level: flags (compiler "
+    "flags), pgo (profile-guided optimization), source/ir/asm (an LLM rewrites a hot function in C, LLVM IR or "
+    "assembly). An evaluation builds one candidate of an arm on its node and measures the whole program. Prefer "
+    "arms whose TU has a large share of the time, that build on a node that paid, and whose level has paid off; "
+    "avoid arms that keep failing. Call the tool `choose` once with the number of the arm to evaluate next."
 )
 
 
@@ -48,6 +50,7 @@ class LLMGuide:
     guide: Guide
     model: Model
     max_tokens: int = 128
+    nodes: dict[tuple[str, int], str] = field(default_factory=dict)  # (TU, node) -> its record, one line
     asked: int = 0
     followed: int = 0
     fallbacks: list[str] = field(default_factory=list)  # why the deterministic pick was taken instead
@@ -56,18 +59,20 @@ class LLMGuide:
     def arms(self) -> list[Arm]:
         return self.guide.arms
 
-    def record(self, arm: Arm, speedup_lower_bound: float | None) -> None:
+    def record(self, arm: Arm, speedup_lower_bound: float | None, result: str = "") -> None:
         """Record one evaluation (the deterministic guide keeps the statistics)."""
-        self.guide.record(arm, speedup_lower_bound)
+        self.guide.record(arm, speedup_lower_bound, result)
 
     def table(self, live: list[Arm], pick: Arm) -> str:
         """The arms as the model sees them, numbered from 1."""
-        rows = ["| # | TU | level | share | tries | verified gain | score |", "|---|---|---|---|---|---|---|"]
+        rows = ["| # | TU | builds on | level | share | tries | verified gain | score |",
+                "|---|---|---|---|---|---|---|---|"]
         for i, a in enumerate(live, 1):
             verified = sum(1 for g in a.gains if g > 0)
-            rows.append("| %d | %s | %s | %.1f%% | %d | %d of %d | %.4f%s |" % (
-                i, os.path.basename(a.tu), a.level, 100 * a.share, a.pulls, verified, a.pulls, a.mean(),
-                " (deterministic pick)" if a is pick else ""))
+            node = "original" if a.node == 0 else self.nodes.get((a.tu, a.node), "node %d" % a.node)
+            rows.append("| %d | %s | %s | %s | %.1f%% | %d | %d of %d | %.4f%s |" % (
+                i, os.path.basename(a.tu), node, a.level, 100 * a.share, a.pulls, verified, a.pulls,
+                self.guide.mean(a), " (deterministic pick)" if a is pick else ""))
         return "\n".join(rows)
 
     def next_arm(self) -> Arm | None:

@@ -14,7 +14,7 @@ from coopt.optimize.state import (
     RunState,
     save,
 )
-from coopt.verify.evidence import Interval
+from coopt.verify.evidence import Evidence, Interval
 from coopt.verify.program_level.bench import ProgramBench, ProgramSide
 
 
@@ -39,7 +39,8 @@ class Run:
     stop: StopFlag
     bench: ProgramBench | None = None
     base: ProgramSide | None = None
-    seen: dict[str, set[str]] = field(default_factory=dict)  # TU object -> object hashes already judged
+    seen: dict[str, dict[str, int]] = field(default_factory=dict)  # TU object -> object hash -> attempt (0: base)
+    behaviour: dict[int, Evidence] = field(default_factory=dict)  # accepted LLM nodes' behaviour evidence
     carried: list[AttemptRecord] = field(default_factory=list)  # judged before a resume: not proposed again
 
     def save(self) -> None:

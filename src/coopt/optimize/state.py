@@ -68,7 +68,9 @@ class Outcome(str, enum.Enum):
 
 @dataclass
 class AttemptRecord:
-    """One candidate: who proposed it, how it was judged, what it cost."""
+    """One candidate, a node of its TU's lineage: what it built on, who proposed it, how it was judged, what it
+    cost. `parent` is the attempt number of the verified node it extends (0: the TU's journaled compile; state
+    files written before lineages existed hold only such attempts)."""
 
     number: int
     object: str
@@ -87,6 +89,12 @@ class AttemptRecord:
     remeasured: Interval | None = None  # the first, inconclusive measurement when the attempt was timed again
     kept: bool = False  # stored in the cache as the TU's best (a later, better one may replace it)
     entry_key: str = ""
+    parent: int = 0  # the node this one builds on: an accepted attempt's number, 0 for the journaled compile
+    artifact: str = ""  # the node's artifact, kept in the run directory when the node was accepted
+    artifact_digest: str = ""
+    object_digest: str = ""
+    duplicate_of: int = 0  # DUPLICATE: the attempt (0: the baseline) that produced the same object first
+    no_candidate: bool = False  # FAILED because the agent had no candidate to offer (the guide counts these)
 
 
 @dataclass

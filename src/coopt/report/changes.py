@@ -20,7 +20,7 @@ from typing import Any
 from coopt.cache.hashing import hash_file
 from coopt.cache.store import Store
 from coopt.journal.job import CompileJob
-from coopt.optimize.state import KeptRecord, RunState
+from coopt.optimize.state import AttemptRecord, KeptRecord, RunState
 
 MAX_DIFF_LINES = 80  # per variant: a report is read, not scrolled through a whole module
 CONTEXT = 3
@@ -65,6 +65,22 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
     entry = store.get(k.key)
     meta: dict[str, Any] = entry.meta if entry is not None else {}
     evidence: dict[str, Any] = meta["evidence"] if isinstance(meta.get("evidence"), dict) else {}
+    steps = [st for st in evidence.get("lineage") or [] if isinstance(st, dict)]
+    if attempt is not None and attempt.parent:
+        ch.facts.append("lineage: %s" % chain_text(state, attempt))
+        # Each LLM source step's diff against the step before (the provenance keeps them); a compiler step on top
+        # changes no text.
+        for st in steps[:-1] if k.level in ("flags", "pgo") else []:
+            ch.diff += [str(line) for line in st.get("diff") or []]
+        if k.level in ("flags", "pgo"):
+            ch.facts.append("built on #%d with the TU's own flags plus: %s" % (attempt.parent, " ".join(
+                f for f in attempt.flags if not f.startswith(("-fprofile-instr-use=", "-Wno-profile-instr")))
+                or "nothing"))
+            if k.level == "pgo":
+                ch.facts += _profile_facts(evidence.get("training") or attempt.training,
+                                           entry.artifact_path if entry is not None and meta.get("artifact") else "")
+            ch.diff, ch.more = ch.diff[:MAX_DIFF_LINES], max(0, len(ch.diff) - MAX_DIFF_LINES)
+            return ch
     proposer: dict[str, Any] = evidence["proposer"] if isinstance(evidence.get("proposer"), dict) else {}
     flags = list(proposer.get("flags") or (attempt.flags if attempt else []))
     training = evidence.get("training") or (attempt.training if attempt else None)
@@ -101,6 +117,15 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
     if not ch.diff:
         ch.note = ch.note or "the artifact is the original, unchanged"
     return ch
+
+
+def chain_text(state: RunState, rec: AttemptRecord) -> str:
+    """`original -> #1 source (f sample 0) -> #5 flags (-O3)`: the attempt's lineage in the run."""
+    by_number = {a.number: a for a in state.attempts if a.object == rec.object}
+    nodes = [rec]
+    while nodes[-1].parent in by_number and len(nodes) <= len(by_number):
+        nodes.append(by_number[nodes[-1].parent])
+    return " -> ".join(["original"] + ["#%d %s (%s)" % (a.number, a.level, a.label) for a in nodes[::-1]])
 
 
 def _profile_facts(training: object, profdata: str) -> list[str]:

@@ -230,7 +230,8 @@ def render_html(sm: Summary) -> str:
                         rows, {1, 5, 6}))
     parts.append("<h2>Attempts</h2>")
     parts.append(_table(["#", "TU", "level", "candidate", "verdict", "speed-up [95% CI]", "time", "detail"], [
-        [str(a.number), os.path.basename(a.source), a.level, a.label or "-", a.verdict + (" (kept)" if a.kept else ""),
+        [str(a.number), os.path.basename(a.source), a.level + (" on #%d" % a.parent if a.parent else ""),
+         a.label or "-", a.verdict + (" (kept)" if a.kept else ""),
          iv_text(a.interval), "%.0f s" % a.seconds, a.detail] for a in s.attempts], {0, 6}, {7: DETAIL_CHARS}))
     if not sm.kept:
         parts.append("<p>Nothing was stored: no candidate's interval lower bound cleared min gain %.2f.</p>"

@@ -31,7 +31,8 @@ def render_json(sm: Summary) -> str:
             "kept": {"level": t.kept.level, "label": t.kept.label, "key": t.kept.key,
                      "interval": asdict(t.kept.interval)} if t.kept else None,
             "seconds": t.seconds, "tokens": t.tokens, "shard": t.shard,
-            "attempts": [{"level": a.level, "label": a.label, "verdict": a.verdict} for a in t.attempts],
+            "attempts": [{"level": a.level, "label": a.label, "verdict": a.verdict, "parent": a.parent}
+                         for a in t.attempts],
         } for t in sm.tus],
         "changes": [asdict(ch) for ch in sm.changes],
         "shards": _shards_json(sm.shards) if sm.shards else None,

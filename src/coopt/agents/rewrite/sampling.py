@@ -21,7 +21,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler.tools import Built
-from coopt.agents.levels import AgentContext, Candidate, HotTU, JudgedAttempt, LevelUnavailable, NoCandidate
+from coopt.agents.levels import (
+    AgentContext,
+    Candidate,
+    HotTU,
+    JudgedAttempt,
+    LevelUnavailable,
+    NoCandidate,
+    Node,
+    parent_id,
+    start_job,
+)
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
@@ -289,7 +299,7 @@ class SampledLevel:
         self.per_proposal, self.samples = per_proposal, samples
         self.max_functions = max_functions
         self.testgen = testgen
-        self.state: dict[tuple[str, str], FunctionState] = {}
+        self.state: dict[tuple[str, int, str], FunctionState] = {}  # (TU object, parent node, function)
         self.notes: list[str] = []
         self.checker = CandidateChecker(ctx, self.notes)
         self._close = close
@@ -306,16 +316,20 @@ class SampledLevel:
     def _functions(self, tu: HotTU) -> list[str]:
         return tu.functions[:self.max_functions]
 
-    def _state(self, tu: HotTU, function: str) -> FunctionState:
-        key = (tu.object, function)
+    def _state(self, tu: HotTU, function: str, parent: Node | None = None) -> FunctionState:
+        key = (tu.object, parent_id(parent), function)
         st = self.state.get(key)
         if st is None:
             st = self.state[key] = FunctionState()
+            root = self.state.get((tu.object, 0, function))
+            if root is not None:  # the test inputs probe the original function: asked once, whatever the node
+                st.inputs, st.asked_inputs = root.inputs, root.asked_inputs
             try:
-                why = undrivable(tu.job, function)
+                job = start_job(tu, parent)  # the parent's code is what the model rewrites
+                why = undrivable(job, function)
                 if why:
                     raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
-                st.prepared = self.agent.prepare(tu.job, function)
+                st.prepared = self.agent.prepare(job, function)
             except self.refusals as exc:
                 st.done, st.note = True, str(exc)
                 self.notes.append(st.note)
@@ -327,21 +341,24 @@ class SampledLevel:
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """Nothing to move past: each proposal samples afresh, so a resumed run simply asks again."""
 
-    def has_more(self, tu: HotTU) -> bool:
-        """Whether a hot function of `tu` still has samples to try."""
+    def has_more(self, tu: HotTU, parent: Node | None = None) -> bool:
+        """Whether a hot function of `tu` (as `parent` has it) still has samples to try."""
+        if parent is not None and parent.job is None:
+            return False
         for fn in self._functions(tu):
-            st = self.state.get((tu.object, fn))
+            st = self.state.get((tu.object, parent_id(parent), fn))
             if st is None or not st.done:
                 return True
         return False
 
-    def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        """The next verified candidate of `tu`, or NoCandidate with what was tried and the tokens it cost."""
+    def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
+        """The next verified candidate of `tu` built on `parent` (None: the journaled compile), or NoCandidate
+        with what was tried and the tokens it cost. The verifier compares it with the TU's original code."""
         start = self._spent()
         tried = 0
         story: list[str] = []
         for fn in self._functions(tu):
-            st = self._state(tu, fn)
+            st = self._state(tu, fn, parent)
             if st.done:
                 if st.note:
                     story.append(st.note)

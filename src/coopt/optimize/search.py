@@ -1,0 +1,140 @@
+"""The search of the lineage trees: the guide picks (TU, node, level), the level's agent proposes on that node,
+the attempt is judged, and an accepted attempt becomes a node the next steps can build on.
+
+The policy is the guide's (optimize/guide.py, docs/guide.md). Here: the TUs it gives no evaluation (the Amdahl
+bound of their share cannot reach min_gain) and the levels it retires are said in the run's output and notes; a
+resumed run replays its judged attempts into the guide (the tree grows back, the agents move past what was
+judged); each evaluation must fit the budget before it starts (attempt.evaluate charges it once the candidate is
+known not to be a duplicate).
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+
+from coopt.agents.levels import AgentContext, HotTU, LevelAgent, LLMSetupError, make_agents
+from coopt.budget import BudgetExhausted
+from coopt.optimize import lineage
+from coopt.optimize.attempt import evaluate, guide_result
+from coopt.optimize.final import progress_line
+from coopt.optimize.guide import Arm, Guide
+from coopt.optimize.llm_guide import LLMGuide
+from coopt.optimize.plan import OptimizeError
+from coopt.optimize.session import Run
+from coopt.optimize.state import AttemptRecord, Outcome
+from coopt.verify.behaviour import JudgeSettings, checker
+from coopt.verify.program_level.bench import Interrupted
+
+
+def estimate(run: Run) -> float:
+    """Seconds the next evaluation may take: the longest so far, or the set-up measurement's."""
+    times = [a.seconds for a in run.state.attempts if a.verdict != Outcome.DUPLICATE]
+    first = run.state.noise.seconds if run.state.noise else 0.0
+    return max(times or [2 * first])
+
+
+def _chooser(run: Run, guide: Guide, ctx: AgentContext) -> Guide | LLMGuide:
+    """The deterministic guide, or with `--guide llm` the model choosing among its live arms."""
+    if run.opts.guide != "llm":
+        return guide
+    from coopt.agents.model import open_level_model
+
+    stack, model, _ = open_level_model("guide", run.opts.llm, ctx)
+    chooser = LLMGuide(guide, model)
+    weakref.finalize(chooser, stack.close)  # the model (a local server) stops with the run
+    return chooser
+
+
+def search(run: Run) -> None:
+    """Spend the budget on the hot TUs' lineage trees."""
+    hot = {t.object: t for t in run.plan.hot}
+    rules = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0,
+                  min_gain=run.opts.min_gain)
+    for obj, why in rules.skipped.items():  # the Amdahl bound: no evaluation where it cannot pay
+        for r in run.state.tus:
+            if r.object == obj:
+                r.note = "no evaluation: %s" % why
+        run.state.notes.append("%s: no evaluation: %s" % (hot[obj].name, why))
+        run.progress.line("  %s: no evaluation: %s" % (hot[obj].name, why))
+    assert run.bench is not None and run.base is not None
+    ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
+                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
+                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env,
+                       check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
+                                                   run.opts.fuzz_seconds)))
+    try:
+        agents = make_agents(run.opts.levels, run.opts.llm, ctx)
+        chooser = _chooser(run, rules, ctx)
+    except LLMSetupError as exc:
+        raise OptimizeError(str(exc)) from exc
+    try:
+        _steps(run, rules, chooser, hot, agents)
+    finally:
+        if isinstance(chooser, LLMGuide):
+            run.state.notes.append(chooser.summary())
+
+
+def _learn(run: Run, rules: Guide, chooser: Guide | LLMGuide, arm: Arm | None, rec: AttemptRecord) -> None:
+    """What the attempt tells the guide: its result for the arm, and a new node when it was accepted."""
+    low = rec.interval.low if rec.verdict == Outcome.ACCEPTED and rec.interval else None
+    if arm is not None and rec.verdict != Outcome.DUPLICATE:  # a duplicate cost nothing and taught nothing
+        chooser.record(arm, low, guide_result(rec, run.opts.min_gain))
+    if rec.object_digest:
+        run.seen.setdefault(rec.object, {}).setdefault(rec.object_digest, rec.number)
+    if low is not None:
+        rules.accepted(rec.object, rec.number, rec.level, low)
+        if isinstance(chooser, LLMGuide):
+            chooser.nodes[(rec.object, rec.number)] = "%s, verified %.3fx" % (
+                lineage.lineage_text(run.state.attempts, rec), low)
+
+
+def _say_retired(run: Run, rules: Guide, said: set[str]) -> None:
+    for level, why in rules.retired_levels.items():
+        if level not in said:
+            said.add(level)
+            run.state.notes.append("level %s %s" % (level, why))
+            run.progress.line("  level %s %s" % (level, why))
+
+
+def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, HotTU],
+           agents: dict[str, LevelAgent]) -> None:
+    said: set[str] = set()
+    for level, agent in agents.items():
+        why = agent.unavailable()
+        if why:  # e.g. PGO without clang's profile runtime: said once, no budget spent on it
+            rules.retire_level(level, "not tried: %s" % why)
+    _say_retired(run, rules, said)
+    by_number = {a.number: a for a in run.state.attempts}
+    for rec in run.carried:  # a resumed run: the tree grows back, the agents move past what was judged
+        if rec.object not in hot:
+            continue
+        arm = next((a for a in rules.arms if (a.tu, a.node, a.level) == (rec.object, rec.parent, rec.level)), None)
+        _learn(run, rules, chooser, arm, rec)
+        agents[rec.level].skip(hot[rec.object], rec)
+    while True:
+        if run.stop.requested:
+            raise Interrupted("stopped by the user")
+        arm = chooser.next_arm()
+        if arm is None:
+            run.state.status, run.state.stop_reason = "finished", "every direction stopped paying (or was tried)"
+            return
+        tu, agent = hot[arm.tu], agents[arm.level]
+        parent = by_number.get(arm.node) if arm.node else None
+        if not agent.has_more(tu, lineage.node(tu, run.state.attempts, parent)):
+            arm.retired = True
+            continue
+        # With a time limit, the final measurement (one A/B, like the noise check) must still fit afterwards.
+        reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
+        if not run.budget.fits(evaluations=1, seconds=reserve):
+            raise BudgetExhausted(run.budget.describe())
+        attempt = evaluate(run, tu, agent, parent, reserve)
+        by_number[attempt.number] = attempt
+        _learn(run, rules, chooser, arm, attempt)
+        if attempt.verdict == Outcome.FAILED and agent.unavailable():  # e.g. PGO training failed: out everywhere
+            rules.retire_level(arm.level, "asked no more: %s" % agent.unavailable())
+        _say_retired(run, rules, said)
+        run.save()
+        progress_line(run, tu, attempt)
+        if attempt.verdict == Outcome.INTERRUPTED:
+            raise Interrupted("stopped by the user")
