@@ -18,13 +18,14 @@ if TYPE_CHECKING:  # annotations only
 
 class Call:
     """One call of coopt-cc: the real compiler as resolved, the settings, the cache, where and when it runs, its
-    arguments (response files expanded) and their classification, the debug log, and whether it may write
-    (journal, statistics, memos)."""
+    arguments (response files expanded) and their classification, the debug log, whether it may write
+    (journal, statistics, memos), and whether coopt-cc-fast may replay it (`memo`: not for one source of a call
+    with several, whose memo would stand for the whole call)."""
 
-    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable")
+    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable", "memo")
 
     def __init__(self, resolved: Resolved, settings: Settings, layout: CacheLayout, cwd: str, started: float,
-                 args: list[str], c: Classified, debug_log: list[str], writable: bool) -> None:
+                 args: list[str], c: Classified, debug_log: list[str], writable: bool, memo: bool = True) -> None:
         self.resolved = resolved
         self.settings = settings
         self.layout = layout
@@ -34,6 +35,7 @@ class Call:
         self.c = c
         self.debug_log = debug_log
         self.writable = writable
+        self.memo = memo
 
 
 class Describer:

@@ -144,14 +144,44 @@ def _decide(
 
         if writable:
             journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
-            stats.bump(layout.stats_dir, Reason.LINK)
+            stats.bump(layout.stats_dir, c.reason)
             _leave_replay_memo(call)
         debug_log.append("link: %s" % c.output)
         return None
+    if c.kind == "multi":  # several sources in one -c call (wrapper/multi.py)
+        from coopt.wrapper import multi
+
+        return multi.compile_several(call)
+    if c.kind == "compile_link":  # sources compiled and linked in one call (wrapper/compile_link.py)
+        from coopt.wrapper import compile_link
+
+        return compile_link.compile_and_link(call)
     return _compile(call)
 
 
 def _compile(call: Call) -> int | None:
+    looked = lookup(call)
+    return None if looked is None else serve(call, looked)
+
+
+class Looked:
+    """A candidate compile after its key is known and it is journaled: what `serve` needs to serve or miss it."""
+
+    __slots__ = ("describer", "job", "direct", "direct_key")
+
+    def __init__(self, describer: Describer, job: CompileJob, direct: str, direct_key: str) -> None:
+        self.describer = describer
+        self.job = job
+        self.direct = direct
+        self.direct_key = direct_key
+
+    def may_hit(self, call: Call) -> bool:
+        """Whether `serve` could serve it: a local manifest exists or remote stores may hold one."""
+        return bool(call.settings.remote) or os.path.exists(call.layout.manifest_path(self.direct_key))
+
+
+def lookup(call: Call) -> Looked | None:
+    """Key and journal the compile of `call` (a single-source compile); None when its source cannot be read."""
     from coopt.cache import key as keymod
     from coopt.cache.identity import compiler_identity
 
@@ -174,6 +204,13 @@ def _compile(call: Call) -> int | None:
         journal.append(layout.journal_path, job.to_record(direct_key))
     if settings.debug:
         _write_key_debug(job, direct)
+    return Looked(describer, job, direct, direct_key)
+
+
+def serve(call: Call, looked: Looked) -> int | None:
+    """Serve the variant of a looked-up compile: its exit code, or None (a miss) to run the real compiler."""
+    c, layout, settings = call.c, call.layout, call.settings
+    describer, job, direct, direct_key = looked.describer, looked.job, looked.direct, looked.direct_key
     if not os.path.exists(layout.manifest_path(direct_key)):
         fetched = _from_remotes(call, direct_key) if settings.remote else None
         if fetched is None:
@@ -253,7 +290,7 @@ def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str 
 
     resolved, settings = call.resolved, call.settings
     raw = resolved.raw_args
-    if settings.debug or not fastpath.eligible(resolved.self_path, raw, call.cwd, settings.cache_dir_from_config):
+    if not call.memo or settings.debug or not fastpath.eligible(resolved.self_path, raw, call.cwd, settings.cache_dir_from_config):
         return
     renderer = fastpath.Renderer(call.cwd, resolved.path, describer, key)
     own = renderer.render(call.args, call.c)
