@@ -113,7 +113,7 @@ def compile_and_link(call: Call) -> int | None:
         rc = rc or got
     if rc:
         return rc  # as the driver: every source compiled, nothing linked
-    link_args = [kept[i] if i in kept else a for i, a in enumerate(args)]
+    link_args = [kept.get(i, a) for i, a in enumerate(args)]
     inputs = [kept.get(i, args[i]) for i in source_positions(args)] + [a for a in c.inputs if a.startswith("-l")]
     if call.writable:
         journal.append(layout.journal_path, LinkJob(call.cwd, path, link_args, c.output, inputs).to_record())

@@ -290,7 +290,9 @@ def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str 
 
     resolved, settings = call.resolved, call.settings
     raw = resolved.raw_args
-    if not call.memo or settings.debug or not fastpath.eligible(resolved.self_path, raw, call.cwd, settings.cache_dir_from_config):
+    if not call.memo:
+        return  # one source of a call with several: a memo would stand for the whole call
+    if settings.debug or not fastpath.eligible(resolved.self_path, raw, call.cwd, settings.cache_dir_from_config):
         return
     renderer = fastpath.Renderer(call.cwd, resolved.path, describer, key)
     own = renderer.render(call.args, call.c)
