@@ -10,7 +10,7 @@ As the driver does, every source is compiled even after one fails, and then noth
 leave out the options only the linker uses (LINK_ONLY), which would warn "argument unused during compilation", and
 add `-Qunused-arguments` for the ones this table does not know: the link call keeps every argument, so an
 argument neither step uses is still reported, once. The program is byte-identical to the driver's (neither the
-objects nor the program record the objects' names; docs/wrapper.md, "Several sources in one call").
+objects nor the program record the objects' names; docs/several-sources.md).
 """
 
 from __future__ import annotations
