@@ -106,6 +106,7 @@ def test_what_cannot_be_split_passes_through_with_a_named_reason(argv: str, reas
     ("-o prog main.c a.cc", "link", Reason.LINK_SOURCES_NOT_C),
     ("-o prog main.c -MD", "link", Reason.LINK_SOURCES_DEPFILE),
     ("-o prog main.o a.o", "link", Reason.LINK),
+    ("-O2 -o conftest conftest.c -lm", "link", Reason.CONFIGURE_PROBE),
 ])
 def test_compile_and_link_classification(argv: str, kind: str, reason: str) -> None:
     c = classify(argv.split())

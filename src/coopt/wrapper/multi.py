@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # annotations only
     from coopt.wrapper.call import Call
     from coopt.wrapper.classify import Classified
 
+# The source autoconf's configure checks compile and link (`cc -o conftest conftest.c`).
+CONFIGURE_PROBE = "conftest.c"
 # Dependency options that name one file for the whole call: with several compiles they would all write it.
 _ONE_FILE_DEP = ("-MF", "-Wp,")
 
@@ -37,7 +39,9 @@ def several(c: Classified, sources: list[tuple[str, str]], forced: bool, dep_arg
     Fills `c.sources` and turns `c` into "compile_link" when each source can be a TU of its own; otherwise a
     "multi" becomes a pass-through and a link stays a plain link, both with a named reason.
     """
-    if forced or any(lang != "c" for _, lang in sources):
+    if compile_link and all(os.path.basename(s) == CONFIGURE_PROBE for s, _ in sources):
+        reason = Reason.CONFIGURE_PROBE  # autoconf's hundreds of checks: no TU worth keeping, and C replays them
+    elif forced or any(lang != "c" for _, lang in sources):
         reason = Reason.LINK_SOURCES_NOT_C if compile_link else Reason.MULTIPLE_SOURCES_NOT_C
     elif compile_link and dep_args:
         reason = Reason.LINK_SOURCES_DEPFILE  # the driver names that file after the program: not a TU's

@@ -20,6 +20,7 @@ class Reason:
     MULTIPLE_SOURCES_SAME_OBJECT = "multiple_sources_same_object"
     LINK_SOURCES_NOT_C = "link_sources_not_c"
     LINK_SOURCES_DEPFILE = "link_sources_depfile"
+    CONFIGURE_PROBE = "configure_probe"
     STDIN_SOURCE = "stdin_source"
     OUTPUT_TO_STDOUT = "output_to_stdout"
     NOT_C = "not_c"
@@ -69,6 +70,7 @@ DESCRIPTIONS: dict[str, str] = {
     Reason.MULTIPLE_SOURCES_SAME_OBJECT: "several sources in one -c call whose objects have the same name",
     Reason.LINK_SOURCES_NOT_C: "compile and link in one call with sources not all C (or -x): journaled as a link",
     Reason.LINK_SOURCES_DEPFILE: "compile and link in one call asking for a dependency file: journaled as a link",
+    Reason.CONFIGURE_PROBE: "a configure check (cc -o conftest conftest.c): journaled as a link, replayed in C",
     Reason.STDIN_SOURCE: "source read from stdin (-)",
     Reason.OUTPUT_TO_STDOUT: "-o -: object written to stdout",
     Reason.NOT_C: "not C (C++, Objective-C, CUDA, ...)",
