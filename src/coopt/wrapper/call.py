@@ -1,6 +1,7 @@
 """The records one compiler call carries through coopt-cc's decision: the call itself (`Call`) and, for a candidate
 compile, what describes any compile of its source (`Describer`: the job and its key material, for the call's own
-arguments and for the probe names a shape memo is checked with).
+arguments and for the probe names a shape memo is checked with), and that compile once keyed and journaled
+(`Looked`).
 
 Plain classes with __slots__, not dataclasses: this runs once per compile, and importing dataclasses costs ms.
 """
@@ -73,3 +74,22 @@ class Describer:
             native=cc.native,
             env=self.env,
         )
+
+
+class Looked:
+    """A candidate compile after its key is known and it is journaled (wrapper/main.py `lookup`): what `serve`
+    needs to serve it or count the miss."""
+
+    __slots__ = ("describer", "job", "direct", "direct_key")
+
+    def __init__(self, describer: Describer, job: CompileJob, direct: str, direct_key: str) -> None:
+        self.describer = describer
+        self.job = job
+        self.direct = direct
+        self.direct_key = direct_key
+
+    def may_hit(self, call: Call) -> bool:
+        """Whether `serve` could serve it: a local manifest exists or remote stores may hold one."""
+        import os
+
+        return bool(call.settings.remote) or os.path.exists(call.layout.manifest_path(self.direct_key))

@@ -251,9 +251,12 @@ def classify(args: list[str]) -> Classified:
         link.output = output if have_output else "a.out"
         link.inputs = [s for s, _ in sources] + linker_inputs
         if sources:  # compiled and linked in one call: each C source becomes a TU (wrapper/compile_link.py)
-            from coopt.wrapper.multi import several
+            from coopt.wrapper.several import refusal
 
-            several(link, sources, bool(forced_lang) or lang_after_source, dep_args, compile_link=True)
+            link.reason = refusal(sources, bool(forced_lang) or lang_after_source, dep_args, True) or Reason.LINK
+            if link.reason == Reason.LINK:
+                link.kind = "compile_link"
+                link.sources = [s for s, _ in sources]
         return link
     if not sources:
         return passthrough(Reason.LINKER_INPUT if linker_inputs else Reason.NO_INPUT)
@@ -262,10 +265,13 @@ def classify(args: list[str]) -> Classified:
             return passthrough(Reason.MULTIPLE_SOURCES)  # the compiler refuses -o with several outputs
         if linker_inputs:
             return passthrough(Reason.LINKER_INPUT)
-        from coopt.wrapper.multi import several
+        from coopt.wrapper.several import refusal
 
-        multi = Classified("multi")
-        several(multi, sources, bool(forced_lang) or lang_after_source, dep_args, compile_link=False)
+        refused = refusal(sources, bool(forced_lang) or lang_after_source, dep_args, False)
+        if refused:
+            return passthrough(refused)
+        multi = Classified("multi")  # several sources in one -c call: one TU each (wrapper/multi.py)
+        multi.sources = [s for s, _ in sources]
         return multi
     if linker_inputs:
         return passthrough(Reason.LINKER_INPUT)

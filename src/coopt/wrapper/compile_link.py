@@ -17,12 +17,22 @@ from __future__ import annotations
 
 import os
 
+from coopt.cache import stats
+from coopt.journal import log as journal
+from coopt.journal.job import LinkJob
 from coopt.wrapper import options as opt
-from coopt.wrapper.multi import source_positions, spawn_wait
+from coopt.wrapper.call import Call
+from coopt.wrapper.classify import classify
+from coopt.wrapper.several import source_positions, spawn_wait
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
-    from coopt.wrapper.call import Call
+    from collections.abc import Callable
+
+    from coopt.wrapper.call import Looked
+
+    Lookup = Callable[[Call], Looked | None]
+    Serve = Callable[[Call, Looked], int | None]
 
 KEPT_DIR = "linked-objects"
 # Options only the link step uses; each is left out of the compile calls (with its value when it takes one).
@@ -72,15 +82,9 @@ def compile_args(args: list[str], sources: set[int]) -> list[str]:
     return out
 
 
-def compile_and_link(call: Call) -> int | None:
+def compile_and_link(call: Call, lookup: Lookup, serve: Serve) -> int | None:
     """Compile each C source of a "compile_link" call to a kept object, then link; the exit code, or None to run
-    the call as it is."""
-    from coopt.cache import stats
-    from coopt.journal import log as journal
-    from coopt.journal.job import LinkJob
-    from coopt.wrapper import main as mainmod
-    from coopt.wrapper.call import Call
-    from coopt.wrapper.classify import classify
+    the call as it is. `lookup` and `serve` are wrapper/main.py's (see multi.compile_several)."""
 
     args, c, layout, path = call.args, call.c, call.layout, call.resolved.path
     if not call.writable:
@@ -102,10 +106,10 @@ def compile_and_link(call: Call) -> int | None:
         os.makedirs(os.path.dirname(obj), exist_ok=True)
     rc = 0
     for sub in subs:
-        looked = mainmod.lookup(sub)
+        looked = lookup(sub)
         got = None
         if looked is not None and looked.may_hit(sub):
-            got = mainmod.serve(sub, looked)
+            got = serve(sub, looked)
         elif looked is not None and call.writable:
             stats.bump(layout.stats_dir, "miss")
         if got is None:

@@ -15,7 +15,7 @@ from coopt.cache.layout import CacheLayout
 from coopt.journal import log as journal
 from coopt.wrapper import compiler as compmod
 from coopt.wrapper import settings as settingsmod
-from coopt.wrapper.call import Call, Describer
+from coopt.wrapper.call import Call, Describer, Looked
 from coopt.wrapper.reasons import Reason
 
 TYPE_CHECKING = False
@@ -151,33 +151,17 @@ def _decide(
     if c.kind == "multi":  # several sources in one -c call (wrapper/multi.py)
         from coopt.wrapper import multi
 
-        return multi.compile_several(call)
+        return multi.compile_several(call, lookup, serve)
     if c.kind == "compile_link":  # sources compiled and linked in one call (wrapper/compile_link.py)
         from coopt.wrapper import compile_link
 
-        return compile_link.compile_and_link(call)
+        return compile_link.compile_and_link(call, lookup, serve)
     return _compile(call)
 
 
 def _compile(call: Call) -> int | None:
     looked = lookup(call)
     return None if looked is None else serve(call, looked)
-
-
-class Looked:
-    """A candidate compile after its key is known and it is journaled: what `serve` needs to serve or miss it."""
-
-    __slots__ = ("describer", "job", "direct", "direct_key")
-
-    def __init__(self, describer: Describer, job: CompileJob, direct: str, direct_key: str) -> None:
-        self.describer = describer
-        self.job = job
-        self.direct = direct
-        self.direct_key = direct_key
-
-    def may_hit(self, call: Call) -> bool:
-        """Whether `serve` could serve it: a local manifest exists or remote stores may hold one."""
-        return bool(call.settings.remote) or os.path.exists(call.layout.manifest_path(self.direct_key))
 
 
 def lookup(call: Call) -> Looked | None:
