@@ -57,7 +57,7 @@ PASS_CASES = [
     ("-S -O2 f.c -o out.s", Reason.ASSEMBLY_OUTPUT, True),
     ("-M f.c", Reason.DEPENDENCY_ONLY, True),
     ("-MM -MT tgt f.c", Reason.DEPENDENCY_ONLY, True),
-    ("-c f.c g.c", Reason.MULTIPLE_SOURCES, True),
+    ("-c f.c g.c -o x.o", Reason.MULTIPLE_SOURCES, True),
     ("-c -O2 f.c -o -", Reason.OUTPUT_TO_STDOUT, True),
     ("-x c -c - -o stdin.o", Reason.STDIN_SOURCE, True),
     ("-c f.cpp -o cpp.o", Reason.NOT_C, True),

@@ -22,6 +22,7 @@ PACKAGES = {
     "lua5.4": "lua5.4-*",
     "zlib": "zlib-*",
     "bzip2": "bzip2-*",
+    "lz4": "lz4-*",  # lib/Makefile compiles liblz4.a's sources in one -c call; tests/ links programs from sources
 }
 
 

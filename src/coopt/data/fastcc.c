@@ -39,7 +39,7 @@
 #ifndef COOPT_FAST_DIR
 #define COOPT_FAST_DIR "fast"
 #endif
-#define MEMO_MAGIC "coopt-fast-3"
+#define MEMO_MAGIC "coopt-fast-4"
 #define NFIELDS 18
 
 static int g_argc;

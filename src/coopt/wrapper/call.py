@@ -1,6 +1,7 @@
 """The records one compiler call carries through coopt-cc's decision: the call itself (`Call`) and, for a candidate
 compile, what describes any compile of its source (`Describer`: the job and its key material, for the call's own
-arguments and for the probe names a shape memo is checked with).
+arguments and for the probe names a shape memo is checked with), and that compile once keyed and journaled
+(`Looked`).
 
 Plain classes with __slots__, not dataclasses: this runs once per compile, and importing dataclasses costs ms.
 """
@@ -18,13 +19,14 @@ if TYPE_CHECKING:  # annotations only
 
 class Call:
     """One call of coopt-cc: the real compiler as resolved, the settings, the cache, where and when it runs, its
-    arguments (response files expanded) and their classification, the debug log, and whether it may write
-    (journal, statistics, memos)."""
+    arguments (response files expanded) and their classification, the debug log, whether it may write
+    (journal, statistics, memos), and whether coopt-cc-fast may replay it (`memo`: not for one source of a call
+    with several, whose memo would stand for the whole call)."""
 
-    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable")
+    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable", "memo")
 
     def __init__(self, resolved: Resolved, settings: Settings, layout: CacheLayout, cwd: str, started: float,
-                 args: list[str], c: Classified, debug_log: list[str], writable: bool) -> None:
+                 args: list[str], c: Classified, debug_log: list[str], writable: bool, memo: bool = True) -> None:
         self.resolved = resolved
         self.settings = settings
         self.layout = layout
@@ -34,6 +36,7 @@ class Call:
         self.c = c
         self.debug_log = debug_log
         self.writable = writable
+        self.memo = memo
 
 
 class Describer:
@@ -71,3 +74,22 @@ class Describer:
             native=cc.native,
             env=self.env,
         )
+
+
+class Looked:
+    """A candidate compile after its key is known and it is journaled (wrapper/main.py `lookup`): what `serve`
+    needs to serve it or count the miss."""
+
+    __slots__ = ("describer", "job", "direct", "direct_key")
+
+    def __init__(self, describer: Describer, job: CompileJob, direct: str, direct_key: str) -> None:
+        self.describer = describer
+        self.job = job
+        self.direct = direct
+        self.direct_key = direct_key
+
+    def may_hit(self, call: Call) -> bool:
+        """Whether `serve` could serve it: a local manifest exists or remote stores may hold one."""
+        import os
+
+        return bool(call.settings.remote) or os.path.exists(call.layout.manifest_path(self.direct_key))

@@ -41,9 +41,12 @@ X_LANGUAGES = {
 
 
 class Classified:
-    """The outcome: kind is "compile", "link" or "pass"; `reason` says why for "pass"."""
+    """The outcome: kind is "compile", "link" or "pass" (`reason` says why), "multi" (several C sources in one
+    `-c` call: wrapper/multi.py) or "compile_link" (C sources compiled and linked in one call:
+    wrapper/compile_link.py); `sources` lists a "multi" or "compile_link" call's sources in order."""
 
-    __slots__ = ("kind", "reason", "source", "output", "key_args", "dep_args", "debug", "native", "inputs")
+    __slots__ = ("kind", "reason", "source", "output", "key_args", "dep_args", "debug", "native", "inputs",
+                 "sources")
 
     def __init__(self, kind: str, reason: str = "") -> None:
         self.kind = kind
@@ -55,6 +58,7 @@ class Classified:
         self.debug = False
         self.native = False
         self.inputs: list[str] = []
+        self.sources: list[str] = []
 
 
 def passthrough(reason: str) -> Classified:
@@ -246,11 +250,29 @@ def classify(args: list[str]) -> Classified:
         link = Classified("link", Reason.LINK)
         link.output = output if have_output else "a.out"
         link.inputs = [s for s, _ in sources] + linker_inputs
+        if sources:  # compiled and linked in one call: each C source becomes a TU (wrapper/compile_link.py)
+            from coopt.wrapper.several import refusal
+
+            link.reason = refusal(sources, bool(forced_lang) or lang_after_source, dep_args, True) or Reason.LINK
+            if link.reason == Reason.LINK:
+                link.kind = "compile_link"
+                link.sources = [s for s, _ in sources]
         return link
     if not sources:
         return passthrough(Reason.LINKER_INPUT if linker_inputs else Reason.NO_INPUT)
     if len(sources) > 1:
-        return passthrough(Reason.MULTIPLE_SOURCES)
+        if have_output:
+            return passthrough(Reason.MULTIPLE_SOURCES)  # the compiler refuses -o with several outputs
+        if linker_inputs:
+            return passthrough(Reason.LINKER_INPUT)
+        from coopt.wrapper.several import refusal
+
+        refused = refusal(sources, bool(forced_lang) or lang_after_source, dep_args, False)
+        if refused:
+            return passthrough(refused)
+        multi = Classified("multi")  # several sources in one -c call: one TU each (wrapper/multi.py)
+        multi.sources = [s for s, _ in sources]
+        return multi
     if linker_inputs:
         return passthrough(Reason.LINKER_INPUT)
     source, lang = sources[0]

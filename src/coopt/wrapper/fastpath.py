@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # annotations only: the miss path stays import-light
     from coopt.wrapper.call import Describer
     from coopt.wrapper.classify import Classified
 
-MEMO_MAGIC = "coopt-fast-3"
+MEMO_MAGIC = "coopt-fast-4"
 FIELDS = (
     "magic", "exec", "real", "stamp", "lookup_name", "path_index", "skip_dir", "source",
     "material_head", "material_tail", "journal_body", "journal_path", "stats_dir", "manifests_dir", "drop_args",
@@ -291,9 +291,9 @@ class Renderer:
             return Rendering("pass", cc.reason)
         if cc.kind == "link":
             link = LinkJob(self.cwd, self.compiler_path, call_args, cc.output, cc.inputs)
-            return Rendering("link", Reason.LINK, record=encode(link.to_record()))
-        if self.describer is None:
-            return None
+            return Rendering("link", cc.reason or Reason.LINK, record=encode(link.to_record()))
+        if self.describer is None or cc.kind != "compile":
+            return None  # several sources, or compile and link: Python splits those calls (wrapper/multi.py)
         job, material = self.describer.describe(call_args, cc)
         return Rendering("compile", "miss_fast", job.source_path, material, encode(job.to_record(self.key)))
 

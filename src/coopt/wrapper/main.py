@@ -15,7 +15,7 @@ from coopt.cache.layout import CacheLayout
 from coopt.journal import log as journal
 from coopt.wrapper import compiler as compmod
 from coopt.wrapper import settings as settingsmod
-from coopt.wrapper.call import Call, Describer
+from coopt.wrapper.call import Call, Describer, Looked
 from coopt.wrapper.reasons import Reason
 
 TYPE_CHECKING = False
@@ -144,14 +144,28 @@ def _decide(
 
         if writable:
             journal.append(layout.journal_path, LinkJob(cwd, resolved.path, args, c.output, c.inputs).to_record())
-            stats.bump(layout.stats_dir, Reason.LINK)
+            stats.bump(layout.stats_dir, c.reason)
             _leave_replay_memo(call)
         debug_log.append("link: %s" % c.output)
         return None
+    if c.kind == "multi":  # several sources in one -c call (wrapper/multi.py)
+        from coopt.wrapper import multi
+
+        return multi.compile_several(call, lookup, serve)
+    if c.kind == "compile_link":  # sources compiled and linked in one call (wrapper/compile_link.py)
+        from coopt.wrapper import compile_link
+
+        return compile_link.compile_and_link(call, lookup, serve)
     return _compile(call)
 
 
 def _compile(call: Call) -> int | None:
+    looked = lookup(call)
+    return None if looked is None else serve(call, looked)
+
+
+def lookup(call: Call) -> Looked | None:
+    """Key and journal the compile of `call` (a single-source compile); None when its source cannot be read."""
     from coopt.cache import key as keymod
     from coopt.cache.identity import compiler_identity
 
@@ -174,6 +188,13 @@ def _compile(call: Call) -> int | None:
         journal.append(layout.journal_path, job.to_record(direct_key))
     if settings.debug:
         _write_key_debug(job, direct)
+    return Looked(describer, job, direct, direct_key)
+
+
+def serve(call: Call, looked: Looked) -> int | None:
+    """Serve the variant of a looked-up compile: its exit code, or None (a miss) to run the real compiler."""
+    c, layout, settings = call.c, call.layout, call.settings
+    describer, job, direct, direct_key = looked.describer, looked.job, looked.direct, looked.direct_key
     if not os.path.exists(layout.manifest_path(direct_key)):
         fetched = _from_remotes(call, direct_key) if settings.remote else None
         if fetched is None:
@@ -253,6 +274,8 @@ def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str 
 
     resolved, settings = call.resolved, call.settings
     raw = resolved.raw_args
+    if not call.memo:
+        return  # one source of a call with several: a memo would stand for the whole call
     if settings.debug or not fastpath.eligible(resolved.self_path, raw, call.cwd, settings.cache_dir_from_config):
         return
     renderer = fastpath.Renderer(call.cwd, resolved.path, describer, key)

@@ -50,6 +50,7 @@ OPTIONS: tuple[tuple[str, int, str | None], ...] = (
     ("-MQ", TAKES_ARG | JOINED | DEP | NOT_IN_KEY, None),
     ("-MT", TAKES_ARG | JOINED | DEP | NOT_IN_KEY, None),
     ("-MV", DEP | NOT_IN_KEY, None),
+    ("-Qunused-arguments", NOT_IN_KEY, None),
     ("-R", JOINED, Reason.REMARKS),
     ("-S", 0, Reason.ASSEMBLY_OUTPUT),
     ("-T", TAKES_ARG | JOINED, None),

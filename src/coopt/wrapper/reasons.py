@@ -15,6 +15,12 @@ class Reason:
     QUERY = "query"
     NO_INPUT = "no_input"
     MULTIPLE_SOURCES = "multiple_sources"
+    MULTIPLE_SOURCES_NOT_C = "multiple_sources_not_c"
+    MULTIPLE_SOURCES_DEPFILE = "multiple_sources_depfile"
+    MULTIPLE_SOURCES_SAME_OBJECT = "multiple_sources_same_object"
+    LINK_SOURCES_NOT_C = "link_sources_not_c"
+    LINK_SOURCES_DEPFILE = "link_sources_depfile"
+    CONFIGURE_PROBE = "configure_probe"
     STDIN_SOURCE = "stdin_source"
     OUTPUT_TO_STDOUT = "output_to_stdout"
     NOT_C = "not_c"
@@ -58,7 +64,13 @@ DESCRIPTIONS: dict[str, str] = {
     Reason.SYNTAX_ONLY: "-fsyntax-only: no object produced",
     Reason.QUERY: "a query (--version, -print-*, -dump*, --help)",
     Reason.NO_INPUT: "-c with no input file",
-    Reason.MULTIPLE_SOURCES: "more than one source file",
+    Reason.MULTIPLE_SOURCES: "-o with more than one source (the compiler refuses it)",
+    Reason.MULTIPLE_SOURCES_NOT_C: "several sources in one -c call, not all of them C (or -x given)",
+    Reason.MULTIPLE_SOURCES_DEPFILE: "several sources in one -c call sharing one dependency file (-MF, -Wp,-MD,)",
+    Reason.MULTIPLE_SOURCES_SAME_OBJECT: "several sources in one -c call whose objects have the same name",
+    Reason.LINK_SOURCES_NOT_C: "compile and link in one call with sources not all C (or -x): journaled as a link",
+    Reason.LINK_SOURCES_DEPFILE: "compile and link in one call asking for a dependency file: journaled as a link",
+    Reason.CONFIGURE_PROBE: "a configure check (cc -o conftest conftest.c): journaled as a link, replayed in C",
     Reason.STDIN_SOURCE: "source read from stdin (-)",
     Reason.OUTPUT_TO_STDOUT: "-o -: object written to stdout",
     Reason.NOT_C: "not C (C++, Objective-C, CUDA, ...)",
