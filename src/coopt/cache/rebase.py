@@ -30,15 +30,27 @@ import subprocess
 
 from coopt.cache import key as keymod
 from coopt.cache.hashing import hash_bytes, hash_file
-from coopt.cache.store import Entry
+from coopt.cache.store import META_NAME, Entry
 from coopt.journal.job import CompileJob
 
 _PROFILE_FLAGS = ("-fprofile-instr-use=", "-fprofile-use=")
 
 
+def _meta(entry: Entry) -> dict:
+    """The entry's meta.json, read as the hit path reads it (cache/accept.py: no `json` import)."""
+    from coopt.cache import accept
+
+    try:
+        with open(os.path.join(entry.path, META_NAME), encoding="utf-8") as f:
+            meta = accept.loads(f.read())
+    except (OSError, ValueError):
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def stored_cwd(entry: Entry) -> str:
     """The working directory of the compile the entry was stored for ("" when the entry does not say)."""
-    job = entry.meta.get("job")
+    job = _meta(entry).get("job")
     cwd = job.get("cwd") if isinstance(job, dict) else None
     return cwd if isinstance(cwd, str) else ""
 
@@ -61,9 +73,9 @@ def _extra_flags(meta: dict) -> list[str] | None:
 
 def rebuild_command(entry: Entry, job: CompileJob, out: str) -> tuple[list[str], str]:
     """The command that rebuilds the entry's object for `job` (this checkout's compile) into `out`, or ([], why)."""
-    meta = entry.meta
+    meta = _meta(entry)
     artifact = meta.get("artifact")
-    if not isinstance(artifact, str) or not artifact:
+    if not isinstance(artifact, str) or not artifact or "/" in artifact:
         return [], "the variant is a bare object"
     ext = os.path.splitext(artifact)[1]
     if ext in (".ll", ".s", ".S"):
@@ -71,7 +83,7 @@ def rebuild_command(entry: Entry, job: CompileJob, out: str) -> tuple[list[str],
     extra = _extra_flags(meta)
     if extra is None:
         return [], "the entry records no recipe to rebuild from"
-    path = entry.artifact_path
+    path = os.path.join(entry.path, artifact)
     if ext == ".c":
         if hash_file(path) == hash_file(job.source_path):
             return job.replay_command(job.source, out, extra), ""
