@@ -252,6 +252,42 @@ def test_a_relative_base_dir_in_the_environment_is_refused(coopt: Coopt, tmp_pat
                                    "path, got 'src'")
 
 
+# --- coopt-cc-fast (the C miss path) keys as Python does --------------------------------------------------------
+
+
+def test_the_c_fast_path_keys_with_base_dir_as_python_does(coopt: Coopt, fast_binary: Path, tmp_path: Path) -> None:
+    require("clang")
+    from conftest import write_fast_launcher
+
+    bindir = tmp_path / "fastbin"
+    bindir.mkdir()
+    write_fast_launcher(bindir, fast_binary)
+    fast = Coopt(coopt.bin, coopt.cache_dir, dict(coopt.env, PATH="%s:%s" % (bindir, coopt.env["PATH"])))
+    tree = _checkout(tmp_path / "dev" / "proj")
+    cc = str(bindir / "coopt-cc")
+    args = [cc, "-O2", "-g", "-I%s" % (tree / "include"), "-c", str(tree / "lib" / "sum.c"), "-o", "sum.o"]
+
+    def compile_(**env: str) -> dict:
+        subprocess.run(args, cwd=tree, env=dict(fast.env, **env), check=True)
+        return fast.journal()[-1]
+
+    plain = compile_()
+    compile_()
+    assert fast.stats() == {"miss": 1, "miss_fast": 1}
+    # COOPT_BASE_DIR changes the key: the memo left without it is not replayed; Python decides once, then C.
+    base = str(tmp_path / "dev")
+    by_python = compile_(COOPT_BASE_DIR=base)
+    by_c = compile_(COOPT_BASE_DIR=base)
+    assert fast.stats() == {"miss": 2, "miss_fast": 2}
+    assert by_python["key"] == by_c["key"] != plain["key"] and by_c["base_dir"] == base
+    # The same key from another checkout: only base_dir-relative paths entered it.
+    other = _checkout(tmp_path / "elsewhere" / "deeper" / "proj")
+    moved = [a.replace(str(tree), str(other)) if a.startswith(("-I/", "/")) else a for a in args]
+    subprocess.run(moved, cwd=other, env=dict(fast.env, COOPT_BASE_DIR=str(tmp_path / "elsewhere" / "deeper")),
+                   check=True)
+    assert fast.journal()[-1]["key"] == by_c["key"]
+
+
 # --- a real project: Lua, a variant `coopt optimize` verified in one checkout, served in another -----------------
 
 SUPPORT = Path(__file__).resolve().parent / "support"
