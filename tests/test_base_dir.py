@@ -200,6 +200,8 @@ def test_second_checkout_serves_the_variant_with_its_own_paths(team: Team, tmp_p
     moved = team.build(bob, bob_tree)  # `make check` passes with the served object
     assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
     assert moved.get("remote:hit:file://%s" % team.remote) == 1, moved
+    assert "hits              1 (0 without a compiler run, 1 rebuilt with this checkout's paths)" in bob.coopt(
+        "cache", "stats").stdout
     served = bob_tree / "lib" / "sum.o"
     paths = _debug_paths(served)
     assert str(bob_tree) in paths and str(team.alice) not in paths
