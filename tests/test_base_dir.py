@@ -218,6 +218,33 @@ def test_second_checkout_serves_the_variant_with_its_own_paths(team: Team, tmp_p
     assert log and log[-1]["cwd"] == str(bob_tree) and log[-1]["base_dir"] == str(tmp_path / "srv" / "bob" / "work")
 
 
+def test_a_variant_that_cannot_be_rebuilt_here_is_compiled_for_real(coopt: Coopt, tmp_path: Path) -> None:
+    """A bare object (level `object`) holds Alice's paths and no recipe: Bob's build compiles the TU itself."""
+    require("clang", "make")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    co = Coopt(coopt.bin, coopt.cache_dir, dict(coopt.env, COOPT_REMOTE_STORAGE="file://%s" % remote))
+    t = Team(remote, _checkout(tmp_path / "home" / "alice" / "proj"), co)
+    alice = t.developer("alice", t.alice, COOPT_BASE_DIR=str(tmp_path / "home" / "alice"))
+    t.build(alice, t.alice)
+    variant = tmp_path / "variant.o"
+    subprocess.run(["clang", "-O1", "-g", "-I%s/include" % t.alice, "-c", str(t.alice / "lib" / "sum.c"), "-o",
+                    str(variant)], cwd=t.alice, check=True)
+    alice.coopt("cache", "put", "--artifact", str(variant), "--for-object", "lib/sum.o", "--unverified", cwd=t.alice)
+    bob_tree = _checkout(tmp_path / "srv" / "bob" / "proj")
+    bob = t.developer("bob", bob_tree, COOPT_BASE_DIR=str(tmp_path / "srv" / "bob"))
+    moved = t.build(bob, bob_tree)
+    assert moved.get("miss_rebuild") == 1 and not moved.get("hit"), moved
+    plain = tmp_path / "plain.o"
+    subprocess.run(["clang", "-O2", "-g", "-I%s/include" % bob_tree, "-c", str(bob_tree / "lib" / "sum.c"), "-o",
+                    str(plain)], cwd=bob_tree, check=True)
+    assert (bob_tree / "lib" / "sum.o").read_bytes() == plain.read_bytes()
+    # In Alice's own directory the same entry is served as stored.
+    again = t.developer("alice-again", t.alice, COOPT_BASE_DIR=str(tmp_path / "home" / "alice"))
+    assert t.build(again, t.alice).get("hit") == 1
+    assert (t.alice / "lib" / "sum.o").read_bytes() == variant.read_bytes()
+
+
 def test_without_base_dir_the_second_checkout_does_not_hit(team: Team, tmp_path: Path) -> None:
     bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
     moved = team.build(team.developer("bob", bob_tree), bob_tree)
