@@ -179,6 +179,10 @@ AGREEMENT = [
      {"COOPT_REMOTE_STORAGE": "file:///tmp/a file:///tmp/b", "COOPT_REMOTE_READ_ONLY": "0",
       "COOPT_REMOTE_RETRY_AFTER": "2.5", "COOPT_REMOTE_RECHECK": "10"}, ""),
     ('[cache]\nremote = ["file:///tmp/coopt-r1"]\n', {"COOPT_REMOTE_STORAGE": ""}, ""),
+    ('[cache]\nbase_dir = "."\n', {}, "src/lib"),  # the checkout holding coopt.toml, from any subdirectory
+    ('[cache]\nbase_dir = "/srv/checkouts/"\n', {}, ""),
+    ('[cache]\nbase_dir = "."\n', {"COOPT_BASE_DIR": "/home/dev/"}, "src"),
+    ('[cache]\nbase_dir = "."\n', {"COOPT_BASE_DIR": ""}, "src"),
 ]
 
 
@@ -206,7 +210,7 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     shared = [k for k in schema.KEYS if k.wrapper]
     assert {k.dotted for k in shared} == {"compiler.path", "cache.dir", "cache.read_only", "cache.remote",
                                           "cache.remote_read_only", "cache.remote_retry_after", "cache.remote_recheck",
-                                          "cache.serve_unverified"}
+                                          "cache.serve_unverified", "cache.base_dir"}
     assert ours.compiler.path == wrapper.compiler
     # coopt-cc keeps a relative COOPT_CACHE_DIR as given (relative to the compile's directory); we resolve it there.
     assert ours.cache.dir == os.path.normpath(os.path.join(str(cwd), wrapper.cache_dir))
@@ -216,6 +220,7 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     assert ours.cache.remote_retry_after == wrapper.remote_retry_after
     assert ours.cache.remote_recheck == wrapper.remote_recheck
     assert ours.cache.serve_unverified == wrapper.serve_unverified
+    assert ours.cache.base_dir == wrapper.base_dir
     assert ours.file == wrapper.config_path
 
 

@@ -6,7 +6,7 @@ than JSON (importing json costs a hit ~5 ms):
 
     coopt-manifest 3
     result <key>
-    dep <xxh3-128> <path as the compiler named it>
+    dep <xxh3-128> <path as the compiler named it; under base_dir `{cwd}/` and the path relative to the cwd>
     ...
     direct clean | direct check <why>
     absent <path> | isfile <path> | isdir <path> | dirstat <inode> <mtime_ns> <path>
@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 
 from coopt.cache.hashing import hash_file
+from coopt.cache.key import local_path
 
 MANIFEST_FORMAT = 3
 MAGIC = "coopt-manifest %d" % MANIFEST_FORMAT
@@ -114,7 +115,7 @@ def match(results: list[dict], cwd: str, not_after: float) -> tuple[ManifestMatc
         key = res["key"]
         ok = True
         for path, digest in deps:
-            full = path if os.path.isabs(path) else os.path.join(cwd, path)
+            full = local_path(path, cwd)  # `{cwd}/...`: a path keyed relative under base_dir (cache/key.py)
             if full not in hashes:
                 try:
                     if os.stat(full).st_mtime >= not_after:
@@ -144,7 +145,7 @@ def lookups_hold(checks: list[tuple[str, str]], cwd: str) -> bool:
             if len(fields) != 3:
                 return False
             ino, mtime, path = fields
-        full = path if os.path.isabs(path) else os.path.join(cwd, path)
+        full = local_path(path, cwd)
         try:
             st = os.stat(full)
         except (FileNotFoundError, NotADirectoryError):

@@ -69,6 +69,7 @@ def direct_key_material(job: CompileJob, layout: CacheLayout, source_bytes: byte
         debug=job.debug,
         native=job.native,
         env=job.env,
+        base_dir=job.base_dir,
     )
 
 
@@ -81,6 +82,9 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
     except OSError as exc:
         raise PutError("cannot read %s: %s" % (job.source_path, exc.strerror)) from exc
     direct = direct_key_material(job, layout, data)
+    # Headers under base_dir are keyed and recorded relative, as the arguments are (only when the direct material
+    # rebased too: an argument holding the mark turns rebasing off for the whole compile).
+    base_dir = job.base_dir if keymod.REL_MARK in direct else ""
     deps: list[tuple[str, str]] = []
     try:
         names = list_deps(job)
@@ -100,9 +104,21 @@ def tu_key(job: CompileJob, layout: CacheLayout) -> TuKey:
             raise PutError("%s uses __DATE__/__TIME__/__TIMESTAMP__; its object differs on every compile" % name)
         if mtime >= started:
             raise PutError("%s changed while it was being keyed; try again" % name)
-        deps.append((name, hash_bytes(content)))
+        deps.append((keymod.rebase_path(name, job.cwd, base_dir), hash_bytes(content)))
     material = keymod.result_material(direct, deps)
     return TuKey(direct, keymod.key_of(direct), deps, material, keymod.key_of(material))
+
+
+def _rebase_checks(checks: list[tuple[str, str]], cwd: str, base_dir: str) -> list[tuple[str, str]]:
+    """The header search's recorded facts with their paths under base_dir rebased, as the manifest's deps are."""
+    out: list[tuple[str, str]] = []
+    for kind, arg in checks:
+        if kind == "dirstat":
+            ino, mtime, path = arg.split(" ", 2)
+            out.append((kind, "%s %s %s" % (ino, mtime, keymod.rebase_path(path, cwd, base_dir))))
+        else:
+            out.append((kind, keymod.rebase_path(arg, cwd, base_dir)))
+    return out
 
 
 def check_original(job: CompileJob) -> bool:
@@ -131,7 +147,7 @@ def _changed(job: CompileJob, deps: list[tuple[str, str]]) -> bool:
     """True when a file no longer has the content it was keyed with."""
     for name, digest in deps:
         try:
-            if hash_file(job.abspath(name)) != digest:
+            if hash_file(keymod.local_path(name, job.cwd)) != digest:
                 return True
         except OSError:
             return True
@@ -230,7 +246,10 @@ def put_variant(
     layout = store.layout
     tk = tu_key(job, layout)
     quiet = check_original(job)
-    state = lookups.analyse(job, [name for name, _ in tk.deps]) if quiet else None
+    state = lookups.analyse(job, [keymod.local_path(name, job.cwd) if name.startswith(keymod.REL_MARK) else name
+                                  for name, _ in tk.deps]) if quiet else None
+    if state is not None and keymod.REL_MARK in tk.direct_material:
+        state.checks = _rebase_checks(state.checks, job.cwd, job.base_dir)
     direct = "check diagnostics" if state is None else "clean" if state.clean else "check " + state.reason
     if direct == "clean" and _changed(job, tk.deps):
         direct = "check race"  # the lookups were recorded for other contents than the key's
@@ -244,6 +263,8 @@ def put_variant(
         meta = {
             "level": level,
             "recipe": {"command": recipe, "cwd": job.cwd},
+            # What a checkout at another path needs to rebuild the object with its own paths (cache/rebase.py).
+            "extra_flags": list(extra_flags or []),
             "evidence": mask_data(evidence),  # a command line in it may hold a URL's password
             **({"changed_functions": sorted(changed_functions)} if changed_functions is not None else {}),
             "job": job.to_record(tk.direct_key),

@@ -127,7 +127,9 @@ def _stats(a: argparse.Namespace) -> int:
         ", %d %s" % (n, what) for n, what in ((unverified, "unverified (served only with serve_unverified)"),
                                               (refused, "never served: evidence not accepted")) if n)))
     print("size              %s of %s (%.0f%%)" % (mib(size), mib(limit), 100.0 * size / limit if limit else 0))
-    print("hits              %d (%d without a compiler run)" % (hits, counts.get("hit_direct", 0)))
+    rebuilt = counts.get("hit_rebuilt", 0)  # stored by a checkout at another path (docs/remote.md)
+    print("hits              %d (%d without a compiler run%s)" % (hits, counts.get("hit_direct", 0), (
+        ", %d rebuilt with this checkout's paths" % rebuilt) if rebuilt else ""))
     print("misses            %d" % misses)
     print("hit rate          %s" % ("%.1f%% of %d candidate compiles" % (100 * rate, candidates)
                                     if rate is not None else "no candidate compiles yet"))

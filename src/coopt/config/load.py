@@ -68,7 +68,7 @@ def _from_file(cf: ConfigFile, key: schema.Key) -> tuple[Any, model.Origin] | No
         value = key.kind.from_toml(table[key.name])
     except schema.BadValue as exc:
         raise ConfigError("%s: [%s] %s: %s" % (where, key.section, key.name, exc)) from None
-    if key.relative:
+    if key.relative and value:
         value = os.path.normpath(os.path.join(cf.directory, os.path.expanduser(value)))
     return value, model.Origin("file", where)
 
@@ -131,7 +131,7 @@ def load(cwd: str | None = None, environ: Mapping[str, str] | None = None,
     values: dict[str, model.Setting] = {}
     for key in schema.KEYS:
         default = schema.default_of(key, env)
-        if key.relative and not os.path.isabs(default):
+        if key.relative and default and not os.path.isabs(default):
             default = os.path.join(project, default)
         chosen: tuple[Any, model.Origin] = (default, model.Origin("default"))
         in_file = _from_file(cf, key) if cf else None

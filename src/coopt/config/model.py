@@ -25,6 +25,7 @@ class CacheConfig:
     remote_retry_after: float
     remote_recheck: float
     serve_unverified: bool
+    base_dir: str
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,22 @@ def _path() -> Kind:
     return Kind(kind.name, kind.from_toml, kind.from_env, kind.show)
 
 
+def _base_dir() -> Kind:
+    """A directory; in the environment it must be absolute (a compile's working directory varies), in the file it
+    may be relative to the file's directory (`base_dir = "."`: the checkout holding coopt.toml)."""
+    what = "a directory (absolute in the environment)"
+
+    def from_toml(v: Any) -> str:
+        _expect(isinstance(v, str), what, v)
+        return str(v)
+
+    def from_env(text: str) -> str:
+        _expect(os.path.isabs(text), "an absolute path", text)
+        return text
+
+    return Kind(what, from_toml, from_env, quote)
+
+
 @dataclass(frozen=True)
 class Key:
     """One configuration key: `[section] name`, its kind, default, environment variable and meaning."""
@@ -294,6 +310,9 @@ KEYS: tuple[Key, ...] = (
     Key("cache", "serve_unverified", _bool(), False, "COOPT_SERVE_UNVERIFIED",
         "also serve variants stored with `coopt cache put --unverified` (experiments only: never verified)",
         wrapper=True),
+    Key("cache", "base_dir", _base_dir(), "", "COOPT_BASE_DIR",
+        "absolute paths under this directory are keyed relative to the compile's directory, as ccache's base_dir, "
+        "so checkouts at different paths share variants (see docs/remote.md)", relative=True, wrapper=True),
     Key("llm", "provider", _choice(LLM_PROVIDERS), "none", "COOPT_LLM_PROVIDER",
         "the LLM for the source, ir and asm levels: none (compiler tools only), local (llama.cpp) or openai"),
     Key("llm", "model", _string(), "", "COOPT_LLM_MODEL", "the model name sent to an openai-compatible endpoint"),

@@ -268,7 +268,7 @@ static void fingerprint(struct buf *fp, const char *cwd, const char *config, con
     }
     /* The same names as coopt.wrapper.fastpath.FINGERPRINT_ENV, in the same order. */
     static const char *const FINGERPRINT_ENV[] = {"PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE",
-                                                  "COOPT_REMOTE_RECHECK", NULL};
+                                                  "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR", NULL};
     for (int pass = 0; pass < 2; pass++) {
         for (const char *const *v = pass ? ENV_KEYED : FINGERPRINT_ENV; *v; v++) {
             const char *val = getenv(*v);

@@ -44,6 +44,7 @@ class CompileJob:
         "debug",
         "native",
         "env",
+        "base_dir",
     )
 
     def __init__(
@@ -59,6 +60,7 @@ class CompileJob:
         debug: bool = False,
         native: bool = False,
         env: dict[str, str] | None = None,
+        base_dir: str = "",
     ) -> None:
         self.cwd = cwd
         self.compiler = compiler
@@ -72,6 +74,8 @@ class CompileJob:
         self.native = native
         # The build's values of the key's environment allowlist (ENV_ALLOWLIST).
         self.env = env or {}
+        # The base_dir the wrapper keyed this compile with (cache/key.py): a variant stored later is keyed the same.
+        self.base_dir = base_dir
 
     def abspath(self, path: str) -> str:
         """`path` resolved against the compile's working directory."""
@@ -96,7 +100,7 @@ class CompileJob:
         return [self.compiler, *self.key_args, *(extra or []), "-c", source, "-o", output]
 
     def to_record(self, key: str) -> dict:
-        return {
+        rec = {
             "type": "compile",
             "cwd": self.cwd,
             "compiler": self.compiler,
@@ -111,6 +115,10 @@ class CompileJob:
             "env": self.env,
             "key": key,
         }
+        if self.base_dir:  # only then: records without one stay as they were
+            rec = dict(rec, base_dir=self.base_dir)
+            rec["key"] = rec.pop("key")  # the key stays last: coopt-cc-fast appends it (wrapper/fastpath.py)
+        return rec
 
     @classmethod
     def from_record(cls, rec: dict) -> CompileJob:
@@ -126,6 +134,7 @@ class CompileJob:
             debug=bool(rec.get("debug", False)),
             native=bool(rec.get("native", False)),
             env=dict(rec.get("env", {})),
+            base_dir=str(rec.get("base_dir", "") or ""),
         )
 
 

@@ -41,19 +41,20 @@ class Call:
 
 class Describer:
     """What a compile of this call's source is keyed on besides its arguments: the compiler (path, name, content
-    identity), the source's hash and the environment that changes the object. `describe` gives the job and the
-    direct key material for any arguments naming that source."""
+    identity), the source's hash, the environment that changes the object and the base_dir whose paths are keyed
+    relative. `describe` gives the job and the direct key material for any arguments naming that source."""
 
-    __slots__ = ("cwd", "compiler_path", "compiler_name", "compiler_id", "source_hash", "env")
+    __slots__ = ("cwd", "compiler_path", "compiler_name", "compiler_id", "source_hash", "env", "base_dir")
 
     def __init__(self, cwd: str, compiler_path: str, compiler_name: str, compiler_id: str, source_hash: str,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], base_dir: str = "") -> None:
         self.cwd = cwd
         self.compiler_path = compiler_path
         self.compiler_name = compiler_name
         self.compiler_id = compiler_id
         self.source_hash = source_hash
         self.env = env
+        self.base_dir = base_dir
 
     def describe(self, call_args: list[str], cc: Classified) -> tuple[CompileJob, str]:
         """The job and the direct key material of a compile with `call_args`, classified as `cc`."""
@@ -61,7 +62,7 @@ class Describer:
         from coopt.journal.job import CompileJob
 
         job = CompileJob(self.cwd, self.compiler_path, call_args, cc.key_args, cc.source, cc.output, cc.dep_args,
-                         "c", cc.debug, cc.native, self.env)
+                         "c", cc.debug, cc.native, self.env, self.base_dir)
         return job, keymod.direct_material(
             compiler_id=self.compiler_id,
             compiler_name=self.compiler_name,
@@ -73,6 +74,7 @@ class Describer:
             debug=cc.debug,
             native=cc.native,
             env=self.env,
+            base_dir=self.base_dir,
         )
 
 

@@ -45,7 +45,8 @@ _SHAPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 _PROBES = (("coopt-probe-1.c", "coopt-probe-1.o"), ("sub/coopt-probe-22.c", "obj/coopt-probe-22.c.o"))
 _ROOT = "/coopt-probe-root/"  # the directory of the probe names when the call's own name is absolute
 # Settings read from the environment that change the decision a memo replays: part of the fingerprint.
-FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK")
+# COOPT_BASE_DIR changes the key material the memo holds (a coopt.toml's base_dir is covered by its hash).
+FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
 

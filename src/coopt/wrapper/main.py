@@ -181,7 +181,7 @@ def lookup(call: Call) -> Looked | None:
     real = os.path.realpath(resolved.path)
     compiler_id = compiler_identity(real, os.path.join(layout.root, "compilers"), write=call.writable)
     describer = Describer(call.cwd, resolved.path, resolved.name, compiler_id, keymod.source_digest(data),
-                          keymod.env_subset(os.environ))
+                          keymod.env_subset(os.environ), settings.base_dir)
     job, direct = describer.describe(call.args, c)
     direct_key = keymod.key_of(direct)
     if call.writable:

@@ -31,7 +31,7 @@ from stat import S_ISREG
 from coopt.cache import key as keymod
 from coopt.cache import manifest, stats
 from coopt.cache.layout import CacheLayout
-from coopt.cache.store import Store
+from coopt.cache.store import Entry, Store
 from coopt.journal.job import CompileJob
 
 TYPE_CHECKING = False
@@ -126,10 +126,11 @@ def try_hit(
         _count(layout, read_only, "miss_entry")
         return None
     if found.direct == "clean" and not job.dep_args and manifest.lookups_hold(found.checks, job.cwd):
-        if not _place(entry.object_path, job.output_path, debug_log):
+        placed = _serve_object(entry, material, job, debug_log, layout, read_only)
+        if placed is None:
             return None
-        debug_log.append("hit (direct): %s" % found.key)
-        _count(layout, read_only, "hit", "hit_direct")
+        debug_log.append("hit (direct%s): %s" % (placed and ", rebuilt here", found.key))
+        _count(layout, read_only, "hit", "hit_direct", *(["hit_rebuilt"] if placed else []))
         return 0
     if found.direct != "clean":
         debug_log.append("checking with the compiler: %s" % (found.direct or "no direct record"))
@@ -137,7 +138,7 @@ def try_hit(
         debug_log.append("checking with the compiler: %s" % (
             "a dependency file is asked for" if job.dep_args else "the header search changed"))
     check = [job.compiler] + [a for a in args if a != "-c"] + ["-fsyntax-only"]
-    expected = {os.path.normpath(os.path.join(job.cwd, p)) for p, _ in found.deps[1:]}
+    expected = {os.path.normpath(keymod.local_path(p, job.cwd)) for p, _ in found.deps[1:]}
     if any(a == "-MMD" or a.startswith("-Wp,-MMD") for a in job.dep_args):
         # CC_PRINT_HEADERS makes clang list system headers in an -MMD file too, so list them in a run of their own.
         from coopt.cache.deps import list_deps
@@ -168,11 +169,29 @@ def try_hit(
         debug_log.append("miss: the compiler now reads other headers than the manifest names")
         _count(layout, read_only, "miss_deps_changed")
         return None
-    if not _place(entry.object_path, job.output_path, debug_log):
+    placed = _serve_object(entry, material, job, debug_log, layout, read_only)
+    if placed is None:
         return None
-    debug_log.append("hit: %s" % found.key)
-    _count(layout, read_only, "hit")
+    debug_log.append("hit%s: %s" % (placed and " (rebuilt here)", found.key))
+    _count(layout, read_only, "hit", *(["hit_rebuilt"] if placed else []))
     return 0
+
+
+def _serve_object(entry: Entry, material: str, job: CompileJob, debug_log: list[str], layout: CacheLayout,
+                  read_only: bool) -> str | None:
+    """Put the variant's object in place: "" when the stored object was copied, "rebuilt" when it was rebuilt with
+    this checkout's paths (a hit stored from another directory: cache/rebase.py), None to compile for real."""
+    if keymod.REL_MARK in material:  # base_dir rebased a path: the entry may come from another checkout
+        from coopt.cache import rebase
+
+        if rebase.needs_rebuild(material, entry, job.cwd):
+            why = rebase.rebuild(entry, job, job.output_path)
+            if why:
+                debug_log.append("miss: stored from %s, not rebuilt here: %s" % (rebase.stored_cwd(entry), why))
+                _count(layout, read_only, "miss_rebuild")
+                return None
+            return "rebuilt"
+    return "" if _place(entry.object_path, job.output_path, debug_log) else None
 
 
 def _place(obj: str, out: str, debug_log: list[str]) -> bool:

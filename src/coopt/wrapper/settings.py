@@ -12,6 +12,8 @@ Only the few keys the wrapper needs are read here. The file is looked up from th
     COOPT_REMOTE_RETRY_AFTER   seconds a failed remote is skipped     [cache] remote_retry_after  default: 60
     COOPT_REMOTE_RECHECK       seconds coopt-cc-fast trusts a miss    [cache] remote_recheck      default: 300
     COOPT_SERVE_UNVERIFIED     serve `cache put --unverified` entries [cache] serve_unverified   default: off
+    COOPT_BASE_DIR     key absolute paths under it relative     [cache] base_dir    default: none
+                       (as ccache's base_dir; in the file, relative to the file's directory)
     COOPT_DISABLE      pass everything through                  -                   default: off
     COOPT_DEBUG        log decisions, write key material        -                   default: off
     COOPT_CONFIG       the config file to use (skips the search)
@@ -36,7 +38,7 @@ class ConfigError(Exception):
 class Settings:
     __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path", "config_digest",
                  "cache_dir_from_config", "remote", "remote_read_only", "remote_retry_after", "remote_recheck",
-                 "serve_unverified")
+                 "serve_unverified", "base_dir")
 
     def __init__(self) -> None:
         self.compiler = ""
@@ -47,6 +49,7 @@ class Settings:
         self.remote_retry_after = REMOTE_RETRY_AFTER
         self.remote_recheck = REMOTE_RECHECK
         self.serve_unverified = False  # the user's explicit opt-in to entries stored without evidence
+        self.base_dir = ""  # absolute and normalized, or "" (cache/key.py rebase_path)
         self.disabled = False
         self.debug = False
         self.config_path = ""
@@ -128,6 +131,7 @@ def load(cwd: str) -> Settings:
     retry_env = os.environ.get("COOPT_REMOTE_RETRY_AFTER")
     recheck_env = os.environ.get("COOPT_REMOTE_RECHECK")
     unverified_env = os.environ.get("COOPT_SERVE_UNVERIFIED")
+    base_env = os.environ.get("COOPT_BASE_DIR")
 
     path = find_config(cwd)
     if path:
@@ -156,6 +160,10 @@ def load(cwd: str) -> Settings:
         retry = _seconds(cache.get("remote_retry_after"), "remote_retry_after", where)
         recheck = _seconds(cache.get("remote_recheck"), "remote_recheck", where)
         s.serve_unverified = bool(_typed(cache, "serve_unverified", bool, where) or False)
+        base = _typed(cache, "base_dir", str, where)
+        if base:
+            s.base_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)),
+                                                       os.path.expanduser(str(base))))
         s.remote = remote
         s.remote_read_only = bool(rro or False)
         if retry is not None:
@@ -169,6 +177,10 @@ def load(cwd: str) -> Settings:
         s.remote_read_only = rro_env.strip().lower() in _TRUE
     if unverified_env is not None:
         s.serve_unverified = unverified_env.strip().lower() in _TRUE
+    if base_env:
+        if not os.path.isabs(base_env):
+            raise ConfigError("COOPT_BASE_DIR (environment): must be an absolute path, got %r" % base_env)
+        s.base_dir = os.path.normpath(base_env)
     if retry_env:
         s.remote_retry_after = _seconds(retry_env, "COOPT_REMOTE_RETRY_AFTER", "environment") or 0.0
     if recheck_env:
