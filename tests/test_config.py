@@ -207,7 +207,8 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     wrapper = wrapper_settings.load(str(cwd))
     ours = load(str(cwd))
     shared = [k for k in schema.KEYS if k.wrapper]
-    assert {k.dotted for k in shared} == {"compiler.path", "compiler.launcher", "cache.dir", "cache.read_only", "cache.remote",
+    assert {k.dotted for k in shared} == {"compiler.path", "compiler.launcher", "cache.dir", "cache.read_only",
+                                          "cache.remote",
                                           "cache.remote_read_only", "cache.remote_retry_after", "cache.remote_recheck",
                                           "cache.serve_unverified"}
     assert ours.compiler.path == wrapper.compiler

@@ -21,7 +21,7 @@ from conftest import Coopt, require, write_fast_launcher
 from support.servers import free_port
 
 F_C = '#include "f.h"\nint f(int x) { return x * K; }\n'
-VARIANT_C = '#include "f.h"\nint f(int x) { return x * K + 0; }\n__attribute__((used)) static const char m[] = "coopt-variant";\n'
+VARIANT_C = F_C + '__attribute__((used)) static const char m[] = "coopt-variant";\n'
 FLAGS = ["-O2", "-c", "f.c", "-o", "f.o"]
 
 
@@ -206,3 +206,41 @@ def test_sccache_chain(coopt: Coopt, tu: Path, tmp_path: Path, fast_binary: Path
     records = coopt.journal()
     assert len(records) == 2 and {os.path.realpath(r["compiler"]) for r in records} == {CLANG}
     assert coopt.stats() == {"miss": 1, "miss_fast": 1}
+
+
+def _doctor(c: Coopt, cwd: Path, env: dict) -> tuple[int, list[dict]]:
+    import json
+
+    proc = subprocess.run([str(c.bin / "coopt"), "doctor", "--json", "--only", "launcher"], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)["findings"]
+
+
+def test_doctor_shows_the_launcher_in_effect_and_checks_it(coopt: Coopt, tu: Path) -> None:
+    require("ccache")
+    code, (f,) = _doctor(coopt, tu, dict(coopt.env, COOPT_LAUNCHER="ccache"))
+    assert code == 0 and f["level"] == "ok", f
+    assert shutil.which("ccache", path=coopt.env["PATH"]) in f["message"] and "ccache version" in f["message"]
+    assert "env COOPT_LAUNCHER" in f["message"]
+
+    (tu / "coopt.toml").write_text('[compiler]\nlauncher = "no-such-launcher-xyz"\n')
+    code, (f,) = _doctor(coopt, tu, coopt.env)
+    assert code == 1 and f["level"] == "error" and "no-such-launcher-xyz" in f["message"], f
+    assert "coopt.toml" in f["message"] and "[compiler] launcher" in f["fix"]
+    (tu / "coopt.toml").unlink()
+
+    code, (f,) = _doctor(coopt, tu, dict(coopt.env, COOPT_COMPILER="ccache"))
+    assert code == 1 and f["level"] == "error" and "is a launcher" in f["message"], f
+
+    # ccache's symlink directory first on PATH: shown as the launcher in effect, with the real compiler behind it.
+    links = tu.parent / "ccache-links"
+    links.mkdir()
+    (links / "clang").symlink_to(shutil.which("ccache") or "/usr/bin/ccache")
+    first, rest = coopt.env["PATH"].split(":", 1)
+    code, (f,) = _doctor(coopt, tu, dict(coopt.env, PATH="%s:%s:%s" % (first, links, rest), COOPT_COMPILER="clang"))
+    assert code == 0 and f["level"] == "ok", f
+    assert os.path.realpath(shutil.which("ccache") or "") in f["message"] and "keys them on" in f["message"]
+
+    code, (f,) = _doctor(coopt, tu, coopt.env)
+    assert code == 0 and f["level"] == "info" and "none" in f["message"], f

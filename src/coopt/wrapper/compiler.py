@@ -106,7 +106,7 @@ def resolve(argv: list[str], configured: str, configured_launcher: str = "") -> 
     return resolved
 
 
-def _find_compiler(name: str, self_real: str, skip_dirs: tuple[str, ...] = ()) -> tuple[str, str, str]:
+def find_compiler(name: str, self_real: str = "", skip_dirs: tuple[str, ...] = ()) -> tuple[str, str, str]:
     """The compiler called `name` ("" when none), the name looked up on PATH, and the launcher found posing as it
     (/usr/lib/ccache/clang -> /usr/bin/ccache; "" for none)."""
     found: list[str] = []
@@ -161,7 +161,7 @@ def _resolve(argv: list[str], configured: str, configured_launcher: str) -> Reso
         launcher = _launcher_path(configured_launcher, self_real)
     if base not in WRAPPER_NAMES:
         shim_dir = os.path.dirname(os.path.abspath(self_path))
-        path, _, posing = _find_compiler(base, self_real, (shim_dir,))
+        path, _, posing = find_compiler(base, self_real, (shim_dir,))
         if not path:
             raise CompilerNotFound(
                 "coopt-cc: error: no real '%s' on PATH behind the shim in %s; install it or remove the shim"
@@ -169,7 +169,7 @@ def _resolve(argv: list[str], configured: str, configured_launcher: str) -> Reso
             )
         return Resolved(path, args, "masquerade", base, shim_dir, self_path, launcher or posing)
     if args and looks_like_compiler(args[0], self_real):
-        path, name, posing = _find_compiler(args[0], self_real)
+        path, name, posing = find_compiler(args[0], self_real)
         if not path:
             raise CompilerNotFound("coopt-cc: error: no real '%s' on PATH behind the launcher %s" % (args[0], posing))
         if os.path.realpath(path) == self_real or is_coopt_launcher(path):
@@ -181,7 +181,7 @@ def _resolve(argv: list[str], configured: str, configured_launcher: str) -> Reso
     bad = launchmod.misconfigured_compiler(configured)
     if bad:
         raise Recursion(bad)
-    path, name, posing = _find_compiler(configured, self_real)
+    path, name, posing = find_compiler(configured, self_real)
     if not path:
         if "/" in configured and os.path.exists(configured):
             raise CompilerNotFound("coopt-cc: error: compiler '%s' is not executable" % configured)
