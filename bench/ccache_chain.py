@@ -7,7 +7,8 @@ Lua's upstream Makefile (make -j2), each configuration in its own copy of the tr
   - first build: `ccache clang` and `coopt-cc ccache clang`, each with fresh cache directories (ccache's, and
     coopt's for the chain) for every build: every TU a ccache miss, every TU journaled by coopt-cc;
   - hit rebuild: the same two with the caches kept from an untimed priming build: every TU a ccache hit, and for
-    the chain every TU replayed by coopt-cc-fast (journal, then `ccache clang`).
+    the chain every TU replayed by coopt-cc-fast (journal, then `ccache clang`);
+  - one compile of a Lua TU repeated, a ccache hit each time, through both: the added latency per call.
 Reported: medians, min, and the chain's ratio to plain ccache with a 95% bootstrap interval (the verifier's
 statistics: coopt.verify.perfstats). After timing, every tree's `lua` must run, the chain's rebuilds must be
 ccache hits for every compile and journaled by coopt-cc-fast. Target (issue 13): the hit rebuild within 10% of
@@ -154,6 +155,35 @@ def measure(installed: Installed, workdir: Path, reps: int, warmup: int, seed: i
     return samples, checks
 
 
+CALLS = ("ccache clang", "coopt-cc + ccache clang")
+
+
+def measure_calls(installed: Installed, workdir: Path, reps: int, warmup: int, seed: int) -> tuple[
+        dict[str, Samples], str]:
+    """One Lua compile repeated, a ccache hit each time: `ccache clang ARGS` against `coopt-cc ccache clang ARGS`
+    (coopt-cc-fast replaying the miss, then the same ccache hit). Returns the samples and the compile measured."""
+    tree = copy_lua(workdir / "calls" / "lua")
+    args = next(c for c in lua_commands(tree) if "-c" in c)
+    conf = workdir / "ccache.conf"
+    cases = []
+    for name in CALLS:
+        caches = workdir / "calls" / name.replace(" ", "-").replace("+", "")
+        env = clean_env({"CCACHE_CONFIGPATH": str(conf), "CCACHE_DIR": str(caches / "ccache"),
+                         "COOPT_CACHE_DIR": str(caches / "coopt")})
+        argv = ([str(installed.coopt_cc)] if name.startswith("coopt") else []) + ["ccache", "clang", *args]
+        for _ in range(2):  # prime: a ccache entry, and coopt's decision for coopt-cc-fast to replay
+            proc = subprocess.run(argv, cwd=tree / "src", env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BenchError("%s failed: %s" % (" ".join(argv), proc.stderr.strip()[-300:]))
+        cases.append(Case(name, argv, str(tree / "src"), env))
+    samples = interleave(cases, reps, warmup, seed, "one compile, a ccache hit")
+    chain_env = cases[1].env
+    stats = coopt_stats(installed, Path(chain_env["COOPT_CACHE_DIR"]))
+    if stats.get("miss_fast", 0) < reps:
+        raise BenchError("coopt-cc-fast replayed %d of %d calls" % (stats.get("miss_fast", 0), reps))
+    return samples, " ".join(["clang", *args])
+
+
 def rows(samples: Mapping[str, Samples]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     clang = samples["clang"]
@@ -194,12 +224,19 @@ def markdown(result: dict) -> str:
         lines.append("| %s | %.2f | %.2f | %.3f | %s | %d |" % (
             r["config"], r["median_ms"] / 1000, r["min_ms"] / 1000, r["x_clang"], x, r["n"]))
     hit = next(r for r in result["rows"] if r["config"] == "coopt-cc + ccache (hit rebuild)")
+    pc = result["per_call"]
     met = (hit["x_ccache"] - 1) * 100 <= TARGET_PCT
     lines += [
         "",
         "Target (issue 13): the hit rebuild within %d%% of plain ccache: %s (%+.1f%%, interval %+.1f%% to %+.1f%%)." % (
             TARGET_PCT, "met" if met else "NOT met", (hit["x_ccache"] - 1) * 100, (hit["x_ccache_low"] - 1) * 100,
             (hit["x_ccache_high"] - 1) * 100),
+        "",
+        "One compile, a ccache hit each time (`%s` in Lua's src/, %d interleaved repetitions): plain ccache "
+        "median %.2f ms, coopt-cc + ccache %.2f ms (coopt-cc-fast replays the decision, journals, runs ccache): "
+        "%+.2f ms, %.3fx [%.3f, %.3f]." % (
+            pc["call"], pc[CALLS[0]]["n"], pc[CALLS[0]]["median_ms"], pc[CALLS[1]]["median_ms"], pc["added_ms"],
+            pc["x_ccache"], pc["x_ccache_low"], pc["x_ccache_high"]),
         "",
         "Checks after timing: %s" % json.dumps(result["checks"], sort_keys=True),
         "",
@@ -211,6 +248,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ccache_chain.py", description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=11, help="timed repetitions of each build (default 11)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    p.add_argument("--call-reps", type=int, default=31, help="timed repetitions of the one-compile case (default 31)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--output-dir", type=Path, help="write ccache_chain.json and bench-ccache.md here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -224,12 +262,18 @@ def main(argv: list[str]) -> int:
         load_before = load_average()
         installed = install_coopt(ROOT, workdir / "install")
         samples, checks = measure(installed, workdir, a.reps, a.warmup, a.seed)
+        calls, call = measure_calls(installed, workdir, a.call_reps, 2, a.seed)
+        plain_call, chain_call = calls[CALLS[0]], calls[CALLS[1]]
+        ratio, low, high = bootstrap_interval(chain_call.ms, plain_call.ms)
+        per_call = {"call": call, CALLS[0]: plain_call.as_dict(), CALLS[1]: chain_call.as_dict(),
+                    "added_ms": round(chain_call.median - plain_call.median, 3), "x_ccache": round(ratio, 4),
+                    "x_ccache_low": round(low, 4), "x_ccache_high": round(high, 4)}
         result = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine_info(), "load_before": load_before, "load_after": load_average(),
             "tools": {"ccache": tool_version(["ccache", "--version"]), "make": tool_version(["make", "--version"]),
                       "clang": tool_version(["clang", "--version"])},
-            "reps": a.reps, "warmup": a.warmup, "rows": rows(samples), "checks": checks,
+            "reps": a.reps, "warmup": a.warmup, "rows": rows(samples), "checks": checks, "per_call": per_call,
         }
     except BenchError as exc:
         sys.stderr.write("ccache_chain.py: error: %s\n" % exc)
