@@ -167,6 +167,9 @@ AGREEMENT = [
     ('[cache]\nread_only = true\n', {"COOPT_READONLY": "off"}, ""),
     ("", {"COOPT_READONLY": "TRUE"}, ""),
     ('[compiler]\npath = "clang-14"\n', {"COOPT_COMPILER": ""}, ""),
+    ('[compiler]\nlauncher = "ccache"\n', {}, ""),
+    ('[compiler]\nlauncher = "ccache"\n', {"COOPT_LAUNCHER": "sccache"}, ""),
+    ('[compiler]\nlauncher = "ccache"\n', {"COOPT_LAUNCHER": ""}, ""),
     ('[cache]\ndir = "../shared-cache"\n', {}, "src/lib"),
     ('[cache]\ndir = "~/coopt-test-cache"\n', {}, "src"),
     ("", {"XDG_CACHE_HOME": "/tmp/xdg-somewhere"}, ""),
@@ -208,10 +211,12 @@ def test_both_readers_agree_on_shared_keys(tmp_path: Path, monkeypatch: pytest.M
     wrapper = wrapper_settings.load(str(cwd))
     ours = load(str(cwd))
     shared = [k for k in schema.KEYS if k.wrapper]
-    assert {k.dotted for k in shared} == {"compiler.path", "cache.dir", "cache.read_only", "cache.remote",
+    assert {k.dotted for k in shared} == {"compiler.path", "compiler.launcher", "cache.dir", "cache.read_only",
+                                          "cache.remote",
                                           "cache.remote_read_only", "cache.remote_retry_after", "cache.remote_recheck",
                                           "cache.serve_unverified", "cache.base_dir"}
     assert ours.compiler.path == wrapper.compiler
+    assert ours.compiler.launcher == wrapper.launcher
     # coopt-cc keeps a relative COOPT_CACHE_DIR as given (relative to the compile's directory); we resolve it there.
     assert ours.cache.dir == os.path.normpath(os.path.join(str(cwd), wrapper.cache_dir))
     assert ours.cache.read_only == wrapper.read_only

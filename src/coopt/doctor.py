@@ -148,6 +148,52 @@ def check_fast_path() -> Finding:
                    "before, cost ~1 ms (%s)" % binary)
 
 
+def check_launcher(c: Checked) -> list[Finding]:
+    """The launcher coopt-cc runs real compiles through (ccache, sccache: docs/ccache.md): the configured one, or
+    a launcher's symlink posing as the compiler on PATH; that it exists and answers --version."""
+    from coopt.wrapper import launcher as launchmod
+    from coopt.wrapper.compiler import find_compiler, is_coopt_launcher, which
+
+    cfg = c.config.compiler
+    fix_compiler = "set [compiler] launcher / COOPT_LAUNCHER to it and [compiler] path / COOPT_COMPILER to clang"
+    if launchmod.is_launcher_name(cfg.path):
+        return [Finding("launcher", "error", "the compiler %r (%s) is a launcher, not a compiler" % (
+            cfg.path, c.config.setting("compiler.path").origin), fix_compiler)]
+    real, _, posing = find_compiler(cfg.path)
+    name = cfg.launcher
+    if not name:
+        if posing:
+            return [Finding("launcher", "ok", "%s on PATH is a launcher's symlink to %s: coopt-cc runs compiles "
+                            "through %s and keys them on %s" % (cfg.path, posing, posing, real or "?"))]
+        have = [row.name for row in launchmod.LAUNCHERS if shutil.which(row.name)]
+        extra = " (%s installed: COOPT_LAUNCHER=%s keeps its cache behind coopt-cc, docs/ccache.md)" % (
+            have[0], have[0]) if have else ""
+        return [Finding("launcher", "info", "none: coopt-cc runs the compiler directly%s" % extra)]
+    origin = c.config.setting("compiler.launcher").origin
+    path = which(name, "")
+    if not path:
+        return [Finding("launcher", "error", "the launcher %r (%s) is not found on PATH" % (name, origin),
+                        "install it (apt-get install %s) or unset [compiler] launcher / COOPT_LAUNCHER"
+                        % os.path.basename(name))]
+    if is_coopt_launcher(path):
+        return [Finding("launcher", "error", "the launcher %r (%s) is coopt-cc itself" % (name, origin),
+                        "name ccache or sccache, or unset [compiler] launcher / COOPT_LAUNCHER")]
+    row = launchmod.BY_NAME.get(os.path.basename(os.path.realpath(path)))
+    version = ""
+    try:
+        proc = subprocess.run([path, *(row.version_args if row else ("--version",))], capture_output=True,
+                              text=True, timeout=30)
+        version = (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        version = ""
+    level = "ok" if version else "warn"
+    what = version or "does not answer --version"
+    known = "" if row else "; not a launcher coopt knows (%s): it must run `LAUNCHER COMPILER ARGS...`" % ", ".join(
+        launchmod.BY_NAME)
+    return [Finding("launcher", level, "%s (%s, %s): misses and pass-throughs run through it, variants are served "
+                    "by coopt-cc%s" % (path, what, origin, known))]
+
+
 def _perf_fix(text: str) -> str:
     low = text.lower()
     if "not found for kernel" in low:
@@ -381,6 +427,7 @@ CHECKS: tuple[tuple[str, Callable[[Checked], list[Finding]]], ...] = (
     ("config", check_config),
     ("compiler", check_compiler),
     ("coopt-cc", check_wrapper),
+    ("launcher", check_launcher),
     ("perf", check_perf),
     ("cache", check_cache),
     ("remote", check_remotes),

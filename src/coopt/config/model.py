@@ -13,6 +13,7 @@ from coopt.config.schema import Command
 @dataclass(frozen=True)
 class CompilerConfig:
     path: str
+    launcher: str
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,9 @@ def _hook(name: str, doc: str) -> Key:
 KEYS: tuple[Key, ...] = (
     Key("compiler", "path", _string(nonempty=True), "clang", "COOPT_COMPILER",
         "the real C compiler behind CC=coopt-cc (a name on PATH or a path)", wrapper=True),
+    Key("compiler", "launcher", _string(), "", "COOPT_LAUNCHER",
+        "a launcher every real compile goes through, such as ccache or sccache (coopt-cc stays first: "
+        "docs/ccache.md); empty: none", wrapper=True),
     Key("cache", "dir", _path(), _DEFAULT_CACHE, "COOPT_CACHE_DIR",
         "the variant cache directory (default $XDG_CACHE_HOME/coopt or ~/.cache/coopt)", relative=True, wrapper=True),
     Key("cache", "max_size", _size(), 5 << 30, "COOPT_CACHE_MAX_SIZE",

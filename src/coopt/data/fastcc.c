@@ -19,6 +19,9 @@
  * memo), so there is one source of truth. Links and pass-throughs are replayed the same way: their memos hold the
  * journal record (a link's) and the statistics counter to bump.
  *
+ * With a launcher behind coopt-cc (ccache, sccache: coopt.wrapper.launcher), the memo names it and the real
+ * compiler is run as `LAUNCHER COMPILER ARGS...`, as Python runs it.
+ *
  * Usage (from the coopt-cc launcher): coopt-cc-fast PYTHON SELF ARGS...
  */
 #define _GNU_SOURCE
@@ -39,8 +42,8 @@
 #ifndef COOPT_FAST_DIR
 #define COOPT_FAST_DIR "fast"
 #endif
-#define MEMO_MAGIC "coopt-fast-4"
-#define NFIELDS 18
+#define MEMO_MAGIC "coopt-fast-5"
+#define NFIELDS 19
 
 static int g_argc;
 static char **g_argv;
@@ -268,7 +271,7 @@ static void fingerprint(struct buf *fp, const char *cwd, const char *config, con
     }
     /* The same names as coopt.wrapper.fastpath.FINGERPRINT_ENV, in the same order. */
     static const char *const FINGERPRINT_ENV[] = {"PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE",
-                                                  "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR", NULL};
+                                                  "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR", "COOPT_LAUNCHER", NULL};
     for (int pass = 0; pass < 2; pass++) {
         for (const char *const *v = pass ? ENV_KEYED : FINGERPRINT_ENV; *v; v++) {
             const char *val = getenv(*v);
@@ -375,6 +378,9 @@ int main(int argc, char **argv) {
     }
     const char *exec_path = f[1], *real = f[2], *stamp = f[3], *name = f[4], *dir_index = f[5], *skip_dir = f[6];
     const char *source = f[7], *journal = f[11], *stats_dir = f[12], *manifests = f[13];
+    /* The launcher (ccache, sccache, ...) the compiler runs behind, "" for none (coopt.wrapper.launcher). */
+    const char *launcher = f[18];
+    char launcher_real[PATH_MAX] = "";
     long drop = strtol(f[14], NULL, 10); /* coopt-cc's own arguments that are not the compiler's (prefix form) */
     if (drop < 0 || drop > argc - 3) defer();
     /* With remote stores configured the miss is replayed only until the memo expires; then Python asks them. */
@@ -400,7 +406,14 @@ int main(int argc, char **argv) {
             char cand[PATH_MAX * 2];
             snprintf(cand, sizeof cand, "%.*s/%s", (int)dl, dl ? p : ".", name);
             int skipped = strlen(skip_dir) == dl && strncmp(p, skip_dir, dl) == 0;
-            if (!skipped && stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) defer();
+            if (!skipped && stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+                /* The launcher's own symlink named like the compiler (/usr/lib/ccache/clang) is passed over, as
+                 * Python's lookup (and the launcher itself) passes over it; anything else there is news. */
+                char cand_real[PATH_MAX];
+                if (!*launcher || !realpath(cand, cand_real)) defer();
+                if (!*launcher_real && !realpath(launcher, launcher_real)) defer();
+                if (strcmp(cand_real, launcher_real) != 0) defer();
+            }
             if (!colon) defer(); /* PATH changed shape: the fingerprint should have caught it */
             p = colon + 1;
         }
@@ -452,13 +465,14 @@ int main(int argc, char **argv) {
     append(shard, count.p, count.n);
 
     setenv("COOPT_CC_DEPTH", "1", 1);
-    char **av = calloc((size_t)argc, sizeof(char *));
+    char **av = calloc((size_t)argc + 1, sizeof(char *));
     if (!av) defer();
     int n = 0;
+    if (*launcher) av[n++] = (char *)launcher; /* `LAUNCHER COMPILER ARGS...` */
     av[n++] = (char *)exec_path;
     for (int i = 3 + (int)drop; i < argc; i++) av[n++] = argv[i];
     av[n] = NULL;
-    execv(exec_path, av);
-    defer(); /* the compiler vanished: let Python report it */
+    execv(av[0], av);
+    defer(); /* the compiler or launcher vanished: let Python report it */
     return 127;
 }

@@ -26,11 +26,11 @@ if TYPE_CHECKING:  # annotations only: the miss path stays import-light
     from coopt.wrapper.call import Describer
     from coopt.wrapper.classify import Classified
 
-MEMO_MAGIC = "coopt-fast-4"
+MEMO_MAGIC = "coopt-fast-5"
 FIELDS = (
     "magic", "exec", "real", "stamp", "lookup_name", "path_index", "skip_dir", "source",
     "material_head", "material_tail", "journal_body", "journal_path", "stats_dir", "manifests_dir", "drop_args",
-    "expires", "kind", "counter",
+    "expires", "kind", "counter", "launcher",
 )
 # What a memo replays (its "kind" field): a compile that missed (key, manifest check, journal record ending with the
 # key), a link (a whole journal record) or a pass-through (a counter only).
@@ -46,7 +46,8 @@ _PROBES = (("coopt-probe-1.c", "coopt-probe-1.o"), ("sub/coopt-probe-22.c", "obj
 _ROOT = "/coopt-probe-root/"  # the directory of the probe names when the call's own name is absolute
 # Settings read from the environment that change the decision a memo replays: part of the fingerprint.
 # COOPT_BASE_DIR changes the key material the memo holds (a coopt.toml's base_dir is covered by its hash).
-FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR")
+FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR",
+                   "COOPT_LAUNCHER")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
 
@@ -186,10 +187,11 @@ class Rendering:
 class MemoTarget:
     """Where and for whom a memo is written: the call's compiler as resolved, and when the memo stops counting."""
 
-    __slots__ = ("layout", "exec_path", "lookup_name", "skip_dir", "drop_args", "expires")
+    __slots__ = ("layout", "exec_path", "lookup_name", "skip_dir", "drop_args", "expires", "launcher")
 
     def __init__(
-        self, layout: CacheLayout, exec_path: str, lookup_name: str, skip_dir: str, drop_args: int, expires: int
+        self, layout: CacheLayout, exec_path: str, lookup_name: str, skip_dir: str, drop_args: int, expires: int,
+        launcher: str = "",
     ) -> None:
         self.layout = layout
         self.exec_path = exec_path
@@ -200,6 +202,9 @@ class MemoTarget:
         # Unix seconds (0: never) when coopt-cc-fast stops replaying and hands the call to Python again: with
         # remote stores configured a local miss may turn into a remote hit.
         self.expires = expires
+        # The launcher (ccache, ...) the compiler runs behind, "" for none: coopt-cc-fast execs
+        # `launcher exec_path ARGS`, and passes over the launcher's own symlinks on PATH as Python's lookup does.
+        self.launcher = launcher
 
 
 def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_hash: str = "", key: str = "") -> bool:
@@ -246,7 +251,7 @@ def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_ha
         MEMO_MAGIC, exec_path, real, "%d %d" % (st.st_size, st.st_mtime_ns), lookup_name, str(max(index, 0)),
         target.skip_dir, rendering.source_path, head, tail, body, layout.journal_path, layout.stats_dir,
         os.path.join(layout.root, "manifests"), str(target.drop_args), str(target.expires), rendering.kind,
-        rendering.counter,
+        rendering.counter, target.launcher,
     )
     blob = b"".join(b"%d\n%s\n" % (len(v), v) for v in (x.encode("utf-8", "surrogateescape") for x in values))
     path = memo_path(layout, fp_text)

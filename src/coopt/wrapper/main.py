@@ -23,7 +23,9 @@ if TYPE_CHECKING:  # annotations only: importing these modules is deferred to wh
     from coopt.journal.job import CompileJob
 
 
-def _exec(path: str, args: list[str]) -> int:
+def _exec(resolved: compmod.Resolved, args: list[str]) -> int:
+    """Run the real compiler with `args` in place of this process, through the launcher when there is one."""
+    path, argv = resolved.command(args)
     depth = int(os.environ.get(compmod.DEPTH_VAR, "0") or "0")
     os.environ[compmod.DEPTH_VAR] = str(depth + 1)
     try:
@@ -32,7 +34,7 @@ def _exec(path: str, args: list[str]) -> int:
     except (OSError, ValueError):
         pass
     try:
-        os.execv(path, [path, *args])
+        os.execv(path, argv)
     except OSError as exc:
         sys.stderr.write("coopt-cc: error: cannot run %s: %s\n" % (path, exc.strerror))
         return 127
@@ -82,7 +84,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("coopt-cc: error: %s\n" % exc)
         return 2
     try:
-        resolved = compmod.resolve(argv, settings.compiler)
+        resolved = compmod.resolve(argv, settings.compiler, settings.launcher)
     except compmod.Recursion as exc:
         sys.stderr.write(str(exc) + "\n")
         return 2
@@ -101,10 +103,10 @@ def main(argv: list[str]) -> int:
             return rc
     except Exception as exc:  # never break a build: log and run the real compiler
         _record_internal_error(layout, settings, debug_log, exc)
-        return _exec(resolved.path, resolved.args)
+        return _exec(resolved, resolved.args)
     if settings.debug:
         _log(layout, debug_log)
-    return _exec(resolved.path, resolved.args)
+    return _exec(resolved, resolved.args)
 
 
 def _decide(
@@ -132,6 +134,8 @@ def _decide(
             stats.bump(layout.stats_dir, Reason.BAD_RESPONSE_FILE)
         return None
     call = Call(resolved, settings, layout, cwd, started, args, classify(args), debug_log, writable)
+    if resolved.launcher:
+        debug_log.append("launcher: %s (compiler %s)" % (resolved.launcher, resolved.path))
     c = call.c
     if c.kind == "pass":
         debug_log.append("pass-through: %s: %s" % (c.reason, " ".join(args)))
@@ -290,6 +294,7 @@ def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str 
         len(raw) - len(resolved.args),
         # With remotes, a local miss may become a remote hit: the C side replays it only for remote_recheck s.
         int(time.time() + settings.remote_recheck) if settings.remote and own.kind == "compile" else 0,
+        resolved.launcher,
     )
     config = (settings.config_path, settings.config_digest)
     source_hash = describer.source_hash if describer is not None else ""

@@ -4,6 +4,7 @@ Only the few keys the wrapper needs are read here. The file is looked up from th
 (one stat per directory) and parsed only when it exists, so projects without one pay nothing.
 
     COOPT_COMPILER     the real compiler for CC=coopt-cc        [compiler] path     default: clang
+    COOPT_LAUNCHER     ccache, sccache... in front of it        [compiler] launcher default: none
     COOPT_CACHE_DIR    the cache directory                      [cache] dir         default: ~/.cache/coopt
     COOPT_READONLY     look up variants, write nothing          [cache] read_only   default: off
     COOPT_REMOTE_STORAGE       remote stores behind the local cache  [cache] remote   default: none
@@ -36,12 +37,13 @@ class ConfigError(Exception):
 
 
 class Settings:
-    __slots__ = ("compiler", "cache_dir", "read_only", "disabled", "debug", "config_path", "config_digest",
+    __slots__ = ("compiler", "launcher", "cache_dir", "read_only", "disabled", "debug", "config_path", "config_digest",
                  "cache_dir_from_config", "remote", "remote_read_only", "remote_retry_after", "remote_recheck",
                  "serve_unverified", "base_dir")
 
     def __init__(self) -> None:
         self.compiler = ""
+        self.launcher = ""  # a program every real compile goes through (wrapper/launcher.py); "" for none
         self.cache_dir = ""
         self.read_only = False
         self.remote: tuple[str, ...] = ()  # spec texts, parsed only when a lookup needs them (cache/remote/sync.py)
@@ -123,6 +125,7 @@ def load(cwd: str) -> Settings:
     s.disabled = env_flag("COOPT_DISABLE")
     s.debug = env_flag("COOPT_DEBUG")
     s.compiler = os.environ.get("COOPT_COMPILER", "")
+    s.launcher = os.environ.get("COOPT_LAUNCHER", "").strip()
     s.cache_dir = os.environ.get("COOPT_CACHE_DIR", "")
     ro_env = os.environ.get("COOPT_READONLY")
     s.read_only = ro_env is not None and ro_env.strip().lower() in _TRUE
@@ -145,10 +148,13 @@ def load(cwd: str) -> Settings:
         # Check every key, also those the environment overrides: a broken file is reported where it is broken,
         # not on the first machine that happens to lack the override.
         compiler = _typed(comp, "path", str, path + ": [compiler]")
+        launcher = _typed(comp, "launcher", str, path + ": [compiler]")
         cdir = _typed(cache, "dir", str, path + ": [cache]")
         read_only = _typed(cache, "read_only", bool, path + ": [cache]")
         if not s.compiler:
             s.compiler = str(compiler or "")
+        if not s.launcher:
+            s.launcher = str(launcher or "").strip()
         if not s.cache_dir and cdir:
             s.cache_dir_from_config = True
             s.cache_dir = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(str(cdir)))
