@@ -24,6 +24,7 @@ from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
+from coopt.journal.shared_libs import ProgramRun
 from coopt.verify.behaviour import Check
 from coopt.verify.evidence import Evidence
 from coopt.verify.program_level.bench import PLACEHOLDER, Workload
@@ -107,6 +108,7 @@ class AgentContext:
     # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
     check: Check | None = None
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
+    runner: ProgramRun | None = None  # set when `link` is a shared library's: the program that loads it
 
 
 class JudgedAttempt(Protocol):
@@ -229,7 +231,8 @@ class PgoAgent:
             cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
             try:
                 self.profile = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
-                                         os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s)
+                                         os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s,
+                                         runner=self.ctx.runner)
             except ToolError as exc:
                 self.error = str(exc)
                 raise

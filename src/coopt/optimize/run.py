@@ -227,7 +227,7 @@ def _prepare(run: Run) -> None:
     run.bench = ProgramBench(
         run.plan.link, run.work, run.loads.bench, run.loads.tests, run.opts.pairs, run.opts.timeout_s,
         lambda: run.stop.requested, run.deadline, run.opts.measure, run.progress.status,
-        float_tolerance=run.opts.float_tolerance,
+        float_tolerance=run.opts.float_tolerance, runner=run.plan.runner,
     )
     try:
         run.base = run.bench.side("base", {t.object: t.baseline_object for t in usable})
@@ -291,7 +291,7 @@ def _loop(run: Run) -> None:
     assert run.bench is not None and run.base is not None
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
-                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env,
+                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env, runner=run.plan.runner,
                        check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
                                                    run.opts.fuzz_seconds)))
     try:
