@@ -232,7 +232,7 @@ class PgoAgent:
             try:
                 self.profile = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
                                          os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s,
-                                         runner=self.ctx.runner)
+                                         runner=self.ctx.runner, cwd=t.cwd)
             except ToolError as exc:
                 self.error = str(exc)
                 raise

@@ -161,10 +161,12 @@ def pgo_train(
     program_placeholder: str = "{program}",
     timeout: float = 900,
     runner: ProgramRun | None = None,
+    cwd: str | None = None,
 ) -> PgoProfile:
     """Instrument only `jobs` (the hot TUs), relink the program, run each workload command, merge the profile.
 
-    Workload commands name the program as `{program}`; they run in the link's directory. Only the hot TUs carry
+    Workload commands name the program as `{program}`; they run in `cwd` (default: the link's directory), which
+    the contained runs can read as well as the link's directory. Only the hot TUs carry
     instrumentation, which keeps training runs close to full speed. When `link` is a shared library's, `runner`
     is the program that loads it: the instrumented library is relinked and the program run against it.
     """
@@ -194,8 +196,8 @@ def pgo_train(
                             memory_mb=sandbox.machine_memory_mb() * 3 // 4)
     for cmd in workload:
         argv = [program if a == program_placeholder else a.replace(program_placeholder, program) for a in cmd]
-        res = sandbox.run(argv, raw_dir, limits, env, cwd=link.cwd, readonly=[link.cwd, workdir, *reads],
-                          own_code=True)
+        res = sandbox.run(argv, raw_dir, limits, env, cwd=cwd or link.cwd,
+                          readonly=[cwd or link.cwd, link.cwd, workdir, *reads], own_code=True)
         if res.returncode != 0 or res.timed_out:
             raise ToolError("training run %s failed (exit %d%s)" % (" ".join(cmd), res.returncode,
                                                                     ", timed out" if res.timed_out else ""))
