@@ -22,6 +22,7 @@ PACKAGES = {
     "lua5.4": "lua5.4-*",
     "zlib": "zlib-*",
     "bzip2": "bzip2-*",
+    "libyaml": "libyaml-*",  # autotools and libtool (tests/test_libtool.py); its tarball needs autoreconf
 }
 
 
