@@ -28,8 +28,18 @@ import pytest
 
 from conftest import Coopt, require
 from coopt.cache.store import Store
-from support.builds import BuildResult, Recipe, Runner, build, clean, compile_outputs, differing, link_outputs
-from support.builds import snapshot, stats_delta
+from support.builds import (
+    BuildResult,
+    Recipe,
+    Runner,
+    build,
+    clean,
+    compile_outputs,
+    differing,
+    link_outputs,
+    snapshot,
+    stats_delta,
+)
 from test_real_projects import private_coopt, source_tree
 
 pytestmark = pytest.mark.slow
@@ -72,8 +82,9 @@ def big_document(path: Path) -> None:
     """About 4 MB of YAML: sequences, mappings, flow collections, quoted and block scalars."""
     with path.open("w") as f:
         for i in range(30000):
+            values = (i, i, i % 7, (i * 7919) % 100003, "z" * (i % 13), i)
             f.write('- id: %d\n  name: "item %d"\n  tags: [a%d, b, c]\n  nested: {x: %d, y: \'%s\'}\n'
-                    "  text: |\n    line one %d\n    line two\n" % (i, i, i % 7, (i * 7919) % 100003, "z" * (i % 13), i))
+                    "  text: |\n    line one %d\n    line two\n" % values)
 
 
 def results(check_output: str) -> list[str]:

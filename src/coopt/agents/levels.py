@@ -108,7 +108,7 @@ class AgentContext:
     # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
     check: Check | None = None
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
-    runner: ProgramRun | None = None  # set when `link` is a shared library's: the program that loads it
+    runner: ProgramRun | None = None  # how the program runs, when through a launcher (journal/shared_libs.py)
 
 
 class JudgedAttempt(Protocol):

@@ -151,19 +151,35 @@ def loads(run: ProgramRun, library: str) -> bool:
 
 
 @dataclass(frozen=True)
-class LibrarySide:
-    """A relinked library in its own directory and the launcher that runs the program against it."""
+class LaunchedSide:
+    """A relinked library or program in its own directory and the launcher that runs the program with it."""
 
     directory: str
-    library: str
+    relinked: str  # the relinked library, or the relinked program
     launcher: str
     # Paths the launched program reads outside the side directory (its executable, the wrapper's library
     # directories): a sandbox must make them visible.
     reads: tuple[str, ...]
 
 
+def side(link: LinkRecord, replacements: dict[str, str], run: ProgramRun, directory: str,
+         extra_args: list[str] | None = None) -> LaunchedSide:
+    """`link` relinked into `directory` with `replacements`, and a launcher there, named like `run`'s program,
+    that runs the program with it: a shared library's link as `library_side` does; a program's link (a program
+    libtool's wrapper runs) relinked into `directory/bin` and run with the wrapper's library path, which it needs
+    to find the build's own shared libraries."""
+    if is_shared(link):
+        return library_side(link, replacements, run, directory, extra_args)
+    os.makedirs(os.path.join(directory, "bin"), exist_ok=True)
+    program = os.path.join(directory, "bin", os.path.basename(link.output))
+    relink(link, replacements, program, workdir=os.path.join(directory, "relink"), extra_args=extra_args)
+    launcher = os.path.join(directory, os.path.basename(run.program))
+    write_launcher(launcher, program, list(run.library_path))
+    return LaunchedSide(directory, program, launcher, run.library_path)
+
+
 def library_side(link: LinkRecord, replacements: dict[str, str], run: ProgramRun, directory: str,
-                 extra_args: list[str] | None = None) -> LibrarySide:
+                 extra_args: list[str] | None = None) -> LaunchedSide:
     """Relink the shared library of `link` into `directory` with `replacements` ({original object: new object}),
     and write a launcher there, named like the program, that runs `run`'s executable against it.
 
@@ -187,7 +203,7 @@ def library_side(link: LinkRecord, replacements: dict[str, str], run: ProgramRun
             % (run.executable, os.path.basename(library), found or "nothing of that name"))
     launcher = os.path.join(directory, os.path.basename(run.program))
     write_launcher(launcher, run.executable, path)
-    return LibrarySide(directory, library, launcher, (run.executable, *run.library_path))
+    return LaunchedSide(directory, library, launcher, (run.executable, *run.library_path))
 
 
 def write_launcher(path: str, executable: str, library_path: list[str]) -> None:
@@ -195,7 +211,7 @@ def write_launcher(path: str, executable: str, library_path: list[str]) -> None:
     LD_LIBRARY_PATH, passing its arguments on (exec: the program's exit status and signals are the script's)."""
     lines = [
         "#!/bin/sh",
-        "%s: run %s against the libraries in %s" % (_LAUNCHER_MARK, executable, library_path[0]),
+        "%s: run %s with the libraries in %s" % (_LAUNCHER_MARK, executable, ":".join(library_path) or "-"),
         "LD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" % shlex.quote(":".join(library_path)),
         "export LD_LIBRARY_PATH",
         'exec %s "$@"' % shlex.quote(executable),

@@ -127,11 +127,14 @@ def _target(profile: Profile, journal_path: str, program: str | None
             ) -> tuple[str, LinkRecord, shared_libs.ProgramRun | None]:
     """What the run relinks and what its workloads run: (program, link, runner).
 
-    A program that links the hot TUs itself is relinked and run (runner None). When the hot TUs are in a shared
-    library (libtool's .libs/libfoo.so), the library is relinked and `program` runs against it: --program when it
-    names a program (a libtool wrapper script too), else the profile's command."""
+    A program that links the hot TUs itself is relinked and run (runner None), through a launcher with the
+    wrapper's library path when libtool's wrapper script is what runs it (--program or the profile's command).
+    When the hot TUs are in a shared library (libtool's .libs/libfoo.so), the library is relinked and `program`
+    runs against it: --program when it names a program (a libtool wrapper script too), else the profile's
+    command."""
     given = os.path.abspath(program) if program else None
-    link = _journaled_link(journal_path, given) if given else None
+    wrapper = _wrapper_run(given) if given else None
+    link = _journaled_link(journal_path, wrapper.executable if wrapper else given) if given else None
     if link is None or (given and not shared_libs.is_shared(link) and not _takes_hot(link, profile)):
         try:
             hot_dso = _default_program(profile)
@@ -148,6 +151,10 @@ def _target(profile: Profile, journal_path: str, program: str | None
             except RelinkError as exc:
                 raise OptimizeError(str(exc)) from exc
     if not shared_libs.is_shared(link):
+        if wrapper is None and given is None:
+            wrapper = _wrapper_run(_command_program(profile))
+        if wrapper is not None and os.path.realpath(wrapper.executable) == os.path.realpath(link.output_path):
+            return wrapper.program, link, wrapper  # libtool's ./prog runs the relinked .libs/prog
         return given or link.output_path, link, None
     runs = given if given and os.path.realpath(given) != os.path.realpath(link.output_path) else None
     runs = runs or _workload_program(profile, link)
@@ -167,15 +174,31 @@ def _takes_hot(link: LinkRecord, profile: Profile) -> bool:
     return bool(linked_objects(link, sorted({t.object for t in profile.tus})))
 
 
-def _workload_program(profile: Profile, library: LinkRecord) -> str:
-    """The program the profile's recorded command started: the one to run against the relinked library."""
+def _command_program(profile: Profile) -> str:
+    """The program the profile's recorded command started (an absolute path), "" when it names none."""
     wl = profile.workload
     name = wl.command[0] if wl.command else ""
     path = (os.path.join(wl.cwd or os.getcwd(), name) if "/" in name else shutil.which(name) or "") if name else ""
-    if not path or not os.path.isfile(path):
+    return os.path.abspath(path) if path and os.path.isfile(path) else ""
+
+
+def _wrapper_run(path: str) -> shared_libs.ProgramRun | None:
+    """How the libtool wrapper script `path` runs its program; None when `path` is no such script."""
+    if not path or not shared_libs.is_libtool_wrapper(path):
+        return None
+    try:
+        return shared_libs.resolve(path)
+    except RelinkError as exc:
+        raise OptimizeError(str(exc)) from exc
+
+
+def _workload_program(profile: Profile, library: LinkRecord) -> str:
+    """The program the profile's recorded command started: the one to run against the relinked library."""
+    path = _command_program(profile)
+    if not path:
         raise OptimizeError("the hot TUs are in the shared library %s and the profile does not say which program "
                             "ran it; give --program PATH (a program that loads it)" % library.output_path)
-    return os.path.abspath(path)
+    return path
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, relink
-from coopt.journal.shared_libs import ProgramRun, library_side
+from coopt.journal.shared_libs import ProgramRun
+from coopt.journal.shared_libs import side as launched_side
 from coopt.llm.types import Tool
 from coopt.toolchain import Toolchain, find_toolchain
 from coopt.verify import sandbox
@@ -167,8 +168,9 @@ def pgo_train(
 
     Workload commands name the program as `{program}`; they run in `cwd` (default: the link's directory), which
     the contained runs can read as well as the link's directory. Only the hot TUs carry
-    instrumentation, which keeps training runs close to full speed. When `link` is a shared library's, `runner`
-    is the program that loads it: the instrumented library is relinked and the program run against it.
+    instrumentation, which keeps training runs close to full speed. `runner`, when given, is how the program runs
+    (journal/shared_libs.py): against the instrumented library when `link` is a shared library's, or through
+    the launcher of a program that libtool's wrapper runs.
     """
     if not jobs:
         raise ToolError("no TUs to instrument")
@@ -181,8 +183,8 @@ def pgo_train(
         replacements[job.output_path] = obj
     reads: tuple[str, ...] = ()
     if runner is not None:
-        side = library_side(link, replacements, runner, os.path.join(workdir, "instrumented"),
-                            extra_args=["-fprofile-instr-generate"])
+        side = launched_side(link, replacements, runner, os.path.join(workdir, "instrumented"),
+                             extra_args=["-fprofile-instr-generate"])
         program, reads = side.launcher, side.reads
     else:
         program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))

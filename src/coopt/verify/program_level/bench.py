@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from coopt.budget import BudgetExhausted
 from coopt.journal.relink import LinkRecord, relink
-from coopt.journal.shared_libs import ProgramRun, library_side
+from coopt.journal.shared_libs import ProgramRun
+from coopt.journal.shared_libs import side as launched_side
 from coopt.verify import sandbox
 from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed
@@ -119,7 +120,8 @@ class ProgramBench:
     on_round: Callable[[str], None] = lambda _text: None
     expected: list[program.Observation] | None = None
     float_tolerance: float = 0.0  # [optimize] float_tolerance: how close floating-point numbers in output must be
-    # Set when `link` is a shared library's: the program the workloads run against each relinked copy of it.
+    # Set when the program runs through a launcher: `link` is a shared library's, which the program loads, or the
+    # program is run by a libtool wrapper script (journal/shared_libs.py).
     runner: ProgramRun | None = None
 
     def side(self, name: str, replacements: dict[str, str]) -> ProgramSide:
@@ -131,7 +133,7 @@ class ProgramBench:
         d = os.path.join(self.workdir, "sides", name)
         os.makedirs(d, exist_ok=True)
         if self.runner is not None:
-            built = library_side(self.link, replacements, self.runner, d)
+            built = launched_side(self.link, replacements, self.runner, d)
             return ProgramSide(name, built.launcher, built.reads)
         out = os.path.join(d, os.path.basename(self.link.output))
         relink(self.link, replacements, out, workdir=d)
