@@ -204,3 +204,15 @@ def test_optimize_stores_a_variant_that_a_rebuild_serves(libyaml: Libyaml, profi
     served_links = snapshot(b.tree, b.recipe.links)
     library = b.recipe.links[0]
     assert served_links[library] != b.plain_links[library]  # the variant is in the library (or static program)
+
+
+def test_a_program_that_does_not_load_the_library_is_refused(libyaml: Libyaml, profiled: dict) -> None:
+    b = libyaml
+    if b.mode.name != "shared":
+        pytest.skip("the static build has no library to load")
+    other = b.tree / "tests" / "run-scanner.o"  # not a program at all, then a program that loads no libyaml
+    for program in (str(other), "/bin/true"):
+        proc = b.coopt.coopt("optimize", "--budget", "1", "--program", program, cwd=b.tree, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "does not load" in lines[0] and "libyaml-0.so.2.0.9" in lines[0], proc.stderr
