@@ -70,7 +70,11 @@ class ProgramRun:
 def resolve(program: str) -> ProgramRun:
     """How `program` runs: a libtool wrapper is resolved to its executable and library path (sourced with
     libtool's execute magic, in a clean environment); anything else runs as it is. RelinkError when a wrapper
-    cannot be resolved."""
+    cannot be resolved.
+
+    Sourcing does what running `./prog` would do first: where libtool could not use fast-install (not on
+    GNU/Linux, where it is "needless"), a wrapper relinks an out-of-date `.libs/lt-prog` as the user's own
+    first run of it would."""
     program = os.path.abspath(program)
     if not is_libtool_wrapper(program):
         return ProgramRun(program, program)
