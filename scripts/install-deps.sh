@@ -23,6 +23,12 @@ have ninja || need="$need ninja-build"
 have make || need="$need make"
 have dpkg-source || need="$need dpkg-dev"
 have ccache || need="$need ccache"
+# autotools and libtool: libyaml's tarball needs autoreconf (tests/test_libtool.py); libtool-bin is the libtool
+# script itself (tests/test_shared_libs.py)
+have autoreconf || need="$need autoconf"
+have automake || need="$need automake"
+have libtoolize || need="$need libtool"
+have libtool || need="$need libtool-bin"
 have valgrind || need="$need valgrind"
 # containment of candidate code (src/coopt/verify/bwrap.py); setpriv (util-linux) drops to uid 65534 as root
 have bwrap || need="$need bubblewrap"

@@ -23,6 +23,7 @@ PACKAGES = {
     "zlib": "zlib-*",
     "bzip2": "bzip2-*",
     "lz4": "lz4-*",  # lib/Makefile compiles liblz4.a's sources in one -c call; tests/ links programs from sources
+    "libyaml": "libyaml-*",  # autotools and libtool (tests/test_libtool.py); its tarball needs autoreconf
 }
 
 

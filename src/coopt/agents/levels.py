@@ -30,6 +30,7 @@ from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
+from coopt.journal.shared_libs import ProgramRun
 from coopt.verify.behaviour import Check
 from coopt.verify.evidence import Evidence
 from coopt.verify.program_level.bench import PLACEHOLDER, Workload
@@ -126,6 +127,7 @@ class AgentContext:
     # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
     check: Check | None = None
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
+    runner: ProgramRun | None = None  # how the program runs, when through a launcher (journal/shared_libs.py)
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,8 @@ class PgoAgent:
             where = "pgo-train" if not key[1] else "pgo-train-n%d" % key[1]
             try:
                 self.profiles[key] = pgo_train(jobs, self.ctx.link, [cmd], os.path.join(self.ctx.workdir, where),
-                                               timeout=self.ctx.timeout_s)
+                                               timeout=self.ctx.timeout_s,
+                                               runner=self.ctx.runner, cwd=t.cwd)
             except ToolError as exc:
                 self.error = str(exc)
                 raise

@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="LLM tokens the run may spend over every agent (default [optimize] budget_tokens, 0: no "
                    "token limit)")
     p.add_argument("--profile", default="profile.json", help="the profile from `coopt profile` (default %(default)s)")
-    p.add_argument("--program", help="the program to relink (default: the one the hot code ran in)")
+    p.add_argument("--program", help="the program to relink (default: the one the hot code ran in); when the hot "
+                   "code is in a shared library (libtool's .libs/libfoo.so), the program to run against the relinked "
+                   "library, a libtool wrapper script too (default: the profile's command)")
     p.add_argument("--journal", help="the journal to read (default: the one the profile names)")
     p.add_argument("--levels", default=None, help="levels to try, comma-separated: flags, pgo, source, ir, asm "
                    "(default [optimize] levels, flags,pgo)")

@@ -6,11 +6,13 @@ Everything here can fail on bad input, always with one line saying what to do (O
 from __future__ import annotations
 
 import os
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import HotTU
 from coopt.journal import log as journal
+from coopt.journal import shared_libs
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects
 from coopt.profile.errors import ProfileError
@@ -31,10 +33,11 @@ class Plan:
     profile: Profile
     profile_path: str
     journal: str
-    program: str
-    link: LinkRecord
+    program: str  # what the workloads run ({program}): the program, or one that loads the shared library
+    link: LinkRecord  # the link relinked with candidates: the program's, or the shared library's
     hot: list[HotTU]  # TUs the guide gets arms for, hottest first
     skipped: list[tuple[HotTU, str]] = field(default_factory=list)  # TUs left out, and why
+    runner: shared_libs.ProgramRun | None = None  # how `program` runs, when `link` is a shared library's
 
 
 def load_profile(path: str) -> Profile:
@@ -73,14 +76,7 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
     if not journal_path or not os.path.exists(journal_path):
         raise OptimizeError("the journal %s the profile was made against does not exist; pass --journal FILE"
                             % (journal_path or "(none named)"))
-    prog = os.path.abspath(program) if program else _default_program(profile)
-    try:
-        link = find_link(journal_path, prog)
-    except RelinkError as exc:
-        raise OptimizeError(str(exc)) from exc
-    if "-shared" in link.args:
-        raise OptimizeError("%s is a shared library; give --program a program that links the hot TUs statically "
-                            "(shared libraries are not relinked yet)" % prog)
+    prog, link, runner = _target(profile, journal_path, program)
     tus: list[HotTU] = []
     hot_functions: dict[str, list[str]] = defaultdict(list)
     # Weights count a TU's own samples plus the library calls it makes (a `strlen` in a loop condition is the
@@ -102,10 +98,10 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
     if not tus:
         raise OptimizeError("the profile %s names no journaled TU: nothing to optimize" % profile_path)
     inside = linked_objects(link, [t.object for t in tus])
-    result = Plan(profile, os.path.abspath(profile_path), journal_path, prog, link, [])
+    result = Plan(profile, os.path.abspath(profile_path), journal_path, prog, link, [], runner=runner)
     for t in tus:
         if t.object not in inside:
-            result.skipped.append((t, "not in the link of %s" % os.path.basename(prog)))
+            result.skipped.append((t, "not in the link of %s" % os.path.basename(link.output)))
         elif not os.path.isfile(t.job.source_path):
             result.skipped.append((t, "its source %s is gone" % t.job.source_path))
         elif t.share < MIN_SHARE:
@@ -118,6 +114,91 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
         why = "; ".join("%s: %s" % (t.name, w) for t, w in result.skipped[:5])
         raise OptimizeError("no hot TU of the profile can be worked on in %s (%s)" % (prog, why))
     return result
+
+
+def _journaled_link(journal_path: str, path: str) -> LinkRecord | None:
+    try:
+        return find_link(journal_path, path)
+    except RelinkError:
+        return None
+
+
+def _target(profile: Profile, journal_path: str, program: str | None
+            ) -> tuple[str, LinkRecord, shared_libs.ProgramRun | None]:
+    """What the run relinks and what its workloads run: (program, link, runner).
+
+    A program that links the hot TUs itself is relinked and run (runner None), through a launcher with the
+    wrapper's library path when libtool's wrapper script is what runs it (--program or the profile's command).
+    When the hot TUs are in a shared library (libtool's .libs/libfoo.so), the library is relinked and `program`
+    runs against it: --program when it names a program (a libtool wrapper script too), else the profile's
+    command."""
+    given = os.path.abspath(program) if program else None
+    wrapper = _wrapper_run(given) if given else None
+    link = _journaled_link(journal_path, wrapper.executable if wrapper else given) if given else None
+    if link is None or (given and not shared_libs.is_shared(link) and not _takes_hot(link, profile)):
+        try:
+            hot_dso = _default_program(profile)
+        except OptimizeError:
+            if not given:
+                raise
+            hot_dso = ""
+        library = _journaled_link(journal_path, hot_dso) if hot_dso else None
+        if library is not None and shared_libs.is_shared(library):
+            link = library
+        elif link is None:
+            try:
+                link = find_link(journal_path, given or hot_dso)
+            except RelinkError as exc:
+                raise OptimizeError(str(exc)) from exc
+    if not shared_libs.is_shared(link):
+        if wrapper is None and given is None:
+            wrapper = _wrapper_run(_command_program(profile))
+        if wrapper is not None and os.path.realpath(wrapper.executable) == os.path.realpath(link.output_path):
+            return wrapper.program, link, wrapper  # libtool's ./prog runs the relinked .libs/prog
+        return given or link.output_path, link, None
+    runs = given if given and os.path.realpath(given) != os.path.realpath(link.output_path) else None
+    runs = runs or _workload_program(profile, link)
+    try:
+        runner = shared_libs.resolve(runs)
+        loaded = shared_libs.loads(runner, link.output_path)
+    except RelinkError as exc:
+        raise OptimizeError(str(exc)) from exc
+    if not loaded:
+        raise OptimizeError("%s does not load %s, the shared library the hot TUs are in: give --program a program "
+                            "that does (a libtool wrapper script is fine)" % (runs, link.output_path))
+    return runs, link, runner
+
+
+def _takes_hot(link: LinkRecord, profile: Profile) -> bool:
+    """Whether the link takes in any TU of the profile."""
+    return bool(linked_objects(link, sorted({t.object for t in profile.tus})))
+
+
+def _command_program(profile: Profile) -> str:
+    """The program the profile's recorded command started (an absolute path), "" when it names none."""
+    wl = profile.workload
+    name = wl.command[0] if wl.command else ""
+    path = (os.path.join(wl.cwd or os.getcwd(), name) if "/" in name else shutil.which(name) or "") if name else ""
+    return os.path.abspath(path) if path and os.path.isfile(path) else ""
+
+
+def _wrapper_run(path: str) -> shared_libs.ProgramRun | None:
+    """How the libtool wrapper script `path` runs its program; None when `path` is no such script."""
+    if not path or not shared_libs.is_libtool_wrapper(path):
+        return None
+    try:
+        return shared_libs.resolve(path)
+    except RelinkError as exc:
+        raise OptimizeError(str(exc)) from exc
+
+
+def _workload_program(profile: Profile, library: LinkRecord) -> str:
+    """The program the profile's recorded command started: the one to run against the relinked library."""
+    path = _command_program(profile)
+    if not path:
+        raise OptimizeError("the hot TUs are in the shared library %s and the profile does not say which program "
+                            "ran it; give --program PATH (a program that loads it)" % library.output_path)
+    return path
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def search(run: Run) -> None:
     assert run.bench is not None and run.base is not None
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
-                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env,
+                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env, runner=run.plan.runner,
                        check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
                                                    run.opts.fuzz_seconds)))
     try:

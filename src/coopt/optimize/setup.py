@@ -82,7 +82,7 @@ def prepare(run: Run) -> None:
     run.bench = ProgramBench(
         run.plan.link, run.work, run.loads.bench, run.loads.tests, run.opts.pairs, run.opts.timeout_s,
         lambda: run.stop.requested, run.deadline, run.opts.measure, run.progress.status,
-        float_tolerance=run.opts.float_tolerance,
+        float_tolerance=run.opts.float_tolerance, runner=run.plan.runner,
     )
     try:
         run.base = run.bench.side("base", {t.object: t.baseline_object for t in usable})

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, relink
+from coopt.journal.shared_libs import ProgramRun
+from coopt.journal.shared_libs import side as launched_side
 from coopt.llm.types import Tool
 from coopt.toolchain import Toolchain, find_toolchain
 from coopt.verify import sandbox
@@ -159,11 +161,16 @@ def pgo_train(
     workdir: str,
     program_placeholder: str = "{program}",
     timeout: float = 900,
+    runner: ProgramRun | None = None,
+    cwd: str | None = None,
 ) -> PgoProfile:
     """Instrument only `jobs` (the hot TUs), relink the program, run each workload command, merge the profile.
 
-    Workload commands name the program as `{program}`; they run in the link's directory. Only the hot TUs carry
-    instrumentation, which keeps training runs close to full speed.
+    Workload commands name the program as `{program}`; they run in `cwd` (default: the link's directory), which
+    the contained runs can read as well as the link's directory. Only the hot TUs carry
+    instrumentation, which keeps training runs close to full speed. `runner`, when given, is how the program runs
+    (journal/shared_libs.py): against the instrumented library when `link` is a shared library's, or through
+    the launcher of a program that libtool's wrapper runs.
     """
     if not jobs:
         raise ToolError("no TUs to instrument")
@@ -174,8 +181,14 @@ def pgo_train(
         obj = os.path.join(workdir, "instr-%d-%s.o" % (i, os.path.splitext(os.path.basename(job.source))[0]))
         _run(job.replay_command(job.source, obj, ["-fprofile-instr-generate"]), job.cwd, job.subprocess_env())
         replacements[job.output_path] = obj
-    program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))
-    relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
+    reads: tuple[str, ...] = ()
+    if runner is not None:
+        side = launched_side(link, replacements, runner, os.path.join(workdir, "instrumented"),
+                             extra_args=["-fprofile-instr-generate"])
+        program, reads = side.launcher, side.reads
+    else:
+        program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))
+        relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
     raw_dir = os.path.join(workdir, "profraw")
     os.makedirs(raw_dir, exist_ok=True)
     # Contained like every run of built code (verify/sandbox/): the project's directory read-only, the profile
@@ -185,7 +198,8 @@ def pgo_train(
                             memory_mb=sandbox.machine_memory_mb() * 3 // 4)
     for cmd in workload:
         argv = [program if a == program_placeholder else a.replace(program_placeholder, program) for a in cmd]
-        res = sandbox.run(argv, raw_dir, limits, env, cwd=link.cwd, readonly=[link.cwd, workdir], own_code=True)
+        res = sandbox.run(argv, raw_dir, limits, env, cwd=cwd or link.cwd,
+                          readonly=[cwd or link.cwd, link.cwd, workdir, *reads], own_code=True)
         if res.returncode != 0 or res.timed_out:
             raise ToolError("training run %s failed (exit %d%s)" % (" ".join(cmd), res.returncode,
                                                                     ", timed out" if res.timed_out else ""))

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from coopt.budget import BudgetExhausted
 from coopt.journal.relink import LinkRecord, relink
+from coopt.journal.shared_libs import ProgramRun
+from coopt.journal.shared_libs import side as launched_side
 from coopt.verify import sandbox
 from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed
@@ -91,10 +93,15 @@ class ProgramSide:
 
     name: str
     program: str
+    reads: tuple[str, ...] = ()  # what the program reads outside its directory (a build's executable, .libs)
 
     @property
     def directory(self) -> str:
         return os.path.dirname(self.program)
+
+    def visible(self, cwd: str) -> list[str]:
+        """The paths a contained run of this side in `cwd` must be able to read."""
+        return [cwd, self.directory, *self.reads]
 
 
 @dataclass
@@ -113,14 +120,21 @@ class ProgramBench:
     on_round: Callable[[str], None] = lambda _text: None
     expected: list[program.Observation] | None = None
     float_tolerance: float = 0.0  # [optimize] float_tolerance: how close floating-point numbers in output must be
+    # Set when the program runs through a launcher: `link` is a shared library's, which the program loads, or the
+    # program is run by a libtool wrapper script (journal/shared_libs.py).
+    runner: ProgramRun | None = None
 
     def side(self, name: str, replacements: dict[str, str]) -> ProgramSide:
-        """Relink the program with `replacements` ({original object: new object}) into its own directory.
+        """Relink the program with `replacements` ({original object: new object}) into its own directory; for a
+        shared library, relink the library there and run the program against it (journal/shared_libs.py).
 
         Give every side a name of the same length: the program's path and the environment shift the initial
         stack, and with it the alignment the code runs at, enough to show in a timing."""
         d = os.path.join(self.workdir, "sides", name)
         os.makedirs(d, exist_ok=True)
+        if self.runner is not None:
+            built = launched_side(self.link, replacements, self.runner, d)
+            return ProgramSide(name, built.launcher, built.reads)
         out = os.path.join(d, os.path.basename(self.link.output))
         relink(self.link, replacements, out, workdir=d)
         return ProgramSide(name, out)
@@ -149,7 +163,7 @@ class ProgramBench:
 
     def _run(self, side: ProgramSide, w: Workload) -> sandbox.Result:
         return sandbox.run([w.render(side.program)], self._scratch(side), self._limits(), self._env(side),
-                           shell=True, cwd=w.cwd, readonly=[w.cwd, side.directory])
+                           shell=True, cwd=w.cwd, readonly=side.visible(w.cwd))
 
     def _checkpoint(self) -> None:
         if self.should_stop():
@@ -206,7 +220,7 @@ class ProgramBench:
                 self.on_round("timing %s: run %d/%d" % (cand.name, runs[0], total))
                 line = self.bench.render(side.program)
                 return timed([line], self._scratch(side), self._env(side), self._limits(), shell=True,
-                             cpu=self.measure == "cpu", cwd=self.bench.cwd, readonly=[self.bench.cwd, side.directory])
+                             cpu=self.measure == "cpu", cwd=self.bench.cwd, readonly=side.visible(self.bench.cwd))
 
             return one
 
