@@ -245,6 +245,49 @@ def test_a_variant_that_cannot_be_rebuilt_here_is_compiled_for_real(coopt: Coopt
     assert (t.alice / "lib" / "sum.o").read_bytes() == variant.read_bytes()
 
 
+def test_a_pgo_variant_is_rebuilt_with_the_profile_the_entry_holds(team: Team, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `pgo` entry as the optimizer stores it (the judged object, the profile as artifact, the profile flag in its
+    extra flags naming the run directory on Alice's machine): Bob's build uses the entry's copy of the profile."""
+    from coopt.cache.publish import Remotes, put_variant
+    from coopt.cache.store import Store
+    from coopt.journal.job import CompileJob
+    from coopt.toolchain import find_toolchain
+
+    alice_cache = team.remote.parent / "cache-alice"
+    train = tmp_path / "alice-run"
+    train.mkdir()
+    sources = [str(team.alice / "main.c"), str(team.alice / "lib" / "sum.c")]
+    subprocess.run(["clang", "-O2", "-fprofile-instr-generate", "-I%s/include" % team.alice, *sources, "-o", "p"],
+                   cwd=train, check=True)
+    subprocess.run(["./p", "300"], cwd=train, check=True, env={"LLVM_PROFILE_FILE": "p.profraw"},
+                   capture_output=True)
+    profile = train / "merged.profdata"
+    subprocess.run([find_toolchain("clang").tool("llvm-profdata"), "merge", "-o", str(profile), "p.profraw"],
+                   cwd=train, check=True)
+    flags = ["-fprofile-instr-use=%s" % profile, "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-out-of-date"]
+    [rec] = [r for r in Coopt(team.co.bin, alice_cache, team.co.env).journal()
+             if r.get("type") == "compile" and r["source"].endswith("sum.c")][-1:]
+    job = CompileJob.from_record(rec)
+    judged = train / "judged.o"
+    subprocess.run(job.replay_command(job.source, str(judged), flags), cwd=job.cwd, check=True)
+    monkeypatch.setenv("COOPT_CACHE_DIR", str(alice_cache))
+    entry = put_variant(Store(str(alice_cache)), job, str(profile), "c", {"verified": False, "by": "test"}, flags,
+                        prebuilt_object=str(judged), remotes=Remotes(("file://%s" % team.remote,)), level="pgo")
+    plain = tmp_path / "plain-alice.o"
+    subprocess.run(job.replay_command(job.source, str(plain)), cwd=job.cwd, check=True)
+    assert same_code(str(judged), str(plain)) != ""  # the profile changed the code: the test can tell them apart
+    shutil.rmtree(train)  # the profile's path on Alice's machine is gone; only the entry's copy remains
+
+    bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
+    bob = team.developer("bob", bob_tree, COOPT_BASE_DIR=str(tmp_path / "srv" / "bob" / "work"))
+    moved = team.build(bob, bob_tree)
+    assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
+    served = bob_tree / "lib" / "sum.o"
+    assert same_code(entry.object_path, str(served)) == ""
+    assert str(bob_tree) in _debug_paths(served) and str(team.alice) not in _debug_paths(served)
+
+
 def test_without_base_dir_the_second_checkout_does_not_hit(team: Team, tmp_path: Path) -> None:
     bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
     moved = team.build(team.developer("bob", bob_tree), bob_tree)
@@ -371,7 +414,7 @@ def test_lua_variant_verified_in_one_checkout_is_served_in_another(coopt: Coopt,
     assert stored, proc.stdout
     for e in stored:
         assert e.meta["evidence"]["verdict"]["code"] == "accepted" and e.meta["level"] == "flags"
-        assert e.meta["extra_flags"] == e.meta["evidence"]["proposer"]["flags"]
+        assert e.meta["extra_flags"] == e.meta["evidence"]["proposer"]["flags"] and e.meta["extra_flags"]
     assert sorted(p.name for p in remote.rglob("*") if p.is_file()), "nothing reached the remote store"
 
     bob_tree = _lua_checkout(tmp_path / "srv" / "bob" / "work" / "lua")
