@@ -245,6 +245,25 @@ def test_a_variant_that_cannot_be_rebuilt_here_is_compiled_for_real(coopt: Coopt
     assert (t.alice / "lib" / "sum.o").read_bytes() == variant.read_bytes()
 
 
+def test_a_rewritten_source_is_rebuilt_under_the_local_source_name(team: Team, tmp_path: Path) -> None:
+    alice = team.developer("alice", team.alice, COOPT_BASE_DIR=str(team.alice.parent.parent))
+    rewrite = tmp_path / "rewrite" / "sum.c"
+    rewrite.parent.mkdir()
+    rewrite.write_text(SUM_C.replace("s += i * i;", "s += i * i; /* rewritten */")
+                       + '__attribute__((used)) static const char marker[] = "coopt-rewrite";\n')
+    alice.coopt("cache", "put", "--artifact", str(rewrite), "--for-object", "lib/sum.o", "--unverified",
+                cwd=team.alice)
+    bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
+    bob = team.developer("bob", bob_tree, COOPT_BASE_DIR=str(tmp_path / "srv" / "bob" / "work"))
+    moved = team.build(bob, bob_tree)
+    assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
+    served = bob_tree / "lib" / "sum.o"
+    assert b"coopt-rewrite" in served.read_bytes()
+    paths = _debug_paths(served)
+    # The object names Bob's source, not the entry's copy of the rewrite nor Alice's checkout.
+    assert str(bob_tree / "lib" / "sum.c") in paths and "artifact.c" not in paths and str(team.alice) not in paths
+
+
 def test_a_pgo_variant_is_rebuilt_with_the_profile_the_entry_holds(team: Team, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A `pgo` entry as the optimizer stores it (the judged object, the profile as artifact, the profile flag in its
