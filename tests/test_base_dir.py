@@ -307,6 +307,25 @@ def test_a_pgo_variant_is_rebuilt_with_the_profile_the_entry_holds(team: Team, t
     assert str(bob_tree) in _debug_paths(served) and str(team.alice) not in _debug_paths(served)
 
 
+def test_base_dir_dot_in_each_checkouts_coopt_toml(coopt: Coopt, tmp_path: Path) -> None:
+    """The form a team commits: `base_dir = "."` in the project's coopt.toml is each checkout's own root."""
+    require("clang", "make")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    co = Coopt(coopt.bin, coopt.cache_dir, dict(coopt.env, COOPT_REMOTE_STORAGE="file://%s" % remote))
+    t = Team(remote, _checkout(tmp_path / "a" / "proj"), co)
+    bob_tree = _checkout(tmp_path / "b" / "deeper" / "proj")
+    for tree in (t.alice, bob_tree):
+        (tree / "coopt.toml").write_text('[cache]\nbase_dir = "."\n')
+    alice = t.developer("alice", t.alice)
+    t.build(alice, t.alice)
+    alice.coopt("cache", "put", "--artifact", str(t.alice / "lib" / "sum.c"), "--level", "flags", "--for-object",
+                "lib/sum.o", "--unverified", cwd=t.alice)
+    moved = t.build(t.developer("bob", bob_tree), bob_tree)
+    assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
+    assert str(t.alice) not in _debug_paths(bob_tree / "lib" / "sum.o")
+
+
 def test_without_base_dir_the_second_checkout_does_not_hit(team: Team, tmp_path: Path) -> None:
     bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
     moved = team.build(team.developer("bob", bob_tree), bob_tree)
