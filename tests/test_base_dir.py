@@ -350,6 +350,11 @@ def test_the_same_directory_is_served_as_stored(team: Team) -> None:
     assert moved.get("hit") == 1 and not moved.get("hit_rebuilt"), moved
     [entry] = (alice.cache_dir / "entries").glob("*/*/object.o")
     assert (team.alice / "lib" / "sum.o").read_bytes() == entry.read_bytes()
+    # In the cache that stored it, the header search recorded at put time (its paths rebased too) still holds:
+    # a direct hit, without a compiler run.
+    own = team.developer("alice", team.alice, COOPT_BASE_DIR=str(team.alice.parent.parent))
+    moved = team.build(own, team.alice)
+    assert moved.get("hit_direct") == 1 and not moved.get("hit_rebuilt"), moved
 
 
 def test_a_relative_base_dir_in_the_environment_is_refused(coopt: Coopt, tmp_path: Path) -> None:
