@@ -245,6 +245,87 @@ def test_a_variant_that_cannot_be_rebuilt_here_is_compiled_for_real(coopt: Coopt
     assert (t.alice / "lib" / "sum.o").read_bytes() == variant.read_bytes()
 
 
+def test_a_rewritten_source_is_rebuilt_under_the_local_source_name(team: Team, tmp_path: Path) -> None:
+    alice = team.developer("alice", team.alice, COOPT_BASE_DIR=str(team.alice.parent.parent))
+    rewrite = tmp_path / "rewrite" / "sum.c"
+    rewrite.parent.mkdir()
+    rewrite.write_text(SUM_C.replace("s += i * i;", "s += i * i; /* rewritten */")
+                       + '__attribute__((used)) static const char marker[] = "coopt-rewrite";\n')
+    alice.coopt("cache", "put", "--artifact", str(rewrite), "--for-object", "lib/sum.o", "--unverified",
+                cwd=team.alice)
+    bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
+    bob = team.developer("bob", bob_tree, COOPT_BASE_DIR=str(tmp_path / "srv" / "bob" / "work"))
+    moved = team.build(bob, bob_tree)
+    assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
+    served = bob_tree / "lib" / "sum.o"
+    assert b"coopt-rewrite" in served.read_bytes()
+    paths = _debug_paths(served)
+    # The object names Bob's source, not the entry's copy of the rewrite nor Alice's checkout.
+    assert str(bob_tree / "lib" / "sum.c") in paths and "artifact.c" not in paths and str(team.alice) not in paths
+
+
+def test_a_pgo_variant_is_rebuilt_with_the_profile_the_entry_holds(team: Team, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `pgo` entry as the optimizer stores it (the judged object, the profile as artifact, the profile flag in its
+    extra flags naming the run directory on Alice's machine): Bob's build uses the entry's copy of the profile."""
+    from coopt.cache.publish import Remotes, put_variant
+    from coopt.cache.store import Store
+    from coopt.journal.job import CompileJob
+    from coopt.toolchain import find_toolchain
+
+    alice_cache = team.remote.parent / "cache-alice"
+    train = tmp_path / "alice-run"
+    train.mkdir()
+    sources = [str(team.alice / "main.c"), str(team.alice / "lib" / "sum.c")]
+    subprocess.run(["clang", "-O2", "-fprofile-instr-generate", "-I%s/include" % team.alice, *sources, "-o", "p"],
+                   cwd=train, check=True)
+    subprocess.run(["./p", "300"], cwd=train, check=True, env={"LLVM_PROFILE_FILE": "p.profraw"},
+                   capture_output=True)
+    profile = train / "merged.profdata"
+    subprocess.run([find_toolchain("clang").tool("llvm-profdata"), "merge", "-o", str(profile), "p.profraw"],
+                   cwd=train, check=True)
+    flags = ["-fprofile-instr-use=%s" % profile, "-Wno-profile-instr-unprofiled", "-Wno-profile-instr-out-of-date"]
+    [rec] = [r for r in Coopt(team.co.bin, alice_cache, team.co.env).journal()
+             if r.get("type") == "compile" and r["source"].endswith("sum.c")][-1:]
+    job = CompileJob.from_record(rec)
+    judged = train / "judged.o"
+    subprocess.run(job.replay_command(job.source, str(judged), flags), cwd=job.cwd, check=True)
+    monkeypatch.setenv("COOPT_CACHE_DIR", str(alice_cache))
+    entry = put_variant(Store(str(alice_cache)), job, str(profile), "c", {"verified": False, "by": "test"}, flags,
+                        prebuilt_object=str(judged), remotes=Remotes(("file://%s" % team.remote,)), level="pgo")
+    plain = tmp_path / "plain-alice.o"
+    subprocess.run(job.replay_command(job.source, str(plain)), cwd=job.cwd, check=True)
+    assert same_code(str(judged), str(plain)) != ""  # the profile changed the code: the test can tell them apart
+    shutil.rmtree(train)  # the profile's path on Alice's machine is gone; only the entry's copy remains
+
+    bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
+    bob = team.developer("bob", bob_tree, COOPT_BASE_DIR=str(tmp_path / "srv" / "bob" / "work"))
+    moved = team.build(bob, bob_tree)
+    assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
+    served = bob_tree / "lib" / "sum.o"
+    assert same_code(entry.object_path, str(served)) == ""
+    assert str(bob_tree) in _debug_paths(served) and str(team.alice) not in _debug_paths(served)
+
+
+def test_base_dir_dot_in_each_checkouts_coopt_toml(coopt: Coopt, tmp_path: Path) -> None:
+    """The form a team commits: `base_dir = "."` in the project's coopt.toml is each checkout's own root."""
+    require("clang", "make")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    co = Coopt(coopt.bin, coopt.cache_dir, dict(coopt.env, COOPT_REMOTE_STORAGE="file://%s" % remote))
+    t = Team(remote, _checkout(tmp_path / "a" / "proj"), co)
+    bob_tree = _checkout(tmp_path / "b" / "deeper" / "proj")
+    for tree in (t.alice, bob_tree):
+        (tree / "coopt.toml").write_text('[cache]\nbase_dir = "."\n')
+    alice = t.developer("alice", t.alice)
+    t.build(alice, t.alice)
+    alice.coopt("cache", "put", "--artifact", str(t.alice / "lib" / "sum.c"), "--level", "flags", "--for-object",
+                "lib/sum.o", "--unverified", cwd=t.alice)
+    moved = t.build(t.developer("bob", bob_tree), bob_tree)
+    assert moved.get("hit") == 1 and moved.get("hit_rebuilt") == 1, moved
+    assert str(t.alice) not in _debug_paths(bob_tree / "lib" / "sum.o")
+
+
 def test_without_base_dir_the_second_checkout_does_not_hit(team: Team, tmp_path: Path) -> None:
     bob_tree = _checkout(tmp_path / "srv" / "bob" / "work" / "proj")
     moved = team.build(team.developer("bob", bob_tree), bob_tree)
@@ -269,6 +350,11 @@ def test_the_same_directory_is_served_as_stored(team: Team) -> None:
     assert moved.get("hit") == 1 and not moved.get("hit_rebuilt"), moved
     [entry] = (alice.cache_dir / "entries").glob("*/*/object.o")
     assert (team.alice / "lib" / "sum.o").read_bytes() == entry.read_bytes()
+    # In the cache that stored it, the header search recorded at put time (its paths rebased too) still holds:
+    # a direct hit, without a compiler run.
+    own = team.developer("alice", team.alice, COOPT_BASE_DIR=str(team.alice.parent.parent))
+    moved = team.build(own, team.alice)
+    assert moved.get("hit_direct") == 1 and not moved.get("hit_rebuilt"), moved
 
 
 def test_a_relative_base_dir_in_the_environment_is_refused(coopt: Coopt, tmp_path: Path) -> None:
@@ -371,7 +457,7 @@ def test_lua_variant_verified_in_one_checkout_is_served_in_another(coopt: Coopt,
     assert stored, proc.stdout
     for e in stored:
         assert e.meta["evidence"]["verdict"]["code"] == "accepted" and e.meta["level"] == "flags"
-        assert e.meta["extra_flags"] == e.meta["evidence"]["proposer"]["flags"]
+        assert e.meta["extra_flags"] == e.meta["evidence"]["proposer"]["flags"] and e.meta["extra_flags"]
     assert sorted(p.name for p in remote.rglob("*") if p.is_file()), "nothing reached the remote store"
 
     bob_tree = _lua_checkout(tmp_path / "srv" / "bob" / "work" / "lua")

@@ -10,7 +10,9 @@ Order of checks, each falling back to the real compiler when it fails:
    the same dependency file;
 4. that same run, through clang's CC_PRINT_HEADERS_FILE, lists exactly the headers the manifest names (no new
    header shadows an old one);
-then the variant's object is copied into place atomically. One compiler run per hit, with no `subprocess` import.
+then the variant's object is copied into place atomically (or, for an entry stored by a checkout at another path
+under base_dir, rebuilt here with this checkout's paths and served only when its code is the stored object's:
+cache/rebase.py). One compiler run per hit, with no `subprocess` import.
 If step 4 fails (a new header appeared on the include path since the variant was stored: rare), the real compiler
 runs after all, so the build is right but that TU's diagnostics print twice.
 
