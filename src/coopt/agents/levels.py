@@ -73,6 +73,7 @@ class HotTU:
     share: float
     job: CompileJob
     functions: list[str] = field(default_factory=list)  # hottest first (what the LLM levels work on)
+    lines: dict[str, dict[int, int]] = field(default_factory=dict)  # function -> per-line self samples (-g only)
     baseline_object: str = ""  # the TU compiled by the real compiler with the user's flags, in this run
 
     @property
@@ -107,6 +108,9 @@ class AgentContext:
     # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
     check: Check | None = None
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
+    # `check` can judge `main` and functions the harness cannot call by running the whole program (checker(...,
+    # program=ProgramContext)): the LLM levels may then rewrite them.
+    program_level: bool = False
 
 
 class JudgedAttempt(Protocol):

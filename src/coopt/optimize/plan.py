@@ -83,10 +83,17 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
                             "(shared libraries are not relinked yet)" % prog)
     tus: list[HotTU] = []
     hot_functions: dict[str, list[str]] = defaultdict(list)
+    hot_lines: dict[str, dict[str, dict[int, int]]] = defaultdict(dict)
     # Weights count a TU's own samples plus the library calls it makes (a `strlen` in a loop condition is the
-    # caller's cost to remove); without dwarf/lbr call graphs they are the plain self shares.
+    # caller's cost to remove); without dwarf/lbr call graphs they are the plain self shares. A function the
+    # profile found inlined into another (`work (inlined into main)`) is listed by its source name: that is the
+    # function to rewrite; its per-line samples say where a long one is hot.
     for f in sorted(profile.functions, key=lambda f: (-f.weight, f.name)):
-        hot_functions[f.object].append(f.name)
+        if f.name not in hot_functions[f.object]:
+            hot_functions[f.object].append(f.name)
+        lines = hot_lines[f.object].setdefault(f.name, {})
+        for n, c in (f.lines or {}).items():
+            lines[int(n)] = lines.get(int(n), 0) + c
     newest = _newest_compiles(journal_path)
     for entry in sorted(profile.tus, key=lambda t: (-t.weight, t.source, t.object)):
         # The build as the journal has it now is what the next build will look up; the profile's copy of the
@@ -98,7 +105,8 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
             except (KeyError, TypeError) as exc:
                 raise OptimizeError("the profile's record of %s is not a journaled compile (%s): re-run "
                                     "`coopt profile`" % (entry.source, exc)) from exc
-        tus.append(HotTU(entry.object, entry.source, entry.weight, job, hot_functions.get(entry.object, [])))
+        tus.append(HotTU(entry.object, entry.source, entry.weight, job, hot_functions.get(entry.object, []),
+                         {k: v for k, v in hot_lines.get(entry.object, {}).items() if v}))
     if not tus:
         raise OptimizeError("the profile %s names no journaled TU: nothing to optimize" % profile_path)
     inside = linked_objects(link, [t.object for t in tus])

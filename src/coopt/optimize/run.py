@@ -65,6 +65,7 @@ from coopt.optimize.state import (
 )
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.program_level.bench import PLACEHOLDER, Interrupted, ProgramBench, WorkloadError
+from coopt.verify.program_level.differential import ProgramContext
 
 
 def optimize(opts: OptimizeOptions, progress: Progress, stop: StopFlag | None = None) -> RunState:
@@ -293,7 +294,11 @@ def _loop(run: Run) -> None:
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
                        assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env,
                        check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
-                                                   run.opts.fuzz_seconds)))
+                                                   run.opts.fuzz_seconds),
+                                     ProgramContext(run.plan.link, os.path.join(run.work, "program-checks"),
+                                                    tuple(run.loads.tests), run.opts.timeout_s,
+                                                    float_tolerance=run.opts.float_tolerance)),
+                       program_level=True)
     try:
         agents = make_agents(run.opts.levels, run.opts.llm, ctx)
         guide = _chooser(run, rules, ctx)
