@@ -1,0 +1,177 @@
+"""The hot code wherever it is: a rewrite of `main` judged by running the whole program, and a function too long
+for the model cut to its hot region, with real clang, the real verifier and sandbox, and scripted models over the
+real OpenAI protocol (test_llm_client.ProtocolServer).
+
+1. `main` does the program's work (the usual single-file benchmark): the source agent may rewrite it, and the
+   judge relinks the program with each side and compares stdout, exit status and files on the project's tests,
+   the test-generation agent's program runs and stdin mutations. A correct rewrite is accepted; one that differs
+   only on a run the test-generation agent wrote, or only on a stdin the fuzzer made, is rejected with that run.
+2. A long function: the prompt holds its hot region (by per-line samples) and the declarations it uses, never the
+   whole function; a function whose answer came back cut at max_tokens is not sent whole again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import require
+from coopt.agents.compiler.tools import ToolError
+from coopt.agents.levels import AgentContext, HotTU
+from coopt.agents.rewrite.source import SourceLevelAgent, SourceOptions
+from coopt.budget import Budget
+from coopt.journal.job import CompileJob
+from coopt.journal.relink import LinkRecord
+from coopt.llm.client import ChatClient
+from coopt.verify.behaviour import JudgeSettings, checker
+from coopt.verify.program_level.bench import Workload
+from coopt.verify.program_level.differential import ProgramContext
+from test_llm_client import ProtocolServer, Reply, completion, scripted_client
+
+# Reads numbers from stdin; argv[1] is how many multiples of each to fold in. All of its time is main's loop.
+PROG_C = r"""#include <stdio.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv)
+{
+    int limit = argc > 1 ? atoi(argv[1]) : 1000;
+    long x, total = 0;
+    int count = 0;
+    while (scanf("%ld", &x) == 1) {
+        for (int k = 0; k < limit; k++)
+            total += (x * k) % 7;
+        count++;
+    }
+    printf("%d %ld\n", count, total);
+    return count == 0 ? 2 : 0;
+}
+"""
+# Right: the residue taken once per number (same sign, same residue, so the same remainder for every k).
+GOOD_MAIN = r"""int main(int argc, char **argv)
+{
+    int limit = argc > 1 ? atoi(argv[1]) : 1000;
+    long x, total = 0;
+    int count = 0;
+    while (scanf("%ld", &x) == 1) {
+        long r = x % 7;
+        for (int k = 0; k < limit; k++)
+            total += (r * k) % 7;
+        count++;
+    }
+    printf("%d %ld\n", count, total);
+    return count == 0 ? 2 : 0;
+}"""
+# Wrong only when argv[1] is 0 or negative: the built-in tests never pass one, the test-generation agent does.
+ARGS_BUG = GOOD_MAIN.replace("int count = 0;", "int count = 0;\n    if (limit < 1) limit = 2;")
+# Wrong only for negative numbers: the model's runs have none, the stdin fuzzer's boundary values do.
+NEGATIVE_BUG = GOOD_MAIN.replace("long r = x % 7;", "long r = (x % 7 + 7) % 7;")
+RUNS = {"runs": [{"args": ["3"], "stdin": "1 2 3\n"}, {"args": ["0"], "stdin": "5\n"}, {"args": ["2"]},
+                 {"stdin": "10 20\n", "args": ["5"]}]}
+POSITIVE_RUNS = {"runs": [{"args": ["3"], "stdin": "1 2 3\n"}, {"args": ["4"], "stdin": "7 8 9 10\n"}]}
+
+
+@pytest.fixture
+def server() -> Iterator[ProtocolServer]:
+    with ProtocolServer() as s:
+        yield s
+
+
+def answer(code: str) -> Reply:
+    return Reply(completion("Faster:\n```c\n%s\n```\n" % code, usage=(300, 90)))
+
+
+def runs(data: dict) -> Reply:
+    return Reply(completion("```json\n%s\n```" % json.dumps(data), usage=(200, 60)))
+
+
+def program(where: Path) -> tuple[LinkRecord, HotTU]:
+    """prog.c built the way a journaled build does it: compile to prog.o, link prog; the link record for relinks."""
+    require("clang", "nm")
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "prog.c").write_text(PROG_C)
+    subprocess.run(["clang", "-O2", "-c", "prog.c", "-o", "prog.o"], cwd=where, check=True)
+    subprocess.run(["clang", "prog.o", "-o", "prog"], cwd=where, check=True)
+    job = CompileJob(str(where), "clang", [], ["-O2"], "prog.c", "prog.o", [])
+    return (LinkRecord(str(where), "clang", ["prog.o", "-o", "prog"], "prog", ["prog.o"]),
+            HotTU(job.output_path, job.source_path, 0.99, job, ["main"]))
+
+
+def main_agent(tmp_path: Path, model: ChatClient, program_level: bool = True) -> tuple[SourceLevelAgent, HotTU]:
+    link, tu = program(tmp_path / "proj")
+    tests = (Workload("printf '4 5 6\\n' | {program} 9", str(tmp_path / "proj"), "--test"),)
+    check = checker(JudgeSettings(300.0), ProgramContext(link, str(tmp_path / "checks"), tests))
+    ctx = AgentContext(link, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
+                       Budget(max_evaluations=5), str(tmp_path / "cache"), check=check,
+                       program_level=program_level)
+    return SourceLevelAgent(ctx, model, SourceOptions(per_proposal=1, samples=2)), tu
+
+
+def test_a_correct_rewrite_of_main_is_accepted_by_running_the_program(server: ProtocolServer,
+                                                                     tmp_path: Path) -> None:
+    server.script = [answer(GOOD_MAIN), runs(RUNS)]
+    with scripted_client(server, tmp_path) as model:
+        agent, tu = main_agent(tmp_path, model)
+        cand = agent.propose(tu, str(tmp_path / "out"))
+    ev = cand.behaviour
+    assert ev is not None and ev.accepted, ev.verdict if ev else None
+    [whole] = [c for c in ev.checks if c.name == "program"]
+    # The project's test, the model's four runs, and stdin mutations (main reads stdin through scanf).
+    assert "1 project tests, 4 generated inputs" in whole.detail and "0 stdin mutations" not in whole.detail
+    assert {c.name for c in ev.checks} >= {"compile", "screen", "interface", "program"}
+    [proposer] = [c for c in ev.checks if c.name == "proposer"]
+    assert "judged by running the whole program (4 runs" in proposer.detail
+    # The prompt said it is main, and the test-generation agent was asked for program runs about it.
+    asked = server.requests[0]["json"]["messages"][1]["content"]
+    assert "program's main function" in asked and "int main(int argc" in asked
+    assert '"runs"' in server.requests[1]["json"]["messages"][0]["content"]
+    assert "long r = x % 7;" in Path(cand.built.artifact_path).read_text()
+
+
+def test_a_rewrite_of_main_wrong_on_a_generated_run_is_rejected_with_it(server: ProtocolServer,
+                                                                       tmp_path: Path) -> None:
+    server.script = [answer(ARGS_BUG), runs(RUNS), answer(NEGATIVE_BUG)]
+    with scripted_client(server, tmp_path) as model:
+        agent, tu = main_agent(tmp_path, model)
+        with pytest.raises(ToolError) as first:
+            agent.propose(tu, str(tmp_path / "out"))
+        # The model's runs are asked once per function; the next sample is judged on the same runs, and its bug
+        # (negative numbers) is on none of them: the stdin fuzzer's boundary values find it.
+        with pytest.raises(ToolError) as second:
+            agent.propose(tu, str(tmp_path / "out"))
+    assert "REJECTED (program-output)" in str(first.value) and "args ['0']" in str(first.value)
+    assert "REJECTED (program-output)" in str(second.value) and "-" in str(second.value).split("stdin", 1)[1]
+    assert len(server.requests) == 3
+
+
+def test_a_fuzz_only_bug_needs_the_fuzzer(server: ProtocolServer, tmp_path: Path) -> None:
+    """The negative-number bug passes the model's runs and the project's test alone: without stdin mutations it
+    would be accepted, so the rejection above is the fuzzer's."""
+    from coopt.verify.evidence import Evidence
+    from coopt.verify.program_level.differential import ProgramJudge
+    from coopt.verify.program_level.inputs import ProgramInput
+    from coopt.verify.verdict import Verdict
+
+    link, tu = program(tmp_path / "proj")
+    (tmp_path / "bug.c").write_text(PROG_C[:PROG_C.index("int main")] + NEGATIVE_BUG + "\n")
+    subprocess.run(["clang", "-O2", "-c", str(tmp_path / "bug.c"), "-o", str(tmp_path / "bug.o")], check=True)
+    inputs = [ProgramInput(("3",), b"1 2 3\n", (), "llm"), ProgramInput(("4",), b"7 8 9 10\n", (), "llm")]
+    for fuzz_runs, code in ((0, "accepted"), (24, "rejected")):
+        ctx = ProgramContext(link, str(tmp_path / ("c%d" % fuzz_runs)), fuzz_runs=fuzz_runs)
+        judge = ProgramJudge(ctx, str(tmp_path / ("j%d" % fuzz_runs)))
+        ev = Evidence("prog.c", "bug.c", Verdict.inconclusive("not run"))
+        verdict = judge.judge(tu.object, tu.object, str(tmp_path / "bug.o"), inputs, ev)
+        assert verdict.code.value == code, verdict
+    assert verdict.reproducer is not None and verdict.reproducer.source == "fuzz"
+
+
+def test_without_a_program_level_judge_main_is_not_asked_about(server: ProtocolServer, tmp_path: Path) -> None:
+    with scripted_client(server, tmp_path) as model:
+        agent, tu = main_agent(tmp_path, model, program_level=False)
+        with pytest.raises(ToolError, match="main: the verifier's harness cannot drive it"):
+            agent.propose(tu, str(tmp_path / "out"))
+        assert not agent.has_more(tu)
+    assert server.requests == []
