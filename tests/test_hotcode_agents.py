@@ -175,3 +175,81 @@ def test_without_a_program_level_judge_main_is_not_asked_about(server: ProtocolS
             agent.propose(tu, str(tmp_path / "out"))
         assert not agent.has_more(tu)
     assert server.requests == []
+
+
+# ---- 2. a function too long for the model ---------------------------------------------------------------------
+
+COLD = "".join("    if (n == %d)\n        t += %d;\n" % (k * 1000 + 7, k * 31 + 3) for k in range(40))
+LONG_C = """#include <stddef.h>
+
+int work(const int *a, int n)
+{
+    int s = 0;
+    int t = 1;
+    int unused_here = 5;
+%s    for (int i = 0; i < n; i++) {
+        s += a[i] %% 5;
+    }
+    return s + t + unused_here;
+}
+""" % COLD
+HOT_LINE = LONG_C[:LONG_C.index("s += a[i]")].count("\n") + 1
+REGION_REWRITE = """for (int i = 0; i < n; i++) {
+        int v = a[i];
+        s += v % 5;
+    }"""
+
+
+def long_agent(tmp_path: Path, model: ChatClient, **options: object) -> tuple[SourceLevelAgent, HotTU]:
+    require("clang")
+    where = tmp_path / "long"
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "long.c").write_text(LONG_C)
+    job = CompileJob(str(where), "clang", [], ["-O2"], "long.c", "long.o", [])
+    # The per-line samples a profile with debug info gives (profile/inline.py): nearly all on the loop's body.
+    lines = {HOT_LINE: 950, HOT_LINE - 1: 40, 8: 1}
+    tu = HotTU(job.output_path, job.source_path, 0.99, job, ["work"], {"work": lines})
+    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
+                       Budget(max_evaluations=5), str(tmp_path / "cache"), check=checker(JudgeSettings(300.0)))
+    return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
+
+
+def test_a_long_function_is_sent_as_its_hot_region_and_the_answer_replaces_only_that(server: ProtocolServer,
+                                                                                      tmp_path: Path) -> None:
+    server.script = [answer(REGION_REWRITE), runs({"inputs": []})]
+    with scripted_client(server, tmp_path) as model:
+        # 300 tokens of answer cannot hold the rewritten function (about 400 tokens): only its hot loop is sent.
+        agent, tu = long_agent(tmp_path, model, max_tokens=300, per_proposal=1, samples=1)
+        cand = agent.propose(tu, str(tmp_path / "out"))
+    sent = server.requests[0]["json"]["messages"][1]["content"]
+    assert "REGION START" in sent and "s += a[i] % 5;" in sent
+    assert "int work(const int *a, int n)" in sent and "int s = 0;" in sent  # the head and the declarations used
+    assert "t += 3;" not in sent and "unused_here = 5" not in sent  # neither the cold code nor unused locals
+    assert server.requests[0]["json"]["max_tokens"] <= 300
+    ev = cand.behaviour
+    assert ev is not None and ev.accepted and ev.functions == ["work"]
+    artifact = Path(cand.built.artifact_path).read_text()
+    assert "int v = a[i];" in artifact and artifact.count("t += ") == 40  # the region replaced, the rest intact
+    [proposer] = [c for c in ev.checks if c.name == "proposer"]
+    assert "the rest of work" in proposer.detail and "lines %d-%d" % (HOT_LINE - 1, HOT_LINE + 1) in proposer.detail
+
+
+def test_a_function_whose_answer_was_cut_is_never_sent_whole_again(server: ProtocolServer, tmp_path: Path) -> None:
+    cut = Reply(completion("```c\nint work(const int *a, int n)\n{\n    int s", finish="length", usage=(900, 700)))
+    server.script = [cut, cut]
+    with scripted_client(server, tmp_path) as model:
+        # Room enough for the whole function: the first evaluation sends it, and the answer is cut anyway.
+        agent, tu = long_agent(tmp_path, model, max_tokens=1400, context_tokens=8192, per_proposal=1, samples=4)
+        with pytest.raises(ToolError) as first:
+            agent.propose(tu, str(tmp_path / "out"))
+        assert "sample 0: truncated" in str(first.value) and agent.has_more(tu)
+        # The second evaluation sends the hot region, not the function; its answer is cut too: the function is
+        # left to the compiler tools and no third request is made.
+        with pytest.raises(ToolError) as second:
+            agent.propose(tu, str(tmp_path / "out"))
+        assert not agent.has_more(tu)
+    whole, region = (r["json"]["messages"][1]["content"] for r in server.requests)
+    assert "t += 3;" in whole and "REGION START" not in whole
+    assert "REGION START" in region and "t += 3;" not in region
+    assert "cut at max_tokens even for its hot region; not asked again" in str(second.value)
+    assert len(server.requests) == 2
