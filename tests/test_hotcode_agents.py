@@ -24,11 +24,11 @@ from coopt.agents.compiler.tools import ToolError
 from coopt.agents.levels import AgentContext, HotTU
 from coopt.agents.rewrite.source import SourceLevelAgent, SourceOptions
 from coopt.budget import Budget
+from coopt.hooks.workload import Workload
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.llm.client import ChatClient
 from coopt.verify.behaviour import JudgeSettings, checker
-from coopt.verify.program_level.bench import Workload
 from coopt.verify.program_level.differential import ProgramContext
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 

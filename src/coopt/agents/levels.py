@@ -22,11 +22,11 @@ from typing import Any, Protocol
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
+from coopt.hooks.workload import PLACEHOLDER, Workload
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.verify.behaviour import Check
 from coopt.verify.evidence import Evidence
-from coopt.verify.program_level.bench import PLACEHOLDER, Workload
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
 # options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not

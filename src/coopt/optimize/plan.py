@@ -10,12 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import HotTU
+from coopt.hooks.workload import Workload, WorkloadError, Workloads, from_argv, from_line
 from coopt.journal import log as journal
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects
 from coopt.profile.errors import ProfileError
 from coopt.profile.model import Profile, load
-from coopt.verify.program_level.bench import Workload, WorkloadError, from_argv, from_line
 
 MIN_SHARE = 0.01  # the guide's floor: a TU under 1% of the samples cannot move the program by 1%
 
@@ -126,18 +126,6 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
         why = "; ".join("%s: %s" % (t.name, w) for t, w in result.skipped[:5])
         raise OptimizeError("no hot TU of the profile can be worked on in %s (%s)" % (prog, why))
     return result
-
-
-@dataclass(frozen=True)
-class Workloads:
-    bench: Workload
-    train: Workload
-    tests: list[Workload]
-
-    @property
-    def same(self) -> bool:
-        """PGO trains on exactly the workload it is judged on."""
-        return (self.train.line, self.train.cwd) == (self.bench.line, self.bench.cwd)
 
 
 def workloads(p: Plan, bench: str | None, train: str | None, tests: list[str], cwd: str) -> Workloads:

@@ -40,6 +40,7 @@ from coopt.budget import Budget, BudgetExhausted
 from coopt.cache.hashing import hash_file
 from coopt.cache.publish import PutError, check_original, tu_key
 from coopt.cache.store import Store
+from coopt.hooks.workload import PLACEHOLDER, WorkloadError
 from coopt.journal.relink import RelinkError
 from coopt.optimize import shard as sharding
 from coopt.optimize.attempt import evaluate
@@ -64,7 +65,7 @@ from coopt.optimize.state import (
     runs_dir,
 )
 from coopt.verify.behaviour import JudgeSettings, checker
-from coopt.verify.program_level.bench import PLACEHOLDER, Interrupted, ProgramBench, WorkloadError
+from coopt.verify.program_level.bench import Interrupted, ProgramBench
 from coopt.verify.program_level.differential import ProgramContext
 
 

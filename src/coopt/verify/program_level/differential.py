@@ -21,11 +21,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from coopt.hooks.workload import Workload
 from coopt.journal.relink import LinkRecord, RelinkError
 from coopt.verify import sandbox
 from coopt.verify.evidence import CheckResult, Evidence
 from coopt.verify.program_level import hooks as program
-from coopt.verify.program_level.bench import ProgramBench, ProgramSide, Workload
+from coopt.verify.program_level.bench import ProgramBench, ProgramSide
 from coopt.verify.program_level.inputs import ProgramInput, reads_stdin, safe_name, stdin_mutations
 from coopt.verify.verdict import Reason, Reproducer, Verdict
 
