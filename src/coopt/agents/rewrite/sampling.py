@@ -323,7 +323,10 @@ class SampledLevel:
 
     def prepare(self, tu: HotTU, function: str, region: bool = False) -> Any:
         """The agent's prepared prompt for `function` (a level whose agent can cut a hot region passes `region` and
-        the profile's per-line samples on)."""
+        the profile's per-line samples on); a level that cannot cut one refuses, so nothing is sent whole again."""
+        if region:
+            raise ExtractError("the %s level cannot cut a hot region out of it; left to the compiler tools"
+                               % self.level)
         return self.agent.prepare(tu.job, function)
 
     def _state(self, tu: HotTU, function: str) -> FunctionState:
