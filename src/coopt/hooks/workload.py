@@ -3,10 +3,10 @@
 A workload is a shell line that names the program either as `{program}` or by its path as the user would type it
 (`./lua bench.lua`, `src/lua x.lua`): each whitespace-separated word that resolves to the program is replaced by
 `{program}`, so the same command can run any relinked copy of it (`render`). Where it comes from does not matter:
-`--bench`/`--train`/`--test` lines, the `[hooks]` commands of coopt.toml (`from_command`), or a profile's recorded
-argv (`from_argv`). The optimizer's three (`Workloads`) are resolved from these; verify/program_level runs them,
-contained, on each side through one runner (`hooks.run_line`), and the pipeline's own test and bench hooks go
-through the same runner.
+`--bench`/`--train`/`--test` lines, the `[hooks]` commands of coopt.toml (`coopt nightly` passes their shell lines),
+or a profile's recorded argv (`from_argv`). The optimizer's three (`Workloads`) are resolved from these;
+verify/program_level runs them, contained, on each side through one runner (`hooks.run_line`), and the pipeline's
+own test and bench hooks go through the same runner.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from coopt.config.schema import Command
 
 PLACEHOLDER = "{program}"
 
@@ -82,8 +80,3 @@ def from_line(line: str, cwd: str, program: str, origin: str) -> Workload:
 def from_argv(argv: Sequence[str], cwd: str, program: str, origin: str) -> Workload:
     """A workload from an argv list (a profile's recorded command)."""
     return from_line(" ".join(shlex.quote(a) for a in argv), cwd, program, origin)
-
-
-def from_command(command: Command, cwd: str, program: str, origin: str) -> Workload:
-    """A workload from a configured hook command (coopt.toml's `[hooks]`: a shell line or an argv list)."""
-    return from_line(command.shell_line(), cwd, program, origin)
