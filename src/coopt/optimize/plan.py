@@ -66,6 +66,17 @@ def _newest_compiles(journal_path: str) -> dict[str, CompileJob]:
     return jobs
 
 
+def _rewrite_order(name: str, inlined_into: str | None) -> tuple[str, ...]:
+    """Which functions a hot entry puts on the source agent's list, in order. Code of `name` that clang inlined
+    into `inlined_into` (the profile's `work (inlined into upcase)`) may be slow in either: its loop is `name`'s, the
+    call in a loop is the caller's (a `strlen` re-measured in a loop condition). The caller comes first, as the
+    symbol that ran always did, unless it is `main`: a benchmark's `main` is long and judged only by runs of the
+    whole program, while the function that holds its hot loop is small and the harness drives it."""
+    if not inlined_into:
+        return (name,)
+    return (name, inlined_into) if inlined_into == "main" else (inlined_into, name)
+
+
 def plan(profile_path: str, program: str | None, journal: str | None, max_tus: int) -> Plan:
     """The hot TUs of `profile_path` that the program's journaled link takes in, ranked by share."""
     profile = load_profile(profile_path)
@@ -85,12 +96,11 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
     hot_functions: dict[str, list[str]] = defaultdict(list)
     hot_lines: dict[str, dict[str, dict[int, int]]] = defaultdict(dict)
     # Weights count a TU's own samples plus the library calls it makes (a `strlen` in a loop condition is the
-    # caller's cost to remove); without dwarf/lbr call graphs they are the plain self shares. A function the
-    # profile found inlined into another (`work (inlined into main)`) is listed by its source name: that is the
-    # function to rewrite; its per-line samples say where a long one is hot.
+    # caller's cost to remove); without dwarf/lbr call graphs they are the plain self shares.
     for f in sorted(profile.functions, key=lambda f: (-f.weight, f.name)):
-        if f.name not in hot_functions[f.object]:
-            hot_functions[f.object].append(f.name)
+        for name in _rewrite_order(f.name, f.inlined_into):
+            if name not in hot_functions[f.object]:
+                hot_functions[f.object].append(name)
         lines = hot_lines[f.object].setdefault(f.name, {})
         for n, c in (f.lines or {}).items():
             lines[int(n)] = lines.get(int(n), 0) + c
