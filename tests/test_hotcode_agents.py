@@ -253,3 +253,46 @@ def test_a_function_whose_answer_was_cut_is_never_sent_whole_again(server: Proto
     assert "REGION START" in region and "t += 3;" not in region
     assert "cut at max_tokens even for its hot region; not asked again" in str(second.value)
     assert len(server.requests) == 2
+
+
+FILES_C = r"""#include <stdio.h>
+int main(int argc, char **argv)
+{
+    FILE *in = fopen(argc > 1 ? argv[1] : "in.txt", "r"), *out = fopen("out.txt", "w");
+    int c, n = 0;
+    if (!in || !out)
+        return 1;
+    while ((c = fgetc(in)) != EOF)
+        fputc(c >= 'a' && c <= 'z' ? c - 32 : c, out), n++;
+    printf("%d\n", n);
+    return 0;
+}
+"""
+
+
+def test_the_files_a_program_writes_are_compared(tmp_path: Path) -> None:
+    """A run's input files are written into its directory first; what the program leaves there is output: a
+    candidate that prints the same but writes another out.txt is rejected."""
+    from coopt.verify.evidence import Evidence
+    from coopt.verify.program_level.differential import ProgramJudge
+    from coopt.verify.program_level.inputs import ProgramInput
+    from coopt.verify.verdict import Verdict
+
+    require("clang", "nm")
+    d = tmp_path / "files"
+    d.mkdir()
+    (d / "prog.c").write_text(FILES_C)
+    (d / "same.c").write_text(FILES_C.replace("c - 32", "c ^ 32"))  # the same for lower-case letters
+    (d / "bad.c").write_text(FILES_C.replace("c >= 'a'", "c > 'a'"))  # leaves 'a' alone in the file
+    for name in ("prog", "same", "bad"):
+        subprocess.run(["clang", "-O2", "-c", "%s.c" % name, "-o", "%s.o" % name], cwd=d, check=True)
+    subprocess.run(["clang", "prog.o", "-o", "prog"], cwd=d, check=True)
+    link = LinkRecord(str(d), "clang", ["prog.o", "-o", "prog"], "prog", ["prog.o"])
+    runs = [ProgramInput(("data.txt",), b"", (("data.txt", b"a banana, a cab\n"),), "llm")]
+    verdicts = {}
+    for name in ("same", "bad"):
+        judge = ProgramJudge(ProgramContext(link, str(tmp_path / "c")), str(tmp_path / ("j-" + name)))
+        ev = Evidence("prog.c", name + ".c", Verdict.inconclusive("not run"))
+        verdicts[name] = judge.judge(str(d / "prog.o"), str(d / "prog.o"), str(d / ("%s.o" % name)), runs, ev)
+    assert verdicts["same"].code.value == "accepted", verdicts["same"]
+    assert verdicts["bad"].code.value == "rejected" and "file out.txt differs" in verdicts["bad"].detail
