@@ -15,6 +15,8 @@ if [ -z "$rt" ]; then
     need="$need libclang-rt-${major:+$major-}dev"
 fi
 have llvm-profdata || ls /usr/lib/llvm-*/bin/llvm-profdata >/dev/null 2>&1 || need="$need llvm"
+# `coopt profile` reads inlining records with llvm-symbolizer (binutils' addr2line also does)
+have llvm-symbolizer || have addr2line || case " $need " in *" llvm "*) ;; *) need="$need llvm" ;; esac
 have ld.lld || need="$need lld"
 have perf || need="$need linux-perf"
 have scons || need="$need scons"

@@ -15,10 +15,11 @@ import pytest
 from conftest import Coopt, require
 from coopt.agents.compiler.tools import ToolError, compile_with_flags, target_flags
 from coopt.agents.levels import FLAG_SETS, TARGET_FLAG_SETS, AgentContext, FlagsAgent, HotTU
+from coopt.hooks.workload import from_line
 from coopt.journal import log as journal
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import find_link
-from coopt.verify.program_level.bench import ProgramBench, from_line
+from coopt.verify.program_level.bench import ProgramBench
 from coopt.verify.program_level.hooks import Observation, compare, numbers_close
 
 # ---- float_tolerance ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import Coopt, require
 from coopt.agents.levels import LevelUnavailable, check_levels
+from coopt.hooks.workload import PLACEHOLDER, WorkloadError, from_argv, from_line
 from coopt.journal.relink import RelinkError, find_link, linked_objects, relink
 from coopt.optimize.state import (
     AttemptRecord,
@@ -28,7 +29,6 @@ from coopt.optimize.state import (
 )
 from coopt.report.render import render
 from coopt.verify.evidence import Interval
-from coopt.verify.program_level.bench import PLACEHOLDER, WorkloadError, from_argv, from_line
 
 
 @pytest.fixture

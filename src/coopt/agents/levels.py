@@ -28,12 +28,12 @@ from typing import Protocol
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
+from coopt.hooks.workload import PLACEHOLDER, Workload
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.journal.shared_libs import ProgramRun
 from coopt.verify.behaviour import Check
 from coopt.verify.evidence import Evidence
-from coopt.verify.program_level.bench import PLACEHOLDER, Workload
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
 # options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not
@@ -80,6 +80,7 @@ class HotTU:
     share: float
     job: CompileJob
     functions: list[str] = field(default_factory=list)  # hottest first (what the LLM levels work on)
+    lines: dict[str, dict[int, int]] = field(default_factory=dict)  # function -> per-line self samples (-g only)
     baseline_object: str = ""  # the TU compiled by the real compiler with the user's flags, in this run
 
     @property
@@ -128,6 +129,9 @@ class AgentContext:
     check: Check | None = None
     environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     runner: ProgramRun | None = None  # how the program runs, when through a launcher (journal/shared_libs.py)
+    # `check` can judge `main` and functions the harness cannot call by running the whole program (checker(...,
+    # program=ProgramContext)): the LLM levels may then rewrite them.
+    program_level: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import HotTU
+from coopt.hooks.workload import Workload, WorkloadError, Workloads, from_argv, from_line
 from coopt.journal import log as journal
 from coopt.journal import shared_libs
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord, RelinkError, find_link, linked_objects
 from coopt.profile.errors import ProfileError
 from coopt.profile.model import Profile, load
-from coopt.verify.program_level.bench import Workload, WorkloadError, from_argv, from_line
 
 MIN_SHARE = 0.01  # the guide's floor: a TU under 1% of the samples cannot move the program by 1%
 
@@ -69,6 +69,17 @@ def _newest_compiles(journal_path: str) -> dict[str, CompileJob]:
     return jobs
 
 
+def _rewrite_order(name: str, inlined_into: str | None) -> tuple[str, ...]:
+    """Which functions a hot entry puts on the source agent's list, in order. Code of `name` that clang inlined
+    into `inlined_into` (the profile's `work (inlined into upcase)`) may be slow in either: its loop is `name`'s, the
+    call in a loop is the caller's (a `strlen` re-measured in a loop condition). The caller comes first, as the
+    symbol that ran always did, unless it is `main`: a benchmark's `main` is long and judged only by runs of the
+    whole program, while the function that holds its hot loop is small and the harness drives it."""
+    if not inlined_into:
+        return (name,)
+    return (name, inlined_into) if inlined_into == "main" else (inlined_into, name)
+
+
 def plan(profile_path: str, program: str | None, journal: str | None, max_tus: int) -> Plan:
     """The hot TUs of `profile_path` that the program's journaled link takes in, ranked by share."""
     profile = load_profile(profile_path)
@@ -79,10 +90,16 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
     prog, link, runner = _target(profile, journal_path, program)
     tus: list[HotTU] = []
     hot_functions: dict[str, list[str]] = defaultdict(list)
+    hot_lines: dict[str, dict[str, dict[int, int]]] = defaultdict(dict)
     # Weights count a TU's own samples plus the library calls it makes (a `strlen` in a loop condition is the
     # caller's cost to remove); without dwarf/lbr call graphs they are the plain self shares.
     for f in sorted(profile.functions, key=lambda f: (-f.weight, f.name)):
-        hot_functions[f.object].append(f.name)
+        for name in _rewrite_order(f.name, f.inlined_into):
+            if name not in hot_functions[f.object]:
+                hot_functions[f.object].append(name)
+        lines = hot_lines[f.object].setdefault(f.name, {})
+        for n, c in (f.lines or {}).items():
+            lines[int(n)] = lines.get(int(n), 0) + c
     newest = _newest_compiles(journal_path)
     for entry in sorted(profile.tus, key=lambda t: (-t.weight, t.source, t.object)):
         # The build as the journal has it now is what the next build will look up; the profile's copy of the
@@ -94,7 +111,8 @@ def plan(profile_path: str, program: str | None, journal: str | None, max_tus: i
             except (KeyError, TypeError) as exc:
                 raise OptimizeError("the profile's record of %s is not a journaled compile (%s): re-run "
                                     "`coopt profile`" % (entry.source, exc)) from exc
-        tus.append(HotTU(entry.object, entry.source, entry.weight, job, hot_functions.get(entry.object, [])))
+        tus.append(HotTU(entry.object, entry.source, entry.weight, job, hot_functions.get(entry.object, []),
+                         {k: v for k, v in hot_lines.get(entry.object, {}).items() if v}))
     if not tus:
         raise OptimizeError("the profile %s names no journaled TU: nothing to optimize" % profile_path)
     inside = linked_objects(link, [t.object for t in tus])
@@ -199,18 +217,6 @@ def _workload_program(profile: Profile, library: LinkRecord) -> str:
         raise OptimizeError("the hot TUs are in the shared library %s and the profile does not say which program "
                             "ran it; give --program PATH (a program that loads it)" % library.output_path)
     return path
-
-
-@dataclass(frozen=True)
-class Workloads:
-    bench: Workload
-    train: Workload
-    tests: list[Workload]
-
-    @property
-    def same(self) -> bool:
-        """PGO trains on exactly the workload it is judged on."""
-        return (self.train.line, self.train.cwd) == (self.bench.line, self.bench.cwd)
 
 
 def workloads(p: Plan, bench: str | None, train: str | None, tests: list[str], cwd: str) -> Workloads:

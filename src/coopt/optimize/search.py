@@ -25,6 +25,7 @@ from coopt.optimize.session import Run
 from coopt.optimize.state import AttemptRecord, Outcome
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.program_level.bench import Interrupted
+from coopt.verify.program_level.differential import ProgramContext
 
 
 def estimate(run: Run) -> float:
@@ -62,7 +63,11 @@ def search(run: Run) -> None:
                        os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
                        assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env, runner=run.plan.runner,
                        check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
-                                                   run.opts.fuzz_seconds)))
+                                                   run.opts.fuzz_seconds),
+                                     ProgramContext(run.plan.link, os.path.join(run.work, "program-checks"),
+                                                    tuple(run.loads.tests), run.opts.timeout_s,
+                                                    float_tolerance=run.opts.float_tolerance)),
+                       program_level=True)
     try:
         agents = make_agents(run.opts.levels, run.opts.llm, ctx)
         chooser = _chooser(run, rules, ctx)

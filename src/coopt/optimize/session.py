@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from coopt.budget import Budget
 from coopt.cache.store import Store
+from coopt.hooks.workload import Workloads
 from coopt.optimize.options import OptimizeOptions
-from coopt.optimize.plan import Plan, Workloads
+from coopt.optimize.plan import Plan
 from coopt.optimize.progress import Progress, StopFlag
 from coopt.optimize.state import (
     AttemptRecord,

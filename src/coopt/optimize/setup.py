@@ -12,12 +12,13 @@ import time
 from coopt.agents.compiler.tools import ToolError, compile_with_flags
 from coopt.agents.levels import HotTU
 from coopt.cache.publish import PutError, check_original, tu_key
+from coopt.hooks.workload import PLACEHOLDER, WorkloadError
 from coopt.journal.relink import RelinkError
 from coopt.optimize.lineage import code_digest
 from coopt.optimize.plan import OptimizeError
 from coopt.optimize.session import Run, interval_text
 from coopt.optimize.state import MeasurementRecord
-from coopt.verify.program_level.bench import PLACEHOLDER, Interrupted, ProgramBench, WorkloadError
+from coopt.verify.program_level.bench import Interrupted, ProgramBench
 
 
 def announce(run: Run) -> None:

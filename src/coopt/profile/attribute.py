@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from coopt.profile.errors import ProfileError
-from coopt.profile.model import FunctionEntry, OutsideEntry, Profile, TUEntry, Workload
+from coopt.profile.inline import Inliner, in_source
+from coopt.profile.model import MAX_LINES, FunctionEntry, OutsideEntry, Profile, TUEntry, Workload
 from coopt.profile.script import Frame, Mapping, Sample
 from coopt.profile.symbols import DsoSymbol, DsoTable, Segment, cu_source, dwarfdump_tool, load_segments, load_table
 from coopt.profile.tus import Definition, JournalIndex, nm_tool
@@ -115,6 +116,17 @@ class Attributor:
                     return entry
         return None
 
+    def file_address(self, proc: str, fr: Frame) -> int | None:
+        """The file address (as the binary's symbol table counts) of `fr`, or None when it cannot be told."""
+        if fr.off is None:
+            return None
+        table = self._table(fr.dso)
+        entries = table.by_name.get(fr.sym) if table is not None else None
+        if not entries or table is None:
+            return None
+        entry = entries[0] if len(entries) == 1 else self._entry_at(proc, fr, table, entries)
+        return entry.addr + fr.off if entry is not None else None
+
     def place(self, proc: str, fr: Frame) -> Placed:
         """The TU of the function `fr` ran in, or why it is outside journaled code."""
         dso = fr.dso
@@ -204,6 +216,33 @@ def _unique_objects(defs: list[Definition]) -> list[str]:
     return list(seen)
 
 
+FunctionKey = tuple[str, str, str | None]  # (object, source function, the symbol it was inlined into or None)
+
+
+def _by_source_function(
+    sites: Counter[tuple[str, str, str, int | None]], index: JournalIndex, inliner: Inliner
+) -> tuple[Counter[FunctionKey], dict[FunctionKey, Counter[int]]]:
+    """Self samples per source function and per line: each leaf site goes to the innermost frame of its address
+    that lies in the TU's own source (inline.py); without debug info, to the symbol that ran."""
+    by_dso: dict[str, set[int]] = {}
+    for _, _, dso, addr in sites:
+        if addr is not None:
+            by_dso.setdefault(dso, set()).add(addr)
+    for dso, addrs in by_dso.items():
+        inliner.resolve(dso, addrs)
+    counts: Counter[FunctionKey] = Counter()
+    lines: dict[FunctionKey, Counter[int]] = {}
+    for (obj, sym, dso, addr), n in sites.items():
+        fr = in_source(inliner.frames(dso, addr), index.tus[obj].source) if addr is not None else None
+        if fr is None:
+            counts[(obj, sym, None)] += n
+            continue
+        key = (obj, fr.function, None if fr.function == sym else sym)
+        counts[key] += n
+        lines.setdefault(key, Counter())[fr.line] += n
+    return counts, lines
+
+
 def _choose_event(samples: list[Sample], wanted: str | None) -> str:
     events = Counter(s.event for s in samples)
     if wanted:
@@ -250,13 +289,13 @@ def attribute(
     for s in kept:
         attr.observe(s)
 
-    fn_self: Counter[tuple[str, str]] = Counter()
     fn_children: Counter[tuple[str, str]] = Counter()
     tu_self: Counter[str] = Counter()
     tu_children: Counter[str] = Counter()
     fn_library: Counter[tuple[str, str]] = Counter()
     tu_library: Counter[str] = Counter()
     fn_info: dict[tuple[str, str], tuple[str, str]] = {}  # (object, name) -> (dso, how)
+    sites: Counter[tuple[str, str, str, int | None]] = Counter()  # (object, symbol, dso, file address) of leaves
     out: Counter[tuple[str, str]] = Counter()
     out_syms: dict[tuple[str, str], Counter[str]] = {}
     for s in kept:
@@ -269,7 +308,7 @@ def attribute(
         leaf_key: tuple[str, str] | None = None
         if p.object is not None:
             leaf_key = (p.object, leaf.sym)
-            fn_self[leaf_key] += 1
+            sites[(p.object, leaf.sym, leaf.dso, attr.file_address(s.proc, leaf))] += 1
             tu_self[p.object] += 1
             fn_info.setdefault(leaf_key, (leaf.dso, p.how))
         else:
@@ -295,6 +334,7 @@ def attribute(
             for o in {k[0] for k in callers} - {p.object}:
                 tu_children[o] += 1
 
+    fn_self, fn_lines = _by_source_function(sites, index, Inliner())
     total = len(kept)
     chains = has_chains or bool(call_graph)
 
@@ -318,9 +358,12 @@ def attribute(
             )
         )
     functions = []
-    for key in set(fn_self) | set(fn_children):
-        obj, name = key
-        dso, how = fn_info[key]
+    for key in set(fn_self) | {(o, n, None) for o, n in fn_children}:
+        obj, name, into = key
+        physical = (obj, into or name)
+        dso, how = fn_info[physical]
+        own = into is None  # children and library calls are counted per symbol that ran
+        lines = fn_lines.get(key)
         functions.append(
             FunctionEntry(
                 name=name,
@@ -330,10 +373,12 @@ def attribute(
                 how=how,
                 samples=fn_self[key],
                 share=share(fn_self[key]),
-                children_samples=fn_children[key] if chains else None,
-                children_share=share(fn_children[key]) if chains else None,
-                library_samples=fn_library[key] if credit_library else None,
-                library_share=share(fn_library[key]) if credit_library else None,
+                children_samples=(fn_children[physical] if own else 0) if chains else None,
+                children_share=share(fn_children[physical] if own else 0) if chains else None,
+                library_samples=(fn_library[physical] if own else 0) if credit_library else None,
+                library_share=share(fn_library[physical] if own else 0) if credit_library else None,
+                inlined_into=into,
+                lines={str(n): c for n, c in lines.most_common(MAX_LINES)} if lines else None,
             )
         )
     outside = [

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from coopt.profile.attribute import TOP_OUTSIDE_SYMBOLS
 from coopt.profile.errors import ProfileError
-from coopt.profile.model import FunctionEntry, MergeInput, OutsideEntry, Profile, TUEntry, Workload
+from coopt.profile.model import MAX_LINES, FunctionEntry, MergeInput, OutsideEntry, Profile, TUEntry, Workload
 
 T = TypeVar("T", TUEntry, FunctionEntry, OutsideEntry)
 # Optional share/sample pairs (`children_*`, `library_*`): merged only when every input has them.
@@ -31,6 +31,7 @@ def _merge_entries(
     merged: dict[Hashable, T] = {}
     shares: dict[Hashable, float] = {}
     samples: Counter[Hashable] = Counter()
+    lines: dict[Hashable, Counter[int]] = {}  # per-line samples of functions, summed
     extra: dict[str, dict[Hashable, float]] = {prefix: {} for prefix in OPTIONAL}
     extra_samples: dict[str, Counter[Hashable]] = {prefix: Counter() for prefix in OPTIONAL}
     for profile, weight in inputs:
@@ -39,6 +40,8 @@ def _merge_entries(
             merged[k] = item  # descriptive fields (compile record, dso, how) from the newest input
             shares[k] = shares.get(k, 0.0) + weight * item.share
             samples[k] += item.samples
+            for n, c in (getattr(item, "lines", None) or {}).items():
+                lines.setdefault(k, Counter())[int(n)] += c
             for prefix in OPTIONAL:
                 s = getattr(item, prefix + "_share", None)
                 if s is not None:
@@ -49,6 +52,8 @@ def _merge_entries(
         fields = dict(item.__dict__)
         fields["share"] = round(shares[k] / total_weight, 6)
         fields["samples"] = samples[k]
+        if lines.get(k):
+            fields["lines"] = {str(n): c for n, c in lines[k].most_common(MAX_LINES)}
         for prefix in OPTIONAL:
             if prefix + "_share" in fields:
                 ok = prefix in known
@@ -96,7 +101,8 @@ def merge(inputs: list[tuple[str, Profile]], weights: list[float] | None = None)
         samples=sum(p.samples for p, _ in pairs),
         journaled_samples=sum(p.journaled_samples for p, _ in pairs),
         tus=_merge_entries(pairs, lambda p: p.tus, lambda t: t.object, known, total),
-        functions=_merge_entries(pairs, lambda p: p.functions, lambda f: (f.object, f.name), known, total),
+        functions=_merge_entries(pairs, lambda p: p.functions, lambda f: (f.object, f.name, f.inlined_into), known,
+                                 total),
         outside=outside,
         merged_from=[MergeInput(name, w, p.samples) for (name, p), w in zip(inputs, ws, strict=True)],
     )

@@ -38,6 +38,7 @@ HOW: dict[str, str] = {
     "file-symbol": "several TUs define the name; the binary's STT_FILE symbol before it names the source",
     "name": "the binary was not readable here: matched by name alone",
 }
+MAX_LINES = 200  # per-line samples kept per function (the hottest lines)
 
 
 @dataclass
@@ -77,7 +78,12 @@ class FunctionEntry:
     """One function of a journaled TU. `samples` are self samples (the function was the leaf); `children_*`
     count samples spent in its callees, known only when call graphs were recorded. `library_*` count samples
     in code outside journaled TUs (libc's strlen, another library) that this function called directly: known
-    only with dwarf or lbr call graphs, which name the immediate caller of a library leaf."""
+    only with dwarf or lbr call graphs, which name the immediate caller of a library leaf.
+
+    `inlined_into` names the symbol that ran when the debug info's inlining records place the samples in another
+    source function of the TU (a loop of `work()` inlined into `main`): `name` is then the source function, the
+    one to rewrite. `lines` counts self samples per source line of `name` ("line": samples, the hottest
+    MAX_LINES), known only with debug info."""
 
     name: str
     object: str
@@ -90,6 +96,13 @@ class FunctionEntry:
     children_share: float | None = None
     library_samples: int | None = None
     library_share: float | None = None
+    inlined_into: str | None = None
+    lines: dict[str, int] | None = None
+
+    @property
+    def label(self) -> str:
+        """`work (inlined into main)`, or the plain name."""
+        return "%s (inlined into %s)" % (self.name, self.inlined_into) if self.inlined_into else self.name
 
     @property
     def weight(self) -> float:
@@ -142,7 +155,7 @@ class Profile:
     def sort(self) -> None:
         """Rank TUs, functions and outside entries by share, ties by name, so files are stable."""
         self.tus.sort(key=lambda t: (-t.share, t.source, t.object))
-        self.functions.sort(key=lambda f: (-f.share, f.name, f.object))
+        self.functions.sort(key=lambda f: (-f.share, f.name, f.inlined_into or "", f.object))
         self.outside.sort(key=lambda o: (-o.share, o.dso, o.reason))
 
 

@@ -55,7 +55,7 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
     lines.append(head)
     for t in p.tus[:top]:
         hot = [f for f in by_tu.get(t.object, []) if f.samples][:per_tu]
-        funcs = ", ".join("%s %s" % (f.name, _pct(f.share).strip()) for f in hot)
+        funcs = ", ".join("%s %s" % (f.label, _pct(f.share).strip()) for f in hot)
         child = " " + _pct(t.children_share) if chains else ""
         child += " " + _pct(t.library_share) if lib else ""
         lines.append("%s%s  %-*s  %s" % (_pct(t.share), child, width, _path(t.source, base), funcs))
@@ -68,7 +68,11 @@ def render(p: Profile, top: int = 15, per_tu: int = 3, functions: int = 10, base
         for f in p.functions[:functions]:
             child = " " + _pct(f.children_share) if chains else ""
             child += " " + _pct(f.library_share) if lib else ""
-            lines.append("%s%s  %s  (%s, %s)" % (_pct(f.share), child, f.name, os.path.basename(f.source), f.how))
+            lines.append("%s%s  %s  (%s, %s)" % (_pct(f.share), child, f.label, os.path.basename(f.source), f.how))
+        top_fn = p.functions[0]
+        if top_fn.name == "main" and top_fn.lines is None and top_fn.inlined_into is None:
+            lines.append("  (main has no line records: build with -g, or -gline-tables-only, to see which functions "
+                         "inlined into it hold the samples)")
 
     if p.outside:
         lines += ["", "outside journaled code:"]

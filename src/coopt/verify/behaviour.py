@@ -3,6 +3,11 @@
 An agent asks "does this rewrite of these functions behave like the original?" with a `BehaviourRequest`; the
 run's judge settings (time box, floating-point tolerance, fuzzing) are fixed when the callable is made, so they are
 not copied through the agents, and agents never import the verifier's pipeline.
+
+A request about `main`, or about functions the differential harness cannot call, is judged at the program level when
+the run gave a `ProgramContext` (program_level/differential.py): the pipeline's own checks first (compile, static
+screen, interface, the functions it can drive), then both programs relinked and run on the project's tests, the
+request's `program_inputs` and stdin mutations.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from coopt.verify.evidence import Evidence
+from coopt.verify.program_level.differential import ProgramContext
+from coopt.verify.program_level.inputs import ProgramInput
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,8 @@ class BehaviourRequest:
     clang: str = ""
     link_with: Sequence[str] = ()
     input_sources: Sequence[object] = field(default_factory=tuple)  # verify.inputs.InputSource
+    replaces: str = ""  # the journaled object the candidate replaces in the program (program-level checks)
+    program_inputs: Sequence[ProgramInput] = field(default_factory=tuple)  # runs of the whole program to compare
 
 
 @dataclass(frozen=True)
@@ -39,12 +48,19 @@ class JudgeSettings:
 Check = Callable[[BehaviourRequest], Evidence]
 
 
-def checker(settings: JudgeSettings) -> Check:
-    """The `check` callable for agents: the verifier's evidence on a request, under `settings`."""
+PROGRAM_ONLY = ("main",)  # functions only a run of the whole program can judge
+
+
+def checker(settings: JudgeSettings, program: ProgramContext | None = None) -> Check:
+    """The `check` callable for agents: the verifier's evidence on a request, under `settings`; with `program`,
+    requests the harness cannot decide alone are judged by running the whole program."""
 
     def check(req: BehaviourRequest) -> Evidence:
         from coopt.verify.pipeline import VerifyInputError, VerifyOptions, verify
         from coopt.verify.verdict import Verdict
+
+        if program is not None and req.replaces:
+            return _program_check(req, settings, program)
 
         base = VerifyOptions()
         # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
@@ -59,3 +75,38 @@ def checker(settings: JudgeSettings) -> Check:
             return Evidence(req.original, req.candidate, Verdict.unsupported(str(exc)))
 
     return check
+
+
+def _program_check(req: BehaviourRequest, settings: JudgeSettings, ctx: ProgramContext) -> Evidence:
+    """The pipeline's checks on what it can judge, then, where it could not drive something, the whole program."""
+    import os
+    import shutil
+    import tempfile
+
+    from coopt.verify.pipeline import VerifyInputError, VerifyOptions, plain_object, verify
+    from coopt.verify.program_level.differential import ProgramJudge
+    from coopt.verify.verdict import Code, Verdict
+
+    base = VerifyOptions()
+    options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(req.input_sources)),
+                            total_timeout_s=min(base.total_timeout_s, settings.timeout_s),
+                            input_sources=tuple(req.input_sources), clang=req.clang,  # type: ignore[arg-type]
+                            fp_tolerance=settings.float_tolerance, fuzz_seconds=settings.fuzz_seconds)
+    os.makedirs(ctx.workdir, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="check-", dir=ctx.workdir)
+    try:
+        drivable = [f for f in req.functions if f not in PROGRAM_ONLY]
+        try:
+            ev = verify(req.original, req.candidate, drivable, list(req.cflags), options=options,
+                        workdir=os.path.join(work, "tu"), link_with=list(req.link_with))
+        except VerifyInputError as exc:
+            return Evidence(req.original, req.candidate, Verdict.unsupported(str(exc)))
+        whole = len(drivable) < len(req.functions) or ev.verdict.code is Code.UNSUPPORTED
+        if ev.verdict.code not in (Code.ACCEPTED, Code.UNSUPPORTED) or not whole:
+            return ev
+        tu = os.path.join(work, "tu")
+        judge = ProgramJudge(ctx, os.path.join(work, "program"))
+        ev.verdict = judge.judge(req.replaces, plain_object(tu, "o"), plain_object(tu, "c"), req.program_inputs, ev)
+        return ev
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -187,12 +187,18 @@ def _verify(
     return Verdict.accepted("behaves like the original on %d input runs of %d function(s)" % (n, len(driven)))
 
 
+def plain_object(work: str, side: str) -> str:
+    """Where `verify(..., workdir=work)` leaves side `side`'s ("o" original, "c" candidate) TU compiled with the
+    original's flags, symbols as they are: what a relinked program takes."""
+    return os.path.join(work, "%s-plain.o" % side)
+
+
 def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:
     t = time.monotonic()
     flav = build.PLAIN
     extra = diagnostics.WARNING_FLAGS
     for side, src in (("o", original), ("c", candidate)):
-        obj = os.path.join(run.work, "%s-plain.o" % side)
+        obj = plain_object(run.work, side)
         try:
             diag = build.compile_object(run.tc, src, obj, run.cflags, flav, extra if lang == "c" or side == "o" else ())
         except build.BuildError as exc:

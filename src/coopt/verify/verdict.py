@@ -42,6 +42,7 @@ class Reason(enum.Enum):
     SANITIZER = "sanitizer"  # ASan or UBSan reported the candidate on an input the original handles cleanly
     HANG = "hang"  # the candidate ran past the per-input time limit where the original did not
     TEST_OUTPUT = "test-output"  # the project's test hook gave other output than with the original
+    PROGRAM_OUTPUT = "program-output"  # the whole program differs on a generated run (arguments, stdin, files)
     NOT_FASTER = "not-faster"  # the speed-up's confidence interval lies below min_gain
     # The static screen (before anything runs): the candidate reaches what the original cannot.
     FORBIDDEN_CALL = "forbidden-call"  # an undefined symbol the original never references, not on the allowlist

@@ -132,3 +132,24 @@ def code_blocks(text: str) -> list[tuple[str, str]]:
         if inside:
             body.append(line)
     return blocks
+
+# The program's main: what counts as its behaviour is everything the program prints, returns and writes.
+SOURCE_MAIN = ("This is the program's main function: the rewrite must print, write and return exactly the same for "
+               "every input the program accepts (arguments, standard input, files). Reply with the whole main "
+               "function.\n\n")
+
+# A function too long for one answer: only its hot region goes to the model (region.py).
+SOURCE_REGION = """{includes}{context}The function `{name}` is too long to rewrite whole. This region of it ({where})
+is where its time goes:
+```c
+{head}
+    /* ... */
+{locals}    /* REGION START */
+{region}
+    /* REGION END */
+    /* ... */
+}}
+```
+Make the region faster. It may use the parameters, the declarations shown and everything declared before it;
+what it leaves in every variable and writes to memory must stay the same. Reply with only the rewritten region
+(the statements between REGION START and REGION END, not the whole function) in one ```c block."""

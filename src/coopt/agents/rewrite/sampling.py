@@ -17,7 +17,7 @@ import math
 import os
 import subprocess
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler.tools import Built
@@ -34,12 +34,14 @@ from coopt.agents.levels import (
 )
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
 from coopt.agents.testgen import TestGenAgent
+from coopt.agents.testgen_program import ProgramTestGen
 from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.local_server import LocalModelError
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling
 from coopt.verify.behaviour import BehaviourRequest
 from coopt.verify.evidence import CheckResult, Evidence
+from coopt.verify.program_level.inputs import ProgramInput
 
 
 class CandidateChecker:
@@ -50,13 +52,17 @@ class CandidateChecker:
         self.notes = notes  # the agent's notes: where a TU's rest of the program could not be had
         self._rest: dict[str, list[str]] = {}  # TU object -> what the verifier links with it
 
-    def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = ()) -> Evidence:
+    def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = (),
+               program_inputs: Sequence[ProgramInput] = ()) -> Evidence:
         """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`, through the
-        run's `check` (the judge's settings are in it, not here)."""
+        run's `check` (the judge's settings are in it, not here). With a program-level judge, the request names the
+        object the candidate replaces in the program, and the program runs to compare for what the harness cannot
+        drive."""
         if self.ctx.check is None:
             raise LevelUnavailable("no behaviour check was given to the %s agent (AgentContext.check)" % tu.name)
         return self.ctx.check(BehaviourRequest(tu.job.source_path, artifact, [function], absolute_flags(tu.job),
-                                               clang_for(tu.job), self.rest_of_program(tu), tuple(sources)))
+                                               clang_for(tu.job), self.rest_of_program(tu), tuple(sources),
+                                               tu.object if self.ctx.program_level else "", tuple(program_inputs)))
 
     def rest_of_program(self, tu: HotTU) -> list[str]:
         """The program's other objects and libraries when the TU calls into them (the harness links them), else
@@ -78,9 +84,12 @@ class CandidateChecker:
 
 
 def undrivable(job: CompileJob, function: str) -> str:
-    """Why the verifier could not accept a rewrite of `function` whatever it is ("" when it can): asking the model
-    about such a function would only spend tokens."""
+    """Why the differential harness cannot call `function` ("" when it can): without a program-level judge,
+    asking the model about such a function would only spend tokens."""
     from coopt.verify.signatures import SignatureError, parse
+
+    if function == "main":
+        return "it is the program's main: only a run of the whole program can judge it"
 
     try:
         tu = parse(job.source_path, absolute_flags(job), clang_for(job))
@@ -281,6 +290,10 @@ class FunctionState:
     note: str = ""
     inputs: object | None = None  # the test-generation agent's input source, asked once per function
     asked_inputs: bool = False
+    program: bool = False  # judged by running the whole program (main, or a function the harness cannot call)
+    program_inputs: list[ProgramInput] = field(default_factory=list)  # the test-generation agent's program runs
+    region_tried: bool = False  # asked about its hot region only (a long function, or answers cut at max_tokens)
+    job: CompileJob | None = None  # the code the prompts show: the lineage node's compile
 
 
 class SampledLevel:
@@ -299,6 +312,8 @@ class SampledLevel:
         self.per_proposal, self.samples = per_proposal, samples
         self.max_functions = max_functions
         self.testgen = testgen
+        self.program_testgen = ProgramTestGen(testgen.model, context_tokens=testgen.context_tokens) \
+            if testgen is not None else None
         self.state: dict[tuple[str, int, str], FunctionState] = {}  # (TU object, parent node, function)
         self.notes: list[str] = []
         self.checker = CandidateChecker(ctx, self.notes)
@@ -311,10 +326,20 @@ class SampledLevel:
             self._close = None
 
     def _spent(self) -> int:
-        return int(self.agent.tokens) + (self.testgen.tokens if self.testgen else 0)
+        return int(self.agent.tokens) + (self.testgen.tokens if self.testgen else 0) + (
+            self.program_testgen.tokens if self.program_testgen else 0)
 
     def _functions(self, tu: HotTU) -> list[str]:
         return tu.functions[:self.max_functions]
+
+    def prepare(self, tu: HotTU, job: CompileJob, function: str, region: bool = False) -> Any:
+        """The agent's prepared prompt for `function` as `job` compiles it (the lineage node's code); a level whose
+        agent can cut a hot region passes `region` and the profile's per-line samples on, a level that cannot
+        refuses, so nothing is sent whole again."""
+        if region:
+            raise ExtractError("the %s level cannot cut a hot region out of it; left to the compiler tools"
+                               % self.level)
+        return self.agent.prepare(job, function)
 
     def _state(self, tu: HotTU, function: str, parent: Node | None = None) -> FunctionState:
         key = (tu.object, parent_id(parent), function)
@@ -325,15 +350,32 @@ class SampledLevel:
             if root is not None:  # the test inputs probe the original function: asked once, whatever the node
                 st.inputs, st.asked_inputs = root.inputs, root.asked_inputs
             try:
-                job = start_job(tu, parent)  # the parent's code is what the model rewrites
+                st.job = job = start_job(tu, parent)  # the parent's code is what the model rewrites
                 why = undrivable(job, function)
-                if why:
+                if why and not self.ctx.program_level:
                     raise ExtractError("%s: the verifier's harness cannot drive it (%s); not asked" % (function, why))
-                st.prepared = self.agent.prepare(job, function)
+                st.program = bool(why)
+                st.prepared = self.prepare(tu, job, function)
+                st.region_tried = getattr(st.prepared, "region", None) is not None
             except self.refusals as exc:
                 st.done, st.note = True, str(exc)
                 self.notes.append(st.note)
         return st
+
+    def _truncated(self, tu: HotTU, function: str, st: FunctionState) -> None:
+        """An answer came back cut at max_tokens: the function is never sent whole again. Its hot region is asked
+        about instead, once; when that is cut too, or there is none, the function is left to the compiler tools."""
+        if st.region_tried:
+            st.done, st.note = True, "%s: answers cut at max_tokens even for its hot region; not asked again" % function
+        else:
+            st.region_tried = True
+            try:
+                st.prepared = self.prepare(tu, st.job or tu.job, function, region=True)
+                st.next_sample, st.done = 0, False
+                return
+            except self.refusals as exc:
+                st.done, st.note = True, "%s: answers cut at max_tokens; %s" % (function, exc)
+        self.notes.append(st.note)
 
     def unavailable(self) -> str:
         return ""  # a missing or broken LLM is refused before the run starts (check_levels, make_agent)
@@ -375,9 +417,14 @@ class SampledLevel:
                                       self._spent() - start) from exc
                 if result.candidate is None:
                     story.append("%s %s" % (fn, result.line()))
+                    if result.outcome == "truncated":
+                        self._truncated(tu, fn, st)
+                        if st.note:
+                            story.append(st.note)
                     continue
                 cand = result.candidate
-                ev = self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, fn))
+                ev = self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, fn),
+                                         self._program_inputs(st))
                 if ev.accepted:
                     return self._candidate(cand, ev, self._spent() - start, st)
                 story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
@@ -387,9 +434,22 @@ class SampledLevel:
         raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
             self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent)
 
+    def _program_inputs(self, st: FunctionState) -> list[ProgramInput]:
+        """The test-generation agent's runs of the whole program, asked once, for a function only the program
+        can judge."""
+        if not st.program or self.program_testgen is None or st.asked_inputs:
+            return st.program_inputs
+        st.asked_inputs = True
+        source = getattr(st.prepared, "source", None)
+        if source is not None:
+            st.program_inputs = self.program_testgen.runs_for(source)
+            self.notes.extend(self.program_testgen.notes)
+            self.program_testgen.notes.clear()
+        return st.program_inputs
+
     def _inputs(self, tu: HotTU, st: FunctionState, function: str) -> list[object]:
         """The test-generation agent's inputs for `function`, asked once, about its C source."""
-        if self.testgen is None:
+        if self.testgen is None or st.program:
             return []
         if not st.asked_inputs:
             st.asked_inputs = True
@@ -413,6 +473,9 @@ class SampledLevel:
         count = getattr(st.inputs, "count", None)
         if count is not None:
             detail += "; %d inputs from the test-generation agent" % count
+        if st.program:
+            detail += "; judged by running the whole program (%d runs from the test-generation agent)" % len(
+                st.program_inputs)
         ev.checks.append(CheckResult("proposer", True, detail))
         built = Built(self.level, label, cand.object, cand.recipe, cand.artifact, [])
         return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens)

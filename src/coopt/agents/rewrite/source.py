@@ -9,6 +9,11 @@ One sample is one conversation with the model:
    type stay as they were), new helper functions (kept, made static), anything else (dropped: the model repeating
    a typedef or a prototype would only collide with the original's);
 3. the copy is compiled with the job's own flags; a compile error goes back to the model once (`fixes`).
+A function whose rewrite cannot fit in one answer (or whose answers came back cut at max_tokens) is cut to its hot
+region (region.py: the statement around its hottest lines, from the profile's per-line samples, with the local
+declarations it uses); the answer then replaces the region's bytes only. With no per-line samples, or no region that
+fits, the function is refused (DoesNotFit) and left to the compiler tools. `main` is asked about like any function
+(its prompt says the program's whole output must stay the same): the judge runs the whole program for it.
 A garbage, truncated or timed-out answer costs what the client charged and yields no candidate.
 
 `SourceAgent` makes compiled candidates; `SourceLevelAgent` is the optimizer's level: it has each candidate judged
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 
 from coopt.agents.levels import (
     AgentContext,
+    HotTU,
     LevelAgent,
     LevelUnavailable,
 )
@@ -48,10 +54,13 @@ from coopt.agents.rewrite.prompts import (
     SOURCE_CONTEXT,
     SOURCE_FIX,
     SOURCE_INCLUDES,
+    SOURCE_MAIN,
+    SOURCE_REGION,
     SOURCE_SYSTEM,
     SOURCE_USER,
     code_blocks,
 )
+from coopt.agents.rewrite.region import Region, describe, hot_region
 from coopt.agents.rewrite.sampling import (
     Refusal,
     SampledLevel,
@@ -61,6 +70,7 @@ from coopt.agents.rewrite.sampling import (
 )
 from coopt.agents.testgen import TestGenAgent
 from coopt.journal.job import CompileJob
+from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.types import Answer, Message, Model
 
 PROPOSER = "llm/source"
@@ -97,6 +107,7 @@ class Prepared:
     messages: tuple[Message, ...]
     max_tokens: int
     dropped: list[str] = field(default_factory=list)  # context left out to fit the window
+    region: Region | None = None  # only this part of the function is sent and replaced (a long function)
 
 
 def pick_block(text: str, function: str) -> str | None:
@@ -119,26 +130,73 @@ class SourceAgent(SampleLoop[Prepared]):
 
     # ---- the prompt --------------------------------------------------------------------------------------------
 
-    def prepare(self, job: CompileJob, function: str) -> Prepared:
-        """Extract `function` and build the prompt. ExtractError, or DoesNotFit when it is too large."""
-        fs = extract(job, function, self.clang or clang_for(job))
+    def prepare(self, job: CompileJob, function: str, lines: dict[int, int] | None = None,
+                region: bool = False) -> Prepared:
+        """Extract `function` and build the prompt: the whole function, or with `region` (or when its rewrite
+        cannot fit in one answer) its hot region by the per-line samples `lines`. ExtractError, or DoesNotFit when
+        neither fits."""
+        clang = self.clang or clang_for(job)
+        fs = extract(job, function, clang)
         opts = self.options
+        if region or estimate_tokens(fs.text) + 64 > opts.max_tokens:
+            why = "answers for it were cut at max_tokens" if region else "its rewrite (about %d tokens) cannot " \
+                "fit in one %d-token answer" % (estimate_tokens(fs.text), opts.max_tokens)
+            return self._prepare_region(job, fs, lines or {}, why, clang)
         answer = min(opts.max_tokens, 2 * estimate_tokens(fs.text) + 256)
+        try:
+            messages, dropped = self._fit(fs, lambda ctx: self._messages(fs, ctx), answer)
+        except DoesNotFit as exc:
+            return self._prepare_region(job, fs, lines or {}, str(exc), clang)
+        return Prepared(job, fs, messages, answer, dropped)
+
+    def _fit(self, fs: FunctionSource, build: Callable[[list[ContextItem]], tuple[Message, ...]],
+             answer: int) -> tuple[tuple[Message, ...], list[str]]:
+        """The messages with as much context as fits the window (largest items dropped first)."""
         context = list(fs.context)
         dropped: list[str] = []
         while True:
-            messages = self._messages(fs, context)
+            messages = build(context)
             size = sum(len(m.content) + 16 for m in messages)
-            if estimate_tokens("x" * size) + answer <= opts.context_tokens:
-                break
+            if estimate_tokens("x" * size) + answer <= self.options.context_tokens:
+                return messages, dropped
             if not context:
                 raise DoesNotFit("%s: about %d tokens of prompt and %d of answer do not fit the model's %d-token "
-                                 "context; left to the compiler tools" % (function, estimate_tokens("x" * size),
-                                                                         answer, opts.context_tokens))
+                                 "context" % (fs.name, estimate_tokens("x" * size), answer,
+                                              self.options.context_tokens))
             largest = max(context, key=lambda i: len(i.text))
             context.remove(largest)
             dropped.append("/".join(largest.names) or largest.kind)
-        return Prepared(job, fs, messages, answer, dropped)
+
+    def _prepare_region(self, job: CompileJob, fs: FunctionSource, lines: dict[int, int], why: str,
+                        clang: str) -> Prepared:
+        opts = self.options
+        if not lines:
+            raise DoesNotFit("%s: %s, and the profile has no per-line samples to cut its hot region by (build with "
+                             "-g); left to the compiler tools" % (fs.name, why))
+        # The rewritten region must fit one answer, with room for the model to write a little more than it got.
+        budget = max(0, (opts.max_tokens - 96) * 2 // 3) * CHARS_PER_TOKEN
+        found = hot_region(job, fs, lines, budget, clang)
+        if found is None:
+            raise DoesNotFit("%s: %s, and no statement around its hottest line fits one answer; left to the "
+                             "compiler tools" % (fs.name, why))
+        answer = min(opts.max_tokens, 2 * estimate_tokens(found.text) + 256)
+        try:
+            messages, dropped = self._fit(fs, lambda ctx: self._region_messages(fs, found, ctx), answer)
+        except DoesNotFit as exc:
+            raise DoesNotFit("%s; its hot region does not fit either: left to the compiler tools" % exc) from exc
+        return Prepared(job, fs, messages, answer, ["the rest of %s (%s; sent: %s)" % (
+            fs.name, why, describe(found, fs.path))] + dropped, found)
+
+    @staticmethod
+    def _region_messages(fs: FunctionSource, region: Region, context: list[ContextItem]) -> tuple[Message, ...]:
+        includes = SOURCE_INCLUDES.format(file=os.path.basename(fs.path), lines="\n".join(fs.includes)) \
+            if fs.includes else ""
+        ctx = FunctionSource(fs.name, fs.path, fs.start, fs.end, fs.text, fs.head, fs.static, context)
+        text = ctx.context_text()
+        user = SOURCE_REGION.format(includes=includes, context=SOURCE_CONTEXT.format(text=text) if text else "",
+                                    name=fs.name, where=describe(region, fs.path), head=region.head,
+                                    locals="".join("    %s\n" % d for d in region.locals), region=region.text)
+        return (Message("system", SOURCE_SYSTEM), Message("user", user))
 
     @staticmethod
     def _messages(fs: FunctionSource, context: list[ContextItem]) -> tuple[Message, ...]:
@@ -148,6 +206,8 @@ class SourceAgent(SampleLoop[Prepared]):
         text = ctx.context_text()
         user = SOURCE_USER.format(includes=includes, context=SOURCE_CONTEXT.format(text=text) if text else "",
                                   function=fs.text.strip())
+        if fs.name == "main":
+            user = SOURCE_MAIN + user
         return (Message("system", SOURCE_SYSTEM), Message("user", user))
 
     # ---- one sample: the steps of the shared loop (sampling.SampleLoop) -------------------------------------
@@ -164,6 +224,8 @@ class SourceAgent(SampleLoop[Prepared]):
         block = pick_block(answer.text, prep.source.name)
         if block is None:
             raise Refusal("no-code", "the answer holds no ```c block")
+        if prep.region is not None:
+            return self.splice_region(prep, block)
         try:
             return self.assemble(prep, block, stem)
         except AnswerError as exc:
@@ -186,6 +248,24 @@ class SourceAgent(SampleLoop[Prepared]):
         return SOURCE_FIX.format(errors=errors)
 
     # ---- splicing ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def splice_region(prep: Prepared, block: str) -> tuple[bytes, str]:
+        """The TU with `block` in the region's place; #include lines of the block go before the function."""
+        fs, r = prep.source, prep.region
+        assert r is not None
+        with open(fs.path, "rb") as f:
+            original = f.read()
+        kept = [ln for ln in block.splitlines() if not ln.lstrip().startswith("#include")]
+        includes = "".join(ln.strip() + "\n" for ln in block.splitlines() if ln.lstrip().startswith("#include"))
+        body = "\n".join(kept).strip("\n").encode("utf-8")
+        if body.lstrip().startswith((fs.head + fs.name).strip().encode()) or body.lstrip().startswith(
+                r.head.strip().encode()):
+            raise Refusal("not-defined", "the answer rewrote the whole function, not the region")
+        tu = original[:fs.start] + includes.encode() + original[fs.start:r.begin] + body + original[r.end:]
+        function = (original[fs.start:r.begin] + body + original[r.end:fs.end]).decode("utf-8", "replace")
+        return tu, function
+
 
     def assemble(self, prep: Prepared, block: str, stem: str) -> tuple[bytes, str]:
         """The TU with `block`'s version of the function (and its new helpers) in the function's place.
@@ -293,6 +373,12 @@ class SourceLevelAgent(SampledLevel):
         os.makedirs(agent.workdir, exist_ok=True)
         tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
         super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
+
+    def prepare(self, tu: HotTU, job: CompileJob, function: str, region: bool = False) -> Prepared:
+        """The source agent's prompt, cut to the hot region by the profile's per-line samples when needed (the
+        samples' line numbers are the journaled source's: a rewritten node's code gets none)."""
+        agent: SourceAgent = self.agent
+        return agent.prepare(job, function, tu.lines.get(function) if job is tu.job else None, region)
 
 
 def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:

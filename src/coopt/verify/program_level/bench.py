@@ -1,9 +1,9 @@
 """Judging a candidate by the whole program: relink it, run the test commands, time the bench command A/B.
 
-Workload commands are shell lines that name the program either as `{program}` or by its path as the user would
-type it (`./lua bench.lua`, `src/lua x.lua`): each whitespace-separated word that resolves to the program is
-replaced. Each side (the baseline, a candidate, the final program) is a relinked copy of the program in its own
-directory, so both sides of a comparison are built and started the same way.
+Workloads are the project's commands that run the program (coopt.hooks.workload: a shell line with `{program}`),
+run on each side through the one sandboxed runner of project commands (program_level/hooks.py `run_line`). Each
+side (the baseline, a candidate, the final program) is a relinked copy of the program in its own directory, so both
+sides of a comparison are built and started the same way.
 
 Timing uses the verifier's statistics (`verify.perfstats`): interleaved pairs, order flipped every round, speed-up
 = ratio of medians with a percentile-bootstrap interval. What is timed is either the CPU time of the bench command
@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-import shlex
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from coopt.budget import BudgetExhausted
+from coopt.hooks.workload import Workload, WorkloadError
 from coopt.journal.relink import LinkRecord, relink
 from coopt.journal.shared_libs import ProgramRun
 from coopt.journal.shared_libs import side as launched_side
@@ -32,58 +30,11 @@ from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed
 from coopt.verify.program_level import hooks as program
 
-PLACEHOLDER = "{program}"
 MEASURES = ("cpu", "wall")
-
-
-class WorkloadError(Exception):
-    """A workload command cannot be used (it does not run the program, or fails on the baseline)."""
 
 
 class Interrupted(Exception):
     """The user asked the run to stop (Ctrl-C); what was verified so far is kept."""
-
-
-@dataclass(frozen=True)
-class Workload:
-    """A shell line with `{program}` for the program, run in `cwd`."""
-
-    line: str
-    cwd: str
-    origin: str
-
-    def render(self, program_path: str) -> str:
-        return self.line.replace(PLACEHOLDER, shlex.quote(program_path))
-
-
-def _names_program(word: str, cwd: str, program: str) -> bool:
-    try:
-        text = shlex.split(word)
-    except ValueError:
-        return False
-    if len(text) != 1 or not text[0]:
-        return False
-    name = text[0]
-    path = os.path.join(cwd, name) if "/" in name else shutil.which(name) or ""
-    return bool(path) and os.path.realpath(path) == os.path.realpath(program)
-
-
-def from_line(line: str, cwd: str, program: str, origin: str) -> Workload:
-    """A workload from a shell line; WorkloadError when it names the program neither by path nor as {program}."""
-    parts = re.split(r"(\s+)", line)
-    out = [PLACEHOLDER if p.strip() and _names_program(p, cwd, program) else p for p in parts]
-    text = "".join(out)
-    if PLACEHOLDER not in text:
-        raise WorkloadError(
-            "the %s command %r does not run %s: name the program by its path (e.g. ./%s) or as {program}"
-            % (origin, line, program, os.path.basename(program))
-        )
-    return Workload(text, os.path.abspath(cwd), origin)
-
-
-def from_argv(argv: Sequence[str], cwd: str, program: str, origin: str) -> Workload:
-    """A workload from an argv list (a profile's recorded command)."""
-    return from_line(" ".join(shlex.quote(a) for a in argv), cwd, program, origin)
 
 
 @dataclass(frozen=True)
@@ -161,9 +112,6 @@ class ProgramBench:
         """The one place a workload may write (the project directory it runs in is read-only)."""
         return os.path.join(side.directory, "scratch")
 
-    def _run(self, side: ProgramSide, w: Workload) -> sandbox.Result:
-        return sandbox.run([w.render(side.program)], self._scratch(side), self._limits(), self._env(side),
-                           shell=True, cwd=w.cwd, readonly=side.visible(w.cwd))
 
     def _checkpoint(self) -> None:
         if self.should_stop():
@@ -174,8 +122,8 @@ class ProgramBench:
 
     def observe(self, side: ProgramSide, w: Workload) -> program.Observation:
         self._checkpoint()
-        res = self._run(side, w)
-        return program.Observation(res.returncode, res.stdout, (), res.timed_out, sandbox.stderr_with_notes(res))
+        return program.run_line(w.render(side.program), self._scratch(side), self._limits(), self._env(side),
+                                cwd=w.cwd, readonly=side.visible(w.cwd))
 
     def record_baseline(self, base: ProgramSide) -> None:
         """Run every test on the baseline twice: its output is what candidates must reproduce, so it must be

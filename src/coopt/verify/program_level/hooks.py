@@ -64,19 +64,28 @@ def side_env(side: Side, cflags: Sequence[str]) -> dict[str, str]:
     )
 
 
-def observe(
-    cmd: str, side: Side, cflags: Sequence[str], compare_files: Sequence[str], limits: sandbox.Limits
-) -> Observation:
-    res = sandbox.run([cmd], side.directory, limits, side_env(side, cflags), shell=True, readonly=side.readonly)
+def run_line(line: str, scratch: str, limits: sandbox.Limits, env: dict[str, str], cwd: str | None = None,
+             readonly: Sequence[str] = (), compare_files: Sequence[str] = ()) -> Observation:
+    """The one way a project command line (a test, a bench, a workload of the program) runs on one side:
+    contained by the sandbox, writing only in `scratch`; `compare_files` are read back from `scratch`."""
+    res = sandbox.run([line], scratch, limits, env, shell=True, cwd=cwd, readonly=list(readonly))
     files: list[tuple[str, bytes | None]] = []
     for name in compare_files:
-        path = os.path.join(side.directory, name)
+        path = os.path.join(scratch, name)
         try:
             with open(path, "rb") as f:
                 files.append((name, f.read()))
         except OSError:
             files.append((name, None))
     return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, sandbox.stderr_with_notes(res))
+
+
+def observe(
+    cmd: str, side: Side, cflags: Sequence[str], compare_files: Sequence[str], limits: sandbox.Limits
+) -> Observation:
+    """The hook `cmd` on one TU's side (its directory the scratch and working directory)."""
+    return run_line(cmd, side.directory, limits, side_env(side, cflags), readonly=side.readonly,
+                    compare_files=compare_files)
 
 
 # A number in program output, as printf writes them: integers, fixed and exponent forms, inf and nan.

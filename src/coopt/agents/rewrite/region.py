@@ -1,0 +1,124 @@
+"""The hot region of a function too long for the model: the statement that holds its hottest lines.
+
+A long function (a benchmark's `main` with all its work in loops) cannot be sent whole: the prompt may fit, but
+the rewritten function would not fit in one answer, and every sample would be cut at max_tokens. So the model gets
+the part that matters: the profile's per-line samples (profile/inline.py) say where the time goes, and clang's
+AST says which statements hold that line. The region is the largest loop, `if`, `switch` or block around the
+hottest line whose text fits the answer allowance, never the whole body; it comes with the function's head (its
+parameters) and the local declarations the region uses. The answer replaces exactly the region's bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from coopt.agents.rewrite.context import FunctionSource, Node, ast, body_of, identifiers, top_level
+from coopt.journal.job import CompileJob
+
+STATEMENTS = ("ForStmt", "WhileStmt", "DoStmt", "IfStmt", "SwitchStmt", "CompoundStmt")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A statement of the function: its byte range in the TU's source, its lines, the samples it holds."""
+
+    begin: int
+    end: int
+    text: str
+    first_line: int
+    last_line: int
+    samples: int
+    total: int  # the function's samples with a line
+    head: str  # the function up to its body's opening brace
+    locals: list[str] = field(default_factory=list)  # declarations of the function the region uses, as spelled
+
+    def share(self) -> float:
+        return self.samples / self.total if self.total else 0.0
+
+
+def _offset(loc: object) -> int | None:
+    if not isinstance(loc, dict):
+        return None
+    if "expansionLoc" in loc:
+        return None  # made by a macro: not a range of the source to replace
+    off = loc.get("offset")
+    return off if isinstance(off, int) else None
+
+
+def _span(node: Node) -> tuple[int, int] | None:
+    rng = node.get("range") or {}
+    b, e = _offset(rng.get("begin")), _offset(rng.get("end"))
+    if b is None or e is None:
+        return None
+    return b, e + int(rng["end"].get("tokLen", 1))
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    for child in node.get("inner", ()) or ():
+        if isinstance(child, dict):
+            yield child
+            yield from _walk(child)
+
+
+def _line(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def hot_region(job: CompileJob, fs: FunctionSource, lines: dict[int, int], max_chars: int, clang: str
+               ) -> Region | None:
+    """The region of `fs` to send, or None when no statement around its hottest line fits `max_chars`."""
+    with open(fs.path, "rb") as f:
+        data = f.read()
+    first, last = _line(data, fs.start), _line(data, fs.end)
+    inside = {ln: n for ln, n in lines.items() if first <= ln <= last and n > 0}
+    if not inside:
+        return None
+    hottest = max(sorted(inside), key=lambda ln: inside[ln])
+    root = ast(job, job.source, clang)
+    decl = next((d for d in top_level(root) if d.node.get("kind") == "FunctionDecl" and d.node.get("name") == fs.name
+                 and job.abspath(d.file) == fs.path and body_of(d.node) is not None), None)
+    if decl is None:
+        return None
+    body = body_of(decl.node)
+    assert body is not None
+    body_span = _span(body)
+    if body_span is None:
+        return None
+    best: tuple[int, int] | None = None
+    declared: list[tuple[int, int, set[str]]] = []
+    for node in _walk(body):
+        span = _span(node)
+        if span is None:
+            continue
+        if node.get("kind") == "DeclStmt":
+            names = {c.get("name", "") for c in node.get("inner", ()) if c.get("kind") == "VarDecl"}
+            declared.append((span[0], span[1], names))
+            continue
+        if node.get("kind") not in STATEMENTS or span == body_span:
+            continue
+        if not _line(data, span[0]) <= hottest <= _line(data, span[1]) or span[1] - span[0] > max_chars:
+            continue
+        if best is None or span[1] - span[0] > best[1] - best[0]:
+            best = span
+    if best is None:
+        return None
+    b, e = best
+    text = data[b:e].decode("utf-8", "replace")
+    lo, hi = _line(data, b), _line(data, e)
+    used = identifiers(text, clang)
+    local_decls = []
+    for db, de, names in declared:
+        if de <= b and names & used:
+            end = de + 1 if data[de:de + 1] == b";" else de
+            local_decls.append(data[db:end].decode("utf-8", "replace").strip())
+    head = data[fs.start:body_span[0]].decode("utf-8", "replace").rstrip()
+    return Region(b, e, text, lo, hi, sum(n for ln, n in inside.items() if lo <= ln <= hi), sum(inside.values()),
+                  head, list(dict.fromkeys(local_decls)))
+
+
+def describe(region: Region, path: str) -> str:
+    """`lines 12-30 of prog.c, 93% of the function's samples`."""
+    return "lines %d-%d of %s, %.0f%% of the function's samples" % (
+        region.first_line, region.last_line, os.path.basename(path), 100 * region.share())
