@@ -101,21 +101,25 @@ def _check_evidence(meta: dict) -> None:
 
 def test_nothing_that_clears_min_gain_stores_nothing_and_says_so(lua: LuaProject, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = lua.run_optimize("--budget", "2", "--pairs", "3", "--levels", "flags", "--min-gain", "50",
+    # 1.2x for the whole program: within reach of the hottest TU's share (the guide spends nothing on a TU that
+    # could not reach it), far beyond what flags do on Lua (a few percent at most).
+    proc = lua.run_optimize("--budget", "2", "--pairs", "3", "--levels", "flags", "--min-gain", "1.2",
                             "--run-dir", str(run_dir), cache=tmp_path / "cache")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "no variant stored" in proc.stdout and "min_gain 50" in proc.stdout
+    assert "no variant stored" in proc.stdout and "min_gain 1.20" in proc.stdout
     assert "\x1b" not in proc.stdout and "\r" not in proc.stdout  # not a terminal: plain lines only
     state = _state(run_dir)
     assert state["status"] == "budget-spent" and state["spent"]["evaluations"] == 2
-    assert len(state["attempts"]) == 2 and all(a["level"] == "flags" for a in state["attempts"])
+    # A flag set that builds the same code as the baseline or an earlier one is a duplicate and costs nothing.
+    assert len([a for a in state["attempts"] if a["verdict"] != "duplicate"]) == 2
+    assert all(a["level"] == "flags" for a in state["attempts"])
     assert all(a["verdict"] in ("rejected", "inconclusive", "duplicate") for a in state["attempts"])
     assert state["kept"] == {} and state["final"] is None
     assert Store(str(tmp_path / "cache")).entries() == []
     env = dict(lua.coopt.env, COOPT_CACHE_DIR=str(tmp_path / "cache"))
     report = subprocess.run([str(lua.coopt.bin / "coopt"), "report"], env=env, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
-    assert "Nothing was stored" in report.stdout and "flags x2" in report.stdout
+    assert "Nothing was stored" in report.stdout and "flags x%d" % len(state["attempts"]) in report.stdout
 
 
 def test_a_time_budget_spent_in_the_set_up_evaluates_nothing(lua: LuaProject, tmp_path: Path) -> None:
