@@ -91,22 +91,33 @@ class Candidate:
     tokens: int = 0  # LLM tokens spent on this proposal (already charged to the budget by the agent)
 
 
+@dataclass(frozen=True)
+class AgentSettings:
+    """The run's settings every agent reads, built once by the optimizer (not copied field by field)."""
+
+    timeout_s: float = 900.0  # the longest one tool run (a PGO training run) may take
+    budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
+    cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
+    assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
+    environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
+    log_dir: str = ""  # where the LLM agents write their conversations (the run directory's); "" for nowhere
+    tool_calls: int = 3  # compiler-tool calls a model may make per answer before it must write code
+    tool_output_tokens: int = 600  # the most one tool result may put into the conversation
+
+
 @dataclass
 class AgentContext:
-    """What agents may use: the program's link, every hot TU, the training workload, a scratch directory."""
+    """What agents may use: the program's link, every hot TU, the training workload, a scratch directory, the
+    run's settings, and the behaviour check."""
 
     link: LinkRecord
     hot: list[HotTU]
     train: Workload
     same_workload: bool
     workdir: str
-    timeout_s: float = 900.0
-    budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
-    cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
-    assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
+    settings: AgentSettings = field(default_factory=AgentSettings)
     # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
     check: Check | None = None
-    environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
 
 
 class JudgedAttempt(Protocol):
@@ -155,7 +166,7 @@ class FlagsAgent:
 
     def flag_sets(self) -> tuple[tuple[str, ...], ...]:
         """The sets this run may try: FLAG_SETS, plus TARGET_FLAG_SETS when a target CPU may be assumed."""
-        return FLAG_SETS + TARGET_FLAG_SETS if self.ctx.assume_cpu else FLAG_SETS
+        return FLAG_SETS + TARGET_FLAG_SETS if self.ctx.settings.assume_cpu else FLAG_SETS
 
     def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
         own = set(tu.job.key_args)
@@ -177,7 +188,7 @@ class FlagsAgent:
         done = self.tried.setdefault(tu.object, set())
         done.add(tuple(flags))
         out = os.path.join(out_dir, "%s-flags%d.o" % (_file_stem(tu), len(done)))
-        built = compile_with_flags(tu.job, flags, out, assume_cpu=self.ctx.assume_cpu)
+        built = compile_with_flags(tu.job, flags, out, assume_cpu=self.ctx.settings.assume_cpu)
         return Candidate(Built("flags", built.label, built.object_path, built.recipe, tu.job.source_path, flags),
                          self.proposer)
 
@@ -229,7 +240,8 @@ class PgoAgent:
             cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
             try:
                 self.profile = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
-                                         os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s)
+                                         os.path.join(self.ctx.workdir, "pgo-train"),
+                                         timeout=self.ctx.settings.timeout_s)
             except ToolError as exc:
                 self.error = str(exc)
                 raise

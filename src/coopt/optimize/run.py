@@ -29,6 +29,7 @@ import weakref
 from coopt.agents.compiler.tools import ToolError, compile_with_flags
 from coopt.agents.levels import (
     AgentContext,
+    AgentSettings,
     HotTU,
     LevelAgent,
     LevelUnavailable,
@@ -289,9 +290,10 @@ def _loop(run: Run) -> None:
     hot = {t.object: t for t in run.plan.hot}
     rules = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0)
     assert run.bench is not None and run.base is not None
+    settings = AgentSettings(run.opts.timeout_s, run.budget, run.opts.cache_dir, run.opts.assume_cpu,
+                             run.opts.llm_env, log_dir=os.path.join(run.run_dir, "conversations"))
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
-                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
-                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env,
+                       os.path.join(run.work, "agents"), settings,
                        check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
                                                    run.opts.fuzz_seconds)))
     try:
