@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.feedback import Feedback
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.verify.behaviour import Check
-from coopt.verify.evidence import Evidence
+from coopt.verify.evidence import Evidence, Interval
 from coopt.verify.program_level.bench import PLACEHOLDER, Workload
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
@@ -89,6 +90,7 @@ class Candidate:
     behaviour: Evidence | None = None
     training: dict[str, Any] | None = None
     tokens: int = 0  # LLM tokens spent on this proposal (already charged to the budget by the agent)
+    micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,11 @@ class LevelAgent(Protocol):
         """Build the next candidate for `tu` in `out_dir`; ToolError when building it fails."""
         ...
 
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """What the judge said of the last proposal for `tu` (agents/feedback.py); an LLM level continues that
+        function's conversation with it, the compiler levels have nothing to learn."""
+        ...
+
 
 def _file_stem(tu: HotTU) -> str:
     return os.path.splitext(tu.name)[0]
@@ -182,6 +189,9 @@ class FlagsAgent:
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: `attempt` (an AttemptRecord of the earlier run) was judged; do not propose it again."""
         self.tried.setdefault(tu.object, set()).add(tuple(attempt.flags))
+
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """The flag sets are a fixed table: nothing to learn."""
 
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
         flags = list(self._pending(tu)[0])
@@ -255,6 +265,9 @@ class PgoAgent:
         labels = [" ".join(["pgo", *v]) for v in self._pending(tu)]
         if labels and labels[0] == attempt.label:
             self.cursor[tu.object] = self.cursor.get(tu.object, 0) + 1
+
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """The PGO variants are a fixed table: nothing to learn."""
 
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
         profile = self._train()

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from coopt.agents.compiler.tools import ToolError
+from coopt.agents.feedback import Feedback, Kind
 from coopt.agents.levels import (
     Candidate,
     HotTU,
@@ -50,6 +51,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
         cand = agent.propose(tu, out_dir)
         rec.label, rec.flags, rec.training = cand.built.label, list(cand.built.extra_flags), cand.training
         rec.tokens = cand.tokens
+        rec.micro = cand.micro
         _judge(run, tu, cand, rec)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)
@@ -63,9 +65,28 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent) -> AttemptRecord:
     except RelinkError as exc:
         rec.verdict, rec.detail = Outcome.FAILED, "relink: %s" % exc
     rec.seconds = round(time.monotonic() - start, 2)
+    if rec.verdict != Outcome.INTERRUPTED:
+        agent.learn(tu, feedback(rec, run.opts.min_gain))
     if run.stop.requested and rec.verdict != Outcome.ACCEPTED:
         rec.verdict = Outcome.INTERRUPTED if rec.verdict == Outcome.FAILED else rec.verdict
     return rec
+
+
+def feedback(rec: AttemptRecord, min_gain: float) -> Feedback:
+    """What the agent learns of its judged attempt: the measured speed-up, the check that rejected it, or that
+    its proposal came to nothing."""
+    if rec.interval is not None:
+        return Feedback(Kind.TIMED, rec.label, "benchmark", rec.detail, speedup=rec.interval, micro=rec.micro,
+                        min_gain=min_gain)
+    if rec.verdict == Outcome.FAILED:
+        return Feedback(Kind.NO_CANDIDATE, rec.label, detail=rec.detail)
+    check = "project test" if rec.detail.startswith("test:") else "duplicate check" \
+        if rec.verdict == Outcome.DUPLICATE else "judge"
+    detail = rec.detail
+    if rec.verdict == Outcome.DUPLICATE:
+        detail = "it compiles to the same object as the original or an earlier version: the compiler already " \
+            "did what it does"
+    return Feedback(Kind.REJECTED, rec.label, check, detail, micro=rec.micro)
 
 
 def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord) -> None:

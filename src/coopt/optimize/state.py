@@ -87,6 +87,7 @@ class AttemptRecord:
     remeasured: Interval | None = None  # the first, inconclusive measurement when the attempt was timed again
     kept: bool = False  # stored in the cache as the TU's best (a later, better one may replace it)
     entry_key: str = ""
+    micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
 
 
 @dataclass
@@ -240,6 +241,7 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
             rec: AttemptRecord = _build(AttemptRecord, a, "attempts[%d]" % i)
             rec.interval = _interval(rec.interval, "attempts[%d].interval" % i)
             rec.remeasured = _interval(rec.remeasured, "attempts[%d].remeasured" % i)
+            rec.micro = _interval(rec.micro, "attempts[%d].micro" % i)
             rec.verdict = Outcome(rec.verdict)  # ValueError (a damaged state) for a name outside the set
             attempts.append(rec)
         parts["attempts"] = attempts
