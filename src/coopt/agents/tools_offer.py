@@ -71,10 +71,6 @@ class ToolFailed(Exception):
     """A tool call that cannot be run as asked; the message goes back to the model."""
 
 
-# Runs a rewrite of `function` in `job` on the speed inputs: (C code) -> one short report. Given by the level.
-Bench = Callable[[str], str]
-
-
 @dataclass
 class ToolOffer:
     """The tools one level offers, how (`native` or `text`), and the bounds on their use."""
@@ -85,7 +81,8 @@ class ToolOffer:
     output_tokens: int = 600
     cache_dir: str = ""  # results kept here (the transcript cache's tools/), "" for no cache
     workdir: str = ""
-    bench: Callable[[CompileJob, str, str], str] | None = None  # (job, function, code) -> report
+    # (job, function, the TU with the model's version spliced in) -> report: the level's micro-benchmark
+    bench: Callable[[CompileJob, str, str], str] | None = None
 
     @property
     def names(self) -> frozenset[str]:
@@ -175,7 +172,7 @@ class ToolOffer:
             if call.name == "micro_benchmark" and self.bench is not None:
                 if not code:
                     raise ToolFailed("give your version of the function as `code`")
-                return self.bench(job, function, code)
+                return self.bench(job, function, source)
         raise ToolFailed("%s is not a tool offered here" % call.name)
 
     def _source(self, job: CompileJob, function: str, code: str, d: str) -> str:

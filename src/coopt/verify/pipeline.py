@@ -23,7 +23,7 @@ from coopt.verify.differential import build, diffrun
 from coopt.verify.differential.sides import Run as _Run
 from coopt.verify.differential.sides import Stop as _Stop
 from coopt.verify.differential.sides import VerifyInputError, build_harness, first_error, micro_benchmark
-from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun
+from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.options import VerifyOptions
 from coopt.verify.program_level import hooks as program
 from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
@@ -116,7 +116,8 @@ def _verify(
     for name in driven:
         sig = orig_tu.functions[name]
         p = inputs.plan(sig)
-        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(mined), *opts.input_sources]
+        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(mined), *opts.input_sources,
+                                             *opts.speed_sources]
         seed = opts.seed or zlib.crc32(name.encode())
         generated[name] = inputs.merged(sources, sig, p, opts.max_inputs, seed)
 
@@ -183,8 +184,23 @@ def _verify(
         if code is Code.REJECTED:
             return Verdict.rejected(Reason.NOT_FASTER, text)
         return Verdict.inconclusive("behaves like the original, speed-up not shown: " + text)
+    if opts.speed_sources and driven:
+        run.ev.micro = _speed(run, driven, generated, valid)
     n = sum(fi.compared for fi in run.ev.inputs)
     return Verdict.accepted("behaves like the original on %d input runs of %d function(s)" % (n, len(driven)))
+
+
+def _speed(
+    run: _Run, driven: list[str], generated: dict[str, list[inputs.GeneratedInput]], valid: dict[str, list[bytes]]
+) -> Interval | None:
+    """The micro-benchmark on the speed sources' inputs that both sides ran alike (None when none did)."""
+    names = {s.name for s in run.options.speed_sources}
+    speed = {gi.blob for name in driven for gi in generated.get(name, []) if gi.source in names}
+    chosen = {name: [b for b in valid.get(name, []) if b in speed] for name in driven}
+    if not any(chosen.values()):
+        run.check("performance", True, "not run: no speed input ran alike on both sides", time.monotonic())
+        return None
+    return micro_benchmark(run, driven, chosen)
 
 
 def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:

@@ -26,8 +26,8 @@ from coopt.agents.compiler.tools import Built
 from coopt.agents.feedback import Feedback, Kind
 from coopt.agents.levels import AgentContext, Candidate, HotTU, JudgedAttempt, LevelUnavailable, NoCandidate
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
-from coopt.agents.testgen import TestGenAgent
-from coopt.agents.tools_offer import INFO_TOOLS, ToolOffer
+from coopt.agents.testgen import LLMInputSource, TestGenAgent
+from coopt.agents.tools_offer import INFO_TOOLS, MICRO_BENCHMARK, ToolOffer
 from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.local_server import LocalModelError
@@ -46,11 +46,14 @@ class CandidateChecker:
 
     def verify(self, tu: HotTU, function: str, artifact: str, sources: Sequence[object] = ()) -> Evidence:
         """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`, through the
-        run's `check` (the judge's settings are in it, not here)."""
+        run's `check` (the judge's settings are in it, not here). A source with speed inputs (the test-generation
+        agent's) also has the sides timed on them: the evidence's `micro`."""
         if self.ctx.check is None:
             raise LevelUnavailable("no behaviour check was given to the %s agent (AgentContext.check)" % tu.name)
+        speed = [s.speed_source() for s in sources if isinstance(s, LLMInputSource)]
         return self.ctx.check(BehaviourRequest(tu.job.source_path, artifact, [function], absolute_flags(tu.job),
-                                               clang_for(tu.job), self.rest_of_program(tu), tuple(sources)))
+                                               clang_for(tu.job), self.rest_of_program(tu), tuple(sources),
+                                               tuple(s for s in speed if s is not None)))
 
     def rest_of_program(self, tu: HotTU) -> list[str]:
         """The program's other objects and libraries when the TU calls into them (the harness links them), else
@@ -357,8 +360,24 @@ class SampledLevel:
         agent.log = self._log
         if getattr(agent, "offer", None) is None and tools != "none":
             cache = os.path.join(settings.cache_dir, "llm", "tools") if settings.cache_dir else ""
-            agent.offer = ToolOffer(INFO_TOOLS, tools, settings.tool_calls, settings.tool_output_tokens, cache,
-                                    agent.workdir)
+            bench = self.level == "source" and testgen is not None and ctx.check is not None
+            agent.offer = ToolOffer(INFO_TOOLS + ((MICRO_BENCHMARK,) if bench else ()), tools, settings.tool_calls,
+                                    settings.tool_output_tokens, cache, agent.workdir,
+                                    self._bench if bench else None)
+
+    def _bench(self, job: CompileJob, function: str, path: str) -> str:
+        """The micro_benchmark tool: the model's version (spliced into the TU at `path`) checked against the
+        original, and timed on the test-generation agent's speed inputs, through the run's sandboxed verifier."""
+        tu = next((t for t in self.ctx.hot if t.job.source_path == job.source_path), None)
+        if tu is None:
+            return "error: %s is not a hot file of this run" % os.path.basename(job.source_path)
+        ev = self.checker.verify(tu, function, path, self._inputs(tu, self._state(tu, function), function))
+        if not ev.accepted:
+            return Feedback.from_evidence(ev, "this version").text().rsplit("\n", 1)[0]
+        if ev.micro is None:
+            return "behaves like the original; there were no speed inputs to time it on"
+        return "behaves like the original; on the speed inputs it ran %.3fx as fast as the original (%.3f to %.3f)" \
+            % (ev.micro.ratio, ev.micro.low, ev.micro.high)
 
     def _log(self, event: dict[str, object]) -> None:
         """One event of the conversation (an answer, a tool run, the judge's feedback) into the run directory."""
