@@ -9,10 +9,12 @@ clang, opt and the verifier are real.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import require
 from coopt.agents.feedback import Feedback, Kind
 from coopt.agents.levels import AgentContext, AgentSettings, HotTU
 from coopt.agents.rewrite.source import SourceLevelAgent, SourceOptions
@@ -23,7 +25,23 @@ from coopt.optimize.state import AttemptRecord, Outcome
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.evidence import Interval
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
-from test_source_agent import OFF_BY_ONE, REWRITE, answer, inputs_reply, job_for, project, server  # noqa: F401
+from test_source_agent import DEFS_H, HOT_C, OFF_BY_ONE, REWRITE, answer, inputs_reply, job_for
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """test_source_agent.py's project: hot.c with count_upper, a header in inc/."""
+    require("clang")
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "defs.h").write_text(DEFS_H)
+    (tmp_path / "hot.c").write_text(HOT_C)
+    return tmp_path
+
+
+@pytest.fixture
+def server() -> Iterator[ProtocolServer]:
+    with ProtocolServer() as s:
+        yield s
 
 
 def level_agent(project: Path, tmp_path: Path, model: ChatClient, tools: str = "native", tool_calls: int = 3,
