@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from conftest import Coopt, require
 from coopt.agents.feedback import Feedback, Kind
 from coopt.agents.levels import AgentContext, AgentSettings, HotTU
 from coopt.agents.rewrite.source import SourceLevelAgent, SourceOptions
@@ -246,3 +246,36 @@ def test_the_low_levels_are_offered_the_tools_too(project: Path, server: Protoco
     assert {"remarks", "show_asm", "show_ir", "try_opt"} <= offered
     [result] = [m["content"] for m in messages(server, 1) if m["role"] == "tool"]
     assert result.startswith("line ") or result.startswith("no missed-optimization remarks"), result
+
+
+# ---- through the optimizer -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_optimizer_tells_the_agent_its_speed_up_and_records_the_micro_benchmark(coopt: Coopt,
+                                                                                    tmp_path: Path) -> None:
+    """coopt optimize on examples/naive-strlen: the first proposal is judged on the whole program, the agent's next
+    question carries the measured speed-up; the attempt records the micro-benchmark on the speed inputs."""
+    from test_source_agent_e2e import HOISTED, build_example, optimize
+
+    tree, _ = build_example(coopt, tmp_path)
+    body = {"inputs": [{"args": ["Hello, World", "abc"]}],
+            "speed": [{"args": [{"repeat": "x", "count": 3000}, {"repeat": "hello world ", "count": 250}],
+                       "why": "a long text, as main.c upper-cases"}]}
+    with ProtocolServer() as server:
+        server.script = [Reply(completion("```c\n%s\n```" % HOISTED, usage=(400, 80))),
+                         Reply(completion("```json\n%s\n```" % json.dumps(body), usage=(500, 120))),
+                         Reply("garbage"), Reply("garbage")]
+        env = {"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "scripted", "COOPT_LLM_API_KEY_ENV": "",
+               "COOPT_LLM_RETRIES": "0"}
+        state = optimize(coopt, tree, tmp_path / "run", env, "--llm", "openai", "--budget", "2")
+    first = state["attempts"][0]
+    assert first["verdict"] == "accepted" and first["micro"] is not None, first
+    assert first["micro"]["method"] == "wall" and first["micro"]["low"] <= first["micro"]["ratio"]
+    follow = server.requests[2]["json"]["messages"]
+    told = follow[3]["content"]
+    assert follow[2]["role"] == "assistant" and "size_t n = text_length(src);" in follow[2]["content"]
+    assert "ran %.3fx as fast as the original" % first["interval"]["ratio"] in told, told
+    assert "On the speed inputs alone, the function itself ran %.3fx" % first["micro"]["ratio"] in told
+    log = [json.loads(ln) for ln in (tmp_path / "run" / "conversations" / "source.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "feedback" and e["kind"] == "timed" for e in log)
