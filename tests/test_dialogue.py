@@ -279,3 +279,43 @@ def test_the_optimizer_tells_the_agent_its_speed_up_and_records_the_micro_benchm
     assert "On the speed inputs alone, the function itself ran %.3fx" % first["micro"]["ratio"] in told
     log = [json.loads(ln) for ln in (tmp_path / "run" / "conversations" / "source.jsonl").read_text().splitlines()]
     assert any(e["event"] == "feedback" and e["kind"] == "timed" for e in log)
+
+
+@pytest.mark.slow
+def test_the_local_model_is_offered_the_tools_as_json_in_text(project: Path, tmp_path: Path) -> None:
+    """The real local 1.5B model through the embedded llama.cpp server, tools described in the system prompt:
+    whatever it does (call a tool, write code), every call it writes is run and its result is the next message,
+    and the whole conversation is in the run directory's log."""
+    pytest.importorskip("xllamacpp", reason="the local provider needs xllamacpp (make test installs it)")
+    from coopt.agents.levels import NoCandidate
+    from coopt.llm import fetch as llm_fetch
+    from coopt.llm.providers import open_model
+
+    try:
+        path = llm_fetch.fetch(llm_fetch.PINNED["1.5b"])
+    except llm_fetch.FetchError as exc:
+        pytest.fail("cannot fetch the 1.5B model: %s" % exc)
+    logs = tmp_path / "run" / "conversations"
+    env = {"COOPT_MODEL_PATH": path, "HOME": str(Path.home())}
+    with open_model("local", Budget(max_tokens=40_000), str(tmp_path / "llm"), env) as model:
+        assert model is not None
+        agent, tu = level_agent(project, tmp_path, model, tools="text", testgen=False, log_dir=str(logs),
+                                per_proposal=2, samples=2, context_tokens=4096)
+        try:
+            cand = agent.propose(tu, str(tmp_path / "out"))
+            assert cand.behaviour is not None and cand.behaviour.accepted
+        except NoCandidate as exc:
+            print("no candidate: %s" % exc)
+    events = [json.loads(ln) for ln in (logs / "source.jsonl").read_text().splitlines()]
+    answers = [e for e in events if e["event"] == "answer"]
+    assert answers
+    requests = [json.loads(f.read_text())["request"] for f in (tmp_path / "llm").rglob("*.json")]
+    asked = [r for r in requests if "remarks(flags, code)" in r["messages"][0]["content"]]
+    assert asked and all("tools" not in r for r in asked)  # described in the text, not sent as `tools`
+    for i, e in enumerate(events):
+        if e["event"] == "tool":  # a call the model wrote was run, and its result opened the next question
+            later = next(a for a in events[i:] if a["event"] == "answer")
+            assert later["last"].startswith("Result of %s" % e["tool"]) or e["result"].startswith("not run")
+    print("local 1.5B with tools in text: %d answers, %d tool runs: %s" % (
+        len(answers), sum(e["event"] == "tool" for e in events),
+        [e["tool"] for e in events if e["event"] == "tool"]))
