@@ -9,6 +9,8 @@ clang, opt and the verifier are real.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -214,6 +216,8 @@ def test_speed_inputs_time_the_function_and_the_micro_benchmark_tool_reports_it(
     assert '"speed"' in messages(server, 1)[1]["content"]
     [result] = [m["content"] for m in messages(server, 2) if m["role"] == "tool"]
     assert result.startswith("behaves like the original; on the speed inputs it ran"), result
+    if shutil.which("perf"):  # the candidate's hottest instructions, from perf in the sandbox
+        assert "hottest instructions" in result and re.search(r"\d+\.\d%  [0-9a-f]+:  \w+", result), result
     ev = cand.behaviour
     assert ev is not None and ev.accepted and ev.micro is not None and ev.micro.method == "wall"
     assert cand.micro is ev.micro and ev.micro.low <= ev.micro.ratio <= ev.micro.high
@@ -277,6 +281,8 @@ def test_the_optimizer_tells_the_agent_its_speed_up_and_records_the_micro_benchm
     assert follow[2]["role"] == "assistant" and "size_t n = text_length(src);" in follow[2]["content"]
     assert "ran %.3fx as fast as the original" % first["interval"]["ratio"] in told, told
     assert "On the speed inputs alone, the function itself ran %.3fx" % first["micro"]["ratio"] in told
+    # Where the candidate spends its time: perf's samples of its side program on the speed inputs.
+    assert "Where it now spends its time" in told and "hottest instructions" in told, told
     log = [json.loads(ln) for ln in (tmp_path / "run" / "conversations" / "source.jsonl").read_text().splitlines()]
     assert any(e["event"] == "feedback" and e["kind"] == "timed" for e in log)
 

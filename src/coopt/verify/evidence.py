@@ -84,6 +84,7 @@ class Evidence:
     # The function alone on the test-generation agent's speed inputs (original vs candidate side programs): a
     # fast, low-noise signal recorded next to the verdict; it never decides it.
     micro: Interval | None = None
+    hot_spots: str = ""  # the candidate's hottest instructions on the speed inputs (perf), when micro was run
     timings: dict[str, float] = field(default_factory=dict)
     cflags: list[str] = field(default_factory=list)
     version: int = EVIDENCE_VERSION

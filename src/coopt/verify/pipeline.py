@@ -17,9 +17,9 @@ import zlib
 from collections.abc import Sequence
 
 from coopt.toolchain import ToolchainError, find
-from coopt.verify import diagnostics, fuzz, inputs, sandbox, screen, signatures
+from coopt.verify import diagnostics, fuzz, hotspots, inputs, sandbox, screen, signatures
 from coopt.verify.acceptance import speed_code
-from coopt.verify.differential import build, diffrun
+from coopt.verify.differential import build, diffrun, harness
 from coopt.verify.differential.sides import Run as _Run
 from coopt.verify.differential.sides import Stop as _Stop
 from coopt.verify.differential.sides import VerifyInputError, build_harness, first_error, micro_benchmark
@@ -200,7 +200,17 @@ def _speed(
     if not any(chosen.values()):
         run.check("performance", True, "not run: no speed input ran alike on both sides", time.monotonic())
         return None
-    return micro_benchmark(run, driven, chosen)
+    interval = micro_benchmark(run, driven, chosen)
+    k, name = next((k, n) for k, n in enumerate(driven) if chosen[n])
+    scratch = os.path.join(run.work, "hot-spots")
+    os.makedirs(scratch, exist_ok=True)
+    path = os.path.join(scratch, "inputs.bin")
+    diffrun.write_inputs(path, chosen[name])
+    exe = run.exes[build.PLAIN.name][1]
+    run.ev.hot_spots = hotspots.hot_spots([exe, "b", str(k), path, str(run.options.bench_iterations)], scratch,
+                                          sandbox.scrubbed_env(scratch), run.options.limits,
+                                          [harness.CAND_PREFIX + name, harness.SIDE_PREFIX + name])
+    return interval
 
 
 def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:

@@ -354,7 +354,8 @@ class SampledLevel:
         self.notes: list[str] = []
         self.checker = CandidateChecker(ctx, self.notes)
         self._close = close
-        self.handed: dict[str, tuple[str, str, str]] = {}  # TU object -> (function, answer, label) handed over
+        # TU object -> (function, answer, its hot spots on the speed inputs) of the candidate handed over last
+        self.handed: dict[str, tuple[str, str, str]] = {}
         settings = ctx.settings
         self.log_path = os.path.join(settings.log_dir, "%s.jsonl" % self.level) if settings.log_dir else ""
         agent.log = self._log
@@ -376,8 +377,9 @@ class SampledLevel:
             return Feedback.from_evidence(ev, "this version").text().rsplit("\n", 1)[0]
         if ev.micro is None:
             return "behaves like the original; there were no speed inputs to time it on"
-        return "behaves like the original; on the speed inputs it ran %.3fx as fast as the original (%.3f to %.3f)" \
+        text = "behaves like the original; on the speed inputs it ran %.3fx as fast as the original (%.3f to %.3f)" \
             % (ev.micro.ratio, ev.micro.low, ev.micro.high)
+        return text + ("\n" + ev.hot_spots if ev.hot_spots else "")
 
     def _log(self, event: dict[str, object]) -> None:
         """One event of the conversation (an answer, a tool run, the judge's feedback) into the run directory."""
@@ -394,11 +396,14 @@ class SampledLevel:
     def learn(self, tu: HotTU, feedback: Feedback) -> None:
         """The judge's word on the candidate handed over last for `tu`: it joins that function's conversation, so
         the next sample for it is written knowing it."""
-        self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
         handed = self.handed.pop(tu.object, None)
         if handed is None or feedback.kind is Kind.NO_CANDIDATE:
+            self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
             return  # nothing was handed over: the samples' own feedback is already in the conversations
-        function, answer, _ = handed
+        function, answer, hot = handed
+        if feedback.kind is Kind.TIMED and not feedback.profile:
+            feedback = replace(feedback, profile=hot)  # what the verifier's perf run saw, on the speed inputs
+        self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
         st = self.state.get((tu.object, function))
         if st is not None:
             st.history += [Message("assistant", answer), Message("user", feedback.text())]
@@ -505,7 +510,7 @@ class SampledLevel:
 
     def _candidate(self, tu: HotTU, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
         label = "%s sample %d" % (cand.function, cand.sample)
-        self.handed[tu.object] = (cand.function, cand.answer, label)
+        self.handed[tu.object] = (cand.function, cand.answer, ev.hot_spots)
         detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
         dropped = getattr(st.prepared, "dropped", None)
         if dropped:
