@@ -12,13 +12,27 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import statistics
 import subprocess
 from collections.abc import Mapping, Sequence
 
 from coopt.verify import sandbox
+from coopt.verify.evidence import Interval
 
 TOP = 12  # instructions shown
+TARGET_S = 0.3  # how long the profiled run should take: perf's cpu-clock samples every 0.25 ms
+MAX_ITERATIONS = 100_000
 _LINE = re.compile(r"^\s*(\d+\.\d+)\s*:\s*([0-9a-f]+):\s*(.+?)\s*$")
+
+
+def iterations(timing: Interval | None, timed_iterations: int) -> int:
+    """How many iterations over the speed inputs make the profiled run last about TARGET_S, from the micro-
+    benchmark's candidate runs of `timed_iterations` (their median includes the process start, so this errs
+    short, never long)."""
+    if timing is None or timing.method != "wall" or not timing.samples_candidate:
+        return timed_iterations * 10
+    per = statistics.median(timing.samples_candidate) / max(1, timed_iterations)
+    return int(min(MAX_ITERATIONS, max(timed_iterations, TARGET_S / max(per, 1e-9))))
 
 
 def hot_spots(argv: Sequence[str], scratch: str, env: Mapping[str, str], limits: sandbox.Limits,

@@ -207,7 +207,8 @@ def _speed(
     path = os.path.join(scratch, "inputs.bin")
     diffrun.write_inputs(path, chosen[name])
     exe = run.exes[build.PLAIN.name][1]
-    run.ev.hot_spots = hotspots.hot_spots([exe, "b", str(k), path, str(run.options.bench_iterations)], scratch,
+    iterations = hotspots.iterations(interval, run.options.bench_iterations)
+    run.ev.hot_spots = hotspots.hot_spots([exe, "b", str(k), path, str(iterations)], scratch,
                                           sandbox.scrubbed_env(scratch), run.options.limits,
                                           [harness.CAND_PREFIX + name, harness.SIDE_PREFIX + name])
     return interval
