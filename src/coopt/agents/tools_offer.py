@@ -62,8 +62,9 @@ TOOL_TIMEOUT_S = 120
 
 
 def tool_mode(llm: str) -> str:
-    """How a level offers its tools with `--llm`: JSON in the text for the local llama.cpp model (its embedded
-    server is not known to take the request's `tools`), native tool calls for an OpenAI-compatible endpoint."""
+    """How a level offers its tools with `--llm`: native tool calls for an OpenAI-compatible endpoint; JSON in
+    the text for the local llama.cpp model (its server takes `tools` through the chat template, but the small
+    model is shown one call format that coopt writes and reads itself)."""
     return "text" if llm == "local" else "native"
 
 
