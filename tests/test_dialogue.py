@@ -285,6 +285,8 @@ def test_the_optimizer_tells_the_agent_its_speed_up_and_records_the_micro_benchm
     assert "Where it now spends its time" in told and "hottest instructions" in told, told
     log = [json.loads(ln) for ln in (tmp_path / "run" / "conversations" / "source.jsonl").read_text().splitlines()]
     assert any(e["event"] == "feedback" and e["kind"] == "timed" for e in log)
+    md = coopt.coopt("report", "--run", str(tmp_path / "run")).stdout
+    assert "(function alone: %.3fx [" % first["micro"]["ratio"] in md
 
 
 @pytest.mark.slow
