@@ -25,7 +25,8 @@ from coopt.llm.client import ChatClient
 from coopt.optimize.attempt import feedback
 from coopt.optimize.state import AttemptRecord, Outcome
 from coopt.verify.behaviour import JudgeSettings, checker
-from coopt.verify.evidence import Interval
+from coopt.verify.evidence import Evidence, Interval
+from coopt.verify.verdict import Reason, Reproducer, Verdict
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 from test_source_agent import DEFS_H, HOT_C, OFF_BY_ONE, REWRITE, answer, inputs_reply, job_for
 
@@ -116,6 +117,16 @@ def test_feedback_of_each_judgment() -> None:
     assert feedback(rec, 1.02).kind is Kind.NO_CANDIDATE
     rec.verdict = Outcome.DUPLICATE
     assert "same object" in feedback(rec, 1.02).text()
+    # Which check caught it, from the verifier's verdict and the source of the reproducer's input.
+    def judged(verdict: Verdict) -> Feedback:
+        return Feedback.from_evidence(Evidence("a.c", "b.c", verdict), "f sample 2")
+
+    fuzzed = judged(Verdict.rejected(Reason.RETURN_VALUE, "f: 3 vs 4", Reproducer("f", "f(x=7)", source="libfuzzer")))
+    assert fuzzed.check == "fuzzer" and "(found by libfuzzer): f(x=7)" in fuzzed.text()
+    assert judged(Verdict.rejected(Reason.SANITIZER, "asan", Reproducer("f", "f(x=0)", source="edge"))).check \
+        == "sanitizer"
+    assert judged(Verdict.rejected(Reason.FORBIDDEN_CALL, "calls system")).check == "screen"
+    assert "could not be shown to behave like the original" in judged(Verdict.timeout("past 900 s")).text()
     long = Feedback(Kind.REJECTED, "x", "harness", "d", inputs="A" * 5000)
     assert len(long.text()) < 1000 and "more characters" in long.text()
 

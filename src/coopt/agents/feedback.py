@@ -100,9 +100,13 @@ class Feedback:
         if self.kind is Kind.NO_CANDIDATE:
             return ("That gave no candidate: %s\nReply with a complete rewrite in the format asked for."
                     % trim(self.detail))
-        lines = ["Your last version (%s) is wrong: the %s rejected it." % (self.label or "the candidate",
-                                                                          self.check or "verifier"),
-                 trim(self.detail)]
+        if self.check == "verifier":  # no reason: the verifier could not decide (timeout, inputs, harness)
+            head = "Your last version (%s) could not be shown to behave like the original." % (
+                self.label or "the candidate")
+        else:
+            head = "Your last version (%s) is wrong: the %s rejected it." % (self.label or "the candidate",
+                                                                            self.check or "judge")
+        lines = [head, trim(self.detail)]
         if self.inputs:
             lines.append("The input that shows it%s: %s" % (" (found by %s)" % self.source if self.source else "",
                                                             trim(self.inputs)))
