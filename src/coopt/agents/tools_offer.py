@@ -93,6 +93,11 @@ class ToolOffer:
         """The tools to put into the request's `tools`."""
         return self.tools if self.mode == "native" else ()
 
+    def tokens(self) -> int:
+        """What offering the tools adds to a prompt, in estimated tokens (schemas, or the system prompt's text)."""
+        size = len(self.system_text()) if self.mode == "text" else len(json.dumps([t.to_openai() for t in self.tools]))
+        return size // CHARS_PER_TOKEN + 1
+
     def system_text(self) -> str:
         """What to add to the system prompt when the tools are written as JSON in the text."""
         if self.mode != "text" or not self.tools:

@@ -242,7 +242,9 @@ class SampleLoop(Generic[P]):
     def _ask(self, messages: list[Message], sampling: Sampling, tools_left: bool) -> Answer:
         request = self.request(tuple(messages), sampling)
         offer = self.offer
-        if offer is not None and tools_left:
+        # The tools are offered only while they fit the context window next to the conversation and the answer.
+        if offer is not None and tools_left and \
+                _tokens(messages) + sampling.max_tokens + offer.tokens() <= self.options.context_tokens:
             if offer.native():
                 request = replace(request, tools=request.tools + offer.native())
             elif offer.system_text() and request.messages and request.messages[0].role == "system":
