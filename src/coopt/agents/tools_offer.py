@@ -255,7 +255,9 @@ def remarks(job: CompileJob, source: str, function: str, flags: Sequence[str], d
     out: list[str] = []
     for ln in proc.stderr.splitlines():
         m = re.match(r"^(.*?):(\d+):(\d+): remark: (.*)$", ln)
-        if not m or (span and not span[0] <= int(m.group(2)) <= span[1]):
+        if not m or os.path.basename(m.group(1)) != os.path.basename(source):
+            continue  # a remark about a header's inline function, not this file's
+        if span and not span[0] <= int(m.group(2)) <= span[1]:
             continue
         text = "line %s: %s" % (m.group(2), m.group(4))
         if text not in out:
