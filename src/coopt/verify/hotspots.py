@@ -9,30 +9,42 @@ the LLM agents are shown with a timing. Nothing here decides a verdict; any fail
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
-import statistics
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from coopt.verify import sandbox
-from coopt.verify.evidence import Interval
 
 TOP = 12  # instructions shown
-TARGET_S = 0.3  # how long the profiled run should take: perf's cpu-clock samples every 0.25 ms
-MAX_ITERATIONS = 100_000
+TARGET_S = 0.5  # how long the profiled run should take (the harness decoding its inputs takes its share)
+FREQUENCY = 20_000  # samples per second, at most the kernel's perf_event_max_sample_rate
+MAX_ITERATIONS = 1_000_000
+CALIBRATED_S = 0.05  # work a calibration run must show above the start-up before its time is trusted
+MAX_WALL_S = 10.0
 _LINE = re.compile(r"^\s*(\d+\.\d+)\s*:\s*([0-9a-f]+):\s*(.+?)\s*$")
 
 
-def iterations(timing: Interval | None, timed_iterations: int) -> int:
-    """How many iterations over the speed inputs make the profiled run last about TARGET_S, from the micro-
-    benchmark's candidate runs of `timed_iterations` (their median includes the process start, so this errs
-    short, never long)."""
-    if timing is None or timing.method != "wall" or not timing.samples_candidate:
-        return timed_iterations * 10
-    per = statistics.median(timing.samples_candidate) / max(1, timed_iterations)
-    return int(min(MAX_ITERATIONS, max(timed_iterations, TARGET_S / max(per, 1e-9))))
+def iterations(run_for: Callable[[int], float], few: int) -> int:
+    """How many iterations over the speed inputs make the profiled run last about TARGET_S. A run of a fast
+    function is mostly process and sandbox start-up, so calibration runs (`run_for(n)`: seconds of a run of n
+    iterations) grow tenfold until the work stands out of the start-up (a run of `few`): the start-up cancels in
+    the difference."""
+    try:
+        base = run_for(few)
+        n = few * 10
+        while True:
+            work = run_for(n) - base
+            if work >= CALIBRATED_S or n * 10 > MAX_ITERATIONS:
+                break
+            n *= 10
+    except (RuntimeError, OSError):
+        return few * 10
+    if work <= 0:
+        return MAX_ITERATIONS
+    return int(min(MAX_ITERATIONS, max(few, TARGET_S * n / work)))
 
 
 def hot_spots(argv: Sequence[str], scratch: str, env: Mapping[str, str], limits: sandbox.Limits,
@@ -45,7 +57,10 @@ def hot_spots(argv: Sequence[str], scratch: str, env: Mapping[str, str], limits:
     os.makedirs(scratch, exist_ok=True)
     data = os.path.join(scratch, "hot-spots.data")
     try:
-        res = sandbox.run([perf, "record", "-q", "-e", "cpu-clock", "-o", data, "--", *argv], scratch, limits,
+        # A miscalibrated run is cut at MAX_WALL_S (and then has no profile) rather than holding up the verdict.
+        res = sandbox.run([perf, "record", "-q", "-e", "cpu-clock", "-F", str(_frequency()), "-o", data, "--",
+                           *argv], scratch,
+                          dataclasses.replace(limits, wall_s=min(limits.wall_s or MAX_WALL_S, MAX_WALL_S)),
                           dict(env))
     except (OSError, sandbox.SandboxUnavailable):
         return ""
@@ -67,3 +82,12 @@ def hot_spots(argv: Sequence[str], scratch: str, env: Mapping[str, str], limits:
             return "%d hottest instructions (%.0f%% of the function's samples):\n%s" % (
                 len(hot), sum(r[0] for r in hot) * 100 / max(total, 1e-9), "\n".join(lines))
     return ""
+
+
+def _frequency() -> int:
+    """FREQUENCY, or the kernel's limit when it is lower (perf refuses a rate above it)."""
+    try:
+        with open("/proc/sys/kernel/perf_event_max_sample_rate", encoding="ascii") as f:
+            return max(100, min(FREQUENCY, int(f.read().strip())))
+    except (OSError, ValueError):
+        return 1000

@@ -25,6 +25,7 @@ from coopt.verify.differential.sides import Stop as _Stop
 from coopt.verify.differential.sides import VerifyInputError, build_harness, first_error, micro_benchmark
 from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.options import VerifyOptions
+from coopt.verify.perfstats import timed
 from coopt.verify.program_level import hooks as program
 from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
 
@@ -207,10 +208,14 @@ def _speed(
     path = os.path.join(scratch, "inputs.bin")
     diffrun.write_inputs(path, chosen[name])
     exe = run.exes[build.PLAIN.name][1]
-    iterations = hotspots.iterations(interval, run.options.bench_iterations)
-    run.ev.hot_spots = hotspots.hot_spots([exe, "b", str(k), path, str(iterations)], scratch,
-                                          sandbox.scrubbed_env(scratch), run.options.limits,
-                                          [harness.CAND_PREFIX + name, harness.SIDE_PREFIX + name])
+    env = sandbox.scrubbed_env(scratch)
+
+    def run_for(n: int) -> float:
+        return timed([exe, "b", str(k), path, str(n)], scratch, env, run.options.limits)
+
+    iterations = hotspots.iterations(run_for, run.options.bench_iterations)
+    run.ev.hot_spots = hotspots.hot_spots([exe, "b", str(k), path, str(iterations)], scratch, env,
+                                          run.options.limits, [harness.CAND_PREFIX + name, harness.SIDE_PREFIX + name])
     return interval
 
 
