@@ -14,7 +14,7 @@ import pytest
 
 from conftest import Coopt, require
 from coopt.agents.compiler.tools import ToolError, compile_with_flags, target_flags
-from coopt.agents.levels import FLAG_SETS, TARGET_FLAG_SETS, AgentContext, FlagsAgent, HotTU
+from coopt.agents.levels import FLAG_SETS, TARGET_FLAG_SETS, AgentContext, AgentSettings, FlagsAgent, HotTU
 from coopt.hooks.workload import from_line
 from coopt.journal import log as journal
 from coopt.journal.job import CompileJob
@@ -91,7 +91,7 @@ def _agent(coopt: Coopt, d: Path, job: CompileJob, assume_cpu: bool) -> tuple[Fl
     link = find_link(str(coopt.cache_dir / "journal.jsonl"), str(d / "app"))
     tu = HotTU(job.output_path, job.source_path, 1.0, job)
     ctx = AgentContext(link, [tu], from_line("./app", str(d), str(d / "app"), "--train"), True, str(d / "agents"),
-                       assume_cpu=assume_cpu)
+                       AgentSettings(assume_cpu=assume_cpu))
     return FlagsAgent(ctx), tu
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import require
 from coopt.agents.compiler.tools import ToolError
-from coopt.agents.levels import AgentContext, HotTU
+from coopt.agents.levels import AgentContext, AgentSettings, HotTU
 from coopt.agents.rewrite.source import SourceLevelAgent, SourceOptions
 from coopt.budget import Budget
 from coopt.hooks.workload import Workload
@@ -104,8 +104,8 @@ def main_agent(tmp_path: Path, model: ChatClient, program_level: bool = True) ->
     link, tu = program(tmp_path / "proj")
     tests = (Workload("printf '4 5 6\\n' | {program} 9", str(tmp_path / "proj"), "--test"),)
     check = checker(JudgeSettings(300.0), ProgramContext(link, str(tmp_path / "checks"), tests))
-    ctx = AgentContext(link, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"), check=check,
+    ctx = AgentContext(link, [tu], None, True, str(tmp_path / "agents"),  # type: ignore[arg-type]
+                       AgentSettings(300.0, Budget(max_evaluations=5), str(tmp_path / "cache")), check=check,
                        program_level=program_level)
     return SourceLevelAgent(ctx, model, SourceOptions(per_proposal=1, samples=2)), tu
 
@@ -209,8 +209,9 @@ def long_agent(tmp_path: Path, model: ChatClient, **options: object) -> tuple[So
     # The per-line samples a profile with debug info gives (profile/inline.py): nearly all on the loop's body.
     lines = {HOT_LINE: 950, HOT_LINE - 1: 40, 8: 1}
     tu = HotTU(job.output_path, job.source_path, 0.99, job, ["work"], {"work": lines})
-    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"), check=checker(JudgeSettings(300.0)))
+    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"),  # type: ignore[arg-type]
+                       AgentSettings(300.0, Budget(max_evaluations=5), str(tmp_path / "cache")),
+                       check=checker(JudgeSettings(300.0)))
     return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
 
 

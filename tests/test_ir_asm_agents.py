@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Coopt, require
-from coopt.agents.levels import AgentContext, HotTU, NoCandidate, check_levels
+from coopt.agents.levels import AgentContext, AgentSettings, HotTU, NoCandidate, check_levels
 from coopt.agents.rewrite.asm import AsmAgent
 from coopt.agents.rewrite.ir import IRAgent, param_type, return_type
 from coopt.agents.rewrite.lowlevel import DoesNotFit, LowAgent, LowLevelAgent, LowOptions
@@ -389,8 +389,9 @@ def test_no_fix_is_asked_when_it_would_not_fit_the_context(project: Path, server
 def level_agent(project: Path, tmp_path: Path, agent: LowAgent) -> tuple[LowLevelAgent, HotTU]:
     job = job_for(project)
     tu = HotTU(job.output_path, job.source_path, 0.9, job, ["count_upper"])
-    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"), check=checker(JudgeSettings(300.0)))
+    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"),  # type: ignore[arg-type]
+                       AgentSettings(300.0, Budget(max_evaluations=5), str(tmp_path / "cache")),
+                       check=checker(JudgeSettings(300.0)))
     return LowLevelAgent(ctx, agent.model, agent, testgen=False), tu
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import require
 from coopt.agents.compiler.tools import ToolError
-from coopt.agents.levels import AgentContext, HotTU, LLMSetupError, check_levels
+from coopt.agents.levels import AgentContext, AgentSettings, HotTU, LLMSetupError, check_levels
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, extract, identifiers
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.source import (
@@ -317,8 +317,8 @@ def level_agent(project: Path, tmp_path: Path, model: ChatClient, functions: tup
                 **options: object) -> tuple[SourceLevelAgent, HotTU]:
     job = job_for(project, source)
     tu = HotTU(job.output_path, job.source_path, 0.9, job, list(functions))
-    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"), 300.0,  # type: ignore[arg-type]
-                       Budget(max_evaluations=5), str(tmp_path / "cache"),
+    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"),  # type: ignore[arg-type]
+                       AgentSettings(300.0, Budget(max_evaluations=5), str(tmp_path / "cache")),
                        check=checker(JudgeSettings(300.0, fuzz_seconds=fuzz_seconds)))
     return SourceLevelAgent(ctx, model, SourceOptions(**options)), tu  # type: ignore[arg-type]
 
@@ -408,8 +408,8 @@ def test_a_function_the_verifier_cannot_drive_is_not_asked_about(project: Path, 
 
 def test_level_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     check_levels(["source", "flags"], "local")  # the factory imports
-    ctx = AgentContext(None, [], None, True, str(tmp_path), 60.0, Budget(max_evaluations=1),  # type: ignore[arg-type]
-                       str(tmp_path / "cache"))
+    ctx = AgentContext(None, [], None, True, str(tmp_path),  # type: ignore[arg-type]
+                       AgentSettings(60.0, Budget(max_evaluations=1), str(tmp_path / "cache")))
     monkeypatch.delenv("COOPT_LLM_BASE_URL", raising=False)
     with pytest.raises(LLMSetupError, match="COOPT_LLM_BASE_URL"):
         make_agent("source", "openai", ctx)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.feedback import Feedback
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.hooks.workload import PLACEHOLDER, Workload
@@ -33,7 +34,7 @@ from coopt.journal.job import CompileJob
 from coopt.journal.relink import LinkRecord
 from coopt.journal.shared_libs import ProgramRun
 from coopt.verify.behaviour import Check
-from coopt.verify.evidence import Evidence
+from coopt.verify.evidence import Evidence, Interval
 
 # Flag sets the `flags` level tries per TU, in order, each after the TU's own flags (later flags win). Only
 # options that keep the semantics of standard C and the target the user chose: no -ffast-math, no -march. Not
@@ -110,24 +111,36 @@ class Candidate:
     behaviour: Evidence | None = None
     training: Training | None = None
     tokens: int = 0  # LLM tokens spent on this proposal (already charged to the budget by the agent)
+    micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """The run's settings every agent reads, built once by the optimizer (not copied field by field)."""
+
+    timeout_s: float = 900.0  # the longest one tool run (a PGO training run) may take
+    budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
+    cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
+    assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
+    environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
+    log_dir: str = ""  # where the LLM agents write their conversations (the run directory's); "" for nowhere
+    tool_calls: int = 3  # compiler-tool calls a model may make per answer before it must write code
+    tool_output_tokens: int = 600  # the most one tool result may put into the conversation
 
 
 @dataclass
 class AgentContext:
-    """What agents may use: the program's link, every hot TU, the training workload, a scratch directory."""
+    """What agents may use: the program's link, every hot TU, the training workload, a scratch directory, the
+    run's settings, and the behaviour check."""
 
     link: LinkRecord
     hot: list[HotTU]
     train: Workload
     same_workload: bool
     workdir: str
-    timeout_s: float = 900.0
-    budget: Budget | None = None  # LLM agents charge tokens here before each call (Budget.charge(tokens=...))
-    cache_dir: str = ""  # the variant cache; LLM agents keep their transcripts in <cache_dir>/llm
-    assume_cpu: bool = False  # [optimize] assume_cpu: tools may target this machine's CPU (-march=native)
+    settings: AgentSettings = field(default_factory=AgentSettings)
     # Behaviour evidence for the LLM levels (verify.behaviour.checker): the judge's settings are built into it once.
     check: Check | None = None
-    environ: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     runner: ProgramRun | None = None  # how the program runs, when through a launcher (journal/shared_libs.py)
     # `check` can judge `main` and functions the harness cannot call by running the whole program (checker(...,
     # program=ProgramContext)): the LLM levels may then rewrite them.
@@ -207,6 +220,11 @@ class LevelAgent(Protocol):
         when building it fails."""
         ...
 
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """What the judge said of the last proposal for `tu` (agents/feedback.py); an LLM level continues that
+        function's conversation with it, the compiler levels have nothing to learn."""
+        ...
+
 
 def _file_stem(tu: HotTU) -> str:
     return os.path.splitext(tu.name)[0]
@@ -224,7 +242,7 @@ class FlagsAgent:
 
     def flag_sets(self) -> tuple[tuple[str, ...], ...]:
         """The sets this run may try: FLAG_SETS, plus TARGET_FLAG_SETS when a target CPU may be assumed."""
-        return FLAG_SETS + TARGET_FLAG_SETS if self.ctx.assume_cpu else FLAG_SETS
+        return FLAG_SETS + TARGET_FLAG_SETS if self.ctx.settings.assume_cpu else FLAG_SETS
 
     def _pending(self, tu: HotTU, parent: Node | None) -> list[tuple[str, ...]]:
         own = set(start_job(tu, parent).key_args)
@@ -241,13 +259,16 @@ class FlagsAgent:
         """A resumed run: `attempt` (an AttemptRecord of the earlier run) was judged; do not propose it again."""
         self.tried.setdefault((tu.object, attempt.parent), set()).add(tuple(attempt.flags))
 
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """The flag sets are a fixed table: nothing to learn."""
+
     def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
         job = start_job(tu, parent)
         flags = list(self._pending(tu, parent)[0])
         done = self.tried.setdefault((tu.object, parent_id(parent)), set())
         done.add(tuple(flags))
         out = os.path.join(out_dir, "%s-n%d-flags%d.o" % (_file_stem(tu), parent_id(parent), len(done)))
-        built = compile_with_flags(job, flags, out, assume_cpu=self.ctx.assume_cpu)
+        built = compile_with_flags(job, flags, out, assume_cpu=self.ctx.settings.assume_cpu)
         return Candidate(Built("flags", built.label, built.object_path, built.recipe, job.source_path, flags),
                          self.proposer)
 
@@ -301,7 +322,7 @@ class PgoAgent:
             where = "pgo-train" if not key[1] else "pgo-train-n%d" % key[1]
             try:
                 self.profiles[key] = pgo_train(jobs, self.ctx.link, [cmd], os.path.join(self.ctx.workdir, where),
-                                               timeout=self.ctx.timeout_s,
+                                               timeout=self.ctx.settings.timeout_s,
                                                runner=self.ctx.runner, cwd=t.cwd)
             except ToolError as exc:
                 self.error = str(exc)
@@ -319,6 +340,9 @@ class PgoAgent:
         labels = [" ".join(["pgo", *v]) for v in variants[self.cursor.get(key, 0):]]
         if labels and labels[0] == attempt.label:
             self.cursor[key] = self.cursor.get(key, 0) + 1
+
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """The PGO variants are a fixed table: nothing to learn."""
 
     def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
         profile = self._train(tu, parent)

@@ -17,7 +17,7 @@ from coopt.llm.types import Model
 
 def transcripts_dir(ctx: AgentContext) -> str:
     """Where the LLM agents keep their transcripts: <cache_dir>/llm."""
-    cache_dir = ctx.cache_dir
+    cache_dir = ctx.settings.cache_dir
     if not cache_dir:
         from coopt.cache.layout import default_cache_dir
 
@@ -52,10 +52,11 @@ def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextli
     stack = contextlib.ExitStack()
     # The configuration's LLM settings (coopt.toml, COOPT_* overriding) over this process's environment, which
     # still holds what the configuration names but never stores (the API key).
-    env = {**os.environ, **ctx.environ} if ctx.environ is not None else None
+    environ = ctx.settings.environ
+    env = {**os.environ, **environ} if environ is not None else None
     try:
         context = context_window(llm, env)
-        model = stack.enter_context(open_model(llm, ctx.budget, transcripts_dir(ctx), environ=env))
+        model = stack.enter_context(open_model(llm, ctx.settings.budget, transcripts_dir(ctx), environ=env))
     except (LLMConfigError, LocalModelError) as exc:
         stack.close()
         raise LLMSetupError(str(exc)) from exc

@@ -33,6 +33,7 @@ from coopt.verify.inputs import Alias, Buffer, CallPlan, GeneratedInput, InputCa
 from coopt.verify.signatures import CType, FunctionSig, SignatureError, parse
 
 SOURCE_NAME = "llm"
+SPEED_NAME = "llm-speed"  # the inputs sized for the hot path: they also drive the micro-benchmark
 # The longest buffer or string one input may ask for (the harness caps buffers at 4M elements anyway).
 MAX_ELEMENTS = 1 << 20
 CHARS_PER_TOKEN = 3
@@ -50,10 +51,15 @@ class LLMInputSource:
     cases: list[list[Any]] = field(default_factory=list)  # the model's "args" lists, as JSON values
     notes: list[str] = field(default_factory=list)
     name: str = SOURCE_NAME
+    speed: list[list[Any]] = field(default_factory=list)  # the "speed" lists: inputs sized for the hot path
 
     @property
     def count(self) -> int:
         return len(self.cases)
+
+    def speed_source(self) -> LLMInputSource | None:
+        """The speed inputs as their own source (the verifier times the sides on them), None when there are none."""
+        return LLMInputSource(self.function, list(self.speed), self.notes, SPEED_NAME) if self.speed else None
 
     def generate(self, sig: FunctionSig, plan: CallPlan, budget: int, seed: int) -> Iterator[GeneratedInput]:
         """Up to `budget` inputs for `sig`; cases whose values do not fit the parameters are skipped."""
@@ -187,8 +193,9 @@ def to_case(plan: CallPlan, args: Any) -> InputCase:
     return InputCase(tuple(out), "llm")
 
 
-def parse_answer(text: str) -> list[Any]:
-    """The "args" lists of the answer's JSON (a ```json block, or the first JSON value in the text)."""
+def parse_answer(text: str, key: str = "inputs") -> list[Any]:
+    """The "args" lists under `key` ("inputs", or "speed") of the answer's JSON (a ```json block, or the first
+    JSON value in the text); a bare list counts as "inputs"."""
     candidates = [b for lang, b in code_blocks(text) if lang in ("json", "")] or [text]
     for body in candidates:
         start = min((i for i in (body.find("{"), body.find("[")) if i >= 0), default=-1)
@@ -198,7 +205,7 @@ def parse_answer(text: str) -> list[Any]:
             data, _ = json.JSONDecoder().raw_decode(body[start:])
         except ValueError:
             continue
-        items = data.get("inputs", []) if isinstance(data, dict) else data
+        items = data.get(key, []) if isinstance(data, dict) else data if key == "inputs" else []
         if not isinstance(items, list):
             continue
         cases = []
@@ -253,9 +260,11 @@ class TestGenAgent:
 
     __test__ = False  # not a pytest class, whatever its name says
 
-    def __init__(self, model: Model, count: int = 8, max_tokens: int = 512, context_tokens: int = 4096) -> None:
+    def __init__(self, model: Model, count: int = 8, max_tokens: int = 512, context_tokens: int = 4096,
+                 speed: int = 3) -> None:
         self.model = model
         self.count = count
+        self.speed = speed
         self.max_tokens = max_tokens
         self.context_tokens = context_tokens
         self.tokens = 0
@@ -268,7 +277,7 @@ class TestGenAgent:
         for context in (fs.context_text(), ""):
             user = TESTGEN_USER.format(function=fs.text.strip(),
                                        context=TESTGEN_CONTEXT.format(text=context) if context else "",
-                                       params=params, count=self.count, example=example)
+                                       params=params, count=self.count, example=example, speed=self.speed)
             size = (len(TESTGEN_SYSTEM) + len(user) + 32) // CHARS_PER_TOKEN + 1
             if size + self.max_tokens <= self.context_tokens:
                 return ChatRequest.of(("system", TESTGEN_SYSTEM), ("user", user), max_tokens=self.max_tokens)
@@ -296,6 +305,7 @@ class TestGenAgent:
             source.notes.append("no inputs: %s %s" % (answer.status.value, answer.detail))
             return source
         source.cases = parse_answer(answer.text)
+        source.speed = parse_answer(answer.text, "speed")[:self.speed]
         if not source.cases:
             source.notes.append("the answer holds no JSON list of inputs")
         return source

@@ -23,7 +23,7 @@ that KNOWN_EVIDENCE_VERSIONS holds it); cache/ imports nothing above it.
 
 from __future__ import annotations
 
-KNOWN_EVIDENCE_VERSIONS = (1, 2)
+KNOWN_EVIDENCE_VERSIONS = (1, 2, 3)
 ACCEPTED = "accepted"
 UNVERIFIED = "unverified"
 # The levels a candidate of each file type is judged at by `coopt verify` (the original compiled with other flags

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, replace
 
 from coopt.agents.compiler.tools import ToolError
+from coopt.agents.feedback import Feedback, Kind
 from coopt.agents.levels import (
     Candidate,
     HotTU,
@@ -79,6 +80,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
         rec.label, rec.flags = cand.built.label, list(cand.built.extra_flags)
         rec.training = asdict(cand.training) if cand.training else None
         rec.tokens = cand.tokens
+        rec.micro = cand.micro
         _judge(run, tu, cand, rec, reserve_s)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)
@@ -93,9 +95,28 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
     except RelinkError as exc:
         rec.verdict, rec.detail = Outcome.FAILED, "relink: %s" % exc
     rec.seconds = round(time.monotonic() - start, 2)
+    if rec.verdict != Outcome.INTERRUPTED:
+        agent.learn(tu, feedback(rec, run.opts.min_gain))
     if run.stop.requested and rec.verdict != Outcome.ACCEPTED:
         rec.verdict = Outcome.INTERRUPTED if rec.verdict == Outcome.FAILED else rec.verdict
     return rec
+
+
+def feedback(rec: AttemptRecord, min_gain: float) -> Feedback:
+    """What the agent learns of its judged attempt: the measured speed-up, the check that rejected it, or that
+    its proposal came to nothing."""
+    if rec.interval is not None:
+        return Feedback(Kind.TIMED, rec.label, "benchmark", rec.detail, speedup=rec.interval, micro=rec.micro,
+                        min_gain=min_gain)
+    if rec.verdict == Outcome.FAILED:
+        return Feedback(Kind.NO_CANDIDATE, rec.label, detail=rec.detail)
+    check = "project test" if rec.detail.startswith("test:") else "duplicate check" \
+        if rec.verdict == Outcome.DUPLICATE else "judge"
+    detail = rec.detail
+    if rec.verdict == Outcome.DUPLICATE:
+        detail = "it compiles to the same object as the original or an earlier version: the compiler already " \
+            "did what it does"
+    return Feedback(Kind.REJECTED, rec.label, check, detail, micro=rec.micro)
 
 
 def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, reserve_s: float) -> None:

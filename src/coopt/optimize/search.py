@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import weakref
 
-from coopt.agents.levels import AgentContext, HotTU, LevelAgent, LLMSetupError, make_agents
+from coopt.agents.levels import AgentContext, AgentSettings, HotTU, LevelAgent, LLMSetupError, make_agents
 from coopt.budget import BudgetExhausted
 from coopt.optimize import lineage
 from coopt.optimize.attempt import evaluate, guide_result
@@ -59,9 +59,10 @@ def search(run: Run) -> None:
         run.state.notes.append("%s: no evaluation: %s" % (hot[obj].name, why))
         run.progress.line("  %s: no evaluation: %s" % (hot[obj].name, why))
     assert run.bench is not None and run.base is not None
+    settings = AgentSettings(run.opts.timeout_s, run.budget, run.opts.cache_dir, run.opts.assume_cpu,
+                             run.opts.llm_env, log_dir=os.path.join(run.run_dir, "conversations"))
     ctx = AgentContext(run.plan.link, run.plan.hot, run.loads.train, run.loads.same,
-                       os.path.join(run.work, "agents"), run.opts.timeout_s, run.budget, run.opts.cache_dir,
-                       assume_cpu=run.opts.assume_cpu, environ=run.opts.llm_env, runner=run.plan.runner,
+                       os.path.join(run.work, "agents"), settings, runner=run.plan.runner,
                        check=checker(JudgeSettings(run.opts.timeout_s, run.opts.float_tolerance,
                                                    run.opts.fuzz_seconds),
                                      ProgramContext(run.plan.link, os.path.join(run.work, "program-checks"),

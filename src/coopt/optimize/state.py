@@ -95,6 +95,7 @@ class AttemptRecord:
     object_digest: str = ""
     duplicate_of: int = 0  # DUPLICATE: the attempt (0: the baseline) that produced the same object first
     no_candidate: bool = False  # FAILED because the agent had no candidate to offer (the guide counts these)
+    micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
 
 
 @dataclass
@@ -248,6 +249,7 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
             rec: AttemptRecord = _build(AttemptRecord, a, "attempts[%d]" % i)
             rec.interval = _interval(rec.interval, "attempts[%d].interval" % i)
             rec.remeasured = _interval(rec.remeasured, "attempts[%d].remeasured" % i)
+            rec.micro = _interval(rec.micro, "attempts[%d].micro" % i)
             rec.verdict = Outcome(rec.verdict)  # ValueError (a damaged state) for a name outside the set
             attempts.append(rec)
         parts["attempts"] = attempts

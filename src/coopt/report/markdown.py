@@ -112,7 +112,8 @@ def render_markdown(sm: Summary) -> str:
                 a.number, " %s |" % _shard_text(sm, a.object) if sharded else "", os.path.basename(a.source),
                 a.level + (" on #%d" % a.parent if a.parent else ""), a.label or "-", a.verdict,
                 " (kept)" if a.kept else "",
-                iv_text(a.interval), a.seconds, clip(a.detail.replace("|", "/"), DETAIL_CHARS)))
+                iv_text(a.interval) + (" (function alone: %s)" % iv_text(a.micro) if a.micro else ""), a.seconds,
+                clip(a.detail.replace("|", "/"), DETAIL_CHARS)))
     if not sm.kept:
         lines += ["", "Nothing was stored: no candidate's interval lower bound cleared min gain %.2f." % s.min_gain]
     lines += _changes(sm)

@@ -34,6 +34,8 @@ class BehaviourRequest:
     input_sources: Sequence[object] = field(default_factory=tuple)  # verify.inputs.InputSource
     replaces: str = ""  # the journaled object the candidate replaces in the program (program-level checks)
     program_inputs: Sequence[ProgramInput] = field(default_factory=tuple)  # runs of the whole program to compare
+    # Inputs sized for the hot path: checked like the others, then both sides are timed on them (Evidence.micro).
+    speed_sources: Sequence[object] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,11 @@ def checker(settings: JudgeSettings, program: ProgramContext | None = None) -> C
 
         base = VerifyOptions()
         # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
-        options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(req.input_sources)),
+        extra = len(req.input_sources) + len(req.speed_sources)
+        options = VerifyOptions(max_inputs=base.max_inputs * (1 + extra),
                                 total_timeout_s=min(base.total_timeout_s, settings.timeout_s),
                                 input_sources=tuple(req.input_sources), clang=req.clang,  # type: ignore[arg-type]
+                                speed_sources=tuple(req.speed_sources),  # type: ignore[arg-type]
                                 fp_tolerance=settings.float_tolerance, fuzz_seconds=settings.fuzz_seconds)
         try:
             return verify(req.original, req.candidate, list(req.functions), list(req.cflags), options=options,

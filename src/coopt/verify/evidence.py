@@ -12,7 +12,7 @@ from typing import Any
 
 from coopt.verify.verdict import Code, Verdict
 
-EVIDENCE_VERSION = 2  # 2: `fuzz` (libFuzzer runs), reproducer `source`
+EVIDENCE_VERSION = 3  # 2: `fuzz` (libFuzzer runs), reproducer `source`; 3: `micro` (speed-input micro-benchmark)
 
 
 @dataclass
@@ -81,6 +81,10 @@ class Evidence:
     sanitizers: str = ""  # what ran under sanitizers ("asan+ubsan", or why not)
     fuzz: list[FuzzRun] = field(default_factory=list)  # empty when fuzzing was not asked for
     interval: Interval | None = None
+    # The function alone on the test-generation agent's speed inputs (original vs candidate side programs): a
+    # fast, low-noise signal recorded next to the verdict; it never decides it.
+    micro: Interval | None = None
+    hot_spots: str = ""  # the candidate's hottest instructions on the speed inputs (perf), when micro was run
     timings: dict[str, float] = field(default_factory=dict)
     cflags: list[str] = field(default_factory=list)
     version: int = EVIDENCE_VERSION

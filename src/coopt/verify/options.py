@@ -24,6 +24,9 @@ class VerifyOptions:
     bench_iterations: int = 20
     compare_files: tuple[str, ...] = ()
     input_sources: tuple[inputs.InputSource, ...] = ()  # extra sources (the LLM test agent)
+    # Inputs sized for the hot path (the LLM test agent's speed inputs): compared like every input, then, once the
+    # candidate is accepted, both sides are timed on them alone (Evidence.micro). The timing never decides.
+    speed_sources: tuple[inputs.InputSource, ...] = ()
     fuzz_seconds: float = 0.0  # libFuzzer time box per function; 0: no fuzzing
     limits: sandbox.Limits = sandbox.Limits()
     clang: str = ""

@@ -17,14 +17,15 @@ import zlib
 from collections.abc import Sequence
 
 from coopt.toolchain import ToolchainError, find
-from coopt.verify import diagnostics, fuzz, inputs, sandbox, screen, signatures
+from coopt.verify import diagnostics, fuzz, hotspots, inputs, sandbox, screen, signatures
 from coopt.verify.acceptance import speed_code
-from coopt.verify.differential import build, diffrun
+from coopt.verify.differential import build, diffrun, harness
 from coopt.verify.differential.sides import Run as _Run
 from coopt.verify.differential.sides import Stop as _Stop
 from coopt.verify.differential.sides import VerifyInputError, build_harness, first_error, micro_benchmark
-from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun
+from coopt.verify.evidence import Evidence, FunctionInputs, FuzzRun, Interval
 from coopt.verify.options import VerifyOptions
+from coopt.verify.perfstats import timed
 from coopt.verify.program_level import hooks as program
 from coopt.verify.verdict import Code, Reason, Reproducer, Verdict
 
@@ -116,7 +117,8 @@ def _verify(
     for name in driven:
         sig = orig_tu.functions[name]
         p = inputs.plan(sig)
-        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(mined), *opts.input_sources]
+        sources: list[inputs.InputSource] = [inputs.EdgeValueSource(mined), *opts.input_sources,
+                                             *opts.speed_sources]
         seed = opts.seed or zlib.crc32(name.encode())
         generated[name] = inputs.merged(sources, sig, p, opts.max_inputs, seed)
 
@@ -183,6 +185,8 @@ def _verify(
         if code is Code.REJECTED:
             return Verdict.rejected(Reason.NOT_FASTER, text)
         return Verdict.inconclusive("behaves like the original, speed-up not shown: " + text)
+    if opts.speed_sources and driven:
+        run.ev.micro = _speed(run, driven, generated, valid)
     n = sum(fi.compared for fi in run.ev.inputs)
     return Verdict.accepted("behaves like the original on %d input runs of %d function(s)" % (n, len(driven)))
 
@@ -191,6 +195,34 @@ def plain_object(work: str, side: str) -> str:
     """Where `verify(..., workdir=work)` leaves side `side`'s ("o" original, "c" candidate) TU compiled with the
     original's flags, symbols as they are: what a relinked program takes."""
     return os.path.join(work, "%s-plain.o" % side)
+
+
+def _speed(
+    run: _Run, driven: list[str], generated: dict[str, list[inputs.GeneratedInput]], valid: dict[str, list[bytes]]
+) -> Interval | None:
+    """The micro-benchmark on the speed sources' inputs that both sides ran alike (None when none did)."""
+    names = {s.name for s in run.options.speed_sources}
+    speed = {gi.blob for name in driven for gi in generated.get(name, []) if gi.source in names}
+    chosen = {name: [b for b in valid.get(name, []) if b in speed] for name in driven}
+    if not any(chosen.values()):
+        run.check("performance", True, "not run: no speed input ran alike on both sides", time.monotonic())
+        return None
+    interval = micro_benchmark(run, driven, chosen)
+    k, name = next((k, n) for k, n in enumerate(driven) if chosen[n])
+    scratch = os.path.join(run.work, "hot-spots")
+    os.makedirs(scratch, exist_ok=True)
+    path = os.path.join(scratch, "inputs.bin")
+    diffrun.write_inputs(path, chosen[name])
+    exe = run.exes[build.PLAIN.name][1]
+    env = sandbox.scrubbed_env(scratch)
+
+    def run_for(n: int) -> float:
+        return timed([exe, "b", str(k), path, str(n)], scratch, env, run.options.limits)
+
+    iterations = hotspots.iterations(run_for, run.options.bench_iterations)
+    run.ev.hot_spots = hotspots.hot_spots([exe, "b", str(k), path, str(iterations)], scratch, env,
+                                          run.options.limits, [harness.CAND_PREFIX + name, harness.SIDE_PREFIX + name])
+    return interval
 
 
 def _compile_plain(run: _Run, original: str, candidate: str, lang: str) -> None:

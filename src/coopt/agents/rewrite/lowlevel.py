@@ -27,6 +27,7 @@ from coopt.agents.rewrite.context import ExtractError
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.sampling import Refusal, SampledLevel, SampleLoop, estimate_tokens
 from coopt.agents.testgen import TestGenAgent
+from coopt.agents.tools_offer import tool_mode
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Answer, ChatRequest, Message, Model, Sampling, Tool, ToolCall
 
@@ -222,13 +223,14 @@ class LowLevelAgent(SampledLevel):
     refusals = (ExtractError, DoesNotFit)
 
     def __init__(self, ctx: AgentContext, model: Model, agent: LowAgent, testgen: bool = True,
-                 max_functions: int = 3, close: Callable[[], None] | None = None) -> None:
+                 max_functions: int = 3, close: Callable[[], None] | None = None, tools: str = "native") -> None:
         self.model = model
         self.level = agent.level
         self.proposer = "llm/" + agent.level
         self.options = agent.options
         tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
-        super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
+        super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close,
+                         tools)
 
 
 def make_level_agent(level: str, llm: str, ctx: AgentContext,
@@ -237,7 +239,8 @@ def make_level_agent(level: str, llm: str, ctx: AgentContext,
     stack, model, context = open_level_model(level, llm, ctx)
     # The embedded llama.cpp server is not known to accept the `tools` field: the local model writes code only.
     options = LowOptions(context_tokens=context, offer_tools=llm != "local")
-    agent = LowLevelAgent(ctx, model, build(model, os.path.join(ctx.workdir, level), options), close=stack.close)
+    agent = LowLevelAgent(ctx, model, build(model, os.path.join(ctx.workdir, level), options), close=stack.close,
+                          tools=tool_mode(llm))
     # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
     weakref.finalize(agent, stack.close)
     return agent

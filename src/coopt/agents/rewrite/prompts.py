@@ -97,9 +97,12 @@ TESTGEN_USER = """Function:
 
 Reply with up to {count} inputs as
 ```json
-{{"inputs": [{{"args": [{example}], "why": "what it tests"}}]}}
+{{"inputs": [{{"args": [{example}], "why": "what it tests"}}],
+ "speed": [{{"args": [{example}], "why": "what work it makes"}}]}}
 ```
-with one value in "args" per parameter, in order."""
+with one value in "args" per parameter, in order. Under "speed", give up to {speed} inputs of the size and shape
+the program typically calls it with, large enough that the function does real work (long buffers and strings
+written with "repeat"): they time the rewrite against the original."""
 
 TESTGEN_CONTEXT = "Declarations it uses:\n```c\n{text}\n```\n"
 

@@ -13,14 +13,17 @@ model for up to `fixes` more rounds while the conversation still fits the contex
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 from coopt.agents.compiler.tools import Built
+from coopt.agents.feedback import Feedback, Kind
 from coopt.agents.levels import (
     AgentContext,
     Candidate,
@@ -33,8 +36,9 @@ from coopt.agents.levels import (
     start_job,
 )
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, clang_for
-from coopt.agents.testgen import TestGenAgent
+from coopt.agents.testgen import LLMInputSource, TestGenAgent
 from coopt.agents.testgen_program import ProgramTestGen
+from coopt.agents.tools_offer import INFO_TOOLS, MICRO_BENCHMARK, ToolOffer
 from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.local_server import LocalModelError
@@ -57,12 +61,16 @@ class CandidateChecker:
         """The verifier's evidence on `artifact` (.c, .ll or .s) as a replacement of `function` in `tu`, through the
         run's `check` (the judge's settings are in it, not here). With a program-level judge, the request names the
         object the candidate replaces in the program, and the program runs to compare for what the harness cannot
-        drive."""
+        drive. A source with speed inputs (the test-generation agent's) also has the sides timed on them: the
+        evidence's `micro`."""
         if self.ctx.check is None:
             raise LevelUnavailable("no behaviour check was given to the %s agent (AgentContext.check)" % tu.name)
+        speed = [s.speed_source() for s in sources if isinstance(s, LLMInputSource)]
         return self.ctx.check(BehaviourRequest(tu.job.source_path, artifact, [function], absolute_flags(tu.job),
                                                clang_for(tu.job), self.rest_of_program(tu), tuple(sources),
-                                               tu.object if self.ctx.program_level else "", tuple(program_inputs)))
+                                               replaces=tu.object if self.ctx.program_level else "",
+                                               program_inputs=tuple(program_inputs),
+                                               speed_sources=tuple(s for s in speed if s is not None)))
 
     def rest_of_program(self, tu: HotTU) -> list[str]:
         """The program's other objects and libraries when the TU calls into them (the harness links them), else
@@ -112,6 +120,7 @@ class Rewrite:
     text: str  # the function as spliced in
     model: str
     tokens: int
+    answer: str = ""  # the model's answer it came from: the assistant turn the judge's feedback follows
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,7 @@ class SampleResult:
     detail: str
     tokens: int
     candidate: Rewrite | None = None
+    answer: str = ""  # the last answer's text, when there was one (feedback on a refusal follows it)
 
     def line(self) -> str:
         return "sample %d: %s%s" % (self.sample, self.outcome, " (%s)" % self.detail if self.detail else "")
@@ -135,6 +145,11 @@ FIX_ERROR_LINES = 8  # of a tool's errors sent back to the model
 
 def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def _tokens(messages: Sequence[Message]) -> int:
+    """The estimated prompt size of `messages` (as the context-window checks count it)."""
+    return estimate_tokens("x" * sum(len(m.content) + 16 for m in messages))
 
 
 def normalized(text: str) -> str:
@@ -183,6 +198,9 @@ class LoopPrepared(Protocol):
     @property
     def max_tokens(self) -> int: ...
 
+    @property
+    def job(self) -> CompileJob: ...
+
 
 P = TypeVar("P", bound=LoopPrepared)
 
@@ -198,6 +216,8 @@ class SampleLoop(Generic[P]):
         self.workdir = workdir
         self.tokens = 0  # charged over the agent's life
         self._seen: dict[tuple[str, str], set[str]] = {}  # (file, function) -> digests of the rewrites so far
+        self.offer: ToolOffer | None = None  # compiler tools the model may call (tools_offer.py); None: none
+        self.log: Callable[[dict[str, object]], None] | None = None  # the conversation log (the run directory)
 
     # ---- the level's steps -------------------------------------------------------------------------------------
 
@@ -231,20 +251,60 @@ class SampleLoop(Generic[P]):
 
     # ---- the loop ----------------------------------------------------------------------------------------------
 
-    def sample(self, prep: P, k: int) -> SampleResult:
-        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate."""
+    def fit(self, prep: P, history: Sequence[Message]) -> list[Message]:
+        """The opening messages and as much of `history` (earlier answers and the judge's feedback, in pairs) as
+        fits the context window with room for the answer: the oldest exchanges go first."""
+        extra = list(history)
+        while extra and _tokens(list(prep.messages) + extra) + prep.max_tokens > self.options.context_tokens:
+            extra = extra[2:]
+        return list(prep.messages) + extra
+
+    def _ask(self, messages: list[Message], sampling: Sampling, tools_left: bool) -> Answer:
+        request = self.request(tuple(messages), sampling)
+        offer = self.offer
+        # The tools are offered only while they fit the context window next to the conversation and the answer.
+        if offer is not None and tools_left and \
+                _tokens(messages) + sampling.max_tokens + offer.tokens() <= self.options.context_tokens:
+            if offer.native():
+                request = replace(request, tools=request.tools + offer.native())
+            elif offer.system_text() and request.messages and request.messages[0].role == "system":
+                head = request.messages[0]
+                request = replace(request, messages=(Message("system", head.content + offer.system_text()),
+                                                     *request.messages[1:]))
+        answer = self.model.query(request)
+        if self.log is not None:
+            self.log({"event": "answer", "messages": len(request.messages), "last": request.messages[-1].content,
+                      "status": answer.status.value, "text": answer.text, "tokens": answer.tokens_charged,
+                      "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in answer.tool_calls]})
+        return answer
+
+    def sample(self, prep: P, k: int, history: Sequence[Message] = ()) -> SampleResult:
+        """Ask for sample `k` (temperature 0 for the first, then seeded samples) and make it a candidate. The
+        conversation opens with `history` (earlier answers and what the judge said of them) as far as it fits;
+        compiler-tool calls are run and answered (at most `offer.per_answer` per answer) before the code."""
         opts = self.options
         path, name, original = self.identity(prep)
         sampling = Sampling(max_tokens=prep.max_tokens, temperature=0.0 if k == 0 else opts.temperature, seed=k)
-        messages = list(prep.messages)
+        messages = self.fit(prep, history)
         tokens = 0
         fix = 0
+        tool_calls = 0
         while True:
-            answer = self.model.query(self.request(tuple(messages), sampling))
+            offer = self.offer
+            answer = self._ask(messages, sampling, offer is not None and tool_calls < offer.per_answer)
             tokens += answer.tokens_charged
             self.tokens += answer.tokens_charged
             if not answer.ok:
                 return SampleResult(k, answer.status.value, answer.detail, tokens)
+            calls = offer.calls(answer) if offer is not None and tool_calls < offer.per_answer else []
+            if offer is not None and calls:
+                follow = offer.follow_up(prep.job, name, answer, calls, tool_calls, self.log)
+                tool_calls += len(calls)
+                if _tokens(messages + follow) + prep.max_tokens > opts.context_tokens:
+                    return SampleResult(k, "too-long", "the tool results no longer fit the model's context", tokens,
+                                        answer=answer.text)
+                messages += follow
+                continue
             stem = self.stem(prep, k, fix)
             try:
                 made, function = self.rewrite(prep, answer, stem)
@@ -257,19 +317,18 @@ class SampleLoop(Generic[P]):
                 seen.add(digest)
                 artifact, obj, recipe = self.make_object(prep, made, stem)
             except Refusal as exc:
-                last = SampleResult(k, exc.outcome, str(exc), tokens)
+                last = SampleResult(k, exc.outcome, str(exc), tokens, answer=answer.text)
                 # A tool call has no text to correct: only written code goes back with its errors.
                 if not exc.errors or answer.tool_calls or fix >= opts.fixes:
                     return last
                 follow = [Message("assistant", answer.text), Message("user", self.fix_prompt(exc.errors))]
-                size = sum(len(m.content) + 16 for m in messages + follow)
-                if estimate_tokens("x" * size) + prep.max_tokens > opts.context_tokens:
+                if _tokens(messages + follow) + prep.max_tokens > opts.context_tokens:
                     return replace(last, detail=last.detail + "; no room in the context to ask for a fix")
                 messages += follow
                 fix += 1
                 continue
-            cand = Rewrite(name, k, artifact, obj, recipe, function, self.model.name, tokens)
-            return SampleResult(k, self.built, "", tokens, cand)
+            cand = Rewrite(name, k, artifact, obj, recipe, function, self.model.name, tokens, answer.text)
+            return SampleResult(k, self.built, "", tokens, cand, answer.text)
 
     def candidates(self, job: CompileJob, function: str, n: int | None = None) -> tuple[list[Rewrite],
                                                                                       list[SampleResult]]:
@@ -294,6 +353,9 @@ class FunctionState:
     program_inputs: list[ProgramInput] = field(default_factory=list)  # the test-generation agent's program runs
     region_tried: bool = False  # asked about its hot region only (a long function, or answers cut at max_tokens)
     job: CompileJob | None = None  # the code the prompts show: the lineage node's compile
+    # The conversation so far, after the opening messages: each answer the judge spoke about, then what it said
+    # (Feedback.text()). The next sample continues it, as far as it fits the model's context.
+    history: list[Message] = field(default_factory=list)
 
 
 class SampledLevel:
@@ -306,7 +368,9 @@ class SampledLevel:
 
     def __init__(self, ctx: AgentContext, agent: Any, per_proposal: int, samples: int,
                  testgen: TestGenAgent | None, max_functions: int = 3,
-                 close: Callable[[], None] | None = None) -> None:
+                 close: Callable[[], None] | None = None, tools: str = "native") -> None:
+        """`tools`: how the compiler tools are offered to the model: "native", "text" (JSON in the answer, for
+        models without tool calling) or "none"."""
         self.ctx = ctx
         self.agent = agent
         self.per_proposal, self.samples = per_proposal, samples
@@ -318,6 +382,63 @@ class SampledLevel:
         self.notes: list[str] = []
         self.checker = CandidateChecker(ctx, self.notes)
         self._close = close
+        # TU object -> (the function's state on its lineage node, answer, its hot spots on the speed inputs) of the
+        # candidate handed over last
+        self.handed: dict[str, tuple[FunctionState, str, str]] = {}
+        settings = ctx.settings
+        self.log_path = os.path.join(settings.log_dir, "%s.jsonl" % self.level) if settings.log_dir else ""
+        agent.log = self._log
+        if getattr(agent, "offer", None) is None and tools != "none":
+            cache = os.path.join(settings.cache_dir, "llm", "tools") if settings.cache_dir else ""
+            bench = self.level == "source" and testgen is not None and ctx.check is not None
+            agent.offer = ToolOffer(INFO_TOOLS + ((MICRO_BENCHMARK,) if bench else ()), tools, settings.tool_calls,
+                                    settings.tool_output_tokens, cache, agent.workdir,
+                                    self._bench if bench else None)
+
+    def _bench(self, job: CompileJob, function: str, path: str) -> str:
+        """The micro_benchmark tool: the model's version (spliced into the TU at `path`) checked against the
+        original, and timed on the test-generation agent's speed inputs, through the run's sandboxed verifier."""
+        tu = next((t for t in self.ctx.hot if t.job.source_path == job.source_path), None)
+        if tu is None:
+            return "error: %s is not a hot file of this run" % os.path.basename(job.source_path)
+        ev = self.checker.verify(tu, function, path, self._inputs(tu, self._state(tu, function), function))
+        if not ev.accepted:
+            return Feedback.from_evidence(ev, "this version").text().rsplit("\n", 1)[0]
+        if ev.micro is None:
+            return "behaves like the original; there were no speed inputs to time it on"
+        text = "behaves like the original; on the speed inputs it ran %.3fx as fast as the original (%.3f to %.3f)" \
+            % (ev.micro.ratio, ev.micro.low, ev.micro.high)
+        return text + ("\n" + ev.hot_spots if ev.hot_spots else "")
+
+    def _log(self, event: dict[str, object]) -> None:
+        """One event of the conversation (an answer, a tool run, the judge's feedback) into the run directory."""
+        if not self.log_path:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"time": round(time.time(), 3), "level": self.level, **event}, sort_keys=True,
+                                   default=str) + "\n")
+        except OSError:
+            pass  # the log is a record for people; a full disk must not stop the run
+
+    def learn(self, tu: HotTU, feedback: Feedback) -> None:
+        """The judge's word on the candidate handed over last for `tu`: it joins that function's conversation, so
+        the next sample for it is written knowing it."""
+        handed = self.handed.pop(tu.object, None)
+        if handed is None or feedback.kind is Kind.NO_CANDIDATE:
+            self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
+            return  # nothing was handed over: the samples' own feedback is already in the conversations
+        st, answer, hot = handed
+        if feedback.kind is Kind.TIMED and not feedback.profile:
+            feedback = replace(feedback, profile=hot)  # what the verifier's perf run saw, on the speed inputs
+        self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
+        st.history += [Message("assistant", answer), Message("user", feedback.text())]
+
+    def _told(self, st: FunctionState, answer: str, feedback: Feedback) -> None:
+        if answer:
+            st.history += [Message("assistant", answer), Message("user", feedback.text())]
+            self._log({"event": "feedback", "kind": feedback.kind.value, "text": feedback.text()})
 
     def close(self) -> None:
         """Stop the model (a local server) when this agent opened it."""
@@ -411,23 +532,26 @@ class SampledLevel:
                 st.done = st.next_sample >= self.samples
                 tried += 1
                 try:
-                    result = self.agent.sample(st.prepared, k)
+                    result = self.agent.sample(st.prepared, k, st.history)
                 except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
                     raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
                                       self._spent() - start) from exc
                 if result.candidate is None:
                     story.append("%s %s" % (fn, result.line()))
-                    if result.outcome == "truncated":
+                    if result.outcome == "truncated":  # a cut answer is not worth its tokens in the history
                         self._truncated(tu, fn, st)
                         if st.note:
                             story.append(st.note)
+                    else:
+                        self._told(st, result.answer, Feedback(Kind.NO_CANDIDATE, detail=result.line()))
                     continue
                 cand = result.candidate
                 ev = self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, fn),
                                          self._program_inputs(st))
                 if ev.accepted:
-                    return self._candidate(cand, ev, self._spent() - start, st)
+                    return self._candidate(tu, cand, ev, self._spent() - start, st)
                 story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
+                self._told(st, cand.answer, Feedback.from_evidence(ev, "%s sample %d" % (fn, k)))
             if tried >= self.per_proposal:
                 break
         spent = self._spent() - start
@@ -464,8 +588,9 @@ class SampledLevel:
                 st.inputs = None  # a function the source extractor cannot show: the built-in inputs only
         return [st.inputs] if st.inputs is not None else []
 
-    def _candidate(self, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
+    def _candidate(self, tu: HotTU, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
         label = "%s sample %d" % (cand.function, cand.sample)
+        self.handed[tu.object] = (st, cand.answer, ev.hot_spots)
         detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
         dropped = getattr(st.prepared, "dropped", None)
         if dropped:
@@ -478,4 +603,5 @@ class SampledLevel:
                 st.program_inputs)
         ev.checks.append(CheckResult("proposer", True, detail))
         built = Built(self.level, label, cand.object, cand.recipe, cand.artifact, [])
-        return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens)
+        return Candidate(built, "%s (%s)" % (self.proposer, cand.model), behaviour=ev, tokens=tokens,
+                         micro=ev.micro)

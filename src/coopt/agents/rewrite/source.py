@@ -69,6 +69,7 @@ from coopt.agents.rewrite.sampling import (
     estimate_tokens,
 )
 from coopt.agents.testgen import TestGenAgent
+from coopt.agents.tools_offer import tool_mode
 from coopt.journal.job import CompileJob
 from coopt.llm.client import CHARS_PER_TOKEN
 from coopt.llm.types import Answer, Message, Model
@@ -366,13 +367,15 @@ class SourceLevelAgent(SampledLevel):
     refusals = (ExtractError, DoesNotFit)
 
     def __init__(self, ctx: AgentContext, model: Model, options: SourceOptions | None = None,
-                 testgen: bool = True, max_functions: int = 3, close: Callable[[], None] | None = None) -> None:
+                 testgen: bool = True, max_functions: int = 3, close: Callable[[], None] | None = None,
+                 tools: str = "native") -> None:
         self.model = model
         self.options = options or SourceOptions()
         agent = SourceAgent(model, os.path.join(ctx.workdir, "source"), self.options)
         os.makedirs(agent.workdir, exist_ok=True)
         tg = TestGenAgent(model, context_tokens=self.options.context_tokens) if testgen else None
-        super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close)
+        super().__init__(ctx, agent, self.options.per_proposal, self.options.samples, tg, max_functions, close,
+                         tools)
 
     def prepare(self, tu: HotTU, job: CompileJob, function: str, region: bool = False) -> Prepared:
         """The source agent's prompt, cut to the hot region by the profile's per-line samples when needed (the
@@ -386,7 +389,8 @@ def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
     if level != "source":
         raise LevelUnavailable("level %s has no agent here" % level)
     stack, model, context = open_level_model(level, llm, ctx)
-    agent = SourceLevelAgent(ctx, model, SourceOptions(context_tokens=context), close=stack.close)
+    agent = SourceLevelAgent(ctx, model, SourceOptions(context_tokens=context), close=stack.close,
+                             tools=tool_mode(llm))
     # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
     weakref.finalize(agent, stack.close)
     return agent
