@@ -23,6 +23,8 @@ have ninja || need="$need ninja-build"
 have make || need="$need make"
 have dpkg-source || need="$need dpkg-dev"
 have ccache || need="$need ccache"
+# sccache behind coopt-cc (tests/test_launcher*.py); Debian's package, a server started on first use
+have sccache || need="$need sccache"
 have valgrind || need="$need valgrind"
 # containment of candidate code (src/coopt/verify/bwrap.py); setpriv (util-linux) drops to uid 65534 as root
 have bwrap || need="$need bubblewrap"
