@@ -14,7 +14,8 @@ statistics: coopt.verify.perfstats). After timing, every tree's `lua` must run, 
 ccache hits for every compile and journaled by coopt-cc-fast. Target (issue 13): the hit rebuild within 10% of
 plain ccache. coopt is pip-installed into a private venv first, so the coopt-cc users get is what is measured.
 
-    python bench/ccache_chain.py [--reps N] [--warmup N] [--output-dir DIR] [--keep]
+    python bench/ccache_chain.py [--reps N] [--warmup N] [--call-reps N] [--phases all|rebuild] [--output-dir DIR]
+        [--keep]
 
 Results: bench/results/ccache_chain.json and docs/bench-ccache.md (or both in --output-dir), and the table on
 stdout.
@@ -43,7 +44,7 @@ from overhead.compiles import ccache_stats, coopt_stats  # noqa: E402
 from overhead.install import Installed, install_coopt  # noqa: E402
 from overhead.machine import load_average, machine_info, tool_version  # noqa: E402
 from overhead.timing import BenchError, Case, Samples, clean_env, interleave, progress  # noqa: E402
-from overhead.workloads import copy_lua, lua_commands, lua_make  # noqa: E402
+from overhead.workloads import LUA_TARGET, copy_lua, lua_commands, lua_make  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "ccache_chain.json"
 DEFAULT_MARKDOWN = ROOT / "docs" / "bench-ccache.md"
@@ -106,14 +107,20 @@ def _preparer(t: Tree) -> Callable[[], Mapping[str, str]]:
     return prepare
 
 
-def measure(installed: Installed, workdir: Path, reps: int, warmup: int, seed: int) -> tuple[
+def selected(phases: str) -> tuple[Config, ...]:
+    """The configurations a run times: all, or the hit rebuilds alone (`--phases rebuild`: many repetitions in
+    little time, for the target that matters to a ccache user's every day)."""
+    return CONFIGS if phases == "all" else tuple(c for c in CONFIGS if c.phase == "rebuild")
+
+
+def measure(installed: Installed, workdir: Path, reps: int, warmup: int, seed: int, phases: str) -> tuple[
         dict[str, Samples], dict[str, object]]:
     conf = workdir / "ccache.conf"
     conf.write_text("")  # no user or system ccache.conf: ccache's defaults
     env = clean_env({"CCACHE_CONFIGPATH": str(conf)})
     trees: dict[str, Tree] = {}
     cases = []
-    for i, cfg in enumerate(CONFIGS):
+    for i, cfg in enumerate(selected(phases)):
         root = workdir / "builds" / str(i)
         t = Tree(cfg, copy_lua(root / "lua"), root, [])
         if cfg.phase == "rebuild":
@@ -184,13 +191,14 @@ def measure_calls(installed: Installed, workdir: Path, reps: int, warmup: int, s
     return samples, " ".join(["clang", *args])
 
 
-def rows(samples: Mapping[str, Samples]) -> list[dict[str, object]]:
+def rows(samples: Mapping[str, Samples], phases: str) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    clang = samples["clang"]
-    for cfg in CONFIGS:
+    clang = samples.get("clang")
+    for cfg in selected(phases):
         got = samples[cfg.name]
-        row: dict[str, object] = {"config": cfg.name, **got.as_dict(),
-                                  "x_clang": round(got.median / clang.median, 4)}
+        row: dict[str, object] = {"config": cfg.name, **got.as_dict()}
+        if clang is not None:
+            row["x_clang"] = round(got.median / clang.median, 4)
         if cfg.chain:
             base = samples["ccache (%s)" % ("first build" if cfg.phase == "first" else "hit rebuild")]
             ratio, low, high = bootstrap_interval(got.ms, base.ms)
@@ -209,20 +217,22 @@ def markdown(result: dict) -> str:
             " (other work ran on this machine at the same time)" if max(result["load_before"] + [0]) > 1 else ""),
         "Tools: %s; %s; clang %s." % (result["tools"]["ccache"], result["tools"]["make"], result["tools"]["clang"]),
         "",
-        "Lua 5.4's upstream Makefile, `make -C src -j2 linux CC=<cc>`, each configuration in its own tree after an "
+        "Lua 5.4's upstream Makefile, `make -C src -j2 %s CC=<cc>`, each configuration in its own tree after an "
         "untimed `make clean`, %d interleaved repetitions after %d warm-up round(s). First build: fresh cache "
         "directories (ccache's, and coopt's for the chain) for every build. Hit rebuild: caches kept from an "
         "untimed priming build; every compile is a ccache hit, and in the chain coopt-cc-fast journals it and runs "
-        "`ccache clang`. Ratio: median over plain ccache's median in the same phase, 95%% bootstrap interval." % (
-            result["reps"], result["warmup"]),
+        "`ccache clang`. Ratio: median over plain ccache's median in the same phase, 95%% bootstrap interval.%s" % (
+            LUA_TARGET, result["reps"], result["warmup"],
+            "" if result["phases"] == "all" else " This run timed the hit rebuilds only (`--phases rebuild`)."),
         "",
         "| configuration | median s | min s | x clang | x plain ccache [95% interval] | n |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in result["rows"]:
         x = "%.3f [%.3f, %.3f]" % (r["x_ccache"], r["x_ccache_low"], r["x_ccache_high"]) if "x_ccache" in r else "-"
-        lines.append("| %s | %.2f | %.2f | %.3f | %s | %d |" % (
-            r["config"], r["median_ms"] / 1000, r["min_ms"] / 1000, r["x_clang"], x, r["n"]))
+        xc = "%.3f" % r["x_clang"] if "x_clang" in r else "-"
+        lines.append("| %s | %.3f | %.3f | %s | %s | %d |" % (
+            r["config"], r["median_ms"] / 1000, r["min_ms"] / 1000, xc, x, r["n"]))
     hit = next(r for r in result["rows"] if r["config"] == "coopt-cc + ccache (hit rebuild)")
     pc = result["per_call"]
     met = (hit["x_ccache"] - 1) * 100 <= TARGET_PCT
@@ -250,6 +260,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--call-reps", type=int, default=31, help="timed repetitions of the one-compile case (default 31)")
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--phases", choices=("all", "rebuild"), default="all",
+                   help="time every configuration, or the hit rebuilds only (written as *_rebuild.json/.md)")
     p.add_argument("--output-dir", type=Path, help="write ccache_chain.json and bench-ccache.md here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = p.parse_args(argv)
@@ -261,7 +273,7 @@ def main(argv: list[str]) -> int:
     try:
         load_before = load_average()
         installed = install_coopt(ROOT, workdir / "install")
-        samples, checks = measure(installed, workdir, a.reps, a.warmup, a.seed)
+        samples, checks = measure(installed, workdir, a.reps, a.warmup, a.seed, a.phases)
         calls, call = measure_calls(installed, workdir, a.call_reps, 2, a.seed)
         plain_call, chain_call = calls[CALLS[0]], calls[CALLS[1]]
         ratio, low, high = bootstrap_interval(chain_call.ms, plain_call.ms)
@@ -273,7 +285,8 @@ def main(argv: list[str]) -> int:
             "machine": machine_info(), "load_before": load_before, "load_after": load_average(),
             "tools": {"ccache": tool_version(["ccache", "--version"]), "make": tool_version(["make", "--version"]),
                       "clang": tool_version(["clang", "--version"])},
-            "reps": a.reps, "warmup": a.warmup, "rows": rows(samples), "checks": checks, "per_call": per_call,
+            "reps": a.reps, "warmup": a.warmup, "phases": a.phases, "rows": rows(samples, a.phases),
+            "checks": checks, "per_call": per_call,
         }
     except BenchError as exc:
         sys.stderr.write("ccache_chain.py: error: %s\n" % exc)
@@ -283,8 +296,11 @@ def main(argv: list[str]) -> int:
             progress("kept %s" % workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    json_path = (a.output_dir / "ccache_chain.json") if a.output_dir else DEFAULT_JSON
-    md_path = (a.output_dir / "bench-ccache.md") if a.output_dir else DEFAULT_MARKDOWN
+    json_path = (a.output_dir / DEFAULT_JSON.name) if a.output_dir else DEFAULT_JSON
+    md_path = (a.output_dir / DEFAULT_MARKDOWN.name) if a.output_dir else DEFAULT_MARKDOWN
+    if a.phases != "all":
+        json_path = json_path.with_name(json_path.stem + "_" + a.phases + json_path.suffix)
+        md_path = md_path.with_name(md_path.stem + "-" + a.phases + md_path.suffix)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     text = markdown(result)

@@ -31,6 +31,8 @@ have autoreconf || need="$need autoconf"
 have automake || need="$need automake"
 have libtoolize || need="$need libtool"
 have libtool || need="$need libtool-bin"
+# sccache behind coopt-cc (tests/test_launcher*.py); Debian's package, a server started on first use
+have sccache || need="$need sccache"
 have valgrind || need="$need valgrind"
 # containment of candidate code (src/coopt/verify/bwrap.py); setpriv (util-linux) drops to uid 65534 as root
 have bwrap || need="$need bubblewrap"

@@ -78,6 +78,8 @@ def form_call(form: str, c: Coopt, d: Path) -> tuple[list[str], dict]:
         return [cc, "ccache", "clang", *FLAGS], env
     if form == "cmake":  # CMAKE_C_COMPILER_LAUNCHER="coopt-cc;ccache" runs `coopt-cc ccache /abs/cc ...`
         return [cc, "ccache", CLANG, *FLAGS], env
+    if form == "launcher-only":  # make CC="coopt-cc ccache": the configured compiler behind it
+        return [cc, "ccache", *FLAGS], dict(env, COOPT_COMPILER=CLANG)
     if form == "env":  # CC=coopt-cc with COOPT_LAUNCHER
         return [cc, *FLAGS], dict(env, COOPT_LAUNCHER="ccache", COOPT_COMPILER=CLANG)
     if form == "config":  # CC=coopt-cc with [compiler] launcher in coopt.toml
@@ -95,7 +97,7 @@ def form_call(form: str, c: Coopt, d: Path) -> tuple[list[str], dict]:
     raise AssertionError(form)
 
 
-FORMS = ("prefix", "cmake", "env", "config", "symlinks")
+FORMS = ("prefix", "cmake", "launcher-only", "env", "config", "symlinks")
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -127,7 +129,7 @@ def test_chain_journals_the_real_compiler_and_ccache_caches(chain: Coopt, tu: Pa
     assert len(keys) == 1, keys
 
 
-@pytest.mark.parametrize("form", ["prefix", "cmake", "symlinks"])
+@pytest.mark.parametrize("form", ["prefix", "cmake", "launcher-only", "symlinks"])
 def test_a_variant_is_served_through_the_chain_without_asking_the_launcher(chain: Coopt, tu: Path, form: str) -> None:
     argv, env = form_call(form, chain, tu)
     subprocess.run(argv, cwd=tu, env=env, check=True)
