@@ -1,8 +1,10 @@
 """Level agents for `coopt optimize`: who proposes the next candidate object for a hot TU at one level.
 
-The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one instrumentation profile
-for all hot TUs (on the training workload) and compiles each TU with it. Every level, these two and the LLM levels
-(`source`, `ir`, `asm`), is a row of agents/registry.py naming its factory `(level, llm, context) -> LevelAgent`.
+The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one profile of each kind
+(front-end, IR-level, context-sensitive IR instrumentation) for all hot TUs on the training workload and compiles
+each TU with it. Other installed compilers (`compilers`) are agents/compiler/othercc.py. Every level, these and
+the LLM levels (`source`, `ir`, `asm`), is a row of agents/registry.py naming its factory
+`(level, llm, context) -> LevelAgent`.
 
 Contract for every agent: `propose()` builds one candidate object from the TU's journaled compile and returns it
 as a `Candidate`. Agents that change code (source, IR, assembly) must attach the verifier's behaviour evidence
@@ -19,7 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.compiler.tools import (
+    PGO_KINDS,
+    Built,
+    PgoProfile,
+    ToolError,
+    compile_with_flags,
+    pgo_compile,
+    pgo_train,
+)
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
 from coopt.journal.job import CompileJob
@@ -43,8 +53,17 @@ TARGET_FLAG_SETS: tuple[tuple[str, ...], ...] = (
     ("-O2", "-march=native"),
     ("-O3", "-march=native"),
 )
-# Extra flags of the `pgo` level's candidates, after the profile.
-PGO_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
+# The `pgo` level's candidates per TU, in order: (kind of PGO_KINDS, extra flags after the profile). Each kind is
+# trained once per run, when its first candidate is asked for. Every kind comes once before any -O3 row: the guide
+# retires an arm after a few misses in a row, and with clang 14 one kind may lose where another wins.
+PGO_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fe", ()),
+    ("ir", ()),
+    ("cs", ()),
+    ("fe", ("-O3",)),
+    ("ir", ("-O3",)),
+    ("cs", ("-O3",)),
+)
 
 
 class NoCandidate(ToolError):
@@ -183,7 +202,8 @@ class FlagsAgent:
 
 
 class PgoAgent:
-    """Instrumented PGO on the hot TUs: one training run of the training workload, then per-TU compiles."""
+    """PGO on the hot TUs, of each kind in PGO_KINDS: one training run of the training workload per kind, then
+    per-TU compiles. A kind whose training fails is dropped; the level is out when every kind is."""
 
     level = "pgo"
     proposer = "compiler-tools/pgo"
@@ -191,13 +211,19 @@ class PgoAgent:
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
         self.cursor: dict[str, int] = {}
-        self.profile: PgoProfile | None = None
+        self.profiles: dict[str, PgoProfile] = {}
+        self.failed: dict[str, str] = {}  # kind -> why its training failed
         self.error = ""
 
-    def _pending(self, tu: HotTU) -> list[tuple[str, ...]]:
+    def _pending(self, tu: HotTU) -> list[tuple[str, tuple[str, ...]]]:
         own = set(tu.job.key_args)
-        variants = [v for v in PGO_VARIANTS if not v or not set(v) <= own]  # -O3 on a TU built at -O3: same code
-        return variants[self.cursor.get(tu.object, 0):]
+        # -O3 on a TU built at -O3: same code
+        variants = [(k, v) for k, v in PGO_VARIANTS if not v or not set(v) <= own]
+        return [(k, v) for k, v in variants[self.cursor.get(tu.object, 0):] if not self._blocked(k)]
+
+    def _blocked(self, kind: str) -> str:
+        """Why `kind` cannot train (its own or its base's training failed), or ""."""
+        return self.failed.get(kind) or self.failed.get(PGO_KINDS[kind].base, "")
 
     def has_more(self, tu: HotTU) -> bool:
         return not self.error and bool(self._pending(tu))
@@ -210,47 +236,61 @@ class PgoAgent:
             self.error = profile_runtime_missing(self.ctx.hot[0].job.compiler)
         return self.error
 
-    def training(self) -> dict[str, Any]:
+    def training(self, kind: str = "fe") -> dict[str, Any]:
         t = self.ctx.train
+        profile = self.profiles.get(kind)
         return {
             "workload": t.line,
             "cwd": t.cwd,
             "origin": t.origin,
             "same_as_bench": self.ctx.same_workload,
             "instrumented": [h.source for h in self.ctx.hot],
-            "profdata": self.profile.profdata if self.profile else "",
+            "kind": kind,
+            "profdata": profile.profdata if profile else "",
         }
 
-    def _train(self) -> PgoProfile:
-        if self.profile is None:
-            t = self.ctx.train
-            # pgo_train substitutes the instrumented program for {program}; the quotes survive the substitution.
-            line = t.line.replace(PLACEHOLDER, shlex.quote(PLACEHOLDER))
-            cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
-            try:
-                self.profile = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
-                                         os.path.join(self.ctx.workdir, "pgo-train"), timeout=self.ctx.timeout_s)
-            except ToolError as exc:
-                self.error = str(exc)
-                raise
-            except Exception as exc:  # RelinkError, OSError, a training run past its timeout
-                self.error = str(exc) or type(exc).__name__
-                raise ToolError("PGO training failed: %s" % self.error) from exc
-        return self.profile
+    def _train(self, kind: str) -> PgoProfile:
+        if kind in self.profiles:
+            return self.profiles[kind]
+        base = self._train(PGO_KINDS[kind].base) if PGO_KINDS[kind].base else None
+        t = self.ctx.train
+        # pgo_train substitutes the instrumented program for {program}; the quotes survive the substitution.
+        line = t.line.replace(PLACEHOLDER, shlex.quote(PLACEHOLDER))
+        cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
+        try:
+            self.profiles[kind] = pgo_train([h.job for h in self.ctx.hot], self.ctx.link, [cmd],
+                                            os.path.join(self.ctx.workdir, "pgo-train" + ("" if kind == "fe"
+                                                                                          else "-" + kind)),
+                                            timeout=self.ctx.timeout_s, kind=kind, base=base)
+        except ToolError as exc:
+            self.failed[kind] = str(exc)
+            raise
+        except Exception as exc:  # RelinkError, OSError, a training run past its timeout
+            self.failed[kind] = str(exc) or type(exc).__name__
+            raise ToolError("PGO training (%s) failed: %s" % (kind, self.failed[kind])) from exc
+        return self.profiles[kind]
 
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: the variant `attempt` (an AttemptRecord of the earlier run) was judged; move past it."""
-        labels = [" ".join(["pgo", *v]) for v in self._pending(tu)]
+        labels = [" ".join([PGO_KINDS[k].label, *v]) for k, v in self._pending(tu)]
         if labels and labels[0] == attempt.label:
-            self.cursor[tu.object] = self.cursor.get(tu.object, 0) + 1
+            self._advance(tu)
+
+    def _advance(self, tu: HotTU) -> tuple[str, tuple[str, ...]]:
+        """The next variant for `tu`, moving the cursor past it (and past variants of kinds that cannot train)."""
+        own = set(tu.job.key_args)
+        variants = [(k, v) for k, v in PGO_VARIANTS if not v or not set(v) <= own]
+        n = self.cursor.get(tu.object, 0)
+        while self._blocked(variants[n][0]):
+            n += 1
+        self.cursor[tu.object] = n + 1
+        return variants[n]
 
     def propose(self, tu: HotTU, out_dir: str) -> Candidate:
-        profile = self._train()
-        extra = list(self._pending(tu)[0])
-        n = self.cursor.get(tu.object, 0) + 1
-        self.cursor[tu.object] = n
-        out = os.path.join(out_dir, "%s-pgo%d.o" % (_file_stem(tu), n))
-        return Candidate(pgo_compile(tu.job, profile, out, extra), self.proposer, training=self.training())
+        kind, extra = self._advance(tu)
+        profile = self._train(kind)
+        out = os.path.join(out_dir, "%s-pgo%d.o" % (_file_stem(tu), self.cursor[tu.object]))
+        return Candidate(pgo_compile(tu.job, profile, out, list(extra)), self.proposer, training=self.training(kind))
 
 
 AgentFactory = Callable[[str, str, AgentContext], LevelAgent]

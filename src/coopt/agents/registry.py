@@ -14,18 +14,23 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Level:
     """One level: its name, the factory `(level, llm, context) -> LevelAgent` as "module:function", whether it needs
-    an LLM, and the kind of artifact its candidates are (cache.publish.Artifact's values: c, ir, asm)."""
+    an LLM, the kind of artifact its candidates are (cache.publish's ARTIFACT_KINDS: c, ir, asm, object), and
+    whether the offline default (`[optimize] levels` unset) runs it."""
 
     name: str
     factory: str
     needs_llm: bool
     artifact: str
+    default: bool = True
 
 
 # Compiler levels first: they are the offline default and the order `--levels` help shows.
 LEVELS: tuple[Level, ...] = (
     Level("flags", "coopt.agents.levels:make_compiler_agent", False, "c"),
     Level("pgo", "coopt.agents.levels:make_compiler_agent", False, "c"),
+    # Other installed compilers (gcc, clang-N) lower the unchanged source; the object is the artifact. Not in the
+    # default: a variant from another compiler is asked for by name (--levels flags,pgo,compilers).
+    Level("compilers", "coopt.agents.compiler.othercc:make_agent", False, "object", default=False),
     Level("source", "coopt.agents.rewrite.source:make_agent", True, "c"),
     Level("ir", "coopt.agents.rewrite.ir:make_agent", True, "ir"),
     Level("asm", "coopt.agents.rewrite.asm:make_agent", True, "asm"),
@@ -33,3 +38,4 @@ LEVELS: tuple[Level, ...] = (
 BY_NAME: dict[str, Level] = {lv.name: lv for lv in LEVELS}
 COMPILER_LEVELS: tuple[str, ...] = tuple(lv.name for lv in LEVELS if not lv.needs_llm)
 LLM_LEVELS: tuple[str, ...] = tuple(lv.name for lv in LEVELS if lv.needs_llm)
+DEFAULT_LEVELS: tuple[str, ...] = tuple(lv.name for lv in LEVELS if not lv.needs_llm and lv.default)
