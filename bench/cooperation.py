@@ -17,7 +17,7 @@ stopped (`--redo` measures rows again). Prints a markdown table; `--write-docs` 
 
     python bench/cooperation.py [--programs popcount_bits,crc_table] [--configs flags,pgo,compilers,compiler-levels]
         [--llm local] [--budget 4] [--pairs 9] [--final-pairs 15] [--min-gain 1.02]
-        [--results bench/results/cooperation.json] [--write-docs] [--table-only]
+        [--projects lua,bzip2,zlib] [--results bench/results/cooperation.json] [--write-docs] [--table-only]
 
 Configurations: `flags`, `pgo`, `compilers`, `source`, `ir`, `asm` (one level alone); `compiler-levels` (flags,
 pgo and compilers in one run); `all` (every level; needs `--llm`). With `--llm none` the LLM configurations are
@@ -79,7 +79,12 @@ def programs() -> list[str]:
     return m.group(1).replace("\\", " ").split()
 
 
+PROJECT_KINDS = {"lua": "real project: Lua 5.4", "bzip2": "real project: bzip2 1.0.8", "zlib": "real project: zlib"}
+
+
 def kind_of(program: str) -> str:
+    if program in PROJECT_KINDS:
+        return PROJECT_KINDS[program]
     m = re.match(r"/\* Kind: ([^.]+)\.", (PROGRAMS_DIR / (program + ".c")).read_text())
     return m.group(1) if m else "?"
 
@@ -174,6 +179,21 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
     }
 
 
+def run_project_row(project: str, cfg: Config, work: Path, env: dict[str, str], a: argparse.Namespace) -> dict:
+    """A real project of bench/optimize_results.py (Lua, bzip2, zlib from Debian's sources) in one configuration:
+    its own build, workload, tests and comparison with plain clang."""
+    import optimize_results
+
+    r = optimize_results.run_project(project, work / cfg.name, env, a.budget, a.pairs, a.final_pairs, "cpu",
+                                     a.min_gain, a.compiler, cfg.levels, a.llm if cfg.llm else "none")
+    return {"program": project, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget,
+            "evaluations": r["evaluations"], "optimize_seconds": r["optimize_seconds"], "tokens": r["tokens"],
+            "attempts": r["attempts"], "kept": [{"level": k["level"], "label": "%s %s" % (k["tu"], k["label"])}
+                                                for k in r["kept"]],
+            "hits": r["hits"], "vs_plain": r["vs_plain"], "status": r["status"],
+            "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg()}
+
+
 def per_percent(r: dict) -> tuple[str, str]:
     """Tokens and seconds per verified percent (the interval's lower bound over 1.0)."""
     pct = (r["vs_plain"]["low"] - 1.0) * 100
@@ -245,6 +265,8 @@ def main() -> int:
     ap.add_argument("--configs", default="flags,pgo,compilers,compiler-levels",
                     help="configurations, comma-separated, of: %s (default: the compiler levels alone and together)"
                     % ",".join(c.name for c in CONFIGS))
+    ap.add_argument("--projects", default="", help="real projects too, comma-separated, of lua,bzip2,zlib "
+                    "(bench/optimize_results.py's, from Debian's sources; slow: minutes per row)")
     ap.add_argument("--llm", choices=("none", "local", "openai"), default="none",
                     help="the LLM of the source/ir/asm levels (default none: LLM configurations are skipped)")
     ap.add_argument("--budget", type=int, default=4, help="evaluations per run, the same for every configuration")
@@ -268,6 +290,12 @@ def main() -> int:
     if bad:
         raise SystemExit("bench: unknown configuration %s (known: %s)" % (", ".join(bad), ", ".join(BY_NAME)))
     configs = [BY_NAME[c] for c in a.configs.split(",") if c]
+    projects = [p for p in a.projects.split(",") if p]
+    bad = [p for p in projects if p not in PROJECT_KINDS]
+    if bad:
+        raise SystemExit("bench: unknown project %s (known: %s)" % (", ".join(bad), ", ".join(PROJECT_KINDS)))
+    if not a.programs and projects:
+        progs = []
     results_path = Path(a.results)
     data = json.loads(results_path.read_text()) if results_path.exists() else {"format": FORMAT, "rows": {}}
     rows: dict[str, dict] = data["rows"]
@@ -278,7 +306,7 @@ def main() -> int:
         work = Path(tempfile.mkdtemp(prefix="coopt-coop-bench-"))
         env = make_bin(work / "bin")
         try:
-            for p in progs:
+            for p in progs + projects:
                 for c in configs:
                     key = "%s/%s" % (p, c.name)
                     if c.llm and a.llm == "none":
@@ -289,8 +317,9 @@ def main() -> int:
                         continue
                     print("[%s] running (budget %d)" % (key, a.budget), flush=True)
                     try:
-                        r = run_row(p, c, work, env, a)
-                    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                        r = (run_project_row(p, c, work / p, env, a) if p in PROJECT_KINDS
+                             else run_row(p, c, work, env, a))
+                    except (RuntimeError, subprocess.TimeoutExpired, OSError, SystemExit) as exc:
                         r = {"program": p, "config": c.name, "error": str(exc)}
                     rows[key] = r
                     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +342,7 @@ def main() -> int:
     shown = dict(rows)
     for extra in a.also:
         shown.update(json.loads(Path(extra).read_text())["rows"])
-    text = table(shown, progs, configs, info)
+    text = table(shown, progs + projects, configs, info)
     print()
     print(text)
     if a.write_docs:

@@ -3,9 +3,11 @@ fails it. No time is measured here: bench/cooperation.py does that."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,29 @@ def test_a_wrong_variant_fails_the_self_check(tmp_path: Path, program: str, old:
     subprocess.run(["clang", "-O2", "wrong.c", "-o", "wrong", "-lm"], cwd=tmp_path, check=True)
     out = subprocess.run(["./wrong"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "self-check failed" in out.stderr
+
+
+@pytest.mark.slow
+def test_cooperation_bench_measures_a_row_and_resumes(tmp_path: Path) -> None:
+    """bench/cooperation.py end to end on one program and one level: the row is measured against plain clang,
+    written at once, shown in the table, and not measured again by a second run."""
+    require("clang", "make", "perf")
+    results = tmp_path / "rows.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "cooperation.py"), "--programs", "popcount_bits", "--configs",
+           "flags,source", "--budget", "1", "--pairs", "3", "--final-pairs", "3", "--results", str(results)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = json.loads(results.read_text())["rows"]
+    assert list(rows) == ["popcount_bits/flags"]  # source needs --llm: skipped, and the table says not run
+    row = rows["popcount_bits/flags"]
+    assert "error" not in row, row
+    assert row["evaluations"] == 1 and row["levels"] == ["flags"] and len(row["attempts"]) == 1
+    v = row["vs_plain"]
+    assert v["pairs"] == 3 and v["low"] <= v["ratio"] <= v["high"] and v["plain_median_s"] > 0
+    assert "[popcount_bits/source] skipped: needs --llm" in first.stdout
+    assert "| popcount_bits (bit counting done bit by bit) | %.3f [%.3f, %.3f]" % (
+        v["ratio"], v["low"], v["high"]) in first.stdout
+    assert "Not run: popcount_bits/source." in first.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "[popcount_bits/flags] already measured" in again.stdout
+    assert json.loads(results.read_text())["rows"] == rows
