@@ -115,8 +115,10 @@ def _profile_facts(training: object, profdata: str) -> list[str]:
         size = "%.1f KiB" % (os.path.getsize(profdata) / 1024) if profdata else "not stored"
     except OSError:
         size = "not stored"
-    out.append("PGO profile %s (%s), merged from the instrumented hot TUs (%d)" % (
-        name, size, len(t.get("instrumented") or [])))
+    kinds = {"fe": "front-end", "ir": "IR-level", "cs": "context-sensitive IR"}
+    kind = ", %s instrumentation" % kinds[t["kind"]] if t.get("kind") in kinds else ""
+    out.append("PGO profile %s (%s%s), merged from the instrumented hot TUs (%d)" % (
+        name, size, kind, len(t.get("instrumented") or [])))
     if t.get("workload"):
         out.append("trained on `%s` in %s%s" % (t["workload"], t.get("cwd", "?"),
                                                 " (the bench workload itself)" if t.get("same_as_bench") else ""))
