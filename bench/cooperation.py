@@ -151,6 +151,9 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
             "--bench", quick, "--test", "./" + program]
     if cfg.llm:
         args += ["--llm", a.llm]
+        # [llm] timeout's default (120 s) is exported to the agents and shadows the local provider's own 600 s; a
+        # 1.5B model on a loaded 2-core machine needs more than 120 s for one answer.
+        env["COOPT_LLM_TIMEOUT"] = str(a.llm_timeout)
     t0 = time.monotonic()
     log = sh(args, served, env)
     seconds = time.monotonic() - t0
@@ -269,6 +272,8 @@ def main() -> int:
                     "(bench/optimize_results.py's, from Debian's sources; slow: minutes per row)")
     ap.add_argument("--llm", choices=("none", "local", "openai"), default="none",
                     help="the LLM of the source/ir/asm levels (default none: LLM configurations are skipped)")
+    ap.add_argument("--llm-timeout", type=float, default=600.0,
+                    help="seconds per LLM answer, COOPT_LLM_TIMEOUT of the LLM runs (default 600)")
     ap.add_argument("--budget", type=int, default=4, help="evaluations per run, the same for every configuration")
     ap.add_argument("--pairs", type=int, default=9, help="A/B pairs per candidate in the optimize run (default 9)")
     ap.add_argument("--final-pairs", type=int, default=15, help="pairs of the comparison with plain clang")
