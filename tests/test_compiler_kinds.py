@@ -151,3 +151,34 @@ def test_optimize_judges_every_pgo_kind_and_another_compiler(coopt: Coopt, tmp_p
         assert ev["proposer"]["level"] == "compilers" and ev["proposer"]["label"].split()[0] in ("gcc", "clang")
         build = next(c for c in ev["checks"] if c["name"] == "build")
         assert build["detail"].split()[0] in {c.path for c in found}
+
+
+def test_compilers_that_cannot_serve_are_skipped_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that is not a compiler this level knows, and a compiler for another target (here a clang whose
+    -dumpmachine says aarch64, as a cross compiler's would), are skipped, each with its reason; with nothing
+    left the level says what to install."""
+    require("clang")
+    from coopt.agents.compiler.othercc import CompilersAgent
+    from coopt.agents.levels import AgentContext
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gcc-99").write_text("#!/bin/sh\necho 'not a compiler'\n")
+    real = shutil.which("clang")
+    (bindir / "clang-77").write_text('#!/bin/sh\n[ "$1" = -dumpmachine ] && { echo aarch64-linux-gnu; exit 0; }\n'
+                                     '[ "$1" = --version ] && { echo "clang version 77.0.1"; exit 0; }\n'
+                                     'exec %s "$@"\n' % real)
+    (bindir / "clang-14").write_text('#!/bin/sh\nexec %s "$@"\n' % real)  # a wrapper: the same release
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    (bindir / "clang").symlink_to(real)
+    monkeypatch.setenv("PATH", str(bindir))
+    found, skipped = find_compilers("clang")
+    assert found == []
+    assert "gcc-99: not a gcc or clang this level knows" in skipped
+    assert "clang-77: targets another machine than clang" in skipped
+    assert any(s.startswith("clang-14: the same release as clang (clang ") for s in skipped), skipped
+    agent = CompilersAgent(AgentContext(link=None, hot=[], train=None, same_workload=True,  # type: ignore[arg-type]
+                                        workdir=str(tmp_path)))
+    why = agent.unavailable()
+    assert why.startswith("no other compiler installed") and "gcc-99" in why and "apt-get install gcc" in why

@@ -213,10 +213,11 @@ def identify(path: str) -> OtherCompiler | None:
 def find_compilers(own: str) -> tuple[list[OtherCompiler], list[str]]:
     """Installed compilers that can lower a TU built by `own`, one per binary, and one line per compiler skipped
     and why. Candidates are `gcc`, `gcc-N`, `clang`, `clang-N` on PATH; `own` itself and anything resolving to the
-    same binary are not others; one for another target is skipped."""
+    same binary or release are not others; one for another target is skipped."""
     own_path = shutil.which(own) if "/" not in own else own
     own_real = os.path.realpath(own_path) if own_path else ""
     own_target = _target(_output([own, "-dumpmachine"]))
+    own_cc = identify(own_path or own)
     seen = {own_real}
     found: list[OtherCompiler] = []
     skipped: list[str] = []
@@ -235,6 +236,8 @@ def find_compilers(own: str) -> tuple[list[OtherCompiler], list[str]]:
         cc = identify(path or name)
         if cc is None:
             skipped.append("%s: not a gcc or clang this level knows" % name)
+        elif own_cc is not None and (cc.family, cc.version) == (own_cc.family, own_cc.version):
+            skipped.append("%s: the same release as %s (%s)" % (name, own, cc.name))
         elif _target(_output([real, "-dumpmachine"])) != own_target:
             skipped.append("%s: targets another machine than %s" % (name, own))
         else:
