@@ -13,7 +13,8 @@ then times the two programs in interleaved pairs: speed-up = ratio of medians wi
 interval (CPU time). LLM tokens and the optimize run's wall time are divided by the verified percent of
 speed-up (the interval's lower bound above 1.0; "-" when nothing was shown). Each row is written to the results
 file as soon as it is done and skipped when the script runs again, so an interrupted run resumes where it
-stopped (`--redo` measures rows again). Prints a markdown table; `--write-docs` puts it into docs/cooperation.md.
+stopped (`--redo` measures rows again). Prints a markdown table; `--write-docs` puts it into docs/cooperation.md
+and README.md.
 
     python bench/cooperation.py [--programs popcount_bits,crc_table] [--configs flags,pgo,compilers,compiler-levels]
         [--llm local] [--budget 4] [--pairs 9] [--final-pairs 15] [--min-gain 1.02]
@@ -253,13 +254,14 @@ BEGIN, END = "<!-- cooperation-results:begin -->", "<!-- cooperation-results:end
 
 
 def write_docs(text: str) -> None:
-    doc = ROOT / "docs" / "cooperation.md"
-    content = doc.read_text()
-    if BEGIN not in content or END not in content:
-        raise SystemExit("bench: docs/cooperation.md has no %s ... %s section" % (BEGIN, END))
-    head, rest = content.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(head + BEGIN + "\n" + text + END + tail)
+    """Put the table between the markers of docs/cooperation.md and of README.md."""
+    for doc in (ROOT / "docs" / "cooperation.md", ROOT / "README.md"):
+        content = doc.read_text()
+        if BEGIN not in content or END not in content:
+            raise SystemExit("bench: %s has no %s ... %s section" % (doc, BEGIN, END))
+        head, rest = content.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        doc.write_text(head + BEGIN + "\n" + text + END + tail)
 
 
 def main() -> int:
@@ -284,7 +286,7 @@ def main() -> int:
                     help="another results file whose rows join the table (read only; e.g. a second run's)")
     ap.add_argument("--redo", action="store_true", help="measure rows already in the results file again")
     ap.add_argument("--table-only", action="store_true", help="print (and --write-docs) the table, run nothing")
-    ap.add_argument("--write-docs", action="store_true", help="put the table into docs/cooperation.md")
+    ap.add_argument("--write-docs", action="store_true", help="put the table into docs/cooperation.md and README.md")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     progs = [p for p in a.programs.split(",") if p] or programs()
