@@ -198,6 +198,32 @@ def run_project_row(project: str, cfg: Config, work: Path, env: dict[str, str], 
             "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg()}
 
 
+def compare_together(cell: dict[tuple[str, str], dict], progs: list[str], configs: list[Config]) -> list[str]:
+    """One line per configuration of several levels: on how many programs it was worse than, the same as, or better
+    than the best single level it holds (worse: its interval lies below the best's; better: above)."""
+    out: list[str] = []
+    for together in (c for c in configs if len(c.levels) > 1):
+        counts = {"worse": [], "same": [], "better": []}  # type: dict[str, list[str]]
+        for p in progs:
+            t = cell.get((p, together.name))
+            singles = [cell.get((p, lv)) for lv in together.levels]
+            if t is None or "error" in t or any(r is None or "error" in r for r in singles):
+                continue
+            best = max((r for r in singles if r), key=lambda r: r["vs_plain"]["ratio"])
+            tv, bv = t["vs_plain"], best["vs_plain"]
+            key = "worse" if tv["high"] < bv["low"] else "better" if tv["low"] > bv["high"] else "same"
+            counts[key].append("%s (%s %.2f vs `%s` %.2f)" % (p, together.name, tv["ratio"], best["config"],
+                                                            bv["ratio"]) if key != "same" else p)
+        n = sum(len(v) for v in counts.values())
+        if n:
+            out += ["", "`%s` against the best of its levels alone, %d programs: worse on %d%s; the same within the "
+                    "intervals on %d; better on %d%s." % (
+                        together.name, n, len(counts["worse"]),
+                        " (%s)" % ", ".join(counts["worse"]) if counts["worse"] else "", len(counts["same"]),
+                        len(counts["better"]), " (%s)" % ", ".join(counts["better"]) if counts["better"] else "")]
+    return out
+
+
 def per_percent(r: dict) -> tuple[str, str]:
     """Tokens and seconds per verified percent (the interval's lower bound over 1.0)."""
     pct = (r["vs_plain"]["low"] - 1.0) * 100
@@ -237,6 +263,7 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
             kept = ", ".join("`%s`" % k["label"] for k in r["kept"]) or "nothing kept"
             cells.append("%.3f [%.3f, %.3f]; %s" % (v["ratio"], v["low"], v["high"], kept))
         lines.append("| %s (%s) | %s |" % (p, kind_of(p), " | ".join(cells)))
+    lines += compare_together(cell, progs, configs)
     llm_rows = [r for r in results.values() if "error" not in r and (r["tokens"] or BY_NAME[r["config"]].llm)]
     if llm_rows:
         lines += ["", "Cost per verified percent (the interval's lower bound over 1.0) of the LLM configurations:", "",
