@@ -234,12 +234,16 @@ def per_percent(r: dict) -> tuple[str, str]:
 
 def table(results: dict[str, dict], progs: list[str], configs: list[Config], info: dict) -> str:
     cell: dict[tuple[str, str], dict] = {(r["program"], r["config"]): r for r in results.values()}
+    loads = sorted(float(r["load"].split()[0]) for r in results.values() if r.get("load"))
+    if loads:
+        info = dict(info, load="%.1f-%.1f" % (loads[0], loads[-1]))
+        info["date"] = min(r["date"] for r in results.values() if r.get("date"))[:10]
     lines = [
-        "Measured %s on %s (%s cores, load average %s at the end; the machine was shared with other engineers' "
-        "builds and tests, so read the intervals, not the points), %s. Each cell: whole-program speed-up of the "
-        "rebuilt program (served by coopt-cc) over plain clang at the program's own flags (-O2 -g), ratio of "
-        "median CPU times [95%% bootstrap interval], %s interleaved pairs; then what was kept. Every configuration "
-        "had the same budget: `coopt optimize --budget %s --pairs %s --min-gain %s`%s."
+        "Measured %s on %s (%s cores, 1-minute load average %s when the rows ended; the machine was shared with "
+        "other engineers' builds and tests, so read the intervals, not the points), %s. Each cell: whole-program "
+        "speed-up of the rebuilt program (served by coopt-cc) over plain clang at the program's own flags (-O2 -g), "
+        "ratio of median CPU times [95%% bootstrap interval], %s interleaved pairs; then what was kept. Every "
+        "configuration had the same budget: `coopt optimize --budget %s --pairs %s --min-gain %s`%s."
         % (info["date"], info["cpu"], info["cores"], info["load"], info["clang"], info["final_pairs"],
            info["budget"], info["pairs"], info["min_gain"],
            ", LLM levels with `--llm %s`" % info["llm"] if info["llm"] != "none" else ""),
