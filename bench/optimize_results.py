@@ -159,7 +159,10 @@ def measure(p: Project, plain: Path, served: Path, env: dict[str, str], pairs: i
 
 
 def run_project(key: str, work: Path, env0: dict[str, str], budget: int, pairs: int, final_pairs: int,
-                what: str, min_gain: float, compiler: str = "clang") -> dict:
+                what: str, min_gain: float, compiler: str = "clang", levels: tuple[str, ...] = (),
+                llm: str = "none") -> dict:
+    """One project through the whole workflow; `levels` (default: the configured ones) and `llm` are passed to
+    `coopt optimize` (bench/cooperation.py runs one level at a time)."""
     from coopt.cache.stats import read as read_stats
     from support.debian_sources import copy_tree
 
@@ -183,7 +186,8 @@ def run_project(key: str, work: Path, env0: dict[str, str], budget: int, pairs: 
     args = ["coopt", "optimize", "--budget", str(budget), "--pairs", str(pairs), "--measure", what,
             "--min-gain", str(min_gain),
             "--run-dir", str(run_dir),
-            "--bench", p.bench, "--train", p.bench, *[x for t in p.tests for x in ("--test", t)]]
+            "--bench", p.bench, "--train", p.bench, *[x for t in p.tests for x in ("--test", t)],
+            *(["--levels", ",".join(levels)] if levels else []), *(["--llm", llm] if llm != "none" else [])]
     t0 = time.monotonic()
     out = sh(args, served, env)
     opt_seconds = time.monotonic() - t0
@@ -214,6 +218,7 @@ def run_project(key: str, work: Path, env0: dict[str, str], budget: int, pairs: 
     return {
         "project": p.name, "bench": p.bench, "hot": hot, "budget": budget, "pairs": pairs,
         "evaluations": state["spent"]["evaluations"], "optimize_seconds": round(opt_seconds),
+        "tokens": sum(a.get("tokens", 0) for a in state["attempts"]),
         "attempts": [{"tu": Path(a["source"]).name, "level": a["level"], "label": a["label"], "verdict": a["verdict"],
                       "interval": a["interval"] and [a["interval"][k] for k in ("ratio", "low", "high")]}
                      for a in state["attempts"]],

@@ -254,7 +254,7 @@ def test_levels_providers_and_guides_match_the_optimizer() -> None:
 
     # One table of levels: config offers exactly its rows, compiler levels first, and every row's factory exists.
     assert tuple(lv.name for lv in registry.LEVELS) == registry.COMPILER_LEVELS + registry.LLM_LEVELS
-    assert schema.BY_DOTTED["optimize.levels"].default == registry.COMPILER_LEVELS
+    assert schema.BY_DOTTED["optimize.levels"].default == registry.DEFAULT_LEVELS == ("flags", "pgo")
     for row in registry.LEVELS:
         levels.check_levels([row.name], "local")  # imports the row's factory; LevelUnavailable if it is missing
     assert set(schema.LLM_PROVIDERS) == set(PROVIDERS)

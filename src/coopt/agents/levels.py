@@ -1,8 +1,10 @@
 """Level agents for `coopt optimize`: who proposes the next candidate object for a hot TU at one level.
 
-The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one instrumentation profile
-for all hot TUs (on the training workload) and compiles each TU with it. Every level, these two and the LLM levels
-(`source`, `ir`, `asm`), is a row of agents/registry.py naming its factory `(level, llm, context) -> LevelAgent`.
+The compiler-tools levels are here: `flags` walks a table of flag sets, `pgo` trains one profile of each kind
+(front-end, IR-level, context-sensitive IR instrumentation) for all hot TUs on the training workload and compiles
+each TU with it. Other installed compilers (`compilers`) are agents/compiler/othercc.py. Every level, these and
+the LLM levels (`source`, `ir`, `asm`), is a row of agents/registry.py naming its factory
+`(level, llm, context) -> LevelAgent`.
 
 Contract for every agent: `propose(tu, out_dir, parent)` builds one candidate object and returns it as a
 `Candidate`. `parent` is the lineage node it builds on (optimize/lineage.py): None for the TU's journaled compile,
@@ -25,7 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from coopt.agents.compiler.tools import Built, PgoProfile, ToolError, compile_with_flags, pgo_compile, pgo_train
+from coopt.agents.compiler.tools import (
+    PGO_KINDS,
+    Built,
+    PgoProfile,
+    ToolError,
+    compile_with_flags,
+    pgo_compile,
+    pgo_train,
+)
 from coopt.agents.feedback import Feedback
 from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS
 from coopt.budget import Budget
@@ -51,8 +61,17 @@ TARGET_FLAG_SETS: tuple[tuple[str, ...], ...] = (
     ("-O2", "-march=native"),
     ("-O3", "-march=native"),
 )
-# Extra flags of the `pgo` level's candidates, after the profile.
-PGO_VARIANTS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
+# The `pgo` level's candidates per TU, in order: (kind of PGO_KINDS, extra flags after the profile). Each kind is
+# trained once per run, when its first candidate is asked for. Every kind comes once before any -O3 row: the guide
+# retires an arm after a few misses in a row, and with clang 14 one kind may lose where another wins.
+PGO_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("fe", ()),
+    ("ir", ()),
+    ("cs", ()),
+    ("fe", ("-O3",)),
+    ("ir", ("-O3",)),
+    ("cs", ("-O3",)),
+)
 
 
 class NoCandidate(ToolError):
@@ -100,6 +119,7 @@ class Training:
     same_as_bench: bool
     instrumented: list[str]
     profdata: str
+    kind: str = "fe"  # a key of agents.compiler.tools.PGO_KINDS: front-end, IR-level or context-sensitive IR
 
 
 @dataclass
@@ -274,22 +294,31 @@ class FlagsAgent:
 
 
 class PgoAgent:
-    """Instrumented PGO on the hot TUs: one training run of the training workload, then per-TU compiles."""
+    """PGO on the hot TUs, of each kind in PGO_KINDS: one training run of the training workload per kind, then
+    per-TU compiles. A kind whose training fails is dropped; the level is out when every kind is."""
 
     level = "pgo"
     proposer = "compiler-tools/pgo"
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
-        self.cursor: dict[tuple[str, int], int] = {}  # (TU object, parent node) -> variants proposed
-        self.profiles: dict[tuple[str, int], PgoProfile] = {}  # (TU object, parent node) -> its training
-        self.profile: PgoProfile | None = None  # the latest training (reported with the candidate)
+        # (TU object, parent node) -> variants proposed; (kind, TU object, parent node) -> its training
+        self.cursor: dict[tuple[str, int], int] = {}
+        self.profiles: dict[tuple[str, str, int], PgoProfile] = {}
+        self.failed: dict[str, str] = {}  # kind -> why its training failed
         self.error = ""
 
-    def _pending(self, tu: HotTU, parent: Node | None) -> list[tuple[str, ...]]:
+    def _variants(self, tu: HotTU, parent: Node | None) -> list[tuple[str, tuple[str, ...]]]:
         own = set(start_job(tu, parent).key_args)
-        variants = [v for v in PGO_VARIANTS if not v or not set(v) <= own]  # -O3 on a TU built at -O3: same code
-        return variants[self.cursor.get((tu.object, parent_id(parent)), 0):]
+        return [(k, v) for k, v in PGO_VARIANTS if not v or not set(v) <= own]  # -O3 on a TU built at -O3: same code
+
+    def _pending(self, tu: HotTU, parent: Node | None) -> list[tuple[str, tuple[str, ...]]]:
+        variants = self._variants(tu, parent)[self.cursor.get((tu.object, parent_id(parent)), 0):]
+        return [(k, v) for k, v in variants if not self._blocked(k)]
+
+    def _blocked(self, kind: str) -> str:
+        """Why `kind` cannot train (its own or its base's training failed), or ""."""
+        return self.failed.get(kind) or self.failed.get(PGO_KINDS[kind].base, "")
 
     def has_more(self, tu: HotTU, parent: Node | None = None) -> bool:
         if parent is not None and (parent.job is None or parent.level == "pgo"):
@@ -304,55 +333,64 @@ class PgoAgent:
             self.error = profile_runtime_missing(self.ctx.hot[0].job.compiler)
         return self.error
 
-    def training(self) -> Training:
+    def training(self, kind: str, profile: PgoProfile) -> Training:
         t = self.ctx.train
         return Training(t.line, t.cwd, t.origin, self.ctx.same_workload, [h.source for h in self.ctx.hot],
-                        self.profile.profdata if self.profile else "")
+                        profile.profdata, kind)
 
-    def _train(self, tu: HotTU, parent: Node | None) -> PgoProfile:
-        """One training per code: the hot TUs instrumented, `tu` as `parent` has it (front-end PGO profiles are
-        tied to the source they were trained on, so a rewritten TU needs its own training)."""
-        key = (tu.object, parent_id(parent)) if parent_id(parent) else ("", 0)
-        if key not in self.profiles:
-            t = self.ctx.train
-            # pgo_train substitutes the instrumented program for {program}; the quotes survive the substitution.
-            line = t.line.replace(PLACEHOLDER, shlex.quote(PLACEHOLDER))
-            cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
-            jobs = [start_job(h, parent) if h.object == tu.object else h.job for h in self.ctx.hot]
-            where = "pgo-train" if not key[1] else "pgo-train-n%d" % key[1]
-            try:
-                self.profiles[key] = pgo_train(jobs, self.ctx.link, [cmd], os.path.join(self.ctx.workdir, where),
-                                               timeout=self.ctx.settings.timeout_s,
-                                               runner=self.ctx.runner, cwd=t.cwd)
-            except ToolError as exc:
-                self.error = str(exc)
-                raise
-            except Exception as exc:  # RelinkError, OSError, a training run past its timeout
-                self.error = str(exc) or type(exc).__name__
-                raise ToolError("PGO training failed: %s" % self.error) from exc
-        self.profile = self.profiles[key]
-        return self.profile
+    def _train(self, kind: str, tu: HotTU, parent: Node | None) -> PgoProfile:
+        """One training per kind and code: the hot TUs instrumented, `tu` as `parent` has it (a profile is tied
+        to the code it was trained on, so a rewritten TU needs its own training)."""
+        key = (kind, tu.object, parent_id(parent)) if parent_id(parent) else (kind, "", 0)
+        if key in self.profiles:
+            return self.profiles[key]
+        base = self._train(PGO_KINDS[kind].base, tu, parent) if PGO_KINDS[kind].base else None
+        t = self.ctx.train
+        # pgo_train substitutes the instrumented program for {program}; the quotes survive the substitution.
+        line = t.line.replace(PLACEHOLDER, shlex.quote(PLACEHOLDER))
+        cmd = ["/bin/sh", "-c", "cd %s && %s" % (shlex.quote(t.cwd), line)]
+        jobs = [start_job(h, parent) if h.object == tu.object else h.job for h in self.ctx.hot]
+        where = "pgo-train" + ("" if kind == "fe" else "-" + kind) + ("" if not key[2] else "-n%d" % key[2])
+        try:
+            self.profiles[key] = pgo_train(jobs, self.ctx.link, [cmd], os.path.join(self.ctx.workdir, where),
+                                           timeout=self.ctx.settings.timeout_s, runner=self.ctx.runner, cwd=t.cwd,
+                                           kind=kind, base=base)
+        except ToolError as exc:
+            self.failed[kind] = str(exc)
+            raise
+        except Exception as exc:  # RelinkError, OSError, a training run past its timeout
+            self.failed[kind] = str(exc) or type(exc).__name__
+            raise ToolError("PGO training (%s) failed: %s" % (kind, self.failed[kind])) from exc
+        return self.profiles[key]
 
     def skip(self, tu: HotTU, attempt: JudgedAttempt) -> None:
         """A resumed run: the variant `attempt` (an AttemptRecord of the earlier run) was judged; move past it."""
         key = (tu.object, attempt.parent)
-        variants = [v for v in PGO_VARIANTS if not v or not set(v) <= set(tu.job.key_args)]
-        labels = [" ".join(["pgo", *v]) for v in variants[self.cursor.get(key, 0):]]
+        variants = [(k, v) for k, v in PGO_VARIANTS if not v or not set(v) <= set(tu.job.key_args)]
+        labels = [" ".join([PGO_KINDS[k].label, *v]) for k, v in variants[self.cursor.get(key, 0):]]
         if labels and labels[0] == attempt.label:
             self.cursor[key] = self.cursor.get(key, 0) + 1
 
     def learn(self, tu: HotTU, feedback: Feedback) -> None:
         """The PGO variants are a fixed table: nothing to learn."""
 
-    def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
-        profile = self._train(tu, parent)
-        extra = list(self._pending(tu, parent)[0])
+    def _advance(self, tu: HotTU, parent: Node | None) -> tuple[str, tuple[str, ...]]:
+        """The next variant for `tu` on `parent`, moving the cursor past it (and past kinds that cannot train)."""
+        variants = self._variants(tu, parent)
         key = (tu.object, parent_id(parent))
-        n = self.cursor.get(key, 0) + 1
-        self.cursor[key] = n
-        out = os.path.join(out_dir, "%s-n%d-pgo%d.o" % (_file_stem(tu), key[1], n))
-        return Candidate(pgo_compile(start_job(tu, parent), profile, out, extra), self.proposer,
-                         training=self.training())
+        n = self.cursor.get(key, 0)
+        while self._blocked(variants[n][0]):
+            n += 1
+        self.cursor[key] = n + 1
+        return variants[n]
+
+    def propose(self, tu: HotTU, out_dir: str, parent: Node | None = None) -> Candidate:
+        kind, extra = self._advance(tu, parent)
+        profile = self._train(kind, tu, parent)
+        out = os.path.join(out_dir, "%s-n%d-pgo%d.o" % (_file_stem(tu), parent_id(parent),
+                                                       self.cursor[(tu.object, parent_id(parent))]))
+        return Candidate(pgo_compile(start_job(tu, parent), profile, out, list(extra)), self.proposer,
+                         training=self.training(kind, profile))
 
 
 AgentFactory = Callable[[str, str, AgentContext], LevelAgent]

@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                    "code is in a shared library (libtool's .libs/libfoo.so), the program to run against the relinked "
                    "library, a libtool wrapper script too (default: the profile's command)")
     p.add_argument("--journal", help="the journal to read (default: the one the profile names)")
-    p.add_argument("--levels", default=None, help="levels to try, comma-separated: flags, pgo, source, ir, asm "
-                   "(default [optimize] levels, flags,pgo)")
+    p.add_argument("--levels", default=None, help="levels to try, comma-separated: flags, pgo, compilers (gcc, "
+                   "other clang releases), source, ir, asm (default [optimize] levels, flags,pgo)")
     p.add_argument("--train", metavar="CMD", help="PGO training workload (default: the profile's workload)")
     p.add_argument("--bench", metavar="CMD", help="workload timed A/B (default: the profile's workload)")
     p.add_argument("--test", metavar="CMD", action="append", default=[],

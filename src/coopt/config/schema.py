@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coopt.agents.registry import COMPILER_LEVELS, LLM_LEVELS
+from coopt.agents.registry import COMPILER_LEVELS, DEFAULT_LEVELS, LLM_LEVELS
 
 LLM_PROVIDERS = ("none", "local", "openai")
 GUIDES = ("ucb", "llm")  # optimize/llm_guide.py
@@ -335,8 +335,9 @@ KEYS: tuple[Key, ...] = (
     Key("optimize", "budget_tokens", _number(True, 0), 0, "COOPT_BUDGET_TOKENS",
         "LLM tokens (prompt and answer) one optimize run may spend over every agent and the LLM guide; each call "
         "reserves its prompt and its max_tokens first, so the limit is never passed (0: no token limit)"),
-    Key("optimize", "levels", _levels(), COMPILER_LEVELS, "COOPT_LEVELS",
-        "levels to try (comma-separated in the environment); source, ir and asm need an LLM"),
+    Key("optimize", "levels", _levels(), DEFAULT_LEVELS, "COOPT_LEVELS",
+        "levels to try (comma-separated in the environment); source, ir and asm need an LLM; compilers (gcc, "
+        "other clang releases) is asked for by name"),
     Key("optimize", "min_gain", _number(False, 0, exclusive=True), 1.02, "COOPT_MIN_GAIN",
         "speed-up the lower bound of a variant's interval must clear to be kept"),
     Key("optimize", "pairs", _number(True, 3), 20, "COOPT_PAIRS", "interleaved A/B pairs per measurement"),

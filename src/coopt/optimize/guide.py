@@ -37,7 +37,7 @@ from coopt.agents.registry import BY_NAME, ROOT
 
 # Typical per-TU speedup a level reaches when it works (priors, not promises): the paper reports up to 1.25x
 # from source rewrites; PGO on the hottest TUs measured 1.02-1.14x here; flags alone moved nothing beyond noise.
-PRIOR_SPEEDUP = {"source": 1.25, "pgo": 1.08, "ir": 1.05, "asm": 1.03, "flags": 1.02}
+PRIOR_SPEEDUP = {"source": 1.25, "pgo": 1.08, "ir": 1.05, "asm": 1.03, "flags": 1.02, "compilers": 1.02}
 LEVEL_ORDER = ("pgo", "source", "ir", "flags", "asm")
 EXPAND = 1.5  # prior factor of arms on a TU's best verified node
 

@@ -86,18 +86,22 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
     training = evidence.get("training") or (attempt.training if attempt else None)
     own_flags = " ".join(meta["job"].get("key_args", [])) if isinstance(meta.get("job"), dict) else ""
     if k.level in ("flags", "pgo"):
-        added = [f for f in flags if not f.startswith(("-fprofile-instr-use=", "-Wno-profile-instr"))]
+        use = [f.partition("=")[0] for f in flags if f.startswith(("-fprofile-instr-use=", "-fprofile-use="))]
+        added = [f for f in flags if not f.startswith(("-fprofile-instr-use=", "-fprofile-use=", "-Wno-profile-instr"))]
         if k.level == "pgo":
-            added.insert(0, "-fprofile-instr-use=<the profile>")
+            added.insert(0, "%s=<the profile>" % (use[0] if use else "-fprofile-instr-use"))
         ch.facts.append("source unchanged; built with the TU's own flags%s plus: %s" % (
             " (%s)" % own_flags if own_flags else "", " ".join(added) or "nothing"))
+    if k.level == "compilers":
+        ch.facts.append("source unchanged; compiled by %s with the TU's own flags%s" % (
+            k.label, " (%s)" % own_flags if own_flags else ""))
     if k.level == "pgo":
         ch.facts += _profile_facts(training, entry.artifact_path if entry and meta.get("artifact") else "")
     if entry is None:
         ch.note = "entry %s is not in the cache %s (removed since the run, or stored in another machine's cache " \
                   "by a shard)" % (k.key[:16], state.cache_dir)
         return ch
-    if k.level in ("flags", "pgo"):
+    if k.level in ("flags", "pgo", "compilers"):
         return ch  # the compiler tools change no text: their flags and profile are the change
     artifact = entry.artifact_path if meta.get("artifact") else ""
     if not artifact:
@@ -136,8 +140,10 @@ def _profile_facts(training: object, profdata: str) -> list[str]:
         size = "%.1f KiB" % (os.path.getsize(profdata) / 1024) if profdata else "not stored"
     except OSError:
         size = "not stored"
-    out.append("PGO profile %s (%s), merged from the instrumented hot TUs (%d)" % (
-        name, size, len(t.get("instrumented") or [])))
+    kinds = {"fe": "front-end", "ir": "IR-level", "cs": "context-sensitive IR"}
+    kind = ", %s instrumentation" % kinds[t["kind"]] if t.get("kind") in kinds else ""
+    out.append("PGO profile %s (%s%s), merged from the instrumented hot TUs (%d)" % (
+        name, size, kind, len(t.get("instrumented") or [])))
     if t.get("workload"):
         out.append("trained on `%s` in %s%s" % (t["workload"], t.get("cwd", "?"),
                                                 " (the bench workload itself)" if t.get("same_as_bench") else ""))

@@ -1,4 +1,5 @@
-"""The compiler's own constituents as tools: flags, `opt` pipelines, `llc` options, per-TU instrumented PGO.
+"""The compiler's own constituents as tools: flags, `opt` pipelines, `llc` options, per-TU PGO (front-end, IR-level
+and context-sensitive IR instrumentation).
 
 Each tool takes a journaled compile (CompileJob) and produces a candidate object in a work directory, with the
 recipe that made it. Agents (LLM or deterministic) call these; the verifier judges what they produce.
@@ -146,12 +147,39 @@ def profile_runtime_missing(clang: str) -> str:
 
 
 @dataclass(frozen=True)
+class PgoKind:
+    """One kind of profile-guided optimization: how the hot TUs are instrumented (and the program linked), and the
+    option that reads the merged profile back. `base` names the kind whose profile this one's instrumented build
+    is already optimized with: context-sensitive IR PGO instruments the code after inlining, so it trains on a
+    build that used the IR profile, and its merged profile holds both."""
+
+    name: str
+    label: str  # how candidates of this kind are labelled ("pgo", "pgo-ir", "pgo-cs")
+    generate: tuple[str, ...]
+    use: str  # the option that reads the profile, "=PATH" appended
+    base: str = ""
+
+
+# The kinds clang offers, by name. Front-end instrumentation (`fe`, counters on the AST) is the original `pgo`;
+# IR-level instrumentation (`ir`) counts after early inlining and is what LLVM recommends; context-sensitive IR
+# PGO (`cs`) adds a second training on the IR-PGO build, with counters placed after the main inliner.
+PGO_KINDS: dict[str, PgoKind] = {
+    "fe": PgoKind("fe", "pgo", ("-fprofile-instr-generate",), "-fprofile-instr-use"),
+    "ir": PgoKind("ir", "pgo-ir", ("-fprofile-generate",), "-fprofile-use"),
+    "cs": PgoKind("cs", "pgo-cs", ("-fcs-profile-generate",), "-fprofile-use", base="ir"),
+}
+# A profile that is stale or misses a function is not an error: the TU is still compiled, with less guidance.
+PROFILE_QUIET = ("-Wno-profile-instr-unprofiled", "-Wno-profile-instr-out-of-date", "-Wno-profile-instr-missing")
+
+
+@dataclass(frozen=True)
 class PgoProfile:
     """A merged instrumentation profile for some TUs of one program, and the workload it was trained on."""
 
     profdata: str
     workload: list[str]
     runs: int
+    kind: str = "fe"  # a key of PGO_KINDS
 
 
 def pgo_train(
@@ -163,6 +191,8 @@ def pgo_train(
     timeout: float = 900,
     runner: ProgramRun | None = None,
     cwd: str | None = None,
+    kind: str = "fe",
+    base: PgoProfile | None = None,
 ) -> PgoProfile:
     """Instrument only `jobs` (the hot TUs), relink the program, run each workload command, merge the profile.
 
@@ -170,29 +200,37 @@ def pgo_train(
     the contained runs can read as well as the link's directory. Only the hot TUs carry
     instrumentation, which keeps training runs close to full speed. `runner`, when given, is how the program runs
     (journal/shared_libs.py): against the instrumented library when `link` is a shared library's, or through
-    the launcher of a program that libtool's wrapper runs.
+    the launcher of a program that libtool's wrapper runs. `kind` is a key of PGO_KINDS; a kind with a
+    `base` (context-sensitive IR PGO) needs that kind's trained profile as `base`, which its merged profile
+    includes.
     """
     if not jobs:
         raise ToolError("no TUs to instrument")
+    pk = PGO_KINDS[kind]
+    if pk.base and (base is None or base.kind != pk.base):
+        raise ToolError("%s PGO trains on a build optimized with a %s profile; none was given" % (kind, pk.base))
     tc = toolchain_for(jobs[0])
     os.makedirs(workdir, exist_ok=True)
+    instrument = [*(["%s=%s" % (PGO_KINDS[pk.base].use, base.profdata), *PROFILE_QUIET] if base else []),
+                  *pk.generate]
     replacements: dict[str, str] = {}
     for i, job in enumerate(jobs):
         obj = os.path.join(workdir, "instr-%d-%s.o" % (i, os.path.splitext(os.path.basename(job.source))[0]))
-        _run(job.replay_command(job.source, obj, ["-fprofile-instr-generate"]), job.cwd, job.subprocess_env())
+        _run(job.replay_command(job.source, obj, instrument), job.cwd, job.subprocess_env())
         replacements[job.output_path] = obj
     reads: tuple[str, ...] = ()
     if runner is not None:
         side = launched_side(link, replacements, runner, os.path.join(workdir, "instrumented"),
-                             extra_args=["-fprofile-instr-generate"])
+                             extra_args=list(pk.generate))
         program, reads = side.launcher, side.reads
     else:
         program = os.path.join(workdir, "instrumented-" + os.path.basename(link.output))
-        relink(link, replacements, program, workdir=workdir, extra_args=["-fprofile-instr-generate"])
+        relink(link, replacements, program, workdir=workdir, extra_args=list(pk.generate))
     raw_dir = os.path.join(workdir, "profraw")
     os.makedirs(raw_dir, exist_ok=True)
     # Contained like every run of built code (verify/sandbox/): the project's directory read-only, the profile
     # directory the only writable place; as the project's own code it may run unsandboxed where bwrap is missing.
+    # LLVM_PROFILE_FILE overrides the default path of every kind.
     env = sandbox.scrubbed_env(raw_dir, {"LLVM_PROFILE_FILE": os.path.join(raw_dir, "%p-%m.profraw")})
     limits = sandbox.Limits(cpu_s=0, address_space_mb=0, file_size_mb=0, processes=4096, wall_s=timeout,
                             memory_mb=sandbox.machine_memory_mb() * 3 // 4)
@@ -207,14 +245,15 @@ def pgo_train(
     if not raws:
         raise ToolError("the training runs wrote no profile")
     profdata = os.path.join(workdir, "merged.profdata")
-    _run([tc.tool("llvm-profdata"), "merge", "-o", profdata, *raws], workdir)
-    return PgoProfile(profdata=profdata, workload=[" ".join(c) for c in workload], runs=len(workload))
+    _run([tc.tool("llvm-profdata"), "merge", "-o", profdata, *raws, *([base.profdata] if base else [])], workdir)
+    return PgoProfile(profdata=profdata, workload=[" ".join(c) for c in workload], runs=len(workload), kind=kind)
 
 
 def pgo_compile(job: CompileJob, profile: PgoProfile, out: str, extra_flags: list[str] | None = None) -> Built:
-    """The TU compiled with the job's flags, the trained profile, and `extra_flags` (e.g. -O3) after them."""
-    flags = ["-fprofile-instr-use=" + profile.profdata, "-Wno-profile-instr-unprofiled",
-             "-Wno-profile-instr-out-of-date", *(extra_flags or [])]
-    label = " ".join(["pgo", *(extra_flags or [])])
+    """The TU compiled with the job's flags, the trained profile (read by the option of its kind), and
+    `extra_flags` (e.g. -O3) after them."""
+    pk = PGO_KINDS[profile.kind]
+    flags = ["%s=%s" % (pk.use, profile.profdata), *PROFILE_QUIET, *(extra_flags or [])]
+    label = " ".join([pk.label, *(extra_flags or [])])
     built = compile_with_flags(job, flags, out, label=label)
     return Built("pgo", label, built.object_path, built.recipe, profile.profdata, flags)
