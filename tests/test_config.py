@@ -154,6 +154,22 @@ def test_environment_carries_the_whole_configuration(tmp_path: Path) -> None:
         assert b.origin.kind in ("env", "default")
 
 
+def test_an_unset_llm_timeout_leaves_the_local_providers_own(tmp_path: Path) -> None:
+    """The schema's timeout is the openai provider's default; exported as a value it cut the local model's requests
+    at 120 s on a loaded machine. Only a timeout the user set travels to the LLM client."""
+    from coopt.llm.client import LLMConfig
+    from coopt.llm.providers import LOCAL_TIMEOUT
+
+    unset = environment(load(str(tmp_path), environ=_clean_env()))
+    assert "COOPT_LLM_TIMEOUT" not in unset
+    local = LLMConfig.from_env({**unset, "COOPT_LLM_BASE_URL": "http://127.0.0.1/v1", "COOPT_LLM_MODEL": "m",
+                                "COOPT_LLM_API_KEY_ENV": ""}, str(tmp_path),
+                               defaults={"COOPT_LLM_TIMEOUT": str(LOCAL_TIMEOUT)})
+    assert local.timeout == LOCAL_TIMEOUT
+    (tmp_path / "coopt.toml").write_text("[llm]\ntimeout = 30\n")
+    assert environment(load(str(tmp_path), environ=_clean_env()))["COOPT_LLM_TIMEOUT"] == "30.0"
+
+
 # --- coopt-cc's reader (wrapper/settings.py) and this one agree on the keys both read --------------------------
 
 AGREEMENT = [

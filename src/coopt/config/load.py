@@ -156,7 +156,7 @@ def environment(config: model.Config) -> dict[str, str]:
     out: dict[str, str] = {}
     for s in config.settings:
         key = schema.BY_DOTTED[s.dotted]
-        if s.value is None:
+        if s.value is None or (key.provider_default and s.origin.kind == "default"):
             continue
         if isinstance(s.value, bool):
             out[key.env] = "1" if s.value else "0"

@@ -265,6 +265,9 @@ class Key:
     doc: str
     relative: bool = False  # a path: relative to the config file's directory when it comes from the file
     wrapper: bool = False  # coopt-cc reads it too (wrapper/settings.py), from coopt.toml only
+    # The default is the openai provider's; another provider (local) has its own, which an exported default would
+    # shadow: only a value the user set is passed on to child processes.
+    provider_default: bool = False
 
     @property
     def dotted(self) -> str:
@@ -324,7 +327,8 @@ KEYS: tuple[Key, ...] = (
     Key("llm", "api_key_env", _string(), "OPENAI_API_KEY", "COOPT_LLM_API_KEY_ENV",
         "the environment variable holding the API key (the key itself never goes in a file)"),
     Key("llm", "timeout", _number(False, 0, exclusive=True), 120.0, "COOPT_LLM_TIMEOUT",
-        "seconds one LLM request may take"),
+        "seconds one LLM request may take (the local provider's default is its own, 600: a small model on a few "
+        "cores is slow)", provider_default=True),
     Key("llm", "max_tokens", _number(True, 0), 0, "COOPT_LLM_MAX_TOKENS",
         "the most completion tokens one LLM request may ask for; a request asking more is cut to it, and the "
         "budget reserves the prompt plus this (0: each agent's own limit)"),
