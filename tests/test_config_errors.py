@@ -35,7 +35,7 @@ CASES = [
     ("bad-choice", "coopt.toml", '[llm]\nprovider = "gpt"\n', {}, 2,
      ["[llm] provider", "expected one of none, local, openai, got 'gpt'"]),
     ("unknown-level", "coopt.toml", '[optimize]\nlevels = ["flags", "turbo"]\n', {}, 2,
-     ["[optimize] levels", "expected a non-empty list of levels from flags, pgo, source, ir, asm"]),
+     ["[optimize] levels", "expected a non-empty list of levels from flags, pgo, compilers, source, ir, asm"]),
     ("repeated-level", "coopt.toml", '[optimize]\nlevels = ["pgo", "pgo"]\n', {}, 2,
      ["[optimize] levels", "without repeats"]),
     ("llm-level-without-llm", "coopt.toml", '[optimize]\nlevels = ["flags", "source"]\n', {}, 2,
