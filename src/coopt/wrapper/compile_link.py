@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # annotations only
     Serve = Callable[[Call, Looked], int | None]
 
 KEPT_DIR = "linked-objects"
+# The kept objects go in the cache; on a cache with less room than this the call runs as written instead (an object
+# that cannot be written would fail the build, and a compile error is not worth telling from a full disk).
+MIN_FREE_BYTES = 64 << 20
 # Options only the link step uses; each is left out of the compile calls (with its value when it takes one).
 # Checked with `clang -###`: none of them changes the compiler's own (-cc1) command.
 LINK_ONLY = frozenset({
@@ -94,6 +97,8 @@ def compile_and_link(call: Call, lookup: Lookup, serve: Serve) -> int | None:
         return None  # the walk disagrees with classify: let the real compiler have the call
     common = compile_args(args, set(at))
     kept = {i: kept_object(layout.root, call.cwd, c.output, args[i]) for i in at}
+    if not kept:
+        return None
     subs: list[Call] = []
     for i in at:
         own = [*common, "-Qunused-arguments", "-c", args[i], "-o", kept[i]]
@@ -102,8 +107,14 @@ def compile_and_link(call: Call, lookup: Lookup, serve: Serve) -> int | None:
             return None
         subs.append(Call(call.resolved, call.settings, layout, call.cwd, call.started, own, cc, call.debug_log,
                          call.writable, memo=False))
-    for obj in kept.values():
-        os.makedirs(os.path.dirname(obj), exist_ok=True)
+    try:
+        for obj in kept.values():
+            os.makedirs(os.path.dirname(obj), exist_ok=True)
+        room = os.statvfs(os.path.dirname(obj))
+    except OSError:
+        return None
+    if room.f_bavail * room.f_frsize < MIN_FREE_BYTES:
+        return None  # a failing disk must not fail the build: the call runs as written, nothing kept
     rc = 0
     for sub in subs:
         looked = lookup(sub)
