@@ -14,10 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from coopt.verify.evidence import Evidence
 from coopt.verify.program_level.differential import ProgramContext
 from coopt.verify.program_level.inputs import ProgramInput
+
+if TYPE_CHECKING:  # the pipeline is imported when a check runs, not when agents import this module
+    from coopt.verify.pipeline import VerifyOptions
 
 
 @dataclass(frozen=True)
@@ -58,27 +62,33 @@ def checker(settings: JudgeSettings, program: ProgramContext | None = None) -> C
     requests the harness cannot decide alone are judged by running the whole program."""
 
     def check(req: BehaviourRequest) -> Evidence:
-        from coopt.verify.pipeline import VerifyInputError, VerifyOptions, verify
+        from coopt.verify.pipeline import VerifyInputError, verify
         from coopt.verify.verdict import Verdict
 
         if program is not None and req.replaces:
             return _program_check(req, settings, program)
 
-        base = VerifyOptions()
-        # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
-        extra = len(req.input_sources) + len(req.speed_sources)
-        options = VerifyOptions(max_inputs=base.max_inputs * (1 + extra),
-                                total_timeout_s=min(base.total_timeout_s, settings.timeout_s),
-                                input_sources=tuple(req.input_sources), clang=req.clang,  # type: ignore[arg-type]
-                                speed_sources=tuple(req.speed_sources),  # type: ignore[arg-type]
-                                fp_tolerance=settings.float_tolerance, fuzz_seconds=settings.fuzz_seconds)
         try:
-            return verify(req.original, req.candidate, list(req.functions), list(req.cflags), options=options,
-                          link_with=list(req.link_with))
+            return verify(req.original, req.candidate, list(req.functions), list(req.cflags),
+                          options=_options(req, settings), link_with=list(req.link_with))
         except VerifyInputError as exc:
             return Evidence(req.original, req.candidate, Verdict.unsupported(str(exc)))
 
     return check
+
+
+def _options(req: BehaviourRequest, settings: JudgeSettings) -> VerifyOptions:
+    """The verifier's options for `req` under `settings`, the same for the function-level and program-level paths."""
+    from coopt.verify.pipeline import VerifyOptions
+
+    base = VerifyOptions()
+    # The built-in generator keeps its full share: merged() splits max_inputs evenly between the sources.
+    extra = len(req.input_sources) + len(req.speed_sources)
+    return VerifyOptions(max_inputs=base.max_inputs * (1 + extra),
+                         total_timeout_s=min(base.total_timeout_s, settings.timeout_s),
+                         input_sources=tuple(req.input_sources), clang=req.clang,  # type: ignore[arg-type]
+                         speed_sources=tuple(req.speed_sources),  # type: ignore[arg-type]
+                         fp_tolerance=settings.float_tolerance, fuzz_seconds=settings.fuzz_seconds)
 
 
 def _program_check(req: BehaviourRequest, settings: JudgeSettings, ctx: ProgramContext) -> Evidence:
@@ -87,15 +97,11 @@ def _program_check(req: BehaviourRequest, settings: JudgeSettings, ctx: ProgramC
     import shutil
     import tempfile
 
-    from coopt.verify.pipeline import VerifyInputError, VerifyOptions, plain_object, verify
+    from coopt.verify.pipeline import VerifyInputError, plain_object, verify
     from coopt.verify.program_level.differential import ProgramJudge
     from coopt.verify.verdict import Code, Verdict
 
-    base = VerifyOptions()
-    options = VerifyOptions(max_inputs=base.max_inputs * (1 + len(req.input_sources)),
-                            total_timeout_s=min(base.total_timeout_s, settings.timeout_s),
-                            input_sources=tuple(req.input_sources), clang=req.clang,  # type: ignore[arg-type]
-                            fp_tolerance=settings.float_tolerance, fuzz_seconds=settings.fuzz_seconds)
+    options = _options(req, settings)
     os.makedirs(ctx.workdir, exist_ok=True)
     work = tempfile.mkdtemp(prefix="check-", dir=ctx.workdir)
     try:

@@ -322,7 +322,10 @@ class SampledLevel:
         self._close = close
         # TU object -> (the function's state on its lineage node, answer, its hot spots on the speed inputs) of the
         # candidate handed over last
-        self.handed: dict[str, tuple[FunctionState, str, str]] = {}
+        self.handed: dict[str, tuple[FunctionState, str, str, str]] = {}
+        # (TU object, function) -> the conversation whose last answer was timed: a node built on that answer
+        # continues it, so the model knows what its rewrite paid
+        self.timed: dict[tuple[str, str], FunctionState] = {}
         settings = ctx.settings
         self.log_path = os.path.join(settings.log_dir, "%s.jsonl" % self.level) if settings.log_dir else ""
         agent.log = self._log
@@ -367,11 +370,13 @@ class SampledLevel:
         if handed is None or feedback.kind is Kind.NO_CANDIDATE:
             self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
             return  # nothing was handed over: the samples' own feedback is already in the conversations
-        st, answer, hot = handed
+        st, function, answer, hot = handed
         if feedback.kind is Kind.TIMED and not feedback.profile:
             feedback = replace(feedback, profile=hot)  # what the verifier's perf run saw, on the speed inputs
         self._log({"event": "feedback", "tu": tu.name, "kind": feedback.kind.value, "text": feedback.text()})
         st.history += [Message("assistant", answer), Message("user", feedback.text())]
+        if feedback.kind is Kind.TIMED:
+            self.timed[(tu.object, function)] = st
 
     def _told(self, st: FunctionState, answer: str, feedback: Feedback) -> None:
         if answer:
@@ -408,6 +413,9 @@ class SampledLevel:
             root = self.state.get((tu.object, 0, function))
             if root is not None:  # the test inputs probe the original function: asked once, whatever the node
                 st.inputs, st.asked_inputs = root.inputs, root.asked_inputs
+            before = self.timed.get((tu.object, function)) if parent_id(parent) else None
+            if before is not None:  # built on a timed answer: the conversation goes on from what it paid
+                st.history = list(before.history)
             try:
                 st.job = job = start_job(tu, parent)  # the parent's code is what the model rewrites
                 why = undrivable(job, function)
@@ -528,7 +536,7 @@ class SampledLevel:
 
     def _candidate(self, tu: HotTU, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
         label = "%s sample %d" % (cand.function, cand.sample)
-        self.handed[tu.object] = (st, cand.answer, ev.hot_spots)
+        self.handed[tu.object] = (st, cand.function, cand.answer, ev.hot_spots)
         detail = "model %s, %s, %d tokens for this proposal" % (cand.model, label, tokens)
         dropped = getattr(st.prepared, "dropped", None)
         if dropped:
