@@ -139,8 +139,8 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         _learn(run, rules, chooser, arm, attempt)
         if attempt.verdict == Outcome.FAILED and agent.unavailable():  # e.g. PGO training failed: out everywhere
             rules.retire_level(arm.level, "asked no more: %s" % agent.unavailable())
-        _say_retired(run, rules, said)
         run.save()
         progress_line(run, tu, attempt)
+        _say_retired(run, rules, said)  # after the attempt's line: it is what retired the level
         if attempt.verdict == Outcome.INTERRUPTED:
             raise Interrupted("stopped by the user")
