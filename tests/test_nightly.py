@@ -146,7 +146,9 @@ def test_profile_names_the_hot_tus(bz: Nightly) -> None:
 
 def test_cache_entries_carry_evidence(bz: Nightly) -> None:
     opt = bz.state()["steps"]["optimize"]["data"]
-    assert opt["attempts"] <= 2 and opt["spent"]["evaluations"] <= 2
+    # The budget bounds evaluations; duplicates (the same object as the baseline or an earlier attempt) are free
+    # attempts since lineages (docs/guide.md), so attempts may outnumber it.
+    assert opt["spent"]["evaluations"] <= 2 <= opt["attempts"] + 2
     kept = {k["key"]: k for k in opt["kept"]}
     assert kept, bz.second.stdout
     entries = {e.key: e for e in Store(str(bz.cache)).entries()}
