@@ -193,11 +193,10 @@ def to_case(plan: CallPlan, args: Any) -> InputCase:
     return InputCase(tuple(out), "llm")
 
 
-def parse_answer(text: str, key: str = "inputs") -> list[Any]:
-    """The "args" lists under `key` ("inputs", or "speed") of the answer's JSON (a ```json block, or the first
-    JSON value in the text); a bare list counts as "inputs"."""
-    candidates = [b for lang, b in code_blocks(text) if lang in ("json", "")] or [text]
-    for body in candidates:
+def json_values(text: str) -> Iterator[Any]:
+    """The JSON value that starts each ```json (or unlabelled) block of an answer, or the answer's text itself
+    when it has none: where models put the structured part of an answer."""
+    for body in [b for lang, b in code_blocks(text) if lang in ("json", "")] or [text]:
         start = min((i for i in (body.find("{"), body.find("[")) if i >= 0), default=-1)
         if start < 0:
             continue
@@ -205,6 +204,13 @@ def parse_answer(text: str, key: str = "inputs") -> list[Any]:
             data, _ = json.JSONDecoder().raw_decode(body[start:])
         except ValueError:
             continue
+        yield data
+
+
+def parse_answer(text: str, key: str = "inputs") -> list[Any]:
+    """The "args" lists under `key` ("inputs", or "speed") of the answer's JSON (a ```json block, or the first
+    JSON value in the text); a bare list counts as "inputs"."""
+    for data in json_values(text):
         items = data.get(key, []) if isinstance(data, dict) else data if key == "inputs" else []
         if not isinstance(items, list):
             continue

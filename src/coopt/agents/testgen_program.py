@@ -10,11 +10,10 @@ still run), and never fails a verification.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from coopt.agents.rewrite.context import FunctionSource
-from coopt.agents.rewrite.prompts import code_blocks
+from coopt.agents.testgen import json_values
 from coopt.llm.types import ChatRequest, Model
 from coopt.verify.program_level.inputs import MAX_ARGS, MAX_FILE_BYTES, ProgramInput, safe_name
 
@@ -57,14 +56,7 @@ def _run(item: Any) -> ProgramInput | None:
 
 def parse_runs(text: str) -> list[ProgramInput]:
     """The runs of the answer's JSON (a ```json block, or the first JSON value in the text), duplicates dropped."""
-    for body in [b for lang, b in code_blocks(text) if lang in ("json", "")] or [text]:
-        start = min((i for i in (body.find("{"), body.find("[")) if i >= 0), default=-1)
-        if start < 0:
-            continue
-        try:
-            data, _ = json.JSONDecoder().raw_decode(body[start:])
-        except ValueError:
-            continue
+    for data in json_values(text):
         items = data.get("runs", data.get("inputs", [])) if isinstance(data, dict) else data
         if not isinstance(items, list):
             continue
