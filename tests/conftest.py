@@ -16,6 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
+
+# `make test` runs this suite under make: without this, every make a test runs is a sub-make (it prints "Entering
+# directory" lines and joins the outer jobserver), so a test's output would depend on how the suite was started.
+for _var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+    os.environ.pop(_var, None)
 sys.path[:0] = [str(SRC), str(ROOT / "tests")]
 
 # A test run started in the background by a non-interactive shell (`make test &`, nohup) inherits SIGINT ignored,

@@ -160,7 +160,7 @@ def test_cache_entries_carry_evidence(bz: Nightly) -> None:
         assert {c["name"] for c in ev["checks"]} >= {"build", "test", "bench"} and all(c["ok"] for c in ev["checks"])
         assert ev["interval"]["low"] <= ev["interval"]["ratio"] <= ev["interval"]["high"]
         assert ev["proposer"]["agent"].startswith("compiler-tools/") and meta["level"] in ("flags", "pgo")
-        assert ev["bench"]["command"] == "{program} -9 -c input.dat | cksum"
+        assert ev["bench"]["line"] == "{program} -9 -c input.dat | cksum"
         assert ev["run"] == str(bz.nd / "run")
 
 

@@ -109,9 +109,11 @@ def test_nothing_that_clears_min_gain_stores_nothing_and_says_so(lua: LuaProject
     assert "no variant stored" in proc.stdout and "min_gain 1.20" in proc.stdout
     assert "\x1b" not in proc.stdout and "\r" not in proc.stdout  # not a terminal: plain lines only
     state = _state(run_dir)
-    assert state["status"] == "budget-spent" and state["spent"]["evaluations"] == 2
+    # Budget spent, or (where the shares leave one TU above the Amdahl bound and its flag rows build only a few
+    # distinct objects) every direction tried first.
+    assert state["status"] in ("budget-spent", "finished") and 1 <= state["spent"]["evaluations"] <= 2
     # A flag set that builds the same code as the baseline or an earlier one is a duplicate and costs nothing.
-    assert len([a for a in state["attempts"] if a["verdict"] != "duplicate"]) == 2
+    assert len([a for a in state["attempts"] if a["verdict"] != "duplicate"]) == state["spent"]["evaluations"]
     assert all(a["level"] == "flags" for a in state["attempts"])
     assert all(a["verdict"] in ("rejected", "inconclusive", "duplicate") for a in state["attempts"])
     assert state["kept"] == {} and state["final"] is None

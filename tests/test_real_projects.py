@@ -167,8 +167,11 @@ def test_every_compile_was_a_miss_and_nothing_failed(make_builds: MakeBuilds) ->
         assert misses(counters) >= n_objects, counters
         assert counters.get("link", 0) >= len(b.recipe.links), counters
     if b.mode == "coopt-cc-fast":
-        # The next build is decided in C, compile by compile; most of the first one too (from shape memos).
-        assert b.warm_stats.get("miss_fast", 0) == misses(b.warm_stats), b.warm_stats
+        # The next build is decided in C, compile by compile; most of the first one too (from shape memos). Only a
+        # compile and link in one call (zlib's configure checks `cc -o ztest$$ ztest$$.c`, a new name each run)
+        # goes through Python: its object is one coopt keeps (wrapper/compile_link.py).
+        kept = [r for r in b.warm_records if r["type"] == "compile" and "/linked-objects/" in r["output"]]
+        assert misses(b.warm_stats) - b.warm_stats.get("miss_fast", 0) == len(kept), (b.warm_stats, kept)
         assert b.cold_stats.get("miss_fast", 0) > misses(b.cold_stats) // 2, b.cold_stats
 
 

@@ -389,9 +389,10 @@ def _selection(report: dict) -> dict[str, list[tuple[str, str]]]:
     return {t["object"]: [(a["level"], a["label"]) for a in t["attempts"]] for t in report["tus"] if t["attempts"]}
 
 
-# Flags only and a min gain nothing reaches: every arm fails `patience` times and retires, so which candidates
+# Flags only and a min gain flags never reach on Lua (1.1x of the whole program), yet below the Amdahl bound of the
+# TUs above ~9% of the samples (so they get arms): every arm fails `patience` times and retires, so which candidates
 # each TU gets is decided by the guide and the flag rows alone, not by the noise of the timings.
-DETERMINISTIC = ["--levels", "flags", "--min-gain", "50", "--pairs", "3", "--budget", "40", "--max-tus", "4",
+DETERMINISTIC = ["--levels", "flags", "--min-gain", "1.1", "--pairs", "3", "--budget", "40", "--max-tus", "4",
                  "--no-final"]
 
 
@@ -418,9 +419,10 @@ def test_two_shards_at_once_select_what_one_unsharded_run_selects(lua: tuple[Pat
     states = [json.loads((run_dir / f).read_text()) for f in files]
     assignment = states[0]["shard"]["assignment"]
     assert states[1]["shard"]["assignment"] == assignment and states[0]["shard"]["plan"] == states[1]["shard"]["plan"]
-    assert set(assignment) == set(expected) and set(assignment.values()) == {1, 2}
+    # TUs under the Amdahl bound are assigned too (a shard notes them) but get no evaluation anywhere.
+    assert set(expected) <= set(assignment) and set(assignment.values()) == {1, 2}
     for k, st in enumerate(states, 1):  # each shard worked on its own TUs only
-        assert {a["object"] for a in st["attempts"]} == {o for o, s in assignment.items() if s == k}
+        assert {a["object"] for a in st["attempts"]} == {o for o, s in assignment.items() if s == k and o in expected}
         assert st["status"] == "finished"
 
     # The merged report, found without arguments (the newest run under the cache): the same selection.
