@@ -186,6 +186,34 @@ def test_links_and_pass_throughs_go_through_the_launcher(chain: Coopt, tu: Path)
     assert {os.path.realpath(r["compiler"]) for r in records} == {CLANG}
 
 
+def test_several_sources_and_compile_and_link_calls_go_through_the_launcher(coopt: Coopt, tu: Path,
+                                                                             tmp_path: Path) -> None:
+    require("clang", "ccache")
+    env = dict(coopt.env, CCACHE_DIR=str(tmp_path / "ccache"))
+    (tu / "main.c").write_text("int f(int);\nint main(void) { return f(1) - 3; }\n")
+    cc = _cc(coopt)
+    # A compile and link in one call: each source's kept object is compiled through ccache, then the link.
+    for _ in range(2):
+        subprocess.run([cc, "ccache", "clang", "-O2", "-o", "app", "main.c", "f.c"], cwd=tu, env=env, check=True)
+        assert subprocess.run(["./app"], cwd=tu).returncode == 0
+    s = ccache_stats(env)
+    assert s.get("cache_miss") == 2 and ccache_hits(env) == 2 and s.get("called_for_link") == 2, s
+    # Several sources in one -c call, split because one has a stored variant: the other compiles through ccache.
+    subprocess.run([cc, "ccache", "clang", "-O2", "-c", "f.c", "main.c"], cwd=tu, env=env, check=True)
+    (tu / "v.c").write_text(VARIANT_C)
+    coopt.run([str(coopt.bin / "coopt"), "cache", "put", "--artifact", "v.c", "--for-object", "f.o", "--unverified"],
+              cwd=tu)
+    before = ccache_stats(env)
+    subprocess.run([cc, "ccache", "clang", "-O2", "-c", "f.c", "main.c"], cwd=tu, env=env, check=True)
+    assert b"coopt-variant" in (tu / "f.o").read_bytes()
+    after = ccache_stats(env)
+
+    def compiled(st: dict[str, int]) -> int:
+        return sum(st.get(k, 0) for k in ("cache_miss", "direct_cache_hit", "preprocessed_cache_hit"))
+
+    assert compiled(after) == compiled(before) + 1, (before, after)  # main.c alone, through ccache
+
+
 def test_sccache_chain(coopt: Coopt, tu: Path, tmp_path: Path, fast_binary: Path) -> None:
     require("sccache", "clang")
     bindir = tmp_path / "fastbin"

@@ -124,7 +124,7 @@ def compile_and_link(call: Call, lookup: Lookup, serve: Serve) -> int | None:
         elif looked is not None and call.writable:
             stats.bump(layout.stats_dir, "miss")
         if got is None:
-            got = spawn_wait(path, sub.args)
+            got = spawn_wait(call.resolved, sub.args)
         rc = rc or got
     if rc:
         return rc  # as the driver: every source compiled, nothing linked
@@ -134,4 +134,4 @@ def compile_and_link(call: Call, lookup: Lookup, serve: Serve) -> int | None:
         journal.append(layout.journal_path, LinkJob(call.cwd, path, link_args, c.output, inputs).to_record())
         stats.bump(layout.stats_dir, c.reason)
     call.debug_log.append("compile and link: %s from %d sources" % (c.output, len(at)))
-    return spawn_wait(path, link_args)
+    return spawn_wait(call.resolved, link_args)

@@ -67,7 +67,7 @@ def compile_several(call: Call, lookup: Lookup, serve: Serve) -> int | None:
         """Compile the sources at positions `group` in one real compiler call."""
         if not group:
             return 0
-        return spawn_wait(call.resolved.path, without(args, set(at) - set(group)))
+        return spawn_wait(call.resolved, without(args, set(at) - set(group)))
 
     rc = 0
     pending: list[int] = []

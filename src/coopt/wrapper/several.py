@@ -11,6 +11,10 @@ import os
 from coopt.wrapper import options as opt
 from coopt.wrapper.reasons import Reason
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from coopt.wrapper.compiler import Resolved
+
 # The source autoconf's configure checks compile and link (`cc -o conftest conftest.c`).
 CONFIGURE_PROBE = "conftest.c"
 # Dependency options that name one file for the whole call: with several compiles they would all write it.
@@ -62,8 +66,9 @@ def without(args: list[str], drop: set[int]) -> list[str]:
     return [a for i, a in enumerate(args) if i not in drop]
 
 
-def spawn_wait(path: str, args: list[str]) -> int:
-    """Run the real compiler with inherited stdio; its exit code (128+N for a signal, as a shell reports it).
+def spawn_wait(resolved: Resolved, args: list[str]) -> int:
+    """Run the real compiler with `args` (through the launcher when there is one, as an exec would) with inherited
+    stdio; its exit code (128+N for a signal, as a shell reports it).
 
     The depth variable is raised as for an exec, so a compiler that resolves back to coopt-cc journals nothing.
     """
@@ -71,7 +76,8 @@ def spawn_wait(path: str, args: list[str]) -> int:
 
     env = dict(os.environ)
     env[DEPTH_VAR] = str(int(env.get(DEPTH_VAR, "0") or "0") + 1)
-    pid = os.posix_spawn(path, [path, *args], env)
+    path, argv = resolved.command(args)
+    pid = os.posix_spawn(path, argv, env)
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
