@@ -327,6 +327,14 @@ def test_evict_older_than_and_trimmed_history(coopt: Coopt, proj: Path) -> None:
         keys[name] = _put(coopt, proj, name)
     old = os.stat(_entry_dir(coopt, keys["a"])).st_mtime - 8 * 86400
     os.utime(_entry_dir(coopt, keys["a"]), (old, old))
+    # Objects kept for compile-and-link calls: one rebuilt recently stays, one no build wrote for 8 days goes.
+    for name in ("app", "ztest123"):
+        (proj / (name + ".c")).write_text("int main(void) { return 0; }\n")
+        coopt.run(["coopt-cc", "-O2", "-o", name, name + ".c"], cwd=proj)
+    kept = {p.parent.name: p for p in (coopt.cache_dir / "linked-objects").glob("*/*/*.o")}
+    assert len(kept) == 2
+    probe = next(p for p in kept.values() if p.name == "ztest123.o")
+    os.utime(probe, (old, old))
     for _ in range(3):  # three builds of b: three records, one of which is still true
         _compile(coopt, proj, "b")
     journal = coopt.cache_dir / "journal.jsonl"
@@ -340,7 +348,9 @@ def test_evict_older_than_and_trimmed_history(coopt: Coopt, proj: Path) -> None:
     os.utime(runs / "run-22")
     assert coopt.coopt("cache", "evict", "--older-than", "bad", check=False).returncode == 2
     out = coopt.coopt("cache", "evict", "--older-than", "7d").stdout
-    assert "evicted 1 entries" in out
+    assert "evicted 1 entries" in out and "1 unused kept object(s) removed" in out
+    assert not probe.parent.exists() and [p.name for p in (coopt.cache_dir / "linked-objects").glob("*/*/*.o")] == [
+        "app.o"]
     assert {e["key"] for e in _ls(coopt)} == {keys["b"]}
     after = [json.loads(line) for line in journal.read_text().splitlines()]
     assert len(after) < len(before)

@@ -8,6 +8,8 @@
     <root>/locks/<name>.lock         writer locks, one per entry or manifest
     <root>/tmp/                      staging for atomic writes (same file system as the entries)
     <root>/remote/down-<h>           a remote store that failed, skipped while the stamp is young (cache/remote/sync.py)
+    <root>/linked-objects/<h[:2]>/<h>/<stem>.o
+                                     objects of a compile and link in one call, kept to relink (wrapper/compile_link.py)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def default_cache_dir() -> str:
 
 
 MEMO_PREFIX = "fast-"
+LINKED_OBJECTS = "linked-objects"
 
 
 def memo_dir_name() -> str:
@@ -70,6 +73,11 @@ class CacheLayout:
     def runs_dir(self) -> str:
         """Where optimize runs keep their state, logs and candidates by default."""
         return os.path.join(self.root, "runs")
+
+    @property
+    def linked_objects_dir(self) -> str:
+        """The objects of compile-and-link calls that coopt-cc keeps (one directory per program and source)."""
+        return os.path.join(self.root, LINKED_OBJECTS)
 
     def compiler_memo(self, name: str) -> str:
         return os.path.join(self.root, "compilers", name)

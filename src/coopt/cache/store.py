@@ -35,6 +35,14 @@ def _unique() -> str:
     return "%d-%s" % (os.getpid(), os.urandom(6).hex())
 
 
+def _listdir(path: str) -> list[str]:
+    """The names in `path`; none when it is missing or unreadable."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
 def _writer_alive(name: str) -> bool:
     """Whether the process named in a tmp/ entry (`<key>.<pid>-<hex>`, `trash-<pid>-<hex>`) still runs here; True
     when the name carries no pid (such an entry is left to the age limit)."""
@@ -323,10 +331,12 @@ class Store:
         self.drop_other_memos()
         return removed
 
-    def trim_history(self, older_than: float | None = None, keep_runs: int = KEEP_RUNS) -> tuple[int, int]:
+    def trim_history(self, older_than: float | None = None, keep_runs: int = KEEP_RUNS) -> tuple[int, int, int]:
         """Bound what grows with every build and run: the journal keeps the newest record of each compile and link
         (journal/log.py trim), runs/ its newest `keep_runs` run directories and, with `older_than` (seconds), no
-        older run except the newest. Returns (journal records dropped, run directories removed)."""
+        older run except the newest, and no kept object of a compile-and-link call that no build wrote since (a
+        rebuild writes each again; configure checks with a new name each run leave theirs behind). Returns
+        (journal records dropped, run directories removed, kept objects removed)."""
         import shutil
         import time
 
@@ -346,7 +356,25 @@ class Store:
             if not newest and (i < len(runs) - keep_runs or (stale is not None and mtime < stale)):
                 shutil.rmtree(path, ignore_errors=True)
                 gone += 1
-        return before - after, gone
+        return before - after, gone, self._trim_linked_objects(stale) if stale is not None else 0
+
+    def _trim_linked_objects(self, stale: float) -> int:
+        """Remove the kept objects (one directory per program and source) last written before `stale`."""
+        import shutil
+
+        gone = 0
+        top = self.layout.linked_objects_dir
+        for sub in _listdir(top):
+            for name in _listdir(os.path.join(top, sub)):
+                d = os.path.join(top, sub, name)
+                try:
+                    newest = max((os.stat(os.path.join(d, f)).st_mtime for f in os.listdir(d)), default=0.0)
+                except OSError:
+                    continue
+                if newest < stale:
+                    shutil.rmtree(d, ignore_errors=True)
+                    gone += 1
+        return gone
 
     def drop_other_memos(self) -> int:
         """Remove the memo directories of other coopt versions: this version's coopt-cc-fast never reads them.

@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                         "superseded journal records and all but the newest %d optimize runs" % KEEP_RUNS)
     ev.add_argument("--max-size", help="size limit (e.g. 500M); default [cache] max_size of coopt.toml, "
                     "COOPT_CACHE_MAX_SIZE overriding it, else 5G")
-    ev.add_argument("--older-than", metavar="AGE", help="also remove entries not used and runs not touched for AGE "
-                    "(e.g. 7d, 12h, 30m, 2w)")
+    ev.add_argument("--older-than", metavar="AGE", help="also remove entries not used, runs not touched and objects "
+                    "kept for compile-and-link calls not rebuilt for AGE (e.g. 7d, 12h, 30m, 2w)")
     put = sub.add_parser(
         "put",
         help="store an artifact as the variant for one compile",
@@ -295,9 +295,9 @@ def _evict(a: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError("--older-than: %s" % exc) from exc
     removed = store.evict(limit, older)
-    records, runs = store.trim_history(older)
-    print("evicted %d entries; %s left of %s; %d superseded journal record(s) and %d old run(s) removed"
-          % (len(removed), mib(store.total_size()), mib(limit), records, runs))
+    records, runs, kept = store.trim_history(older)
+    print("evicted %d entries; %s left of %s; %d superseded journal record(s), %d old run(s) and %d unused kept "
+          "object(s) removed" % (len(removed), mib(store.total_size()), mib(limit), records, runs, kept))
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from coopt.cache import stats
+from coopt.cache.layout import LINKED_OBJECTS
 from coopt.journal import log as journal
 from coopt.journal.job import LinkJob
 from coopt.wrapper import options as opt
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # annotations only
     Lookup = Callable[[Call], Looked | None]
     Serve = Callable[[Call, Looked], int | None]
 
-KEPT_DIR = "linked-objects"
 # The kept objects go in the cache; on a cache with less room than this the call runs as written instead (an object
 # that cannot be written would fail the build, and a compile error is not worth telling from a full disk).
 MIN_FREE_BYTES = 64 << 20
@@ -57,7 +57,7 @@ def kept_object(root: str, cwd: str, output: str, source: str) -> str:
     src = os.path.normpath(os.path.join(cwd, source))
     h = short_hash("%s\0%s" % (program, src))
     stem = os.path.splitext(os.path.basename(source))[0]
-    return os.path.join(root, KEPT_DIR, h[:2], h, stem + ".o")
+    return os.path.join(root, LINKED_OBJECTS, h[:2], h, stem + ".o")
 
 
 def compile_args(args: list[str], sources: set[int]) -> list[str]:
