@@ -78,6 +78,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
             run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
             raise
         rec.label, rec.flags = cand.built.label, list(cand.built.extra_flags)
+        rec.proposer = cand.proposer or rec.proposer  # the model's name with it, for the lineage's steps
         rec.training = asdict(cand.training) if cand.training else None
         rec.tokens = cand.tokens
         rec.micro = cand.micro
