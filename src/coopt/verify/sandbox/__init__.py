@@ -247,6 +247,8 @@ def run(
         except subprocess.TimeoutExpired:
             timed_out = True
             kill_group(proc)
+            if group is not None:  # what the sandbox started is in another session: the group holds it all
+                group.kill()
             out, err = proc.communicate()
         except BaseException:
             # Ctrl-C (or any error) here: the command is in its own session, so the terminal's SIGINT never
@@ -275,8 +277,27 @@ def run(
 
 
 def kill_group(proc: subprocess.Popen) -> None:
-    """Kill a command started with its own session and everything it started."""
+    """Kill a command started with its own session and everything it started.
+
+    bwrap's command runs in a session of its own, as pid 1 of its PID namespace: killing it takes every process
+    of the namespace with it (a setsid double fork included). Its --die-with-parent would do that when bwrap dies,
+    but changing to uid 65534 (setpriv, as root) clears that signal (prctl(2)), so the children of bwrap are
+    killed by pid first."""
+    for pid in _children(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of `pid` (Linux /proc; none where it cannot be read)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid), encoding="ascii") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []

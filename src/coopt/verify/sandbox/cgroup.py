@@ -79,16 +79,20 @@ class Cgroup:
             return False
         return int(fields.get("oom_kill", "0")) > 0
 
+    def kill(self) -> None:
+        """Kill whatever is in the group now (it may still be reaped for a moment)."""
+        for d in self.dirs:
+            for pid in _procs(d):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
     def close(self) -> None:
         """Kill whatever is still in the group and remove it."""
         for d in self.dirs:
             for _ in range(100):
-                try:
-                    with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
-                        pids = [int(p) for p in f.read().split()]
-                except OSError:
-                    break
-                for pid in pids:
+                for pid in _procs(d):
                     try:
                         os.kill(pid, signal.SIGKILL)
                     except OSError:
@@ -98,6 +102,15 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.01)  # the killed processes are still being reaped
+
+
+def _procs(d: str) -> list[int]:
+    """The processes in the group directory `d` (none when it is gone)."""
+    try:
+        with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
 
 
 def _name() -> str:
