@@ -265,3 +265,8 @@ def test_a_run_that_kept_nothing_says_what_happened() -> None:
     timed = nothing_stored([*dups, rec(6, Outcome.REJECTED, Interval(1.01, 0.99, 1.03, "wall"))], 1.02)
     assert "1 of 6 candidate(s) were timed" in timed and "min_gain 1.02" in timed
     assert nothing_stored([], 1.02) == "no variant stored: nothing was evaluated"
+    # Accepted, then withdrawn by the final measurement: that is the reason, not min_gain.
+    accepted = rec(7, Outcome.ACCEPTED, Interval(1.07, 0.95, 1.10, "cpu"))
+    why = "the final program measured slower than the baseline: 0.936 [0.836, 0.972]"
+    withdrawn = nothing_stored([accepted], 0.5, [why])
+    assert withdrawn == "no variant stored: 1 accepted variant(s) withdrawn: " + why and "min_gain" not in withdrawn

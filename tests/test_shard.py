@@ -390,8 +390,9 @@ def _selection(report: dict) -> dict[str, list[tuple[str, str]]]:
 
 
 # Flags only and a min gain flags never reach on Lua (1.1x of the whole program), yet below the Amdahl bound of the
-# TUs above ~9% of the samples (so they get arms): every arm fails `patience` times and retires, so which candidates
-# each TU gets is decided by the guide and the flag rows alone, not by the noise of the timings.
+# TUs above ~9% of the samples (so they get arms): every arm fails `patience` times and retires, so which TUs are
+# worked on, and in which order each gets the flag rows, is decided by the guide and the flag rows, not by the noise
+# of the timings (only how many rows: a promising measurement earns a retry).
 DETERMINISTIC = ["--levels", "flags", "--min-gain", "1.1", "--pairs", "3", "--budget", "40", "--max-tus", "4",
                  "--no-final"]
 
@@ -431,9 +432,14 @@ def test_two_shards_at_once_select_what_one_unsharded_run_selects(lua: tuple[Pat
                           text=True, check=True)
     merged = json.loads(proc.stdout)
     assert merged["shards"]["count"] == 2 and merged["shards"]["missing"] == [] and proc.stderr == ""
-    assert _selection(merged) == expected
-    assert {t["object"]: t["tried"] for t in merged["tus"] if t["tried"]} == {
-        t["object"]: t["tried"] for t in whole["tus"] if t["tried"]}
+    # The same TUs, each tried with the flag rows in the same order; how many rows depends on the timings alone
+    # (a candidate measured near min_gain is promising and retried, policy step 5), so one list is the other's start.
+    selected = _selection(merged)
+    assert set(selected) == set(expected)
+    for tu, tried in selected.items():
+        n = min(len(tried), len(expected[tu]))
+        assert tried[:n] == expected[tu][:n] and n >= 3, (tu, tried, expected[tu])
+    assert {t["object"] for t in merged["tus"] if t["tried"]} == {t["object"] for t in whole["tus"] if t["tried"]}
     assert {t["object"]: t["shard"] for t in merged["tus"] if t["object"] in assignment} == assignment
     assert merged["run"]["spent"]["evaluations"] == sum(st["spent"]["evaluations"] for st in states)
 

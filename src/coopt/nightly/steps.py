@@ -229,7 +229,8 @@ def step_optimize(ctx: Context) -> Outcome:
     withdrawn = sum(1 for k in state.kept.values() if k.withdrawn)
     data = {"run_dir": ctx.run_dir, "status": state.status, "stop_reason": state.stop_reason,
             "attempts": len(state.attempts), "spent": dict(state.spent), "kept": kept, "withdrawn": withdrawn,
-            "why_nothing": nothing_stored(state.attempts, state.min_gain).removeprefix("no variant stored: "),
+            "why_nothing": nothing_stored(state.attempts, state.min_gain, [
+                k.withdrawn for k in state.kept.values() if k.withdrawn]).removeprefix("no variant stored: "),
             "final": {"ratio": final.ratio, "low": final.low, "high": final.high} if final else None}
     detail = "%d candidate(s) evaluated, %d variant(s) stored" % (len(state.attempts), len(kept))
     if final:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 from coopt.agents.levels import HotTU
 from coopt.budget import BudgetExhausted
@@ -109,7 +110,7 @@ def summary(run: Run) -> None:
         say("stored %d variant(s): %s" % (len(live), ", ".join(
             "%s %s %r %s" % (os.path.basename(k.source), k.level, k.label, interval_text(k.interval)) for k in live)))
     else:
-        say(nothing_stored(s.attempts, s.min_gain))
+        say(nothing_stored(s.attempts, s.min_gain, [k.withdrawn for k in s.kept.values() if k.withdrawn]))
     how = "merge the shards with `coopt report --results %s`" if run.state.shard else "render it with " \
         "`coopt report --run %s`"
     say("run state: %s (%s)" % (os.path.join(run.run_dir, state_name(s)), how % run.run_dir))
@@ -124,8 +125,11 @@ UNTIMED = {
 }
 
 
-def nothing_stored(attempts: list[AttemptRecord], min_gain: float) -> str:
-    """Why a run kept nothing, as it happened: only when some candidate was timed is it about min_gain."""
+def nothing_stored(attempts: list[AttemptRecord], min_gain: float, withdrawn: Sequence[str] = ()) -> str:
+    """Why a run kept nothing, as it happened: variants accepted and then `withdrawn` (the reasons) by the final
+    measurement; else only when some candidate was timed is it about min_gain."""
+    if withdrawn:
+        return "no variant stored: %d accepted variant(s) withdrawn: %s" % (len(withdrawn), withdrawn[0])
     if not attempts:
         return "no variant stored: nothing was evaluated"
     timed = [a for a in attempts if a.interval is not None]
