@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps test test-fast lint demo bench clean
+.PHONY: all setup deps test test-slow test-all lint demo bench clean
 
 all: setup
 
@@ -24,11 +24,17 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py build_fastcc.py script
 
 setup: deps $(VENV)/.installed
 
+# `make test`: every test but the slowest end-to-end runs (marked `slow`: real projects, the local model, whole
+# optimize runs), about 20 minutes on 2 cores; `make test-slow`: those; `make test-all`: both in one run.
+# CI (.ci/run) runs `make test`, then `make test-slow`.
 test: setup
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
-
-test-fast: setup
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: setup
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests bench
