@@ -82,35 +82,34 @@ class Cgroup:
     def kill(self) -> None:
         """Kill whatever is in the group now (it may still be reaped for a moment)."""
         for d in self.dirs:
-            for pid in _procs(d):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            _kill_members(d)
 
     def close(self) -> None:
         """Kill whatever is still in the group and remove it."""
         for d in self.dirs:
             for _ in range(100):
-                for pid in _procs(d):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                _kill_members(d)
                 try:
                     os.rmdir(d)
+                    break
+                except FileNotFoundError:
                     break
                 except OSError:
                     time.sleep(0.01)  # the killed processes are still being reaped
 
 
-def _procs(d: str) -> list[int]:
-    """The processes in the group directory `d` (none when it is gone)."""
+def _kill_members(d: str) -> None:
+    """SIGKILL the processes in the group directory `d` (none when it is gone)."""
     try:
         with open(os.path.join(d, "cgroup.procs"), encoding="ascii") as f:
-            return [int(p) for p in f.read().split()]
+            pids = [int(p) for p in f.read().split()]
     except OSError:
-        return []
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _name() -> str:
