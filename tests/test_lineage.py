@@ -164,6 +164,8 @@ def test_a_source_rewrite_then_flags_on_top_is_stored_with_its_lineage_and_serve
     leaf = attempts[kept["attempt"]]
     assert leaf["level"] == "flags" and leaf["parent"] == 1 and leaf["kept"] and leaf["verdict"] == "accepted"
     assert Path(leaf["artifact"]).parent == tmp_path / "run" / "nodes"  # the rewritten TU it compiles
+    # The final measurement of the program with the kept variant: faster than plain clang at its flags (-O0 there).
+    assert state["final"]["interval"]["low"] > 1.0, state["final"]
     # The cache entry: the judged object, the lineage as typed evidence (each step's digest, verdict, interval).
     [entry] = Store(str(coopt.cache_dir)).entries()
     assert entry.key == kept["key"]

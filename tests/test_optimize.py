@@ -177,7 +177,11 @@ def test_interrupted_run_keeps_what_was_verified(lua: LuaProject, tmp_path: Path
 
 def test_optimize_stores_verified_variants_that_a_rebuild_serves(lua: LuaProject) -> None:
     run_dir = lua.tree / "opt-run"
-    proc = lua.run_optimize("--budget", "3", "--pairs", "4", "--min-gain", "0.5", "--run-dir", str(run_dir))
+    # No final measurement: at min_gain 0.5 the kept variants are noise-level, and the final measurement may
+    # withdraw them all (it did, once in a few runs); tests/test_lineage.py's first test checks a final measurement
+    # of a real speed-up.
+    proc = lua.run_optimize("--budget", "3", "--pairs", "4", "--min-gain", "0.5", "--no-final", "--run-dir",
+                            str(run_dir))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     state = _state(run_dir)
     assert state["format"] == "coopt-optimize-run" and state["version"] == 1
@@ -192,7 +196,7 @@ def test_optimize_stores_verified_variants_that_a_rebuild_serves(lua: LuaProject
     assert set(entries) == {k["key"] for k in kept.values()}
     for e in entries.values():
         _check_evidence(e.meta)
-    assert state["final"]["interval"]["low"] <= state["final"]["interval"]["high"]
+    assert state["final"] is None
 
     # Rebuild from clean with coopt-cc: the kept TUs are served from the cache, byte for byte.
     lua.coopt.run(["make", "clean"], cwd=lua.tree)
