@@ -80,6 +80,25 @@ def test_a_variant_whose_entry_is_gone_or_whose_source_changed_says_so(sample: R
     assert "text.c changed since the run: the diff is against today's file" in md
 
 
+def test_flags_on_top_of_a_pgo_node_name_the_profile_they_were_built_with(sample: RunState) -> None:
+    pgo_o = next(o for o, k in sample.kept.items() if k.level == "pgo")
+    pgo = next(a for a in sample.attempts if a.object == pgo_o and a.level == "pgo")
+    profile = str(Path(sample.cache_dir).parent / "merged.profdata")
+    training = {"workload": "{program} < input.txt", "cwd": "/w", "same_as_bench": True, "kind": "ir",
+                "instrumented": ["pgo.c"], "profdata": profile}
+    number = max(a.number for a in sample.attempts) + 1
+    leaf = replace(pgo, number=number, level="flags", label="-O3 -funroll-loops", parent=pgo.number,
+                   flags=["-fprofile-instr-use=" + profile, "-Wno-profile-instr-unprofiled", "-O3", "-funroll-loops"])
+    state = replace(sample, attempts=[replace(pgo, training=training) if a is pgo else a for a in sample.attempts]
+                    + [leaf], kept={**sample.kept, pgo_o: replace(sample.kept[pgo_o], attempt=number,
+                                                                     level="flags", label=leaf.label)})
+    md = render(state, "md")
+    assert "lineage: original -> #%d pgo (pgo -O3) -> #%d flags (-O3 -funroll-loops)" % (pgo.number, number) in md
+    assert "built on #%d with the TU's own flags plus: -O3 -funroll-loops" % pgo.number in md
+    assert "PGO profile of #%d merged.profdata (0." % pgo.number in md and "IR-level instrumentation" in md
+    assert "trained on `{program} < input.txt` in /w (the bench workload itself)" in md
+
+
 def test_a_long_diff_is_cut_and_says_how_much_is_left() -> None:
     original = "\n".join("int f%d(void) { return %d; }" % (i, i) for i in range(200))
     variant = original.replace("return ", "return 1 + ")

@@ -79,6 +79,8 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
             if k.level == "pgo":
                 ch.facts += _profile_facts(evidence.get("training") or attempt.training,
                                            entry.artifact_path if entry is not None and meta.get("artifact") else "")
+            else:  # flags on top of a PGO node compile with that node's profile: say which, and how it was trained
+                ch.facts += _inherited_profile(state, attempt)
             ch.diff, ch.more = ch.diff[:MAX_DIFF_LINES], max(0, len(ch.diff) - MAX_DIFF_LINES)
             return ch
     proposer: dict[str, Any] = evidence["proposer"] if isinstance(evidence.get("proposer"), dict) else {}
@@ -130,6 +132,20 @@ def chain_text(state: RunState, rec: AttemptRecord) -> str:
     while nodes[-1].parent in by_number and len(nodes) <= len(by_number):
         nodes.append(by_number[nodes[-1].parent])
     return " -> ".join(["original"] + ["#%d %s (%s)" % (a.number, a.level, a.label) for a in nodes[::-1]])
+
+
+def _inherited_profile(state: RunState, rec: AttemptRecord) -> list[str]:
+    """The profile facts of the PGO node a flags node builds on (its profile flag names the copy it used)."""
+    used = [f.partition("=")[2] for f in rec.flags if f.startswith(("-fprofile-instr-use=", "-fprofile-use="))]
+    if not used:
+        return []
+    by_number = {a.number: a for a in state.attempts if a.object == rec.object}
+    node, seen = by_number.get(rec.parent), 0
+    while node is not None and node.level != "pgo" and seen <= len(by_number):
+        node, seen = by_number.get(node.parent), seen + 1
+    facts = _profile_facts(node.training if node is not None else None, used[0])
+    return [facts[0].replace("PGO profile", "PGO profile of #%d" % node.number if node else "PGO profile", 1)] + \
+        facts[1:]
 
 
 def _profile_facts(training: object, profdata: str) -> list[str]:
