@@ -146,3 +146,43 @@ def test_levels_that_returned_nothing_lose_their_share_of_the_budget() -> None:
         guide.record(a, None)
     assert guide.level_speedup("source") < before and guide.level_speedup("pgo") == PRIOR_SPEEDUP["pgo"]
     assert guide.next_arm().level == "pgo"
+
+
+def test_a_model_written_node_is_lowered_by_the_compiler_levels_first() -> None:
+    # A source rewrite 18x faster makes the source level's pooled speed-up dwarf the compiler levels' priors; still
+    # the compiler lowers the new code (once per level) before the model is asked again (policy step 8).
+    guide = Guide({"a.c": 0.9}, levels=("source", "flags", "pgo"))
+    arm = guide.next_arm()
+    assert (arm.node, arm.level) == (0, "source")
+    guide.record(arm, 18.0)
+    guide.accepted("a.c", 1, "source", 18.0)
+    picks = []
+    for _ in range(3):
+        arm = guide.next_arm()
+        picks.append((arm.node, arm.level))
+        guide.record(arm, None)
+    assert sorted(picks[:2]) == [(1, "flags"), (1, "pgo")]
+    assert picks[2] == (1, "source")
+
+
+def test_every_level_is_tried_once_on_a_node_before_one_goes_twice() -> None:
+    # Three compiler levels, a budget of three: a failed PGO try must not keep flags and other compilers from running.
+    guide = Guide({"a.c": 0.95}, levels=("flags", "pgo", "compilers"))
+    picks = []
+    for _ in range(3):
+        arm = guide.next_arm()
+        picks.append(arm.level)
+        guide.record(arm, None)
+    assert sorted(picks) == ["compilers", "flags", "pgo"]
+
+
+def test_a_promising_direction_goes_again_next() -> None:
+    guide = Guide({"a.c": 0.8}, levels=("source", "pgo"))
+    arm = guide.next_arm()
+    assert arm.level == "source"
+    guide.record(arm, None, PROMISING)
+    assert guide.next_arm() is arm
+    guide.record(arm, None, PROMISING)
+    assert guide.next_arm() is arm
+    guide.record(arm, None, PROMISING)  # retries spent: now a failure, and the untried level goes
+    assert guide.next_arm().level == "pgo"

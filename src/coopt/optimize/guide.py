@@ -18,12 +18,19 @@ The policy (documented in docs/guide.md):
    `exploration * prior * sqrt(ln N / n)`. Ties go to the larger share, then the root, then LEVEL_ORDER.
 5. **Retry a promising rejected direction.** A candidate that was inconclusive (the interval straddled min_gain
    with a ratio above it) or rejected by the judge with a reproducer does not count as a failure the first
-   `retries` times in a row: the same arm goes again, and the agent hears the judge's feedback (`learn`).
+   `retries` times in a row: the same arm goes again next, and the agent hears the judge's feedback (`learn`).
 6. **Backtrack from what stopped paying.** An arm retires after `patience` failures in a row; when a better node
    of the TU appears, arms on the nodes it beat lose their expansion bonus, so work moves to the new best and,
    once its arms stop paying, back to the other nodes and the root.
 7. **Stop asking a level that returns nothing.** A level whose proposals came back with no candidate
    `no_candidate_limit` times in a row (over every TU and node) is retired for the run, with a note.
+8. **Lower what a model wrote.** When an LLM step becomes a TU's best node, the compiler levels (flags, PGO,
+   other compilers) are tried on it once each before anything else: the model's code is new to the compiler, so
+   what flags or a profile did to the original says little about what they do to it, and a lowering costs no
+   tokens.
+9. **Every level once on a node before one goes twice there.** When the highest bound is an arm already tried on
+   its node while another level has not been tried on that node, the untried one goes first (a level's prior
+   must not keep the others from ever running on a small budget). Other TUs keep their Amdahl order.
 
 The budget itself is enforced by `Budget`; the guide only orders the work.
 """
@@ -33,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from coopt.agents.registry import BY_NAME, ROOT
+from coopt.agents.registry import BY_NAME, COMPILER_LEVELS, LLM_LEVELS, ROOT
 
 # Typical per-TU speedup a level reaches when it works (priors, not promises): the paper reports up to 1.25x
 # from source rewrites; PGO on the hottest TUs measured 1.02-1.14x here; flags alone moved nothing beyond noise.
@@ -145,12 +152,27 @@ class Guide:
         return self.mean(a) + self.exploration * self.prior(a) * math.sqrt(math.log(total + 1) / (1 + a.pulls))
 
     def next_arm(self) -> Arm | None:
-        """The arm to evaluate next, or None when every direction has stopped paying."""
+        """The arm to evaluate next, or None when every direction has stopped paying (policy steps 4, 5, 8, 9)."""
         live = self.live()
         if not live:
             return None
         total = 1 + sum(a.pulls for a in self.arms)
-        return max(live, key=lambda a: (self.score(a, total), a.share, a.tu, -a.node, -self.levels.index(a.level)))
+
+        def key(a: Arm) -> tuple[float, float, str, int, int]:
+            return (self.score(a, total), a.share, a.tu, -a.node, -self.levels.index(a.level))
+
+        lower = [a for a in live if a.pulls == 0 and a.level in COMPILER_LEVELS and a.node != 0
+                 and self.best.get(a.tu, (0, 1.0))[0] == a.node and self.node_level.get((a.tu, a.node)) in LLM_LEVELS]
+        if lower:  # step 8: the compiler lowers what a model wrote before anything else is asked of that code
+            return max(lower, key=key)
+        retry = [a for a in live if a.retries_in_row > 0]
+        if retry:  # step 5: a promising direction goes again, with the judge's feedback
+            return max(retry, key=key)
+        pick = max(live, key=key)
+        untried = [a for a in live if a.pulls == 0 and (a.tu, a.node) == (pick.tu, pick.node)]
+        if pick.pulls and untried:  # step 9: every level once on a node before one of them goes twice there
+            return max(untried, key=key)
+        return pick
 
     def record(self, arm: Arm, low: float | None, result: str = "") -> None:
         """Record one evaluation of `arm`: `low` the accepted speed-up's lower bound (None: nothing accepted) and
