@@ -314,7 +314,8 @@ def main() -> int:
     ap.add_argument("--compiler", default="clang", help="the real compiler of both builds (default clang)")
     ap.add_argument("--results", default=str(RESULTS), help="the results file, read to resume and written per row")
     ap.add_argument("--also", action="append", default=[],
-                    help="another results file whose rows join the table (read only; e.g. a second run's)")
+                    help="another results file whose rows join the table (read only; e.g. a second run's); "
+                    "where both have a row, the --results file's is shown")
     ap.add_argument("--redo", action="store_true", help="measure rows already in the results file again")
     ap.add_argument("--table-only", action="store_true", help="print (and --write-docs) the table, run nothing")
     ap.add_argument("--write-docs", action="store_true", help="put the table into docs/cooperation.md and README.md")
@@ -377,9 +378,10 @@ def main() -> int:
     clang = subprocess.run([a.compiler, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     info = dict(machine(), date=time.strftime("%Y-%m-%d"), clang=clang, budget=a.budget, pairs=a.pairs,
                 final_pairs=a.final_pairs, min_gain=a.min_gain, llm=a.llm)
-    shown = dict(rows)
-    for extra in a.also:
+    shown: dict[str, dict] = {}
+    for extra in a.also:  # the results file's own rows win: it holds the newest measurement of a row
         shown.update(json.loads(Path(extra).read_text())["rows"])
+    shown.update(rows)
     text = table(shown, progs + projects, configs, info)
     print()
     print(text)
