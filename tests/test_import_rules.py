@@ -202,3 +202,32 @@ def test_every_part_has_a_row() -> None:
     # A new top-level part must say what it may not import; `data` holds files shipped with coopt, not a part.
     parts = {part_of(m) for m in module_graph(SRC)} - {"coopt", "__main__", "data"}
     assert parts <= set(FORBIDDEN) | {"cli"}, parts - set(FORBIDDEN)
+
+
+# Standard-library modules a warm miss must not load: each costs milliseconds on every Python-decided compile
+# (`typing` alone pulls in re, enum, functools and collections: ~4 ms; a `from typing import TYPE_CHECKING` in
+# journal/log.py once made the launcher's imports 16x slower, and a hit slower than clang's own compile).
+HEAVY_STDLIB = ("typing", "re", "enum", "json", "dataclasses", "subprocess", "inspect", "ast", "traceback",
+                "tempfile", "shutil", "argparse", "logging")
+
+
+def test_a_warm_miss_loads_no_heavy_standard_library_module(tmp_path: pathlib.Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "t.c").write_text("int f(int x) { return x + 1; }\n")
+    drive = ("import sys; sys.path.insert(0, %r); from coopt.wrapper.main import main; "
+             "sys.exit(main(['coopt-cc', 'clang', '-O2', '-c', 't.c', '-o', 't.o']))" % str(SRC))
+    env = {"PATH": os.environ.get("PATH", ""), "COOPT_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    site = [p for p in sys.path if p.endswith("site-packages")]  # xxhash, as the launcher appends it under -S
+    drive = "import sys; sys.path.extend(%r); " % site + drive
+    loaded: list[str] = []
+    for _ in range(2):  # the first call into an empty cache hashes the compiler's identity (it runs the compiler)
+        proc = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime", "-c", drive], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        loaded = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                  if line.startswith("import time:") and "|" in line]
+    assert (tmp_path / "t.o").is_file() and "coopt.wrapper.main" in loaded
+    assert not set(loaded) & set(HEAVY_STDLIB), sorted(set(loaded) & set(HEAVY_STDLIB))
