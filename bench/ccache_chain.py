@@ -214,7 +214,10 @@ def markdown(result: dict) -> str:
         "",
         "Written by `bench/ccache_chain.py` on %s. Machine: %s, %s cores; load average before: %s, after: %s%s." % (
             result["date"], m.get("cpu_model", "?"), m.get("nproc", "?"), result["load_before"], result["load_after"],
-            " (other work ran on this machine at the same time)" if max(result["load_before"] + [0]) > 1 else ""),
+            # The 1-minute load before the run still counts a benchmark that just ended; only more than the cores
+            # can run says that other work was competing.
+            " (other work ran on this machine at the same time)"
+            if result["load_before"][:1] > [float(m.get("nproc") or 1)] else ""),
         "Tools: %s; %s; clang %s." % (result["tools"]["ccache"], result["tools"]["make"], result["tools"]["clang"]),
         "",
         "Lua 5.4's upstream Makefile, `make -C src -j2 %s CC=<cc>`, each configuration in its own tree after an "
@@ -235,11 +238,14 @@ def markdown(result: dict) -> str:
             r["config"], r["median_ms"] / 1000, r["min_ms"] / 1000, xc, x, r["n"]))
     hit = next(r for r in result["rows"] if r["config"] == "coopt-cc + ccache (hit rebuild)")
     pc = result["per_call"]
-    met = (hit["x_ccache"] - 1) * 100 <= TARGET_PCT
+    # Met only when the whole interval is inside the target; a median inside with an interval reaching past it is
+    # said as such (a reader must not take "met" from a point estimate).
+    met = "met" if (hit["x_ccache_high"] - 1) * 100 <= TARGET_PCT else \
+        "met by the median, not by the whole interval" if (hit["x_ccache"] - 1) * 100 <= TARGET_PCT else "NOT met"
     lines += [
         "",
         "Target (issue 13): the hit rebuild within %d%% of plain ccache: %s (%+.1f%%, interval %+.1f%% to %+.1f%%)." % (
-            TARGET_PCT, "met" if met else "NOT met", (hit["x_ccache"] - 1) * 100, (hit["x_ccache_low"] - 1) * 100,
+            TARGET_PCT, met, (hit["x_ccache"] - 1) * 100, (hit["x_ccache_low"] - 1) * 100,
             (hit["x_ccache_high"] - 1) * 100),
         "",
         "One compile, a ccache hit each time (`%s` in Lua's src/, %d interleaved repetitions): plain ccache "
