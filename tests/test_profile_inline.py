@@ -73,7 +73,9 @@ def test_hot_loop_inlined_into_main_is_named_by_its_source_function(coopt: Coopt
     lines = {int(k): v for k, v in hot["lines"].items()}
     assert sum(lines.values()) == hot["samples"]
     assert max(lines, key=lines.__getitem__) in CHECKSUM_LINES
-    assert sum(v for k, v in lines.items() if k in CHECKSUM_LINES) == hot["samples"]
+    # A stray sample at the edge of the inlined range may carry a line of main or line 0 (compiler-generated code):
+    # seen once in ~800 samples. Wholesale misplacement (the header's line, main's lines) would be far more.
+    assert sum(v for k, v in lines.items() if k in CHECKSUM_LINES) >= 0.98 * hot["samples"], lines
     shown = coopt.coopt("profile", "show", "profile.json", cwd=exe.parent).stdout
     assert "checksum (inlined into main)" in shown
     # The optimizer's plan hands the source agent `checksum` first, with its per-line samples, then main.
