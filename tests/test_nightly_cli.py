@@ -320,7 +320,10 @@ def test_interrupted_optimize_resumes_without_redoing_judged_candidates(coopt: C
     first = json.loads(run_state.read_text())
     assert first["status"] == "interrupted" and first["float_tolerance"] == 1e-9 and first["assume_cpu"] is False
     judged = [a for a in first["attempts"] if a["verdict"] != "interrupted"]
-    assert 1 <= len(judged) < 3 and first["attempts"][-1]["verdict"] == "interrupted", first["attempts"]
+    # The interrupt lands in the second attempt (its bench sleeps until then), or, when it comes within the moment
+    # between the first attempt's save and the second's start, between the two: then no attempt is in flight.
+    assert 1 <= len(judged) < 3, first["attempts"]
+    assert [a["verdict"] for a in first["attempts"][len(judged):]] in ([], ["interrupted"]), first["attempts"]
 
     again = coopt.coopt("nightly", cwd=tiny, check=False)
     assert again.returncode == 4, again.stdout + again.stderr  # min_gain 50: nothing improved, but it finished
