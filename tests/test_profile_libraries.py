@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Coopt
+from conftest import Coopt, require
 from test_profile import Program, build, functions, one_line_error, profile, require_perf
 
 LIBRARY_CALLS = {
@@ -203,3 +203,51 @@ def test_recordings_made_with_perf_credit_library_time_when_they_have_dwarf_chai
     assert "pass --call-graph dwarf" in line
     from_text = profile(coopt, app.dir, "--perf-script", "dwarf.txt", "--call-graph", "dwarf", out="text.json")
     assert json.dumps(functions(from_text, "sample_every")[0]["library_samples"]) == json.dumps(fn["library_samples"])
+
+
+# A benchmark of the paper's kind: the loop that calls strlen is a static function clang inlines into main at -O2.
+INLINED_CALLER = """#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static char text[4000];
+static void upper_copy(char *dst, const char *src) {
+    for (size_t i = 0; i < strlen(src); i++)
+        dst[i] = (char)(src[i] >= 'a' && src[i] <= 'z' ? src[i] - 32 : src[i]);
+}
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 400;
+    static char out[4000];
+    unsigned long s = 0;
+    memset(text, 'a', sizeof text - 1);
+    for (int r = 0; r < rounds; r++) {
+        text[r % 3000] = (char)('a' + r % 26);
+        upper_copy(argc > 5 ? text : out, text);  /* may alias: strlen stays in the loop */
+        s += out[r % 3000];
+    }
+    printf("%lu\\n", s);
+    return 0;
+}
+"""
+
+
+def test_library_time_of_a_loop_inlined_into_main_goes_to_its_source_function(coopt: Coopt, tmp_path: Path) -> None:
+    require_perf()
+    require("llvm-symbolizer")
+    where = tmp_path / "inl"
+    where.mkdir()
+    (where / "prog.c").write_text(INLINED_CALLER)
+    coopt.run([coopt.cc, "-O2", "-g", "-c", "prog.c", "-o", "prog.o"], cwd=where)
+    coopt.run([coopt.cc, "prog.o", "-o", "prog"], cwd=where)
+    assert " upper_copy" not in coopt.run(["nm", "prog"], cwd=where).stdout  # the premise: clang inlined it
+    prof = profile(coopt, where, "--", str(where / "prog"))
+    libc = sum(o["share"] for o in prof["outside"] if o["reason"] == "not-journaled")
+    by_label = {(f["name"], f["inlined_into"]): f for f in prof["functions"]}
+    inner = by_label[("upper_copy", "main")]
+    # strlen is called from upper_copy's loop: its time is upper_copy's to remove, not main's (which the source
+    # agent could only rewrite whole, judged by the program).
+    assert inner["library_share"] > 0.6 * libc > 0.3
+    assert by_label.get(("main", None), {}).get("library_share", 0.0) < 0.1 * inner["library_share"]
+    from coopt.optimize.plan import plan
+
+    [tu] = plan(str(where / "profile.json"), str(where / "prog"), None, 5).hot
+    assert tu.functions[0] == "upper_copy"

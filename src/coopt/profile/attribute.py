@@ -258,12 +258,16 @@ def _choose_event(samples: list[Sample], wanted: str | None) -> str:
     return next(iter(events), "")
 
 
-def _first_journaled(attr: Attributor, sample: Sample) -> tuple[str, str] | None:
-    """The (object, function) of the nearest journaled frame above the leaf: the code that called the library."""
+def _first_journaled(attr: Attributor, sample: Sample) -> tuple[str, str, str, int | None] | None:
+    """The call site of the nearest journaled frame above the leaf, the code that called the library: (object,
+    symbol, dso, file address of the call instruction). The address is one before the return address, so that the
+    debug info's inlining records name the source function that made the call (a loop inlined into `main` calls
+    `strlen` from its own function, not from `main`'s)."""
     for fr in sample.frames[1:]:
         q = attr.place(sample.proc, fr)
         if q.object is not None:
-            return (q.object, fr.sym)
+            ret = attr.file_address(sample.proc, fr)
+            return (q.object, fr.sym, fr.dso, ret - 1 if ret else None)
     return None
 
 
@@ -292,7 +296,7 @@ def attribute(
     fn_children: Counter[tuple[str, str]] = Counter()
     tu_self: Counter[str] = Counter()
     tu_children: Counter[str] = Counter()
-    fn_library: Counter[tuple[str, str]] = Counter()
+    library_sites: Counter[tuple[str, str, str, int | None]] = Counter()  # journaled call sites of library leaves
     tu_library: Counter[str] = Counter()
     fn_info: dict[tuple[str, str], tuple[str, str]] = {}  # (object, name) -> (dso, how)
     sites: Counter[tuple[str, str, str, int | None]] = Counter()  # (object, symbol, dso, file address) of leaves
@@ -315,10 +319,10 @@ def attribute(
             out[(leaf.dso, p.reason)] += 1
             out_syms.setdefault((leaf.dso, p.reason), Counter())[leaf.sym] += 1
             if credit_library and p.reason == "not-journaled":
-                caller = _first_journaled(attr, s)
-                if caller is not None:
-                    fn_library[caller] += 1
-                    tu_library[caller[0]] += 1
+                site = _first_journaled(attr, s)
+                if site is not None:
+                    library_sites[site] += 1
+                    tu_library[site[0]] += 1  # its frame's fn_info is set with the other callers below
         if has_chains and len(s.frames) > 1:
             callers: set[tuple[str, str]] = set()
             for fr in s.frames[1:]:
@@ -334,7 +338,10 @@ def attribute(
             for o in {k[0] for k in callers} - {p.object}:
                 tu_children[o] += 1
 
-    fn_self, fn_lines = _by_source_function(sites, index, Inliner())
+    inliner = Inliner()
+    fn_self, fn_lines = _by_source_function(sites, index, inliner)
+    # Library time goes to the source function that made the call, as self samples go to the one that ran.
+    fn_library, _ = _by_source_function(library_sites, index, inliner)
     total = len(kept)
     chains = has_chains or bool(call_graph)
 
@@ -358,11 +365,11 @@ def attribute(
             )
         )
     functions = []
-    for key in set(fn_self) | {(o, n, None) for o, n in fn_children}:
+    for key in set(fn_self) | set(fn_library) | {(o, n, None) for o, n in fn_children}:
         obj, name, into = key
         physical = (obj, into or name)
         dso, how = fn_info[physical]
-        own = into is None  # children and library calls are counted per symbol that ran
+        own = into is None  # children are counted per symbol that ran, library calls per source function
         lines = fn_lines.get(key)
         functions.append(
             FunctionEntry(
@@ -375,8 +382,8 @@ def attribute(
                 share=share(fn_self[key]),
                 children_samples=(fn_children[physical] if own else 0) if chains else None,
                 children_share=share(fn_children[physical] if own else 0) if chains else None,
-                library_samples=(fn_library[physical] if own else 0) if credit_library else None,
-                library_share=share(fn_library[physical] if own else 0) if credit_library else None,
+                library_samples=fn_library[key] if credit_library else None,
+                library_share=share(fn_library[key]) if credit_library else None,
                 inlined_into=into,
                 lines={str(n): c for n, c in lines.most_common(MAX_LINES)} if lines else None,
             )
