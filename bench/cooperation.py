@@ -237,14 +237,19 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
     loads = sorted(float(r["load"].split()[0]) for r in results.values() if r.get("load"))
     if loads:
         info = dict(info, load="%.1f-%.1f" % (loads[0], loads[-1]))
-        info["date"] = min(r["date"] for r in results.values() if r.get("date"))[:10]
+        dates = sorted({r["date"][:10] for r in results.values() if r.get("date")})
+        info["date"] = dates[0] if len(dates) == 1 else "%s to %s" % (dates[0], dates[-1])
+    # Say the machine was shared only when some row ended with more load than it has cores.
+    shared = bool(loads) and loads[-1] > float(info.get("cores") or 1)
     lines = [
-        "Measured %s on %s (%s cores, 1-minute load average %s when the rows ended; the machine was shared with "
-        "other engineers' builds and tests, so read the intervals, not the points), %s. Each cell: whole-program "
+        "Measured %s on %s (%s cores, 1-minute load average %s when the rows ended%s), %s. Each cell: whole-program "
         "speed-up of the rebuilt program (served by coopt-cc) over plain clang at the program's own flags (-O2 -g), "
         "ratio of median CPU times [95%% bootstrap interval], %s interleaved pairs; then what was kept. Every "
         "configuration had the same budget: `coopt optimize --budget %s --pairs %s --min-gain %s`%s."
-        % (info["date"], info["cpu"], info["cores"], info["load"], info["clang"], info["final_pairs"],
+        % (info["date"], info["cpu"], info["cores"], info["load"],
+           "; some rows were taken while other engineers' builds and tests shared the machine (each row's load is "
+           "in the results file), so read the intervals, not the points" if shared else "", info["clang"],
+           info["final_pairs"],
            info["budget"], info["pairs"], info["min_gain"],
            ", LLM levels with `--llm %s`" % info["llm"] if info["llm"] != "none" else ""),
         "",
