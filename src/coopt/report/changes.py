@@ -127,11 +127,18 @@ def _change(state: RunState, store: Store, k: KeptRecord) -> Change:
 
 def chain_text(state: RunState, rec: AttemptRecord) -> str:
     """`original -> #1 source (f sample 0) -> #5 flags (-O3)`: the attempt's lineage in the run."""
-    by_number = {a.number: a for a in state.attempts if a.object == rec.object}
-    nodes = [rec]
-    while nodes[-1].parent in by_number and len(nodes) <= len(by_number):
-        nodes.append(by_number[nodes[-1].parent])
+    nodes = [rec, *_ancestors(state, rec)]
     return " -> ".join(["original"] + ["#%d %s (%s)" % (a.number, a.level, a.label) for a in nodes[::-1]])
+
+
+def _ancestors(state: RunState, rec: AttemptRecord) -> list[AttemptRecord]:
+    """The nodes `rec` builds on, its parent first (bounded: a damaged state file cannot make it loop)."""
+    by_number = {a.number: a for a in state.attempts if a.object == rec.object}
+    out: list[AttemptRecord] = []
+    while rec.parent in by_number and len(out) < len(by_number):
+        rec = by_number[rec.parent]
+        out.append(rec)
+    return out
 
 
 def _inherited_profile(state: RunState, rec: AttemptRecord) -> list[str]:
@@ -139,16 +146,11 @@ def _inherited_profile(state: RunState, rec: AttemptRecord) -> list[str]:
     used = [f.partition("=")[2] for f in rec.flags if f.startswith(("-fprofile-instr-use=", "-fprofile-use="))]
     if not used:
         return []
-    by_number = {a.number: a for a in state.attempts if a.object == rec.object}
-    node, seen = by_number.get(rec.parent), 0
-    while node is not None and node.level != "pgo" and seen <= len(by_number):
-        node, seen = by_number.get(node.parent), seen + 1
-    facts = _profile_facts(node.training if node is not None else None, used[0])
-    return [facts[0].replace("PGO profile", "PGO profile of #%d" % node.number if node else "PGO profile", 1)] + \
-        facts[1:]
+    node = next((a for a in _ancestors(state, rec) if a.level == "pgo"), None)
+    return _profile_facts(node.training if node else None, used[0], " of #%d" % node.number if node else "")
 
 
-def _profile_facts(training: object, profdata: str) -> list[str]:
+def _profile_facts(training: object, profdata: str, of: str = "") -> list[str]:
     t = training if isinstance(training, dict) else {}
     out = []
     name = os.path.basename(str(t.get("profdata") or "")) or "merged.profdata"
@@ -158,8 +160,8 @@ def _profile_facts(training: object, profdata: str) -> list[str]:
         size = "not stored"
     kinds = {"fe": "front-end", "ir": "IR-level", "cs": "context-sensitive IR"}
     kind = ", %s instrumentation" % kinds[t["kind"]] if t.get("kind") in kinds else ""
-    out.append("PGO profile %s (%s%s), merged from the instrumented hot TUs (%d)" % (
-        name, size, kind, len(t.get("instrumented") or [])))
+    out.append("PGO profile%s %s (%s%s), merged from the instrumented hot TUs (%d)" % (
+        of, name, size, kind, len(t.get("instrumented") or [])))
     if t.get("workload"):
         out.append("trained on `%s` in %s%s" % (t["workload"], t.get("cwd", "?"),
                                                 " (the bench workload itself)" if t.get("same_as_bench") else ""))
