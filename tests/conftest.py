@@ -109,6 +109,17 @@ def write_fast_launcher(bindir: Path, fast_binary: Path) -> Path:
     return launcher
 
 
+@pytest.fixture
+def fast(coopt: Coopt, fast_binary: Path, tmp_path: Path) -> Coopt:
+    """The `coopt` set-up, with coopt-cc going through coopt-cc-fast first (a launcher of its own: some tests
+    rewrite it)."""
+    bindir = tmp_path / "fastbin"
+    bindir.mkdir()
+    write_fast_launcher(bindir, fast_binary)
+    env = dict(coopt.env, PATH="%s:%s" % (bindir, coopt.env["PATH"]))
+    return Coopt(bin=coopt.bin, cache_dir=coopt.cache_dir, env=env)
+
+
 @pytest.fixture(scope="session")
 def fast_launcher_bin(launcher_bin: Path, fast_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Like `launcher_bin`, with the coopt-cc users get: coopt-cc-fast first, Python for what it cannot decide."""

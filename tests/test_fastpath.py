@@ -12,23 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Coopt, require, write_fast_launcher
+from conftest import ROOT, Coopt, require
 
 sys.path.insert(0, str(ROOT))
 import build_fastcc  # noqa: E402
 
 from coopt.wrapper import fastpath  # noqa: E402
-
-
-@pytest.fixture
-def fast(coopt: Coopt, fast_binary: Path, tmp_path: Path) -> Coopt:
-    """The `coopt` set-up, with coopt-cc going through coopt-cc-fast first (a launcher of its own: some tests
-    rewrite it)."""
-    bindir = tmp_path / "fastbin"
-    bindir.mkdir()
-    write_fast_launcher(bindir, fast_binary)
-    env = dict(coopt.env, PATH="%s:%s" % (bindir, coopt.env["PATH"]))
-    return Coopt(bin=coopt.bin, cache_dir=coopt.cache_dir, env=env)
 
 
 def _cc(c: Coopt) -> str:

@@ -128,8 +128,10 @@ def _stats(a: argparse.Namespace) -> int:
                                               (refused, "never served: evidence not accepted")) if n)))
     print("size              %s of %s (%.0f%%)" % (mib(size), mib(limit), 100.0 * size / limit if limit else 0))
     rebuilt = counts.get("hit_rebuilt", 0)  # stored by a checkout at another path (docs/remote.md)
-    print("hits              %d (%d without a compiler run%s)" % (hits, counts.get("hit_direct", 0), (
-        ", %d rebuilt with this checkout's paths" % rebuilt) if rebuilt else ""))
+    fast = counts.get("hit_fast", 0)  # replayed by coopt-cc-fast (wrapper/fastpath.py)
+    print("hits              %d (%d without a compiler run%s%s)" % (
+        hits, counts.get("hit_direct", 0), (", %d served by coopt-cc-fast" % fast) if fast else "",
+        (", %d rebuilt with this checkout's paths" % rebuilt) if rebuilt else ""))
     print("misses            %d" % misses)
     print("hit rate          %s" % ("%.1f%% of %d candidate compiles" % (100 * rate, candidates)
                                     if rate is not None else "no candidate compiles yet"))

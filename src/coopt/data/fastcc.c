@@ -8,7 +8,15 @@
  * binary, nothing new ahead of it on PATH), hashes the source, completes the key exactly as Python would, and when
  * no variant exists for that key it journals the compile and execs the real compiler. Anything else -- no memo, a
  * variant that may exist, an environment it does not know, any error -- goes to the Python wrapper, which decides
- * from scratch. Deferring is always safe; this program never serves a variant.
+ * from scratch. Deferring is always safe.
+ *
+ * It serves a variant only as a replay too: when Python served a *direct* hit for this call (no compiler run: the
+ * TU printed nothing and its header search was recorded), its memo lists every fact that hit was decided on as
+ * checks (coopt.wrapper.fastpath.hit_replay): the source and headers hash as recorded, the header search's facts
+ * hold, the manifest and the entry directory are the same, and every file of the entry (its evidence, its key
+ * material, its object) hashes as it did when Python verified it. This program serves the hit again only when the
+ * call's key is that hit's key and every check holds (among them: the Python modules that judged it are the same
+ * files, so an upgrade decides again); any doubt goes to Python, which decides (and counts the reason) from scratch.
  *
  * A first build has no memo for its TUs yet, so Python also leaves a *shape memo*: the same decision with the source
  * and object names replaced by tokens, keyed by the call with those names replaced (coopt.wrapper.fastpath.shape).
@@ -42,8 +50,8 @@
 #ifndef COOPT_FAST_DIR
 #define COOPT_FAST_DIR "fast"
 #endif
-#define MEMO_MAGIC "coopt-fast-5"
-#define NFIELDS 19
+#define MEMO_MAGIC "coopt-fast-6"
+#define NFIELDS 26
 
 static int g_argc;
 static char **g_argv;
@@ -271,7 +279,8 @@ static void fingerprint(struct buf *fp, const char *cwd, const char *config, con
     }
     /* The same names as coopt.wrapper.fastpath.FINGERPRINT_ENV, in the same order. */
     static const char *const FINGERPRINT_ENV[] = {"PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE",
-                                                  "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR", "COOPT_LAUNCHER", NULL};
+                                                  "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR", "COOPT_LAUNCHER",
+                                                  "COOPT_SERVE_UNVERIFIED", NULL};
     for (int pass = 0; pass < 2; pass++) {
         for (const char *const *v = pass ? ENV_KEYED : FINGERPRINT_ENV; *v; v++) {
             const char *val = getenv(*v);
@@ -295,9 +304,94 @@ static int load_memo(const char *cache, struct buf *fp, struct buf *memo, char *
     return 0;
 }
 
+/* One check of a replayed hit, "KIND\tARG\tPATH" (coopt.wrapper.fastpath.HIT_CHECKS): 1 when it holds. `line` is
+ * cut in place. The same tests as manifest.match, manifest.lookups_hold and Store.lookup, and no looser. */
+static int check_holds(char *line, double started) {
+    char *arg = strchr(line, '\t');
+    if (!arg) return 0;
+    *arg++ = 0;
+    char *path = strchr(arg, '\t');
+    if (!path) return 0;
+    *path++ = 0;
+    struct stat st;
+    if (strcmp(line, "absent") == 0) return stat(path, &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+    if (stat(path, &st) != 0) return 0;
+    char have[96];
+    long long mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + (long long)st.st_mtim.tv_nsec;
+    if (strcmp(line, "isfile") == 0) return S_ISREG(st.st_mode);
+    if (strcmp(line, "isdir") == 0) return S_ISDIR(st.st_mode);
+    if (strcmp(line, "dirstat") == 0) {
+        snprintf(have, sizeof have, "%llu %lld", (unsigned long long)st.st_ino, mtime_ns);
+        return strcmp(have, arg) == 0;
+    }
+    if (strcmp(line, "same") == 0) {
+        snprintf(have, sizeof have, "%llu %lld %lld", (unsigned long long)st.st_ino, (long long)st.st_size, mtime_ns);
+        return strcmp(have, arg) == 0;
+    }
+    if (strcmp(line, "inode") == 0) {
+        snprintf(have, sizeof have, "%llu", (unsigned long long)st.st_ino);
+        return strcmp(have, arg) == 0;
+    }
+    if (strcmp(line, "hash") == 0) {
+        /* Modified at or after this call's start: it may be mid-write (manifest.match's race guard). */
+        if ((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9 >= started) return 0;
+        struct buf b = {0};
+        if (read_file(path, &b) != 0) return 0;
+        char h[33];
+        hex128(b.p ? b.p : "", b.n, h);
+        free(b.p);
+        return strcmp(h, arg) == 0;
+    }
+    return 0; /* a kind this program does not know */
+}
+
+/* Serve the direct hit the memo replays (fields 19-25: coopt.wrapper.fastpath.FIELDS) when every check holds: the
+ * entry's object, hashed as recorded, copied over the output atomically. 0 when served; -1 (nothing written) to
+ * let Python decide. */
+static int serve_hit(char *f[NFIELDS], double started) {
+    const char *object = f[21], *digest = f[22], *entry = f[23], *output = f[24];
+    struct stat st;
+    /* `-o /dev/null` and the like: a rename would put a file in the device's place. */
+    if (stat(output, &st) == 0 && !S_ISREG(st.st_mode)) return -1;
+    for (char *line = f[20]; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        if (!check_holds(line, started)) return -1;
+        line = nl ? nl + 1 : NULL;
+    }
+    struct buf obj = {0};
+    if (read_file(object, &obj) != 0) return -1;
+    char h[33];
+    hex128(obj.p ? obj.p : "", obj.n, h);
+    if (strcmp(h, digest) != 0) return -1;
+    char tmp[PATH_MAX + 64];
+    if (snprintf(tmp, sizeof tmp, "%s.coopt-%d.tmp", output, (int)getpid()) >= (int)sizeof tmp) return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return -1;
+    const char *p = obj.p ? obj.p : "";
+    size_t left = obj.n;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        p += w;
+        left -= (size_t)w;
+    }
+    if (close(fd) != 0 || left > 0 || rename(tmp, output) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    free(obj.p);
+    (void)utimes(entry, NULL); /* LRU: the entry directory's mtime is its last use (Store.lookup) */
+    return 0;
+}
+
 int main(int argc, char **argv) {
     g_argc = argc;
     g_argv = argv;
+    struct timeval start_tv;
+    gettimeofday(&start_tv, NULL);
+    double started = (double)start_tv.tv_sec + start_tv.tv_usec / 1e6;
     if (argc < 3) {
         fprintf(stderr, "usage: coopt-cc-fast PYTHON SELF ARGS... (run by the coopt-cc launcher)\n");
         return 2;
@@ -440,15 +534,24 @@ int main(int argc, char **argv) {
         char key[33];
         hex128(material.p, material.n, key);
 
-        /* A manifest means a variant may exist: Python serves hits. */
-        char manifest[PATH_MAX * 2];
-        snprintf(manifest, sizeof manifest, "%s/%.2s/%s", manifests, key, key);
-        if (access(manifest, F_OK) == 0) defer();
-
         puts_(&rec, head);
         put(&rec, f[10], fl[10]); /* the record body, up to "key":" */
         put(&rec, key, 32);
         puts_(&rec, "\"}\n");
+
+        /* The direct hit Python served for this very key, when it still holds: journal it, count it, done. */
+        if (*f[19] && strcmp(key, f[19]) == 0 && *f[25] && !strchr(f[25], '/') && serve_hit(f, started) == 0) {
+            append(journal, rec.p, rec.n);
+            char hit_shard[PATH_MAX + 32];
+            snprintf(hit_shard, sizeof hit_shard, "%s/%d", stats_dir, (int)(getpid() % 16));
+            append(hit_shard, f[25], fl[25]);
+            return 0;
+        }
+
+        /* Otherwise a manifest means a variant may exist: Python decides. */
+        char manifest[PATH_MAX * 2];
+        snprintf(manifest, sizeof manifest, "%s/%.2s/%s", manifests, key, key);
+        if (access(manifest, F_OK) == 0) defer();
     } else if (strcmp(kind, "link") == 0) {
         puts_(&rec, head);
         put(&rec, f[10], fl[10]); /* the whole record after its "{" */

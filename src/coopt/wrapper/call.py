@@ -11,6 +11,8 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only
     from coopt.cache.layout import CacheLayout
+    from coopt.cache.manifest import ManifestMatch
+    from coopt.cache.store import Entry
     from coopt.journal.job import CompileJob
     from coopt.wrapper.classify import Classified
     from coopt.wrapper.compiler import Resolved
@@ -21,9 +23,11 @@ class Call:
     """One call of coopt-cc: the real compiler as resolved, the settings, the cache, where and when it runs, its
     arguments (response files expanded) and their classification, the debug log, whether it may write
     (journal, statistics, memos), and whether coopt-cc-fast may replay it (`memo`: not for one source of a call
-    with several, whose memo would stand for the whole call)."""
+    with several, whose memo would stand for the whole call). `served`: the direct hit served from the local
+    cache, once it is (wrapper/serve.py), for the memo that lets coopt-cc-fast serve it next time."""
 
-    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable", "memo")
+    __slots__ = ("resolved", "settings", "layout", "cwd", "started", "args", "c", "debug_log", "writable", "memo",
+                 "served")
 
     def __init__(self, resolved: Resolved, settings: Settings, layout: CacheLayout, cwd: str, started: float,
                  args: list[str], c: Classified, debug_log: list[str], writable: bool, memo: bool = True) -> None:
@@ -37,6 +41,18 @@ class Call:
         self.debug_log = debug_log
         self.writable = writable
         self.memo = memo
+        self.served: Served | None = None
+
+
+class Served:
+    """A direct hit served from the local cache: the manifest result it matched, the entry and the manifest."""
+
+    __slots__ = ("found", "entry", "manifest_path")
+
+    def __init__(self, found: ManifestMatch, entry: Entry, manifest_path: str) -> None:
+        self.found = found
+        self.entry = entry
+        self.manifest_path = manifest_path
 
 
 class Describer:

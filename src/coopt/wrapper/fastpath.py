@@ -6,6 +6,11 @@ a millisecond instead of Python's ten: it re-checks what could have changed (com
 variant appearing), hashes the source, completes the key, journals and execs the real compiler. All knowledge of
 options and key layout stays here, in Python; the C side only fills in the source hash.
 
+A compile's memo may also carry a *direct hit* Python served (`HitReplay`): every fact the hit was decided on, as
+checks the C side repeats (the headers' and the entry's files' content hashes, the header search's facts, the
+manifest and the entry directory unchanged), and the object to copy. coopt-cc-fast serves that hit again only when
+the source hashes to the same key and every check holds; anything else goes to Python.
+
 A second memo, the *shape* memo, serves the other TUs of the same build on a first (cold) build: it is keyed by the
 call with its source and object names replaced by tokens (`shape`), and its texts carry the same tokens, which the
 C side replaces by the call's own names. Python writes one only after checking, by rendering the decision for the
@@ -23,15 +28,26 @@ from coopt.cache.layout import CacheLayout, memo_dir_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the miss path stays import-light
-    from coopt.wrapper.call import Describer
+    from coopt.wrapper.call import Describer, Served
     from coopt.wrapper.classify import Classified
 
-MEMO_MAGIC = "coopt-fast-5"
+MEMO_MAGIC = "coopt-fast-6"
 FIELDS = (
     "magic", "exec", "real", "stamp", "lookup_name", "path_index", "skip_dir", "source",
     "material_head", "material_tail", "journal_body", "journal_path", "stats_dir", "manifests_dir", "drop_args",
     "expires", "kind", "counter", "launcher",
+    # A direct hit to replay (HitReplay), all "" for none: its key, its checks (one per line, HIT_CHECKS), the
+    # entry's object and its hash, the entry directory, the output it is copied to and the counters it bumps.
+    "hit_key", "hit_checks", "hit_object", "hit_object_digest", "hit_entry", "hit_output", "hit_counters",
 )
+# The checks of a replayed hit, `kind<TAB>argument<TAB>path`, as fastcc.c runs them: a file whose content hashes to
+# the argument (and was not modified at or after the call's start), the header search's facts
+# (manifest.lookups_hold), a file or directory with the same inode (and size and mtime: "ino size mtime_ns").
+HIT_CHECKS = ("hash", "absent", "isfile", "isdir", "dirstat", "same", "inode")
+HIT_COUNTERS = ("hit", "hit_direct", "hit_fast")
+# The modules whose rules decided a hit: a memo's hit holds only while they are the same files (an upgrade may
+# judge evidence or manifests differently, so its first hit of each TU is decided by Python again).
+_RULES = ("coopt.cache.accept", "coopt.cache.store", "coopt.cache.manifest", "coopt.wrapper.serve", __name__)
 # What a memo replays (its "kind" field): a compile that missed (key, manifest check, journal record ending with the
 # key), a link (a whole journal record) or a pass-through (a counter only).
 KINDS = ("compile", "link", "pass")
@@ -47,7 +63,7 @@ _ROOT = "/coopt-probe-root/"  # the directory of the probe names when the call's
 # Settings read from the environment that change the decision a memo replays: part of the fingerprint.
 # COOPT_BASE_DIR changes the key material the memo holds (a coopt.toml's base_dir is covered by its hash).
 FINGERPRINT_ENV = ("PATH", "COOPT_COMPILER", "COOPT_REMOTE_STORAGE", "COOPT_REMOTE_RECHECK", "COOPT_BASE_DIR",
-                   "COOPT_LAUNCHER")
+                   "COOPT_LAUNCHER", "COOPT_SERVE_UNVERIFIED")
 # Environment that makes the wrapper behave differently; coopt-cc-fast hands such calls to Python (fastcc.c).
 DEFER_ENV = ("COOPT_DISABLE", "COOPT_DEBUG", "COOPT_READONLY", "COOPT_CONFIG", "COOPT_JOURNAL")
 
@@ -207,10 +223,71 @@ class MemoTarget:
         self.launcher = launcher
 
 
-def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_hash: str = "", key: str = "") -> bool:
+class HitReplay:
+    """A direct hit Python served, as coopt-cc-fast may serve it again: the key, the checks (HIT_CHECKS lines), the
+    entry's object with its hash, the entry directory (touched for LRU as Store.lookup does) and the output."""
+
+    __slots__ = ("key", "checks", "object_path", "object_digest", "entry_dir", "output")
+
+    def __init__(self, key: str, checks: str, object_path: str, object_digest: str, entry_dir: str,
+                 output: str) -> None:
+        self.key = key
+        self.checks = checks
+        self.object_path = object_path
+        self.object_digest = object_digest
+        self.entry_dir = entry_dir
+        self.output = output
+
+
+def hit_replay(served: Served, direct_key: str, output: str, cwd: str) -> HitReplay | None:
+    """The direct hit `served` as checks coopt-cc-fast repeats, or None when it cannot be written as such.
+
+    Each fact try_hit (wrapper/serve.py) decided the hit on becomes a check: the manifest result's files (the
+    source and every header) still hash as recorded, the header search's facts still hold, the manifest is the
+    same file (a newer result would come first), the entry directory is the same one and every file its
+    checksums list (meta.json with the evidence, key.txt with the key material, the object) still hashes as then;
+    and the code that judged it (_RULES) is the same.
+    """
+    import sys
+
+    from coopt.cache.key import local_path
+    from coopt.cache.store import OBJECT_NAME, read_checksums
+
+    found, entry = served.found, served.entry
+    sums = read_checksums(entry.path)
+    if sums is None or OBJECT_NAME not in sums or entry.inode is None:
+        return None
+    lines = ["inode\t%d\t%s" % (entry.inode, entry.path)]
+    for path in [served.manifest_path] + [getattr(sys.modules.get(name), "__file__", None) or "" for name in _RULES]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        lines.append("same\t%d %d %d\t%s" % (st.st_ino, st.st_size, st.st_mtime_ns, path))
+    lines.extend("hash\t%s\t%s" % (digest, local_path(path, cwd)) for path, digest in found.deps)
+    for kind, arg in found.checks:
+        if kind == "dirstat":
+            fields = arg.split(" ", 2)
+            if len(fields) != 3:
+                return None
+            lines.append("dirstat\t%s %s\t%s" % (fields[0], fields[1], local_path(fields[2], cwd)))
+        elif kind in ("absent", "isfile", "isdir"):
+            lines.append("%s\t\t%s" % (kind, local_path(arg, cwd)))
+        else:
+            return None  # a fact this version's C side does not know: Python decides every time
+    lines.extend("hash\t%s\t%s" % (digest, os.path.join(entry.path, name))
+                 for name, digest in sorted(sums.items()) if name != OBJECT_NAME)
+    if any("\n" in line for line in lines) or "\n" in output:
+        return None
+    return HitReplay(direct_key, "\n".join(lines), entry.object_path, sums[OBJECT_NAME], entry.path, output)
+
+
+def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_hash: str = "", key: str = "",
+               hit: HitReplay | None = None) -> bool:
     """Leave (or refresh) the replay memo for this call. False when the call cannot be replayed in C.
 
-    `source_hash` and `key` are a compile's: where the C side puts its own source's hash and key.
+    `source_hash` and `key` are a compile's: where the C side puts its own source's hash and key. `hit`, for a
+    compile whose key is `key`: the direct hit coopt-cc-fast may serve again.
     """
     exec_path = target.exec_path
     real = os.path.realpath(exec_path)
@@ -252,7 +329,7 @@ def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_ha
         target.skip_dir, rendering.source_path, head, tail, body, layout.journal_path, layout.stats_dir,
         os.path.join(layout.root, "manifests"), str(target.drop_args), str(target.expires), rendering.kind,
         rendering.counter, target.launcher,
-    )
+    ) + _hit_values(hit if rendering.kind == "compile" and hit is not None and hit.key == key else None)
     blob = b"".join(b"%d\n%s\n" % (len(v), v) for v in (x.encode("utf-8", "surrogateescape") for x in values))
     path = memo_path(layout, fp_text)
     try:
@@ -269,6 +346,14 @@ def write_memo(target: MemoTarget, fp_text: str, rendering: Rendering, source_ha
     except OSError:  # a full or read-only cache: Python decides this call again next time
         return False
     return True
+
+
+def _hit_values(hit: HitReplay | None) -> tuple[str, ...]:
+    """The memo's hit fields (all "" without a hit)."""
+    if hit is None:
+        return ("",) * 7
+    return (hit.key, hit.checks, hit.object_path, hit.object_digest, hit.entry_dir, hit.output,
+            "".join(c + "\n" for c in HIT_COUNTERS))
 
 
 class Renderer:

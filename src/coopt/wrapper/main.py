@@ -220,7 +220,12 @@ def serve(call: Call, looked: Looked) -> int | None:
         return _from_remotes(call, direct_key) is layout
 
     use_remote = bool(settings.remote) and not settings.read_only
-    return try_hit(call, job, direct, direct_key, layout, settings.read_only, refetch if use_remote else None)
+    rc = try_hit(call, job, direct, direct_key, layout, settings.read_only, refetch if use_remote else None)
+    if rc == 0 and call.served is not None and call.writable and not settings.remote:
+        # A direct hit from the local cache: coopt-cc-fast may serve it next time (with remotes configured
+        # Python decides every hit: a header change there is a remote lookup).
+        _leave_replay_memo(call, describer, direct_key)
+    return rc
 
 
 def _from_remotes(call: Call, direct_key: str) -> CacheLayout | None:
@@ -271,8 +276,8 @@ def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str 
     """Let coopt-cc-fast (C) take this decision next time, and the same decision for the build's other calls of
     this shape: a build's second run, and most of its first, then cost ~1 ms per call.
 
-    `describer` and `key` come with a compile that missed (see _compile); without them the call was a link or a
-    pass-through.
+    `describer` and `key` come with a compile (one that missed, or a direct hit: `call.served`); without them the
+    call was a link or a pass-through.
     """
     from coopt.wrapper import fastpath
 
@@ -298,8 +303,13 @@ def _leave_replay_memo(call: Call, describer: Describer | None = None, key: str 
     )
     config = (settings.config_path, settings.config_digest)
     source_hash = describer.source_hash if describer is not None else ""
+    hit = None
+    if call.served is not None:
+        hit = fastpath.hit_replay(call.served, key, os.path.join(call.cwd, call.c.output), call.cwd)
+        if hit is None:
+            return  # this hit cannot be replayed: a miss memo would defer anyway (the manifest exists)
     fastpath.write_memo(target, fastpath.fingerprint(resolved.self_path, raw, call.cwd, os.environ, "1", config),
-                        own, source_hash, key)
+                        own, source_hash, key, hit)
     fastpath.write_shape_memo(target, resolved.self_path, raw, call.cwd, os.environ, config, own, renderer,
                               source_hash, key)
 

@@ -22,7 +22,9 @@ printed nothing for these key arguments, and put time recorded its header search
 dependency file is asked for (-MD/-MMD/-Wp,-MD... keep the compiler run, which writes it); and every recorded
 fact about the search still holds (each path tried before a found header is still absent, each search directory
 still there: manifest.lookups_hold). Then there is nothing to print, nothing that could fail and no header
-that could shadow another, so the object alone is what the real compile would produce.
+that could shadow another, so the object alone is what the real compile would produce. A direct hit served from
+the local cache is left in the call's replay memo (`Call.served`, wrapper/fastpath.hit_replay), so that
+coopt-cc-fast serves it next time while every fact above still holds.
 """
 
 from __future__ import annotations
@@ -131,6 +133,10 @@ def try_hit(
         placed = _serve_object(entry, material, job, debug_log, layout, read_only)
         if placed is None:
             return None
+        if not placed and not read_only and layout is call.layout:
+            from coopt.wrapper.call import Served
+
+            call.served = Served(found, entry, layout.manifest_path(direct_key))
         debug_log.append("hit (direct%s): %s" % (placed and ", rebuilt here", found.key))
         _count(layout, read_only, "hit", "hit_direct", *(["hit_rebuilt"] if placed else []))
         return 0
