@@ -246,7 +246,7 @@ def test_cut_garbage_and_repeated_answers(project: Path, server: ProtocolServer,
     ]
     budget = Budget(max_tokens=100_000)
     with scripted_client(server, tmp_path, budget) as model:
-        agent = IRAgent(model, str(tmp_path / "w"))
+        agent = IRAgent(model, str(tmp_path / "w"), LowOptions(fixes=0))  # one answer per sample
         prep = agent.prepare(job_for(project), "count_upper")
         results = [agent.sample(prep, k) for k in range(5)]
     assert [r.outcome for r in results] == ["truncated", "garbage", "no-code", "built", "duplicate"]

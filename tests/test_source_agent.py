@@ -255,7 +255,7 @@ def test_answers_that_give_no_candidate(project: Path, server: ProtocolServer, t
     ]
     budget = Budget(max_tokens=100_000)
     with scripted_client(server, tmp_path, budget) as model:
-        agent = SourceAgent(model, str(tmp_path / "w"))
+        agent = SourceAgent(model, str(tmp_path / "w"), SourceOptions(fixes=0))  # one answer per sample
         prep = agent.prepare(job_for(project), "count_upper")
         results = [agent.sample(prep, k) for k in range(7)]
     outcomes = [r.outcome for r in results]
@@ -299,6 +299,24 @@ def test_a_compile_error_goes_back_to_the_model_once(project: Path, server: Prot
     assert "does not compile" in follow_up[3]["content"] and "error:" in follow_up[3]["content"]
     assert "hot.c" in follow_up[3]["content"] and str(tmp_path / "w") not in follow_up[3]["content"]
     assert len(server.requests) == 4
+
+
+def test_an_unchanged_or_repeated_answer_is_asked_again_once(project: Path, server: ProtocolServer,
+                                                             tmp_path: Path) -> None:
+    server.script = [answer(ORIGINAL), answer(REWRITE), answer(REWRITE), answer(REWRITE)]
+    with scripted_client(server, tmp_path) as model:
+        agent = SourceAgent(model, str(tmp_path / "w"), SourceOptions(fixes=1))
+        prep = agent.prepare(job_for(project), "count_upper")
+        first = agent.sample(prep, 0)  # the original, then (asked again) a rewrite
+        second = agent.sample(prep, 1)  # that rewrite again, twice
+    assert first.outcome == "compiled" and first.candidate is not None
+    assert second.outcome == "duplicate" and second.candidate is None
+    assert len(server.requests) == 4
+    for request, says in ((server.requests[1], "unchanged"), (server.requests[3], "same code as an earlier")):
+        messages = request["json"]["messages"]
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        assert says in messages[3]["content"]
+    assert "int count_upper" in server.requests[1]["json"]["messages"][2]["content"]  # the answer it is about
 
 
 def test_candidates_gives_several_samples(project: Path, server: ProtocolServer, tmp_path: Path) -> None:

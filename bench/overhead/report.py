@@ -224,13 +224,14 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "tiny: a 3-line TU without headers (`%s`). small: a 40-line TU (`%s`). lua: Lua 5.4's `lvm.c` with Lua's "
         "own flags (`%s`); its link is Lua's real link of `lua`. Every call is repeated (after untimed warm-ups), "
-        "so coopt-cc's pass-throughs, links and misses are replayed by coopt-cc-fast; a call Python decides costs "
-        "~9 ms more (the breakdown below). A miss has no variant in the cache (coopt-cc: "
+        "so coopt-cc's pass-throughs, links, misses and direct hits are replayed by coopt-cc-fast; a call Python "
+        "decides costs ~9 ms more (the breakdown below). A miss has no variant in the cache (coopt-cc: "
         "key, journal, exec clang; ccache: a fresh cache directory each time). A hit serves a variant stored "
         "with `coopt cache put --unverified` (coopt-cc) or a direct-mode hit (ccache); its baseline is clang's "
         "full compile. coopt-cc serves a clean TU's hit directly (a few stats prove that no header could shadow "
-        "a recorded one); \"hit, compiler run kept\" is the same hit with its manifest marked as a TU that "
-        "prints diagnostics has it, so the -fsyntax-only run stays."
+        "a recorded one; after Python's first such hit coopt-cc-fast serves it, repeating every check); \"hit, "
+        "compiler run kept\" is the same hit with its manifest marked as a TU that prints diagnostics has it, so "
+        "the -fsyntax-only run stays, and Python decides it every time."
         % tuple(" ".join(results["workloads"][t]) for t in ("tiny", "small", "lua")),
         "",
         *compile_table(results),

@@ -30,6 +30,21 @@ SOURCE_FIX = """That does not compile:
 ```
 Reply with the corrected function only, in one ```c block."""
 
+# An answer that cannot be faster because it is the given code, or one already judged: asked once more, in the same
+# conversation (sampling.py), instead of ending the sample. Small models often copy the code back at first.
+RETRY = {
+    "unchanged": (
+        "That is the code you were given, unchanged, so it cannot be any faster. Look at where the work goes: work "
+        "repeated in every iteration or call that could be done once, a slow algorithm where a faster one gives the "
+        "same result, memory touched more often or in a worse order than needed. Write a version that does less "
+        "work and behaves exactly the same, and reply in the same format as before."
+    ),
+    "duplicate": (
+        "That is the same code as an earlier answer, which was already judged. Write a different faster version "
+        "that behaves exactly the same, and reply in the same format as before."
+    ),
+}
+
 IR_SYSTEM = (
     "You make LLVM IR functions faster. You get one function's LLVM IR, as clang {version} optimized it, and "
     "the declarations it uses. Write a faster version that behaves exactly the same for every input the "

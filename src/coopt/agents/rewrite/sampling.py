@@ -7,7 +7,9 @@ A level supplies an agent with `prepare(job, function)` (raising one of its `ref
 be asked about), `sample(prepared, k)` (a result with `.candidate` or a `.line()` saying why not) and `tokens`.
 The agents' `sample` is one loop, `SampleLoop`: ask, turn the answer into the rewritten function, drop it when it
 is the original or an earlier sample's, build it, and when the build fails send the tool's errors back to the
-model for up to `fixes` more rounds while the conversation still fits the context window.
+model for up to `fixes` more rounds while the conversation still fits the context window. An answer that is the
+original code or an earlier sample's gets the same extra rounds (prompts.RETRY): small models often copy the code
+back at first, and asking again in the conversation costs less than a fresh sample.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from coopt.agents.levels import (
 )
 from coopt.agents.rewrite.checker import CandidateChecker, undrivable
 from coopt.agents.rewrite.context import ExtractError, clang_for
+from coopt.agents.rewrite.prompts import RETRY
 from coopt.agents.testgen import TestGenAgent
 from coopt.agents.testgen_program import ProgramTestGen
 from coopt.agents.tools_offer import INFO_TOOLS, MICRO_BENCHMARK, ToolOffer
@@ -256,10 +259,12 @@ class SampleLoop(Generic[P]):
                 artifact, obj, recipe = self.make_object(prep, made, stem)
             except Refusal as exc:
                 last = SampleResult(k, exc.outcome, str(exc), tokens, answer=answer.text)
-                # A tool call has no text to correct: only written code goes back with its errors.
-                if not exc.errors or answer.tool_calls or fix >= opts.fixes:
+                # A tool's errors go back for a fix; the original or an already judged rewrite, back for another try.
+                again = self.fix_prompt(exc.errors) if exc.errors else RETRY.get(exc.outcome, "")
+                # A tool call has no text to correct: only written code goes back.
+                if not again or answer.tool_calls or fix >= opts.fixes:
                     return last
-                follow = [Message("assistant", answer.text), Message("user", self.fix_prompt(exc.errors))]
+                follow = [Message("assistant", answer.text), Message("user", again)]
                 if _tokens(messages + follow) + prep.max_tokens > opts.context_tokens:
                     return replace(last, detail=last.detail + "; no room in the context to ask for a fix")
                 messages += follow
