@@ -176,6 +176,23 @@ def test_every_level_is_tried_once_on_a_node_before_one_goes_twice() -> None:
     assert sorted(picks) == ["compilers", "flags", "pgo"]
 
 
+def test_every_level_is_tried_once_on_a_tu_before_a_node_that_paid_is_expanded() -> None:
+    # bench grid_paths, budget 3: PGO paid a little, flags more; PGO on the flags node took the third evaluation
+    # and other compilers (2.3x alone) never ran. Breadth over the levels first, then depth.
+    guide = Guide({"a.c": 0.95}, levels=("flags", "pgo", "compilers"))
+    first = guide.next_arm()
+    guide.record(first, 1.03)
+    guide.accepted("a.c", 1, first.level, 1.03)
+    second = guide.next_arm()
+    assert second.level != first.level
+    guide.record(second, 1.12)
+    guide.accepted("a.c", 2, second.level, 1.12)
+    third = guide.next_arm()
+    assert (third.node, third.level) == (0, ({"flags", "pgo", "compilers"} - {first.level, second.level}).pop())
+    guide.record(third, None)
+    assert guide.next_arm().node == 2  # then the node that paid most is expanded
+
+
 def test_a_promising_direction_goes_again_next() -> None:
     guide = Guide({"a.c": 0.8}, levels=("source", "pgo"))
     arm = guide.next_arm()

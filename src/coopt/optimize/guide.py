@@ -28,9 +28,10 @@ The policy (documented in docs/guide.md):
    other compilers) are tried on it once each before anything else: the model's code is new to the compiler, so
    what flags or a profile did to the original says little about what they do to it, and a lowering costs no
    tokens.
-9. **Every level once on a node before one goes twice there.** When the highest bound is an arm already tried on
-   its node while another level has not been tried on that node, the untried one goes first (a level's prior
-   must not keep the others from ever running on a small budget). Other TUs keep their Amdahl order.
+9. **Every level once on a TU, and on a node, before one goes twice there.** When the highest bound is an arm
+   whose level was already tried on its TU while another level has not been tried on that TU at all, the best
+   arm of an untried level goes first; likewise on a node. A level's prior, or a node that paid, must not keep
+   the other levels from ever running on a small budget. Other TUs keep their Amdahl order.
 
 The budget itself is enforced by `Budget`; the guide only orders the work.
 """
@@ -169,8 +170,13 @@ class Guide:
         if retry:  # step 5: a promising direction goes again, with the judge's feedback
             return max(retry, key=key)
         pick = max(live, key=key)
+        # Step 9: every level once on the TU, then on the node, before one of them goes twice there.
+        on_tu = {a.level for a in self.arms if a.tu == pick.tu and a.pulls}
+        new_level = [a for a in live if a.tu == pick.tu and a.level not in on_tu]
+        if pick.level in on_tu and new_level:
+            return max(new_level, key=key)
         untried = [a for a in live if a.pulls == 0 and (a.tu, a.node) == (pick.tu, pick.node)]
-        if pick.pulls and untried:  # step 9: every level once on a node before one of them goes twice there
+        if pick.pulls and untried:
             return max(untried, key=key)
         return pick
 

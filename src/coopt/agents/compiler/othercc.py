@@ -41,9 +41,10 @@ from coopt.agents.levels import (
 )
 from coopt.journal.job import CompileJob
 
-# Extra flags of the level's candidates, after the TU's own (translated) flags: the other compiler at the user's
-# optimization level, then at -O3.
-LOWERINGS: tuple[tuple[str, ...], ...] = ((), ("-O3",))
+# Extra flags of the level's candidates, after the TU's own (translated) flags: the other compiler at -O3 first
+# (its strongest standard lowering, as the flags level starts with -O3: on a small budget the first proposal may be
+# the only one), then at the user's own optimization level.
+LOWERINGS: tuple[tuple[str, ...], ...] = (("-O3",), ())
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def lower(job: CompileJob, cc: OtherCompiler, extra: list[str], out: str, assume
 
 
 class CompilersAgent:
-    """Each other installed compiler (gcc first) on each hot TU, at the TU's own flags and at -O3 (LOWERINGS)."""
+    """Each other installed compiler (gcc first) on each hot TU, at -O3 and at the TU's own flags (LOWERINGS)."""
 
     level = "compilers"
     proposer = "compiler-tools/compilers"
