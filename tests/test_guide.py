@@ -193,6 +193,18 @@ def test_every_level_is_tried_once_on_a_tu_before_a_node_that_paid_is_expanded()
     assert guide.next_arm().node == 2  # then the node that paid most is expanded
 
 
+def test_a_promising_compiler_level_does_not_jump_ahead_of_untried_levels() -> None:
+    # A compiler level learns nothing from the verdict: its next proposal is the next row of its table.
+    guide = Guide({"a.c": 0.95}, levels=("flags", "pgo", "compilers"))
+    first = guide.next_arm()
+    guide.record(first, None, PROMISING)
+    assert first.failures_in_row == 0 and not first.retired
+    second = guide.next_arm()
+    assert second.level != first.level
+    guide.record(second, None)
+    assert guide.next_arm().level not in (first.level, second.level)
+
+
 def test_a_promising_direction_goes_again_next() -> None:
     guide = Guide({"a.c": 0.8}, levels=("source", "pgo"))
     arm = guide.next_arm()

@@ -18,7 +18,9 @@ The policy (documented in docs/guide.md):
    `exploration * prior * sqrt(ln N / n)`. Ties go to the larger share, then the root, then LEVEL_ORDER.
 5. **Retry a promising rejected direction.** A candidate that was inconclusive (the interval straddled min_gain
    with a ratio above it) or rejected by the judge with a reproducer does not count as a failure the first
-   `retries` times in a row: the same arm goes again next, and the agent hears the judge's feedback (`learn`).
+   `retries` times in a row. For an LLM level the same arm goes again next, and the agent hears the judge's
+   feedback (`learn`); a compiler level's next proposal is the next row of a fixed table whatever the judge said,
+   so its arm keeps its place in the order instead of jumping ahead of the levels not yet tried.
 6. **Backtrack from what stopped paying.** An arm retires after `patience` failures in a row; when a better node
    of the TU appears, arms on the nodes it beat lose their expansion bonus, so work moves to the new best and,
    once its arms stop paying, back to the other nodes and the root.
@@ -166,7 +168,7 @@ class Guide:
                  and self.best.get(a.tu, (0, 1.0))[0] == a.node and self.node_level.get((a.tu, a.node)) in LLM_LEVELS]
         if lower:  # step 8: the compiler lowers what a model wrote before anything else is asked of that code
             return max(lower, key=key)
-        retry = [a for a in live if a.retries_in_row > 0]
+        retry = [a for a in live if a.retries_in_row > 0 and a.level in LLM_LEVELS]
         if retry:  # step 5: a promising direction goes again, with the judge's feedback
             return max(retry, key=key)
         pick = max(live, key=key)
