@@ -205,6 +205,18 @@ def test_a_promising_compiler_level_does_not_jump_ahead_of_untried_levels() -> N
     assert guide.next_arm().level not in (first.level, second.level)
 
 
+def test_the_levels_not_yet_tried_on_a_tu_are_known() -> None:
+    # What a second measurement of a promising candidate must leave room for (optimize/attempt.py).
+    guide = Guide({"a.c": 0.6, "b.c": 0.3}, levels=("flags", "pgo", "compilers"))
+    assert guide.levels_not_tried("a.c") == {"flags", "pgo", "compilers"}
+    arm = next(a for a in guide.arms if (a.tu, a.level) == ("a.c", "pgo"))
+    guide.record(arm, None)
+    assert guide.levels_not_tried("a.c") == {"flags", "compilers"}
+    assert guide.levels_not_tried("b.c") == {"flags", "pgo", "compilers"}
+    guide.retire_level("compilers", "not installed")
+    assert guide.levels_not_tried("a.c") == {"flags"}
+
+
 def test_a_promising_direction_goes_again_next() -> None:
     guide = Guide({"a.c": 0.8}, levels=("source", "pgo"))
     arm = guide.next_arm()

@@ -56,10 +56,11 @@ def guide_result(rec: AttemptRecord, min_gain: float) -> str:
 
 
 def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | None = None,
-             reserve_s: float = 0.0) -> AttemptRecord:
+             reserve_s: float = 0.0, owed: int = 0) -> AttemptRecord:
     """One attempt at `tu` by `agent` on node `parent` (None: the journaled compile): propose, judge, publish when
     accepted; the record is already in the state. The evaluation is charged here (with `reserve_s` of time to
-    spare), after the duplicate check."""
+    spare), after the duplicate check. `owed`: evaluations to leave for the levels not yet tried on the TU (the
+    guide's step 9), which a second measurement of a promising candidate may not take."""
     assert run.bench is not None and run.base is not None
     n = 1 + max((a.number for a in run.state.attempts), default=0)  # node ids stay unique after a resume
     start = time.monotonic()
@@ -82,7 +83,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
         rec.training = asdict(cand.training) if cand.training else None
         rec.tokens = cand.tokens
         rec.micro = cand.micro
-        _judge(run, tu, cand, rec, reserve_s)
+        _judge(run, tu, cand, rec, reserve_s, owed)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)
         rec.no_candidate = isinstance(exc, NoCandidate)
@@ -120,7 +121,7 @@ def feedback(rec: AttemptRecord, min_gain: float) -> Feedback:
     return Feedback(Kind.REJECTED, rec.label, check, detail, micro=rec.micro)
 
 
-def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, reserve_s: float) -> None:
+def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, reserve_s: float, owed: int = 0) -> None:
     assert run.bench is not None and run.base is not None
     built = cand.built
     digest = rec.object_digest = lineage.code_digest(built.object_path)
@@ -153,7 +154,7 @@ def _judge(run: Run, tu: HotTU, cand: Candidate, rec: AttemptRecord, reserve_s: 
         iv = run.bench.time_ab(run.base, side)
         t2 = time.monotonic()
         reserve = run.state.noise.seconds if run.opts.final and run.state.noise else 0.0
-        if iv.low < gain <= iv.ratio and run.budget.fits(evaluations=1, seconds=2 * (t2 - t1) + reserve):
+        if iv.low < gain <= iv.ratio and run.budget.fits(evaluations=1 + owed, seconds=2 * (t2 - t1) + reserve):
             # Promising, not shown: one fresh measurement with twice the pairs decides, as one more evaluation.
             # Only the new samples count, so the first look cannot tip the verdict.
             run.budget.charge(evaluations=1)

@@ -182,6 +182,11 @@ class Guide:
             return max(untried, key=key)
         return pick
 
+    def levels_not_tried(self, tu: str) -> set[str]:
+        """The live levels no evaluation on `tu` has tried yet: what step 9 still owes the TU before depth."""
+        tried = {a.level for a in self.arms if a.tu == tu and a.pulls}
+        return {a.level for a in self.live() if a.tu == tu and a.level not in tried}
+
     def record(self, arm: Arm, low: float | None, result: str = "") -> None:
         """Record one evaluation of `arm`: `low` the accepted speed-up's lower bound (None: nothing accepted) and
         `result` one of PAID, PROMISING, FAILED, NOTHING (default: PAID with a `low`, else FAILED)."""

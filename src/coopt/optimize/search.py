@@ -134,7 +134,9 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
         if not run.budget.fits(evaluations=1, seconds=reserve):
             raise BudgetExhausted(run.budget.describe())
-        attempt = evaluate(run, tu, agent, parent, reserve)
+        # A second look at a promising candidate must leave each level not yet tried on this TU its evaluation.
+        owed = len(rules.levels_not_tried(arm.tu) - {arm.level})
+        attempt = evaluate(run, tu, agent, parent, reserve, owed)
         by_number[attempt.number] = attempt
         _learn(run, rules, chooser, arm, attempt)
         if attempt.verdict == Outcome.FAILED and agent.unavailable():  # e.g. PGO training failed: out everywhere
