@@ -18,6 +18,7 @@ import pytest
 from conftest import require
 from coopt.agents.compiler.tools import ToolError
 from coopt.agents.levels import AgentContext, AgentSettings, HotTU, LLMSetupError, check_levels
+from coopt.agents.rewrite.checker import undrivable
 from coopt.agents.rewrite.context import ExtractError, absolute_flags, extract, identifiers
 from coopt.agents.rewrite.prompts import code_blocks
 from coopt.agents.rewrite.source import (
@@ -422,6 +423,23 @@ def test_a_function_the_verifier_cannot_drive_is_not_asked_about(project: Path, 
         assert not agent.has_more(tu)
     assert "apply: the verifier's harness cannot drive it (parameter 1 (f): function pointer)" in str(info.value)
     assert "no_such_function is not defined in" in str(info.value) and server.requests == []
+
+
+def test_a_static_function_inlined_into_every_caller_is_judged_by_the_program(tmp_path: Path) -> None:
+    # bench strlen_loop: `static void upper_copy` is inlined into main at -O2, so neither the original's object nor
+    # any rewrite's has the symbol the harness would call; every rewrite was rejected "does not define upper_copy".
+    require("clang")
+    (tmp_path / "t.c").write_text(
+        "static int twice(int x) { return 2 * x; }\n"
+        "static int fact(int n) { return n < 2 ? 1 : n * fact(n - 1); }\n"
+        "int sum(int n) { int s = 0; for (int i = 0; i < n; i++) s += twice(i); return s; }\n"
+        "int (*pick(void))(int) { return fact; }\n")
+    job = CompileJob(str(tmp_path), "clang", [], ["-O2"], "t.c", "t.o", [])
+    assert "inlined into every caller" in undrivable(job, "twice")
+    assert undrivable(job, "fact") == ""  # its address is taken: the object defines it
+    assert undrivable(job, "sum") == ""
+    at_o0 = CompileJob(str(tmp_path), "clang", [], ["-O0"], "t.c", "t.o", [])
+    assert undrivable(at_o0, "twice") == ""  # not inlined at -O0
 
 
 def test_level_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

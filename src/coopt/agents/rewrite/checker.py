@@ -74,4 +74,29 @@ def undrivable(job: CompileJob, function: str) -> str:
         return "the TU does not parse: %s" % exc
     if function not in tu.functions and function not in tu.undrivable:
         return ""  # extract() will say what is wrong with it
-    return tu.undrivable.get(function, "")
+    why = tu.undrivable.get(function, "")
+    if not why and tu.functions[function].static and not _emitted(job, function):
+        # The harness calls a function through its symbol in the object built with the TU's own flags; a static
+        # function inlined into every caller has none, in the original's object as in any rewrite's.
+        why = "it is static and inlined into every caller: the TU's object has no symbol for it"
+    return why
+
+
+def _emitted(job: CompileJob, function: str) -> bool:
+    """Whether the TU compiled with its own flags defines a symbol `function` (True when that cannot be told: the
+    verifier then says what it finds)."""
+    import tempfile
+
+    from coopt.toolchain import ToolchainError, find_toolchain
+
+    with tempfile.TemporaryDirectory(prefix="coopt-emitted-") as d:
+        obj = os.path.join(d, "tu.o")
+        try:
+            nm = find_toolchain(clang_for(job)).nm
+            subprocess.run(job.replay_command(job.source_path, obj), cwd=job.cwd, env=job.subprocess_env(),
+                           capture_output=True, check=True, timeout=300)
+            out = subprocess.run([nm, "--defined-only", "-P", obj], capture_output=True, text=True, check=True,
+                                 timeout=60).stdout
+        except (OSError, subprocess.SubprocessError, ToolchainError):
+            return True
+    return any(line.split(" ", 1)[0] == function for line in out.splitlines())
