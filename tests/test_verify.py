@@ -182,6 +182,29 @@ def test_undrivable_function_needs_the_test_hook(tmp_path: Path) -> None:
     assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
 
 
+INLINED = """static int twice(int v) { return v + v; }
+int sum(int n) { int s = 0; for (int i = 0; i < n; i++) s += twice(i); return s; }
+"""
+
+
+def test_a_static_function_inlined_everywhere_is_judged_by_the_program(tmp_path: Path) -> None:
+    # At -O2 `twice` exists in neither side's object: asked about it, the harness has nothing to call. It used to
+    # reject every rewrite ("the candidate does not define twice"); now only the whole program can judge it.
+    require("clang", "llvm-objcopy", "llvm-nm")
+    orig = write(tmp_path, "o.c", INLINED)
+    good = write(tmp_path, "good.c", INLINED.replace("v + v", "2 * v"))
+    bad = write(tmp_path, "bad.c", INLINED.replace("v + v", "v + v + (v == 5)"))
+    ev = verify(orig, good, functions=["twice"], options=FAST)
+    assert ev.verdict.code is Code.UNSUPPORTED and "inlined into every caller" in ev.verdict.detail, ev.verdict.line()
+    main = write(tmp_path, "main.c", '#include <stdio.h>\nint sum(int);\n'
+                 'int main(void) { for (int n = 0; n < 9; n++) printf("%d\\n", sum(n)); }\n')
+    test = "clang $COOPT_OBJECT %s -o app && ./app" % main
+    ev = verify(orig, good, functions=["twice"], test_cmd=test, options=FAST)
+    assert ev.verdict.code is Code.ACCEPTED, ev.verdict.line()
+    ev = verify(orig, bad, functions=["twice"], test_cmd=test, options=FAST)
+    assert ev.verdict.reason is Reason.TEST_OUTPUT, ev.verdict.line()
+
+
 def test_sandbox_kills_the_group_and_limits_files(tmp_path: Path) -> None:
     # A command that leaves a grandchild sleeping: the timeout must take the whole group. Its pid inside the
     # sandbox's PID namespace means nothing outside, so the grandchild is found by its unique command line.

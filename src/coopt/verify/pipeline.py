@@ -105,6 +105,7 @@ def _verify(
             raise VerifyInputError("the original defines no function %r" % name)
 
     _compile_plain(run, original, candidate, lang)
+    _mark_inlined(orig_tu, wanted, run.syms["plain:o"])
     _screen(run, original, candidate)
     _check_interface(run, orig_tu, cand_tu, wanted)
     selected = _select(orig_tu, cand_tu, wanted, run.syms["plain:o"])
@@ -282,10 +283,20 @@ def _check_interface(
                 run.check("interface", False, detail, t)
                 raise _Stop(Verdict.rejected(Reason.INTERFACE, detail))
     for name in wanted:
-        if name not in sc:
+        if name not in sc and name not in orig_tu.undrivable:
             run.check("interface", False, "%s missing" % name, t)
             raise _Stop(Verdict.rejected(Reason.INTERFACE, "the candidate does not define %s" % name))
     run.check("interface", True, "same exported symbols and signatures", t)
+
+
+def _mark_inlined(orig_tu: signatures.TranslationUnit, wanted: list[str], orig_syms: dict[str, build.Symbol]) -> None:
+    """A static function asked about that the original's object does not define (clang inlined it into every
+    caller) has no symbol for the harness to call, in the original as in the candidate: like `main`, only a run of
+    the whole program can judge it."""
+    for name in wanted:
+        sig = orig_tu.functions.get(name)
+        if sig is not None and sig.static and name not in orig_syms:
+            orig_tu.undrivable[name] = "static and inlined into every caller: the object has no symbol for it"
 
 
 def _select(
