@@ -122,7 +122,9 @@ def test_nothing_that_clears_min_gain_stores_nothing_and_says_so(lua: LuaProject
     env = dict(lua.coopt.env, COOPT_CACHE_DIR=str(tmp_path / "cache"))
     report = subprocess.run([str(lua.coopt.bin / "coopt"), "report"], env=env, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
-    assert "Nothing was stored" in report.stdout and "flags x%d" % len(state["attempts"]) in report.stdout
+    # One row per TU, each with its own tries: the two may have gone to two TUs above the Amdahl bound.
+    tried = [int(n) for n in re.findall(r"\bflags x(\d+)\b", report.stdout)]
+    assert "Nothing was stored" in report.stdout and sum(tried) == len(state["attempts"]), report.stdout
 
 
 def test_a_time_budget_spent_in_the_set_up_evaluates_nothing(lua: LuaProject, tmp_path: Path) -> None:
