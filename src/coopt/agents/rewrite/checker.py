@@ -88,15 +88,14 @@ def _emitted(job: CompileJob, function: str) -> bool:
     import tempfile
 
     from coopt.toolchain import ToolchainError, find_toolchain
+    from coopt.verify.differential.build import symbols
 
     with tempfile.TemporaryDirectory(prefix="coopt-emitted-") as d:
         obj = os.path.join(d, "tu.o")
         try:
-            nm = find_toolchain(clang_for(job)).nm
+            tc = find_toolchain(clang_for(job))
             subprocess.run(job.replay_command(job.source_path, obj), cwd=job.cwd, env=job.subprocess_env(),
                            capture_output=True, check=True, timeout=300)
-            out = subprocess.run([nm, "--defined-only", "-P", obj], capture_output=True, text=True, check=True,
-                                 timeout=60).stdout
+            return function in symbols(tc, obj)  # the verifier's own reading of the object
         except (OSError, subprocess.SubprocessError, ToolchainError):
             return True
-    return any(line.split(" ", 1)[0] == function for line in out.splitlines())
