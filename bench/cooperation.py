@@ -134,6 +134,18 @@ def measure(plain: Path, served: Path, program: str, env: dict[str, str], pairs:
             "plain_median_s": med(iv.samples_original), "coopt_median_s": med(iv.samples_candidate)}
 
 
+def commit() -> str:
+    """The coopt commit that measured a row (with "+" when the working tree had changes), for reading old rows."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+" if dirty else "")
+
+
 def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argparse.Namespace) -> dict:
     """One (program, configuration): optimize, rebuild, check, time against plain clang."""
     from coopt.cache.stats import read as read_stats
@@ -180,6 +192,7 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
         "kept": [{"level": k["level"], "label": k["label"]} for k in kept],
         "hits": hits, "vs_plain": m, "status": state["status"], "log_tail": log.splitlines()[-3:],
         "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg(),
+        "commit": commit(),
     }
 
 
@@ -195,7 +208,8 @@ def run_project_row(project: str, cfg: Config, work: Path, env: dict[str, str], 
             "attempts": r["attempts"], "kept": [{"level": k["level"], "label": "%s %s" % (k["tu"], k["label"])}
                                                 for k in r["kept"]],
             "hits": r["hits"], "vs_plain": r["vs_plain"], "status": r["status"],
-            "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg()}
+            "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg(),
+            "commit": commit()}
 
 
 def compare_together(cell: dict[tuple[str, str], dict], progs: list[str], configs: list[Config]) -> list[str]:

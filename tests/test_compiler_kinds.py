@@ -118,8 +118,9 @@ def test_other_compilers_lower_the_tu_and_name_themselves(coopt: Coopt, tmp_path
 
 def _optimize(coopt: Coopt, tree: Path, levels: str, budget: int, run_dir: Path) -> dict:
     coopt.coopt("profile", "--quiet", "-o", "profile.json", "--", "./" + PROGRAM, "10", cwd=tree)
-    coopt.coopt("optimize", "--levels", levels, "--budget", str(budget), "--pairs", "3", "--min-gain", "0.5",
-                "--no-final", "--bench", "./%s 10" % PROGRAM, "--test", "./%s" % PROGRAM,
+    # --no-sweep: each row judged in full, one per evaluation (tests/test_sweep.py has the sweep's screen).
+    coopt.coopt("optimize", "--levels", levels, "--no-sweep", "--budget", str(budget), "--pairs", "3", "--min-gain",
+                "0.5", "--no-final", "--bench", "./%s 10" % PROGRAM, "--test", "./%s" % PROGRAM,
                 "--run-dir", str(run_dir), cwd=tree)
     return json.loads((run_dir / "state.json").read_text())
 

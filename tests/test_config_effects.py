@@ -189,7 +189,7 @@ def test_optimize_run_takes_its_settings_from_coopt_toml(coopt: Coopt, tmp_path:
     coopt.run([coopt.cc, "-o", "app", "main.o", "value.o"], cwd=d)
     coopt.coopt("profile", "-o", "profile.json", "--", "./app", cwd=d)
     (d / "coopt.toml").write_text('[optimize]\nlevels = ["flags"]\nbudget = 5\npairs = 3\nmin_gain = 10\n'
-                                  "max_tus = 1\nfloat_tolerance = 1e-9\nfinal_check = false\n")
+                                  "max_tus = 1\nfloat_tolerance = 1e-9\nfinal_check = false\nsweep = false\n")
     coopt.env["COOPT_BUDGET"] = "1"
     out = coopt.coopt("optimize", "--run-dir", "run", cwd=d).stdout
     assert "floating-point numbers in test output may differ by 1e-09" in out, out
@@ -197,6 +197,7 @@ def test_optimize_run_takes_its_settings_from_coopt_toml(coopt: Coopt, tmp_path:
     assert (state["levels"], state["min_gain"], state["pairs"], state["float_tolerance"]) == (["flags"], 10, 3, 1e-9)
     assert state["budget"]["evaluations"] == 1 and state["spent"]["evaluations"] == 1
     assert state["assume_cpu"] is False and all(not target_flags(a["flags"]) for a in state["attempts"])
+    assert len(state["attempts"]) == 1  # sweep = false: one row per evaluation, not a screened sweep
     # --resume continues that run with a larger budget: the judged candidate is not built again.
     coopt.env["COOPT_BUDGET"] = "2"
     out = coopt.coopt("optimize", "--run-dir", "run", "--resume", cwd=d).stdout

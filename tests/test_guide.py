@@ -227,3 +227,31 @@ def test_a_promising_direction_goes_again_next() -> None:
     assert guide.next_arm() is arm
     guide.record(arm, None, PROMISING)  # retries spent: now a failure, and the untried level goes
     assert guide.next_arm().level == "pgo"
+
+
+def test_with_sweep_the_compilers_go_first_on_a_tu_as_one_choice() -> None:
+    # Step 10: the source level's prior (1.25x) is the highest, yet the compiler levels of the root are swept first,
+    # together; then the model; a model-written node is lowered by one sweep (step 8).
+    guide = Guide({"a.c": 0.9, "b.c": 0.05}, levels=("flags", "pgo", "compilers", "source"), sweep=True)
+    arm = guide.next_arm()
+    assert arm.tu == "a.c" and arm.node == 0 and arm.level in ("flags", "pgo", "compilers")
+    group = guide.sweep_group(arm)
+    assert group[0] is arm and {(a.node, a.level) for a in group} == {(0, "flags"), (0, "pgo"), (0, "compilers")}
+    for a in group:
+        guide.record(a, None)
+    arm = guide.next_arm()
+    assert (arm.tu, arm.node, arm.level) == ("a.c", 0, "source")
+    assert guide.sweep_group(arm) == [arm]  # an LLM level is never part of a sweep
+    guide.record(arm, 3.0)
+    guide.accepted("a.c", 1, "source", 3.0)
+    arm = guide.next_arm()
+    assert arm.node == 1 and {a.level for a in guide.sweep_group(arm)} == {"flags", "pgo", "compilers"}
+    assert all(a.node == 1 for a in guide.sweep_group(arm))
+
+
+def test_without_sweep_the_priors_order_the_levels() -> None:
+    guide = Guide({"a.c": 0.9}, levels=("flags", "pgo", "compilers", "source"))
+    arm = guide.next_arm()
+    assert arm.level == "source" and guide.sweep_group(arm) == [arm]
+    assert guide.sweep_group(next(a for a in guide.arms if a.level == "pgo"))[0].level == "pgo"
+    assert len(guide.sweep_group(next(a for a in guide.arms if a.level == "pgo"))) == 1

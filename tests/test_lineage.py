@@ -116,8 +116,9 @@ def build(coopt: Coopt, tmp_path: Path) -> Path:
 def optimize(coopt: Coopt, tree: Path, run_dir: Path, url: str, *args: str) -> tuple[dict, str]:
     env = {**coopt.env, "COOPT_LLM_BASE_URL": url, "COOPT_LLM_MODEL": "scripted", "COOPT_LLM_API_KEY_ENV": "",
            "COOPT_LLM_RETRIES": "0"}
-    proc = subprocess.run([str(coopt.bin / "coopt"), "optimize", "--levels", "source,flags", "--llm", "openai",
-                           "--pairs", "8", "--bench", BENCH, "--run-dir", str(run_dir), *args],
+    # --no-sweep: the script's order assumes one flag set per evaluation (tests/test_sweep.py has the sweep).
+    proc = subprocess.run([str(coopt.bin / "coopt"), "optimize", "--levels", "source,flags", "--no-sweep", "--llm",
+                           "openai", "--pairs", "8", "--bench", BENCH, "--run-dir", str(run_dir), *args],
                           cwd=tree, env=env, capture_output=True, text=True, timeout=1500)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr

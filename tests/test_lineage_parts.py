@@ -119,3 +119,17 @@ def test_ir_and_assembly_agents_lower_the_nodes_code(tmp_path: Path) -> None:
     if subprocess.run(["uname", "-m"], capture_output=True, text=True).stdout.strip() == "x86_64":
         asm = AsmAgent(None, str(tmp_path / "w2"))  # type: ignore[arg-type]
         assert "1234567" in asm.prepare(job, "f").region.shown
+
+
+def test_pgo_never_instruments_a_compile_that_already_uses_a_profile(tmp_path: Path) -> None:
+    # PGO, then flags on it, then PGO on the flags node: the compile holds -fprofile-instr-use from the first step,
+    # and clang refuses to instrument it ("not allowed with -fprofile-instr-use="); the level offers nothing there.
+    from coopt.agents.levels import AgentContext, AgentSettings, Node, PgoAgent
+
+    tu = _tu(tmp_path)
+    agent = PgoAgent(AgentContext(None, [tu], None, True, str(tmp_path / "agents"), AgentSettings()))  # type: ignore
+    assert agent.has_more(tu, None)
+    plain = child_job(tu.job, flags=["-O3"])
+    assert agent.has_more(tu, Node(2, "flags", "-O3", plain))
+    profiled = child_job(tu.job, flags=["-fprofile-instr-use=/r/nodes/1-merged.profdata", "-O3"])
+    assert not agent.has_more(tu, Node(2, "flags", "-O3", profiled))

@@ -61,6 +61,9 @@ TARGET_FLAG_SETS: tuple[tuple[str, ...], ...] = (
     ("-O2", "-march=native"),
     ("-O3", "-march=native"),
 )
+# Options that compile with a profile: the pgo level never instruments such a compile again (clang refuses
+# -fprofile-instr-generate with -fprofile-instr-use).
+PROFILE_USE = ("-fprofile-instr-use", "-fprofile-use", "-fprofile-sample-use", "-fcs-profile-generate")
 # The `pgo` level's candidates per TU, in order: (kind of PGO_KINDS, extra flags after the profile). Each kind is
 # trained once per run, when its first candidate is asked for. Every kind comes once before any -O3 row: the guide
 # retires an arm after a few misses in a row, and with clang 14 one kind may lose where another wins.
@@ -323,6 +326,8 @@ class PgoAgent:
     def has_more(self, tu: HotTU, parent: Node | None = None) -> bool:
         if parent is not None and (parent.job is None or parent.level == "pgo"):
             return False  # a profile on top of a profile trains the same code again
+        if any(a.startswith(PROFILE_USE) for a in start_job(tu, parent).key_args):
+            return False  # built with a profile already (an earlier PGO step of the lineage, or the user's own)
         return not self.error and bool(self._pending(tu, parent))
 
     def unavailable(self) -> str:

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                    "numbers in test output (default [optimize] float_tolerance, 0: exact)")
     p.add_argument("--guide", choices=schema.GUIDES, default=None, help="who picks the next (TU, level): ucb, the "
                    "deterministic policy, or llm, the model among the same arms (default [optimize] guide, ucb)")
+    p.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=None, help="screen the compiler "
+                   "levels' rows on a node together and judge the fastest, as one evaluation; --no-sweep: one row "
+                   "per evaluation (default [optimize] sweep, true)")
     p.add_argument("--fuzz-seconds", type=float, default=None, metavar="S", help="libFuzzer time per rewritten "
                    "function of an LLM level's candidate (default [optimize] fuzz_seconds, 3; 0: none)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds one run of a command may take")
@@ -94,6 +97,7 @@ def _flags(a: argparse.Namespace) -> dict[str, tuple[object, str]]:
         ("optimize.float_tolerance", a.float_tolerance, "--float-tolerance"),
         ("optimize.fuzz_seconds", a.fuzz_seconds, "--fuzz-seconds"),
         ("optimize.guide", a.guide, "--guide"),
+        ("optimize.sweep", a.sweep, "--sweep" if a.sweep else "--no-sweep"),
         ("llm.provider", a.llm, "--llm"),
     ):
         if value is not None:

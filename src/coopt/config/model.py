@@ -52,6 +52,7 @@ class OptimizeConfig:
     float_tolerance: float
     fuzz_seconds: float
     guide: str
+    sweep: bool
     assume_cpu: bool
 
 

@@ -358,6 +358,10 @@ KEYS: tuple[Key, ...] = (
     Key("optimize", "guide", _choice(GUIDES), "ucb", "COOPT_GUIDE",
         "who picks the next (TU, level) to evaluate: ucb, the deterministic policy of docs/guide.md; llm, the "
         "configured model choosing among the same live arms (the policy's pick when it gives no usable answer)"),
+    Key("optimize", "sweep", _bool(), True, "COOPT_SWEEP",
+        "the compiler levels' rows on a node (flag sets, PGO kinds, other compilers) are built together, each timed "
+        "by a short screen, and the fastest judged, as one evaluation (docs/guide.md); false: one row per "
+        "evaluation"),
     Key("optimize", "assume_cpu", _bool(), False, "COOPT_ASSUME_CPU",
         "the compiler tools may also try -march=native flag sets; when false they never add a target CPU "
         "option (-march, -mcpu, -mtune, ISA switches). Only when every machine sharing the cache has this CPU"),

@@ -55,34 +55,51 @@ def guide_result(rec: AttemptRecord, min_gain: float) -> str:
     return FAILED
 
 
-def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | None = None,
-             reserve_s: float = 0.0, owed: int = 0) -> AttemptRecord:
-    """One attempt at `tu` by `agent` on node `parent` (None: the journaled compile): propose, judge, publish when
-    accepted; the record is already in the state. The evaluation is charged here (with `reserve_s` of time to
-    spare), after the duplicate check. `owed`: evaluations to leave for the levels not yet tried on the TU (the
-    guide's step 9), which a second measurement of a promising candidate may not take."""
-    assert run.bench is not None and run.base is not None
-    n = 1 + max((a.number for a in run.state.attempts), default=0)  # node ids stay unique after a resume
-    start = time.monotonic()
+def new_record(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | None) -> AttemptRecord:
+    """A fresh attempt of `agent` on node `parent` of `tu`, already in the state (node ids stay unique after a
+    resume)."""
+    n = 1 + max((a.number for a in run.state.attempts), default=0)
     rec = AttemptRecord(n, tu.object, tu.source, agent.level, "", agent.proposer,
                         Outcome.FAILED, started=now_utc(), parent=parent.number if parent else 0)
     run.state.attempts.append(rec)
+    return rec
+
+
+def describe(rec: AttemptRecord, cand: Candidate) -> None:
+    """What the proposal was, on its record: label, flags, proposer, PGO training, tokens, micro-benchmark."""
+    rec.label, rec.flags = cand.built.label, list(cand.built.extra_flags)
+    rec.proposer = cand.proposer or rec.proposer  # the model's name with it, for the lineage's steps
+    rec.training = asdict(cand.training) if cand.training else None
+    rec.tokens = cand.tokens
+    rec.micro = cand.micro
+
+
+def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | None = None,
+             reserve_s: float = 0.0, owed: int = 0,
+             proposed: tuple[AttemptRecord, Candidate] | None = None) -> AttemptRecord:
+    """One attempt at `tu` by `agent` on node `parent` (None: the journaled compile): propose, judge, publish when
+    accepted; the record is already in the state. The evaluation is charged here (with `reserve_s` of time to
+    spare), after the duplicate check. `owed`: evaluations to leave for the levels not yet tried on the TU (the
+    guide's step 9), which a second measurement of a promising candidate may not take. `proposed`: a candidate
+    already built and described on its record (the compiler sweep's pick), judged without asking the agent."""
+    assert run.bench is not None and run.base is not None
+    start = time.monotonic()
+    rec = proposed[0] if proposed else new_record(run, tu, agent, parent)
     out_dir = os.path.join(run.work, "candidates")
     os.makedirs(out_dir, exist_ok=True)
     try:
         head = "[%s] %s %s" % (run.budget.describe(), tu.name, agent.level)
         run.bench.on_round = lambda text: run.progress.status("%s: %s" % (head, text))
-        run.progress.status("%s: building" % head)
-        try:
-            cand = agent.propose(tu, out_dir, lineage.node(tu, run.state.attempts, parent))
-        except (ToolError, LevelUnavailable):
-            run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
-            raise
-        rec.label, rec.flags = cand.built.label, list(cand.built.extra_flags)
-        rec.proposer = cand.proposer or rec.proposer  # the model's name with it, for the lineage's steps
-        rec.training = asdict(cand.training) if cand.training else None
-        rec.tokens = cand.tokens
-        rec.micro = cand.micro
+        if proposed:
+            cand = proposed[1]
+        else:
+            run.progress.status("%s: building" % head)
+            try:
+                cand = agent.propose(tu, out_dir, lineage.node(tu, run.state.attempts, parent))
+            except (ToolError, LevelUnavailable):
+                run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
+                raise
+            describe(rec, cand)
         _judge(run, tu, cand, rec, reserve_s, owed)
     except (ToolError, LevelUnavailable) as exc:
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)

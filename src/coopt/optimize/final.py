@@ -122,6 +122,7 @@ UNTIMED = {
     Outcome.FAILED: "failed to build or propose",
     Outcome.REJECTED: "were rejected before timing",
     Outcome.INTERRUPTED: "were interrupted",
+    Outcome.SCREENED: "were ranked below another row by a compiler sweep's screen",
 }
 
 

@@ -35,6 +35,12 @@ The policy (documented in docs/guide.md):
    arm of an untried level goes first; likewise on a node. A level's prior, or a node that paid, must not keep
    the other levels from ever running on a small budget. Other TUs keep their Amdahl order.
 
+10. **The compiler first, as one sweep.** With `sweep` (the default of a run), the compiler levels' arms on one
+   node are one choice: their rows are screened together and the fastest is judged, as one evaluation
+   (optimize/sweep.py, `sweep_group`). Before anything else is asked of a TU, the sweep goes on its root: it costs
+   no tokens, finds what the compiler alone can do, and the LLM levels then know the bar they must clear. Step 8's
+   lowering of a model's code is then one sweep too.
+
 The budget itself is enforced by `Budget`; the guide only orders the work.
 """
 
@@ -92,6 +98,7 @@ class Guide:
     no_candidate_limit: int = 3
     min_share: float = 0.01
     min_gain: float = 1.0
+    sweep: bool = False  # step 10: the compiler levels of a node are swept together
     arms: list[Arm] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # TU -> why it gets no evaluation
     retired_levels: dict[str, str] = field(default_factory=dict)  # level -> why it is asked no more
@@ -172,6 +179,10 @@ class Guide:
         if retry:  # step 5: a promising direction goes again, with the judge's feedback
             return max(retry, key=key)
         pick = max(live, key=key)
+        first = [a for a in live if a.tu == pick.tu and a.node == 0 and a.level in COMPILER_LEVELS]
+        if self.sweep and first and not any(a.pulls for a in self.arms if a.tu == pick.tu and a.level in
+                                            COMPILER_LEVELS):
+            return max(first, key=key)  # step 10: the compiler's sweep of the root before anything else on the TU
         # Step 9: every level once on the TU, then on the node, before one of them goes twice there.
         on_tu = {a.level for a in self.arms if a.tu == pick.tu and a.pulls}
         new_level = [a for a in live if a.tu == pick.tu and a.level not in on_tu]
@@ -181,6 +192,14 @@ class Guide:
         if pick.pulls and untried:
             return max(untried, key=key)
         return pick
+
+    def sweep_group(self, arm: Arm) -> list[Arm]:
+        """The arms one evaluation of `arm` covers: with `sweep`, every live compiler arm on its node (`arm`
+        first); else `arm` alone."""
+        if not self.sweep or arm.level not in COMPILER_LEVELS:
+            return [arm]
+        return [arm] + [a for a in self.live() if a is not arm and (a.tu, a.node) == (arm.tu, arm.node)
+                        and a.level in COMPILER_LEVELS]
 
     def levels_not_tried(self, tu: str) -> set[str]:
         """The live levels no evaluation on `tu` has tried yet: what step 9 still owes the TU before depth."""

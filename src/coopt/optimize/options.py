@@ -39,6 +39,7 @@ class OptimizeOptions:
     float_tolerance: float = 0.0  # floating-point numbers in test output within this compare equal (0: exact)
     fuzz_seconds: float = 0.0  # libFuzzer time per rewritten function of an LLM level's candidate (0: none)
     guide: str = "ucb"  # "ucb": the deterministic policy; "llm": the model picks among its live arms
+    sweep: bool = True  # the compiler levels' rows on a node screened together as one evaluation (optimize/sweep.py)
     assume_cpu: bool = False  # compiler tools may target this machine's CPU (-march=native)
     llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone
@@ -52,7 +53,7 @@ class OptimizeOptions:
             "cache_dir": cfg.cache.dir, "levels": list(o.levels), "budget_evaluations": o.budget,
             "budget_seconds": o.budget_seconds, "budget_tokens": o.budget_tokens, "min_gain": o.min_gain,
             "pairs": o.pairs, "llm": cfg.llm.provider, "max_tus": o.max_tus, "final": o.final_check,
-            "float_tolerance": o.float_tolerance, "fuzz_seconds": o.fuzz_seconds, "guide": o.guide,
+            "float_tolerance": o.float_tolerance, "fuzz_seconds": o.fuzz_seconds, "guide": o.guide, "sweep": o.sweep,
             "assume_cpu": o.assume_cpu, "llm_env": environment(cfg),
             "remotes": Remotes(cfg.cache.remote, cfg.cache.remote_read_only),
         }

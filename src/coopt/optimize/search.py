@@ -14,18 +14,22 @@ import os
 import weakref
 
 from coopt.agents.levels import AgentContext, AgentSettings, HotTU, LevelAgent, LLMSetupError, make_agents
+from coopt.agents.registry import COMPILER_LEVELS
 from coopt.budget import BudgetExhausted
 from coopt.optimize import lineage
 from coopt.optimize.attempt import evaluate, guide_result
 from coopt.optimize.final import progress_line
-from coopt.optimize.guide import Arm, Guide
+from coopt.optimize.guide import FAILED, Arm, Guide
 from coopt.optimize.llm_guide import LLMGuide
 from coopt.optimize.plan import OptimizeError
 from coopt.optimize.session import Run
 from coopt.optimize.state import AttemptRecord, Outcome
+from coopt.optimize.sweep import sweep
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.program_level.bench import Interrupted
 from coopt.verify.program_level.differential import ProgramContext
+
+SCREEN_EVALUATIONS = 2  # a sweep's screens may take this many times an evaluation's estimated time
 
 
 def estimate(run: Run) -> float:
@@ -51,7 +55,7 @@ def search(run: Run) -> None:
     """Spend the budget on the hot TUs' lineage trees."""
     hot = {t.object: t for t in run.plan.hot}
     rules = Guide({t.object: t.share for t in run.plan.hot}, levels=tuple(run.opts.levels), min_share=0.0,
-                  min_gain=run.opts.min_gain)
+                  min_gain=run.opts.min_gain, sweep=run.opts.sweep)
     for obj, why in rules.skipped.items():  # the Amdahl bound: no evaluation where it cannot pay
         for r in run.state.tus:
             if r.object == obj:
@@ -116,7 +120,7 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         if rec.object not in hot:
             continue
         arm = next((a for a in rules.arms if (a.tu, a.node, a.level) == (rec.object, rec.parent, rec.level)), None)
-        _learn(run, rules, chooser, arm, rec)
+        _learn(run, rules, chooser, None if rec.swept else arm, rec)
         agents[rec.level].skip(hot[rec.object], rec)
     while True:
         if run.stop.requested:
@@ -134,15 +138,40 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
         if not run.budget.fits(evaluations=1, seconds=reserve):
             raise BudgetExhausted(run.budget.describe())
+        node = lineage.node(tu, run.state.attempts, parent)
+        group = [a for a in rules.sweep_group(arm) if agents[a.level].has_more(tu, node)]
         # A second look at a promising candidate must leave each level not yet tried on this TU its evaluation.
-        owed = len(rules.levels_not_tried(arm.tu) - {arm.level})
-        attempt = evaluate(run, tu, agent, parent, reserve, owed)
-        by_number[attempt.number] = attempt
-        _learn(run, rules, chooser, arm, attempt)
-        if attempt.verdict == Outcome.FAILED and agent.unavailable():  # e.g. PGO training failed: out everywhere
-            rules.retire_level(arm.level, "asked no more: %s" % agent.unavailable())
+        owed = len(rules.levels_not_tried(arm.tu) - {a.level for a in group})
+        if rules.sweep and arm.level in COMPILER_LEVELS:  # guide step 10: the compiler levels as one sweep
+            attempt = _sweep(run, rules, chooser, tu, group, agents, parent, reserve, owed, by_number)
+        else:
+            attempt = evaluate(run, tu, agent, parent, reserve, owed)
+            by_number[attempt.number] = attempt
+            _learn(run, rules, chooser, arm, attempt)
+        for level in {a.level for a in group}:  # e.g. PGO training failed: out everywhere
+            if agents[level].unavailable():
+                rules.retire_level(level, "asked no more: %s" % agents[level].unavailable())
         run.save()
         progress_line(run, tu, attempt)
         _say_retired(run, rules, said)  # after the attempt's line: it is what retired the level
         if attempt.verdict == Outcome.INTERRUPTED:
             raise Interrupted("stopped by the user")
+
+
+def _sweep(run: Run, rules: Guide, chooser: Guide | LLMGuide, tu: HotTU, group: list[Arm],
+           agents: dict[str, LevelAgent], parent: AttemptRecord | None, reserve: float, owed: int,
+           by_number: dict[int, AttemptRecord]) -> AttemptRecord:
+    """One compiler sweep over the arms of `group` (optimize/sweep.py): the judged row's arm learns its result, each
+    other level with a row screened out learns a failure; every row's line is said."""
+    judged, others = sweep(run, tu, [agents[a.level] for a in group], parent, reserve, owed,
+                           SCREEN_EVALUATIONS * estimate(run))
+    for rec in [*others, judged]:
+        by_number[rec.number] = rec
+    arms = {a.level: a for a in group}
+    _learn(run, rules, chooser, arms.get(judged.level), judged)
+    for level in {r.level for r in others if r.verdict == Outcome.SCREENED} - {judged.level}:
+        chooser.record(arms[level], None, FAILED)
+    for rec in others:
+        _learn(run, rules, chooser, None, rec)
+        progress_line(run, tu, rec)
+    return judged

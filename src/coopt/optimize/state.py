@@ -53,7 +53,8 @@ class TuRecord:
 class Outcome(str, enum.Enum):
     """What became of one attempt, a closed set; only ACCEPTED may be stored. The judge's own codes (accepted,
     rejected, inconclusive; see verify.verdict.Code) plus the run's: the proposal or its build failed, the run was
-    stopped during it, or it produced an object already tried. `value` is the name in the state file and reports."""
+    stopped during it, it produced an object already tried, or a compiler sweep's screen ranked it below the row it
+    judged (optimize/sweep.py). `value` is the name in the state file and reports."""
 
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -61,6 +62,7 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     DUPLICATE = "duplicate"
+    SCREENED = "screened out"
 
     def __str__(self) -> str:  # reports print the name as written in the state file
         return self.value
@@ -96,6 +98,9 @@ class AttemptRecord:
     duplicate_of: int = 0  # DUPLICATE: the attempt (0: the baseline) that produced the same object first
     no_candidate: bool = False  # FAILED because the agent had no candidate to offer (the guide counts these)
     micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
+    screen: Interval | None = None  # a compiler sweep's short screen against the baseline (optimize/sweep.py)
+    swept: bool = False  # a row of a compiler sweep that costs nothing of its own: the sweep's evaluation is charged
+    # to the row it judged (or, when no row could be judged, to its first failed row)
 
 
 @dataclass
@@ -250,6 +255,7 @@ def from_dict(data: Any, where: str = "run state") -> RunState:
             rec.interval = _interval(rec.interval, "attempts[%d].interval" % i)
             rec.remeasured = _interval(rec.remeasured, "attempts[%d].remeasured" % i)
             rec.micro = _interval(rec.micro, "attempts[%d].micro" % i)
+            rec.screen = _interval(rec.screen, "attempts[%d].screen" % i)
             rec.verdict = Outcome(rec.verdict)  # ValueError (a damaged state) for a name outside the set
             attempts.append(rec)
         parts["attempts"] = attempts

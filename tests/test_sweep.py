@@ -1,0 +1,80 @@
+"""The compiler sweep (optimize/sweep.py, guide step 10) on a real program with real clang, gcc and perf: every
+compiler level's rows on the root screened as one evaluation, the fastest judged, the others recorded, the budget
+charged once, and a resumed run counting it once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Coopt, require
+
+MAIN = """#include <stdio.h>
+double value(long n);
+int main(void) { printf("value %.17g\\n", value(40000000)); return 0; }
+"""
+# Compiled at -O0 by the user: the rows that optimize (-O3 flag sets, another compiler at -O3) are several times
+# faster than the rows that keep -O0 (PGO at the user's flags, another compiler at the user's flags).
+VALUE = "double value(long n) { double s = 0; for (long i = 1; i <= n; i++) s += 1.0 / i; return s; }\n"
+
+
+def test_one_evaluation_screens_every_compiler_row_and_judges_the_fastest(coopt: Coopt, tmp_path: Path) -> None:
+    require("clang", "perf", "gcc")
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "main.c").write_text(MAIN)
+    (d / "value.c").write_text(VALUE)
+    coopt.run([coopt.cc, "-O2", "-c", "main.c", "-o", "main.o"], cwd=d)
+    coopt.run([coopt.cc, "-O0", "-c", "value.c", "-o", "value.o"], cwd=d)
+    coopt.run([coopt.cc, "-o", "app", "main.o", "value.o"], cwd=d)
+    coopt.coopt("profile", "-o", "profile.json", "--", "./app", cwd=d)
+    coopt.env["COOPT_BUDGET"] = "1"
+    out = coopt.coopt("optimize", "--levels", "pgo,compilers,flags", "--pairs", "5", "--min-gain", "1.5",
+                      "--max-tus", "1", "--no-final", "--run-dir", "run", cwd=d).stdout
+    state = json.loads((d / "run" / "state.json").read_text())
+    rows = state["attempts"]
+    judged = [a for a in rows if not a["swept"]]
+    assert len(judged) == 1 and state["spent"]["evaluations"] == 1, out
+    best = judged[0]
+    levels = {a["level"] for a in rows}
+    assert levels == {"pgo", "compilers", "flags"}, out  # one sweep reached every compiler level
+    assert len({a["label"] for a in rows}) == len(rows)  # no row built twice
+    screened = [a for a in rows if a["verdict"] == "screened out"]
+    assert screened and all(a["screen"] and a["interval"] is None for a in screened), out
+    # Rows that keep -O0 (another compiler at the user's flags) screen near 1.0x, rows that optimize near 2x and
+    # more: the one judged is the screen's fastest, and it is accepted at min_gain 1.5.
+    assert any(a["screen"]["ratio"] < 1.2 for a in screened), out
+    assert any(a["verdict"] == "duplicate" for a in rows)  # PGO at -O0 builds the baseline's object: not screened
+    assert best["verdict"] == "accepted" and "-O3" in best["label"], out
+    assert all(a["screen"]["ratio"] <= best["screen"]["ratio"] for a in screened)
+    assert "the fastest of %d rows screened" % (len(screened) + 1) in best["detail"]
+    assert "screened out" in out  # each row has its line in the run's output
+
+    # A resumed run counts the sweep as the one evaluation it was, and builds none of its rows again.
+    coopt.env["COOPT_BUDGET"] = "2"
+    out = coopt.coopt("optimize", "--levels", "pgo,compilers,flags", "--pairs", "5", "--min-gain", "1.5",
+                      "--max-tus", "1", "--no-final", "--run-dir", "run", "--resume", cwd=d).stdout
+    assert "%d judged attempt(s) and 1 kept variant(s) carried over, 1 evaluation(s) already spent" % len(rows) \
+        in out, out
+    again = json.loads((d / "run" / "state.json").read_text())
+    assert again["attempts"][:len(rows)] == rows
+    labels = [(a["parent"], a["label"]) for a in again["attempts"]]
+    assert len(set(labels)) == len(labels), labels
+    assert again["spent"]["evaluations"] <= 2
+
+
+def test_no_sweep_judges_one_row_per_evaluation(coopt: Coopt, tmp_path: Path) -> None:
+    require("clang", "perf")
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "main.c").write_text(MAIN)
+    (d / "value.c").write_text(VALUE)
+    for name in ("main", "value"):
+        coopt.run([coopt.cc, "-O1", "-c", "%s.c" % name, "-o", "%s.o" % name], cwd=d)
+    coopt.run([coopt.cc, "-o", "app", "main.o", "value.o"], cwd=d)
+    coopt.coopt("profile", "-o", "profile.json", "--", "./app", cwd=d)
+    coopt.env["COOPT_BUDGET"] = "1"
+    coopt.coopt("optimize", "--levels", "pgo,flags", "--no-sweep", "--pairs", "3", "--max-tus", "1", "--no-final",
+                "--run-dir", "run", cwd=d)
+    rows = json.loads((d / "run" / "state.json").read_text())["attempts"]
+    assert len(rows) == 1 and not rows[0]["swept"] and rows[0]["screen"] is None
