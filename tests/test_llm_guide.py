@@ -85,3 +85,14 @@ def test_retired_arms_are_not_offered(server: ProtocolServer, tmp_path: Path) ->
     assert arm is not None and arm.tu == "/b/lgc.o"
     table = server.requests[0]["json"]["messages"][1]["content"]
     assert "lvm.o" not in table and "ltable.o" not in table
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_the_model_is_told_when_the_compiler_levels_are_swept(server: ProtocolServer, tmp_path: Path,
+                                                              sweep: bool) -> None:
+    g = LLMGuide(Guide(SHARES, levels=("flags", "pgo"), sweep=sweep), scripted_client(server, tmp_path, None,
+                                                                                      timeout=2.0))
+    server.script = [native(1)]
+    g.next_arm()
+    system = server.requests[0]["json"]["messages"][0]["content"]
+    assert ("sweeps all three on its node in one evaluation" in system) is sweep

@@ -36,10 +36,16 @@ CHOOSE = Tool(
 SYSTEM = (
     "You schedule a compiler optimizer. Each arm is a translation unit (TU) of a C program, a node to build on "
     "(the original compile, or a verified faster variant made earlier) and an optimization level: flags (compiler "
-    "flags), pgo (profile-guided optimization), source/ir/asm (an LLM rewrites a hot function in C, LLVM IR or "
-    "assembly). An evaluation builds one candidate of an arm on its node and measures the whole program. Prefer "
+    "flags), pgo (profile-guided optimization), compilers (another installed compiler), source/ir/asm (an LLM "
+    "rewrites a hot function in C, LLVM IR or assembly). An evaluation builds one candidate of an arm on its node "
+    "and measures the whole program. Prefer "
     "arms whose TU has a large share of the time, that build on a node that paid, and whose level has paid off; "
     "avoid arms that keep failing. Call the tool `choose` once with the number of the arm to evaluate next."
+)
+# Said with the system prompt when the run sweeps the compiler levels (docs/guide.md, step 10).
+SWEEP_NOTE = (
+    " An arm of flags, pgo or compilers sweeps all three on its node in one evaluation: each of their candidates "
+    "is timed briefly and the fastest is measured in full."
 )
 
 
@@ -82,7 +88,8 @@ class LLMGuide:
         if pick is None or len(live) < 2:
             return pick
         request = ChatRequest(
-            (Message("system", SYSTEM), Message("user", "Arms:\n\n%s\n\nWhich arm next?" % self.table(live, pick))),
+            (Message("system", SYSTEM + (SWEEP_NOTE if self.guide.sweep else "")),
+             Message("user", "Arms:\n\n%s\n\nWhich arm next?" % self.table(live, pick))),
             (CHOOSE,),
             Sampling(max_tokens=self.max_tokens),
         )
