@@ -48,7 +48,8 @@ def test_one_evaluation_screens_every_compiler_row_and_judges_the_fastest(coopt:
     assert best["verdict"] == "accepted" and "-O3" in best["label"], out
     assert all(a["screen"]["ratio"] <= best["screen"]["ratio"] for a in screened)
     assert "the fastest of %d rows screened" % (len(screened) + 1) in best["detail"]
-    assert "screened out" in out  # each row has its line in the run's output
+    assert "screened out" in out  # each screened row has its line in the run's output, the duplicates one
+    assert "row(s) of the sweep built an object already seen, not screened" in out
 
     # A resumed run counts the sweep as the one evaluation it was, and builds none of its rows again.
     coopt.env["COOPT_BUDGET"] = "2"

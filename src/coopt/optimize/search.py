@@ -173,5 +173,11 @@ def _sweep(run: Run, rules: Guide, chooser: Guide | LLMGuide, tu: HotTU, group: 
         chooser.record(arms[level], None, FAILED)
     for rec in others:
         _learn(run, rules, chooser, None, rec)
-        progress_line(run, tu, rec)
+        if rec.verdict != Outcome.DUPLICATE:
+            progress_line(run, tu, rec)
+    dups = [r for r in others if r.verdict == Outcome.DUPLICATE]
+    if dups:  # one line for them all: a sweep of a node often rebuilds objects already seen
+        run.progress.line("  %s: %d row(s) of the sweep built an object already seen, not screened: %s" % (
+            tu.name, len(dups), ", ".join("%r (as #%d)" % (r.label, r.duplicate_of) if r.duplicate_of else
+                                          "%r (as the baseline)" % r.label for r in dups)))
     return judged
