@@ -259,6 +259,15 @@ def test_a_function_too_large_for_the_context_is_refused(project: Path, tmp_path
         agent.prepare(job_for(project), "count_upper")
 
 
+def test_a_function_too_large_for_one_answer_is_refused_before_any_token(project: Path, tmp_path: Path) -> None:
+    # The answer repeats the whole function: when its text alone passes max_tokens every sample would be cut.
+    agent = IRAgent(None, str(tmp_path / "w"), LowOptions(max_tokens=100))  # type: ignore[arg-type]
+    with pytest.raises(DoesNotFit, match="its IR, about \\d+ tokens, does not fit one answer of at most 100 tokens"):
+        agent.prepare(job_for(project), "count_upper")
+    assert IRAgent(None, str(tmp_path / "w2"), LowOptions()).prepare(  # type: ignore[arg-type]
+        job_for(project), "count_upper").max_tokens > 100
+
+
 # ---- the assembly agent -------------------------------------------------------------------------------------------
 
 

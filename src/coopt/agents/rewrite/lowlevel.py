@@ -41,6 +41,9 @@ class AnswerError(Refusal):
     `errors` (from `check` and the build) is what goes back to the model for a fix."""
 
 
+ANSWER_SLACK = 64  # tokens an answer needs beyond the function's own text (the fence, a line of explanation)
+
+
 @dataclass(frozen=True)
 class LowOptions:
     """How much one function may cost. Tokens are estimated at CHARS_PER_TOKEN characters each."""
@@ -143,6 +146,12 @@ class LowAgent(SampleLoop[Prepared]):
         region = self.region(job, function)
         opts = self.options
         answer = min(opts.max_tokens, 2 * estimate_tokens(region.shown) + 256)
+        if estimate_tokens(region.shown) + ANSWER_SLACK > opts.max_tokens:
+            # The answer holds the whole function again: every sample would be cut at max_tokens (a benchmark's
+            # `main` with the hot loops inlined into it cost 4096 tokens for nothing, twice).
+            raise DoesNotFit("%s: its %s, about %d tokens, does not fit one answer of at most %d tokens; left to "
+                             "the compiler tools" % (function, "IR" if self.level == "ir" else "assembly",
+                                                     estimate_tokens(region.shown), opts.max_tokens))
         context = list(region.context)
         dropped: list[str] = []
         while True:
