@@ -91,6 +91,9 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
     spent = rec.seconds
     judged = evaluate(run, tu, agent, parent, reserve_s, owed, proposed=(rec, cand))
     judged.seconds = round(judged.seconds + spent, 2)
+    if judged.verdict == Outcome.INTERRUPTED:  # a resumed run sweeps the node again, whole
+        for r in made:
+            r.verdict, r.detail = Outcome.INTERRUPTED, "stopped by the user during a compiler sweep"
     if len(ranked) > 1:
         judged.detail += "; the fastest of %d rows screened (%d pairs each)" % (len(ranked), SCREEN_PAIRS)
     return judged, [r for r in made if r is not judged]
