@@ -5,6 +5,7 @@ charged once, and a resumed run counting it once."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from conftest import Coopt, require
@@ -79,3 +80,34 @@ def test_no_sweep_judges_one_row_per_evaluation(coopt: Coopt, tmp_path: Path) ->
                 "--run-dir", "run", cwd=d)
     rows = json.loads((d / "run" / "state.json").read_text())["attempts"]
     assert len(rows) == 1 and not rows[0]["swept"] and rows[0]["screen"] is None
+
+
+def test_a_sweep_whose_fastest_row_screens_slower_is_rejected_without_the_full_measurement(
+        coopt: Coopt, tmp_path: Path) -> None:
+    # bench popcount_bits: gcc builds it 2.6x slower than clang at -O2 and at -O3. With clang 19 hidden, gcc's two
+    # rows are all the compilers level has; both screen far below 1.0, so the full A/B is not spent on either.
+    require("clang", "perf", "gcc")
+    programs = Path(__file__).resolve().parent.parent / "bench" / "programs"
+    d = tmp_path / "p"
+    d.mkdir()
+    for name in ("popcount_bits.c", "common.h"):
+        (d / name).write_text((programs / name).read_text())
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    for n in range(10, 30):  # other clang releases shadowed by something that is not a compiler
+        (hide / ("clang-%d" % n)).write_text("#!/bin/sh\necho not a compiler\n")
+        (hide / ("clang-%d" % n)).chmod(0o755)
+    coopt.env["PATH"] = "%s:%s" % (hide, coopt.env["PATH"])
+    coopt.run([coopt.cc, "-O2", "-g", "popcount_bits.c", "-o", "popcount_bits"], cwd=d)
+    coopt.coopt("profile", "-o", "profile.json", "--", "./popcount_bits", "40", cwd=d)
+    coopt.env["COOPT_BUDGET"] = "1"
+    out = coopt.coopt("optimize", "--levels", "compilers", "--pairs", "5", "--no-final", "--bench",
+                      "./popcount_bits 40", "--run-dir", "run", cwd=d).stdout
+    state = json.loads((d / "run" / "state.json").read_text())
+    rows = state["attempts"]
+    assert {a["label"].split()[0] for a in rows} == {"gcc"} and len(rows) == 2, out
+    [judged] = [a for a in rows if not a["swept"]]
+    assert judged["verdict"] == "rejected" and judged["interval"] is None, out
+    # (gcc -O2 and -O3 may build the same object: then one row is screened and the other is its duplicate)
+    assert re.match(r"not faster: the fastest of [12] rows screened at 0\.\d+ ", judged["detail"]), judged["detail"]
+    assert judged["screen"]["high"] < 1.0 and state["spent"]["evaluations"] == 1 and state["kept"] == {}

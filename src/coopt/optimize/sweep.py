@@ -13,6 +13,8 @@ level only. At budget 3 the `compilers` level spent its evaluation on gcc -O3 (0
    sweep;
 4. judges the row the screen ranked fastest exactly as any candidate (attempt.evaluate: the tests, the full A/B,
    the one acceptance rule, a second measurement when promising); that judgement is the sweep's one evaluation.
+   When even that row's screen interval lies wholly below 1.0 it is rejected on the screen's word (a rejection
+   needs no full measurement; only an acceptance does), and the evaluation is spent all the same.
    The other rows are SCREENED with their screen interval, and are not proposed again on this node.
 
 The code screened is the compiler's, of the user's source or of a rewrite already verified; the screen runs it in
@@ -88,6 +90,14 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
         other.detail = "screened out: %s against the baseline on %d pairs; the sweep judged %r%s" % (
             interval_text(other.screen), SCREEN_PAIRS, rec.label,
             " (%s)" % interval_text(rec.screen) if rec.screen else "")
+    if rec.screen is not None and rec.screen.high < 1.0:
+        # Even the fastest row is slower than the baseline: rejecting on the screen's word is safe (only an
+        # acceptance needs the full measurement), and the sweep's evaluation is spent all the same.
+        run.budget.charge(evaluations=1)
+        rec.verdict = Outcome.REJECTED
+        rec.detail = "not faster: the fastest of %d rows screened at %s against the baseline on %d pairs" % (
+            len(ranked), interval_text(rec.screen), SCREEN_PAIRS)
+        return rec, [r for r in made if r is not rec]
     spent = rec.seconds
     judged = evaluate(run, tu, agent, parent, reserve_s, owed, proposed=(rec, cand))
     judged.seconds = round(judged.seconds + spent, 2)
