@@ -218,21 +218,24 @@ def compare_together(cell: dict[tuple[str, str], dict], progs: list[str], config
     out: list[str] = []
     for together in (c for c in configs if len(c.levels) > 1):
         counts = {"worse": [], "same": [], "better": []}  # type: dict[str, list[str]]
+        unmeasured: set[str] = set()
         for p in progs:
             t = cell.get((p, together.name))
-            singles = [cell.get((p, lv)) for lv in together.levels]
-            if t is None or "error" in t or any(r is None or "error" in r for r in singles):
+            singles = [r for r in (cell.get((p, lv)) for lv in together.levels) if r and "error" not in r]
+            if t is None or "error" in t or not singles:
                 continue
-            best = max((r for r in singles if r), key=lambda r: r["vs_plain"]["ratio"])
+            unmeasured.update(lv for lv in together.levels if not any(r["config"] == lv for r in singles))
+            best = max(singles, key=lambda r: r["vs_plain"]["ratio"])
             tv, bv = t["vs_plain"], best["vs_plain"]
             key = "worse" if tv["high"] < bv["low"] else "better" if tv["low"] > bv["high"] else "same"
             counts[key].append("%s (%s %.2f vs `%s` %.2f)" % (p, together.name, tv["ratio"], best["config"],
                                                             bv["ratio"]) if key != "same" else p)
         n = sum(len(v) for v in counts.values())
         if n:
-            out += ["", "`%s` against the best of its levels alone, %d programs: worse on %d%s; the same within the "
-                    "intervals on %d; better on %d%s." % (
-                        together.name, n, len(counts["worse"]),
+            out += ["", "`%s` against the best of its levels alone%s, %d programs: worse on %d%s; the same within "
+                    "the intervals on %d; better on %d%s." % (
+                        together.name, " as far as they were measured (not run alone on some or all programs: %s)"
+                        % ", ".join(sorted(unmeasured)) if unmeasured else "", n, len(counts["worse"]),
                         " (%s)" % ", ".join(counts["worse"]) if counts["worse"] else "", len(counts["same"]),
                         len(counts["better"]), " (%s)" % ", ".join(counts["better"]) if counts["better"] else "")]
     return out
