@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -118,13 +119,15 @@ def test_failing_build_stops_the_run_and_a_rerun_resumes_to_the_end(coopt: Coopt
     for step in ("build", "baseline-test", "profile", "optimize", "report"):
         assert "] %s: done (" % step in out, step
     assert "[6/8] rebuild: skipped" in out and "[7/8] test: skipped" in out
-    assert "nightly: nothing improved: 1 of 1 candidate(s) were timed and none's speed-up interval cleared " \
-           "min_gain 50.00 (best: " in out and "(1 evaluated)" in out
+    # One evaluation: a compiler sweep of the default levels (docs/guide.md, step 10), its rows timed at least by
+    # the sweep's screen.
+    assert re.search(r"nightly: nothing improved: \d+ of \d+ candidate\(s\) were timed and none's speed-up "
+                     r"interval cleared min_gain 50.00 \(best: ", out) and "(1 evaluation(s))" in out, out
     assert out.splitlines()[-1] == "nightly: report .coopt-nightly/report.md; exit 4"
     st2 = _state(tiny)
     assert st2["status"] == "finished" and st2["exit_code"] == 4 and st2["resumed"] == 1
     assert st2["started"] == st["started"]
-    assert st2["steps"]["optimize"]["data"]["kept"] == [] and st2["steps"]["optimize"]["data"]["attempts"] == 1
+    assert st2["steps"]["optimize"]["data"]["kept"] == [] and st2["steps"]["optimize"]["data"]["attempts"] >= 1
     assert (tiny / ".coopt-nightly" / "report.md").read_text().startswith("# coopt nightly")
 
 
@@ -299,7 +302,8 @@ def test_interrupted_optimize_resumes_without_redoing_judged_candidates(coopt: C
     (tiny / "interrupt.sh").write_text(INTERRUPT)
     config = CONFIG.replace("./app 100000000", "./app 5000000")
     (tiny / "coopt.toml").write_text(config + 'bench = "sh interrupt.sh; ./app 5000000"\n\n[optimize]\nlevels = '
-                                     '["flags"]\nbudget = 3\npairs = 3\nmin_gain = 50\nfloat_tolerance = 1e-9\n')
+                                     '["flags"]\nbudget = 3\npairs = 3\nmin_gain = 50\nfloat_tolerance = 1e-9\n'
+                                     'sweep = false\n')  # one flag set per evaluation: the resume is what is tested
     proc = subprocess.Popen([str(coopt.bin / "coopt"), "nightly"], cwd=tiny, env=coopt.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     state_file = tiny / ".coopt-nightly" / "run" / "state.json"

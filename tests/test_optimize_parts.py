@@ -264,6 +264,11 @@ def test_a_run_that_kept_nothing_says_what_happened() -> None:
     assert "2 produced the baseline's object" in mixed and "1 failed" in mixed
     timed = nothing_stored([*dups, rec(6, Outcome.REJECTED, Interval(1.01, 0.99, 1.03, "wall"))], 1.02)
     assert "1 of 6 candidate(s) were timed" in timed and "min_gain 1.02" in timed
+    # A compiler sweep's screened rows were timed too, briefly; the best may be a screen.
+    screened = rec(7, Outcome.SCREENED)
+    screened.screen = Interval(1.015, 1.005, 1.025, "cpu")
+    both = nothing_stored([*dups, rec(6, Outcome.REJECTED, Interval(1.01, 0.99, 1.03, "wall")), screened], 1.02)
+    assert "2 of 7 candidate(s) were timed" in both and "1.015 [1.005, 1.025], on a sweep's screen)" in both
     assert nothing_stored([], 1.02) == "no variant stored: nothing was evaluated"
     # Accepted, then withdrawn by the final measurement: that is the reason, not min_gain.
     accepted = rec(7, Outcome.ACCEPTED, Interval(1.07, 0.95, 1.10, "cpu"))

@@ -205,7 +205,7 @@ def _finish(ctx: Context, final: Outcome | None) -> int:
     elif not kept:
         code = EXIT_NOTHING_IMPROVED
         why = opt.get("why_nothing") or "no candidate's speed-up cleared min_gain %.2f" % ctx.config.optimize.min_gain
-        outcome = "nothing improved: %s (%d evaluated)" % (why, opt.get("attempts", 0))
+        outcome = "nothing improved: %s (%d evaluation(s))" % (why, opt.get("spent", {}).get("evaluations", 0))
     else:
         code = EXIT_DONE
         fin = opt.get("final")

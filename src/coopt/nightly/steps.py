@@ -232,7 +232,8 @@ def step_optimize(ctx: Context) -> Outcome:
             "why_nothing": nothing_stored(state.attempts, state.min_gain, [
                 k.withdrawn for k in state.kept.values() if k.withdrawn]).removeprefix("no variant stored: "),
             "final": {"ratio": final.ratio, "low": final.low, "high": final.high} if final else None}
-    detail = "%d candidate(s) evaluated, %d variant(s) stored" % (len(state.attempts), len(kept))
+    detail = "%d candidate(s) built, %d evaluation(s), %d variant(s) stored" % (
+        len(state.attempts), state.spent.get("evaluations", 0), len(kept))
     if final:
         detail += "; whole program %.3f [%.3f, %.3f]" % (final.ratio, final.low, final.high)
     return Outcome("done", detail, log=log_path, files=[os.path.join(ctx.run_dir, "state.json")], data=data)

@@ -133,13 +133,14 @@ def nothing_stored(attempts: list[AttemptRecord], min_gain: float, withdrawn: Se
         return "no variant stored: %d accepted variant(s) withdrawn: %s" % (len(withdrawn), withdrawn[0])
     if not attempts:
         return "no variant stored: nothing was evaluated"
-    timed = [a for a in attempts if a.interval is not None]
+    # A compiler sweep's screen (optimize/sweep.py) is a timing too, a short one: its rows count as timed.
+    timed = [(a, a.interval or a.screen) for a in attempts if a.interval is not None or a.screen is not None]
     if timed:
-        best = max(timed, key=lambda a: a.interval.low if a.interval else 0.0)
-        assert best.interval is not None
+        best, iv = max(timed, key=lambda t: t[1].low if t[1] else 0.0)
+        assert iv is not None
         return ("no variant stored: %d of %d candidate(s) were timed and none's speed-up interval cleared min_gain "
-                "%.2f (best: %s, %s)" % (len(timed), len(attempts), min_gain, best.label or best.level,
-                                         interval_text(best.interval)))
+                "%.2f (best: %s, %s%s)" % (len(timed), len(attempts), min_gain, best.label or best.level,
+                                           interval_text(iv), "" if best.interval else ", on a sweep's screen"))
     counts = Counter(a.verdict for a in attempts)
     parts = ["%d %s" % (n, UNTIMED.get(v, str(v))) for v, n in counts.most_common()]
     every = "every candidate" if len(counts) == 1 else "of %d candidates, %s" % (len(attempts), "; ".join(parts))
