@@ -111,3 +111,31 @@ def test_a_sweep_whose_fastest_row_screens_slower_is_rejected_without_the_full_m
     # (gcc -O2 and -O3 may build the same object: then one row is screened and the other is its duplicate)
     assert re.match(r"not faster: the fastest of [12] rows screened at 0\.\d+ ", judged["detail"]), judged["detail"]
     assert judged["screen"]["high"] < 1.0 and state["spent"]["evaluations"] == 1 and state["kept"] == {}
+
+
+def test_near_ties_of_the_screen_are_judged_with_the_budget_left(coopt: Coopt, tmp_path: Path) -> None:
+    # At -O0, every row that optimizes screens at about the same speed-up: the screen cannot tell them apart on 2
+    # pairs. Nothing builds on the judged node with these levels, so the evaluations left go to those near ties,
+    # each judged in full.
+    require("clang", "perf", "gcc")
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "main.c").write_text(MAIN)
+    (d / "value.c").write_text(VALUE)
+    coopt.run([coopt.cc, "-O2", "-c", "main.c", "-o", "main.o"], cwd=d)
+    coopt.run([coopt.cc, "-O0", "-c", "value.c", "-o", "value.o"], cwd=d)
+    coopt.run([coopt.cc, "-o", "app", "main.o", "value.o"], cwd=d)
+    coopt.coopt("profile", "-o", "profile.json", "--", "./app", cwd=d)
+    coopt.env["COOPT_BUDGET"] = "3"
+    out = coopt.coopt("optimize", "--levels", "compilers,flags", "--pairs", "5", "--min-gain", "1.5", "--max-tus",
+                      "1", "--no-final", "--run-dir", "run", cwd=d).stdout
+    state = json.loads((d / "run" / "state.json").read_text())
+    rows = state["attempts"]
+    later = [a for a in rows if "judged in full after the sweep (screened out: " in a["detail"]]
+    assert later and all(a["screen"] and a["interval"] and not a["swept"] for a in later), out
+    judged = [a for a in rows if not a["swept"]]
+    assert state["spent"]["evaluations"] == len(judged) + sum(a["remeasured"] is not None for a in judged) <= 3
+    # The kept variant is the best lower bound of everything judged in full.
+    [kept] = state["kept"].values()
+    best = max((a for a in judged if a["verdict"] == "accepted"), key=lambda a: a["interval"]["low"])
+    assert kept["attempt"] == best["number"], out

@@ -24,7 +24,7 @@ from coopt.optimize.llm_guide import LLMGuide
 from coopt.optimize.plan import OptimizeError
 from coopt.optimize.session import Run
 from coopt.optimize.state import AttemptRecord, Outcome
-from coopt.optimize.sweep import sweep
+from coopt.optimize.sweep import Contender, judge_contender, sweep
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.program_level.bench import Interrupted
 from coopt.verify.program_level.differential import ProgramContext
@@ -122,10 +122,14 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         arm = next((a for a in rules.arms if (a.tu, a.node, a.level) == (rec.object, rec.parent, rec.level)), None)
         _learn(run, rules, chooser, None if rec.swept else arm, rec)
         agents[rec.level].skip(hot[rec.object], rec)
+    contenders: list[Contender] = []  # near ties of the sweeps' screens, judged when nothing else is left
     while True:
         if run.stop.requested:
             raise Interrupted("stopped by the user")
         arm = chooser.next_arm()
+        if arm is None and contenders:
+            _contender(run, rules, chooser, contenders.pop(0), said)
+            continue
         if arm is None:
             run.state.status, run.state.stop_reason = "finished", "every direction stopped paying (or was tried)"
             return
@@ -143,7 +147,7 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         # A second look at a promising candidate must leave each level not yet tried on this TU its evaluation.
         owed = len(rules.levels_not_tried(arm.tu) - {a.level for a in group})
         if rules.sweep and arm.level in COMPILER_LEVELS:  # guide step 10: the compiler levels as one sweep
-            attempt = _sweep(run, rules, chooser, tu, group, agents, parent, reserve, owed, by_number)
+            attempt = _sweep(run, rules, chooser, tu, group, agents, parent, reserve, owed, by_number, contenders)
         else:
             attempt = evaluate(run, tu, agent, parent, reserve, owed)
             by_number[attempt.number] = attempt
@@ -158,13 +162,32 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
             raise Interrupted("stopped by the user")
 
 
+def _contender(run: Run, rules: Guide, chooser: Guide | LLMGuide, c: Contender, said: set[str]) -> None:
+    """A sweep's near tie judged in full (optimize/sweep.py), as one evaluation, when the budget allows."""
+    reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
+    if not run.budget.fits(evaluations=1, seconds=reserve):
+        raise BudgetExhausted(run.budget.describe())
+    attempt = judge_contender(run, c, reserve)
+    arm = next((a for a in rules.arms if (a.tu, a.node, a.level) == (attempt.object, attempt.parent,
+                                                                         attempt.level)), None)
+    _learn(run, rules, chooser, arm, attempt)
+    run.save()
+    progress_line(run, c.tu, attempt)
+    _say_retired(run, rules, said)
+    if attempt.verdict == Outcome.INTERRUPTED:
+        raise Interrupted("stopped by the user")
+
+
 def _sweep(run: Run, rules: Guide, chooser: Guide | LLMGuide, tu: HotTU, group: list[Arm],
            agents: dict[str, LevelAgent], parent: AttemptRecord | None, reserve: float, owed: int,
-           by_number: dict[int, AttemptRecord]) -> AttemptRecord:
+           by_number: dict[int, AttemptRecord], contenders: list[Contender]) -> AttemptRecord:
     """One compiler sweep over the arms of `group` (optimize/sweep.py): the judged row's arm learns its result, each
-    other level with a row screened out learns a failure; every row's line is said."""
-    judged, others = sweep(run, tu, [agents[a.level] for a in group], parent, reserve, owed,
-                           SCREEN_EVALUATIONS * estimate(run))
+    other level with a row screened out learns a failure; every row's line is said; near ties join `contenders`."""
+    judged, others, close = sweep(run, tu, [agents[a.level] for a in group], parent, reserve, owed,
+                                  SCREEN_EVALUATIONS * estimate(run))
+    contenders.extend(close)
+    # Most expected program-level gain first: the TU's share times what the screen saw.
+    contenders.sort(key=lambda c: -c.tu.share * (1 - 1 / c.rec.screen.ratio) if c.rec.screen else 0.0)
     for rec in [*others, judged]:
         by_number[rec.number] = rec
     arms = {a.level: a for a in group}

@@ -16,6 +16,10 @@ level only. At budget 3 the `compilers` level spent its evaluation on gcc -O3 (0
    When even that row's screen interval lies wholly below 1.0 it is rejected on the screen's word (a rejection
    needs no full measurement; only an acceptance does), and the evaluation is spent all the same.
    The other rows are SCREENED with their screen interval, and are not proposed again on this node.
+5. the rows the screen could not tell from the judged one (overlapping screen intervals, faster than the baseline)
+   are its contenders: when the guide has no live direction left and budget remains, each is judged in full as
+   an evaluation of its own (`judge_contender`), fastest screen first. A near tie on 2 pairs is a coin toss; the
+   budget left over is better spent settling it than unspent.
 
 The code screened is the compiler's, of the user's source or of a rewrite already verified; the screen runs it in
 the bench's sandbox like every timing.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from coopt.agents.compiler.tools import ToolError
 from coopt.agents.levels import Candidate, HotTU, LevelAgent, LevelUnavailable, NoCandidate, Node
@@ -41,10 +46,23 @@ SWEEP_WIDTH = 16  # rows one sweep builds at most
 SCREEN_PAIRS = 2  # interleaved pairs of a row's screen: enough to rank 0.4x, 1.0x and 1.2x apart, not to accept
 
 
+@dataclass
+class Contender:
+    """A row the screen could not tell from the one the sweep judged (their screen intervals overlap, and it
+    screened faster than the baseline): judged in full later, when the guide has nothing else to spend on."""
+
+    tu: HotTU
+    parent: AttemptRecord | None
+    rec: AttemptRecord
+    cand: Candidate
+    agent: LevelAgent
+
+
 def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptRecord | None, reserve_s: float,
-          owed: int, screen_s: float) -> tuple[AttemptRecord, list[AttemptRecord]]:
+          owed: int, screen_s: float) -> tuple[AttemptRecord, list[AttemptRecord], list[Contender]]:
     """One evaluation of the compiler levels `agents` on node `parent` of `tu` (None: the journaled compile):
-    (the record that carries the evaluation, the sweep's other records). Every record is already in the state."""
+    (the record that carries the evaluation, the sweep's other records, its contenders, fastest first). Every
+    record is already in the state."""
     assert run.bench is not None and run.base is not None
     out_dir = os.path.join(run.work, "candidates")
     os.makedirs(out_dir, exist_ok=True)
@@ -78,9 +96,9 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
     except Interrupted:
         for rec in made:
             rec.verdict, rec.detail = Outcome.INTERRUPTED, "stopped by the user during a compiler sweep"
-        return made[-1], made[:-1]
+        return made[-1], made[:-1], []
     if not ranked:
-        return _nothing(run, made)
+        return (*_nothing(run, made), [])
     ranked.sort(key=lambda r: -(r[0].screen.ratio if r[0].screen else 0.0))
     rec, cand, agent = ranked[0]
     rec.swept = False
@@ -97,7 +115,7 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
         rec.verdict = Outcome.REJECTED
         rec.detail = "not faster: the fastest of %d rows screened at %s against the baseline on %d pairs" % (
             len(ranked), interval_text(rec.screen), SCREEN_PAIRS)
-        return rec, [r for r in made if r is not rec]
+        return rec, [r for r in made if r is not rec], []
     spent = rec.seconds
     judged = evaluate(run, tu, agent, parent, reserve_s, owed, proposed=(rec, cand))
     judged.seconds = round(judged.seconds + spent, 2)
@@ -106,7 +124,22 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
             r.verdict, r.detail = Outcome.INTERRUPTED, "stopped by the user during a compiler sweep"
     if len(ranked) > 1:
         judged.detail += "; the fastest of %d rows screened (%d pairs each)" % (len(ranked), SCREEN_PAIRS)
-    return judged, [r for r in made if r is not judged]
+    close = [Contender(tu, parent, r, c, a) for r, c, a in ranked[1:] if judged.verdict != Outcome.INTERRUPTED
+             and r.screen and rec.screen and r.screen.ratio > 1.0 and r.screen.high >= rec.screen.low]
+    return judged, [r for r in made if r is not judged], close
+
+
+def judge_contender(run: Run, c: Contender, reserve_s: float) -> AttemptRecord:
+    """Judge a contender in full, as one evaluation of its own (its record leaves the sweep)."""
+    rec = c.rec
+    seen = run.seen.get(rec.object, {})
+    if seen.get(rec.object_digest) == rec.number:  # it was recorded as seen when screened out; not a duplicate
+        del seen[rec.object_digest]
+    rec.swept, rec.verdict = False, Outcome.FAILED
+    screened = rec.detail
+    judged = evaluate(run, c.tu, c.agent, c.parent, reserve_s, 0, proposed=(rec, c.cand))
+    judged.detail += "; judged in full after the sweep (%s)" % screened
+    return judged
 
 
 def _more(active: list[LevelAgent], tu: HotTU, node: Node | None) -> bool:
