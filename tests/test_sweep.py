@@ -19,8 +19,8 @@ int main(void) { printf("value %.17g\\n", value(40000000)); return 0; }
 VALUE = "double value(long n) { double s = 0; for (long i = 1; i <= n; i++) s += 1.0 / i; return s; }\n"
 
 
-def test_one_evaluation_screens_every_compiler_row_and_judges_the_fastest(coopt: Coopt, tmp_path: Path) -> None:
-    require("clang", "perf", "gcc")
+def _value_at_o0(coopt: Coopt, tmp_path: Path) -> Path:
+    """The program with its hot TU built at -O0, journaled and profiled."""
     d = tmp_path / "p"
     d.mkdir()
     (d / "main.c").write_text(MAIN)
@@ -29,6 +29,12 @@ def test_one_evaluation_screens_every_compiler_row_and_judges_the_fastest(coopt:
     coopt.run([coopt.cc, "-O0", "-c", "value.c", "-o", "value.o"], cwd=d)
     coopt.run([coopt.cc, "-o", "app", "main.o", "value.o"], cwd=d)
     coopt.coopt("profile", "-o", "profile.json", "--", "./app", cwd=d)
+    return d
+
+
+def test_one_evaluation_screens_every_compiler_row_and_judges_the_fastest(coopt: Coopt, tmp_path: Path) -> None:
+    require("clang", "perf", "gcc")
+    d = _value_at_o0(coopt, tmp_path)
     coopt.env["COOPT_BUDGET"] = "1"
     out = coopt.coopt("optimize", "--levels", "pgo,compilers,flags", "--pairs", "5", "--min-gain", "1.5",
                       "--max-tus", "1", "--no-final", "--run-dir", "run", cwd=d).stdout
@@ -118,21 +124,20 @@ def test_near_ties_of_the_screen_are_judged_with_the_budget_left(coopt: Coopt, t
     # pairs. Nothing builds on the judged node with these levels, so the evaluations left go to those near ties,
     # each judged in full.
     require("clang", "perf", "gcc")
-    d = tmp_path / "p"
-    d.mkdir()
-    (d / "main.c").write_text(MAIN)
-    (d / "value.c").write_text(VALUE)
-    coopt.run([coopt.cc, "-O2", "-c", "main.c", "-o", "main.o"], cwd=d)
-    coopt.run([coopt.cc, "-O0", "-c", "value.c", "-o", "value.o"], cwd=d)
-    coopt.run([coopt.cc, "-o", "app", "main.o", "value.o"], cwd=d)
-    coopt.coopt("profile", "-o", "profile.json", "--", "./app", cwd=d)
+    d = _value_at_o0(coopt, tmp_path)
     coopt.env["COOPT_BUDGET"] = "3"
     out = coopt.coopt("optimize", "--levels", "compilers,flags", "--pairs", "5", "--min-gain", "1.5", "--max-tus",
                       "1", "--no-final", "--run-dir", "run", cwd=d).stdout
     state = json.loads((d / "run" / "state.json").read_text())
     rows = state["attempts"]
     later = [a for a in rows if "judged in full after the sweep (screened out: " in a["detail"]]
-    assert later and all(a["screen"] and a["interval"] and not a["swept"] for a in later), out
+    assert all(a["screen"] and a["interval"] and not a["swept"] for a in later), out
+    # The near ties: rows whose screen overlapped the judged row's and showed a gain. Usually several at -O0 (every
+    # optimizing row lands near 2.4x); each of them, up to the budget, was judged in full.
+    [first] = [a for a in rows if not a["swept"] and a["screen"] and a not in later]
+    ties = [a for a in rows if a["screen"] and a is not first and a["screen"]["ratio"] > 1.0 and (
+        a["screen"]["high"] >= first["screen"]["low"] or a["screen"]["ratio"] * 1.03 >= first["screen"]["ratio"])]
+    assert ties and later, out
     judged = [a for a in rows if not a["swept"]]
     assert state["spent"]["evaluations"] == len(judged) + sum(a["remeasured"] is not None for a in judged) <= 3
     # The kept variant is the best lower bound of everything judged in full.

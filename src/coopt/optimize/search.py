@@ -138,10 +138,7 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         if not agent.has_more(tu, lineage.node(tu, run.state.attempts, parent)):
             arm.retired = True
             continue
-        # With a time limit, the final measurement (one A/B, like the noise check) must still fit afterwards.
-        reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
-        if not run.budget.fits(evaluations=1, seconds=reserve):
-            raise BudgetExhausted(run.budget.describe())
+        reserve = _fit(run)
         node = lineage.node(tu, run.state.attempts, parent)
         group = [a for a in rules.sweep_group(arm) if agents[a.level].has_more(tu, node)]
         # A second look at a promising candidate must leave each level not yet tried on this TU its evaluation.
@@ -155,27 +152,34 @@ def _steps(run: Run, rules: Guide, chooser: Guide | LLMGuide, hot: dict[str, Hot
         for level in {a.level for a in group}:  # e.g. PGO training failed: out everywhere
             if agents[level].unavailable():
                 rules.retire_level(level, "asked no more: %s" % agents[level].unavailable())
-        run.save()
-        progress_line(run, tu, attempt)
-        _say_retired(run, rules, said)  # after the attempt's line: it is what retired the level
-        if attempt.verdict == Outcome.INTERRUPTED:
-            raise Interrupted("stopped by the user")
+        _after(run, rules, said, tu, attempt)
+
+
+def _fit(run: Run) -> float:
+    """The time the next evaluation needs kept free; BudgetExhausted when it does not fit. With a time limit, the
+    final measurement (one A/B, like the noise check) must still fit afterwards."""
+    reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
+    if not run.budget.fits(evaluations=1, seconds=reserve):
+        raise BudgetExhausted(run.budget.describe())
+    return reserve
+
+
+def _after(run: Run, rules: Guide, said: set[str], tu: HotTU, attempt: AttemptRecord) -> None:
+    """An evaluation is over: save, say its line and what it retired, stop if the user asked to."""
+    run.save()
+    progress_line(run, tu, attempt)
+    _say_retired(run, rules, said)  # after the attempt's line: it is what retired the level
+    if attempt.verdict == Outcome.INTERRUPTED:
+        raise Interrupted("stopped by the user")
 
 
 def _contender(run: Run, rules: Guide, chooser: Guide | LLMGuide, c: Contender, said: set[str]) -> None:
     """A sweep's near tie judged in full (optimize/sweep.py), as one evaluation, when the budget allows."""
-    reserve = estimate(run) + (run.state.noise.seconds if run.opts.final and run.state.noise else 0.0)
-    if not run.budget.fits(evaluations=1, seconds=reserve):
-        raise BudgetExhausted(run.budget.describe())
-    attempt = judge_contender(run, c, reserve)
+    attempt = judge_contender(run, c, _fit(run))
     arm = next((a for a in rules.arms if (a.tu, a.node, a.level) == (attempt.object, attempt.parent,
                                                                          attempt.level)), None)
     _learn(run, rules, chooser, arm, attempt)
-    run.save()
-    progress_line(run, c.tu, attempt)
-    _say_retired(run, rules, said)
-    if attempt.verdict == Outcome.INTERRUPTED:
-        raise Interrupted("stopped by the user")
+    _after(run, rules, said, c.tu, attempt)
 
 
 def _sweep(run: Run, rules: Guide, chooser: Guide | LLMGuide, tu: HotTU, group: list[Arm],

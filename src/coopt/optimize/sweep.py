@@ -16,7 +16,8 @@ level only. At budget 3 the `compilers` level spent its evaluation on gcc -O3 (0
    When even that row's screen interval lies wholly below 1.0 it is rejected on the screen's word (a rejection
    needs no full measurement; only an acceptance does), and the evaluation is spent all the same.
    The other rows are SCREENED with their screen interval, and are not proposed again on this node.
-5. the rows the screen could not tell from the judged one (overlapping screen intervals, faster than the baseline)
+5. the rows the screen could not tell from the judged one (overlapping screen intervals or ratios within 3%, and
+   faster than the baseline)
    are its contenders: when the guide has no live direction left and budget remains, each is judged in full as
    an evaluation of its own (`judge_contender`), fastest screen first. A near tie on 2 pairs is a coin toss; the
    budget left over is better spent settling it than unspent.
@@ -40,10 +41,12 @@ from coopt.optimize import lineage
 from coopt.optimize.attempt import describe, evaluate, new_record
 from coopt.optimize.session import Run, interval_text
 from coopt.optimize.state import AttemptRecord, Outcome
+from coopt.verify.evidence import Interval
 from coopt.verify.program_level.bench import Interrupted
 
 SWEEP_WIDTH = 16  # rows one sweep builds at most
 SCREEN_PAIRS = 2  # interleaved pairs of a row's screen: enough to rank 0.4x, 1.0x and 1.2x apart, not to accept
+TIE = 1.03  # screens within 3% of each other are a near tie
 
 
 @dataclass
@@ -125,8 +128,14 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
     if len(ranked) > 1:
         judged.detail += "; the fastest of %d rows screened (%d pairs each)" % (len(ranked), SCREEN_PAIRS)
     close = [Contender(tu, parent, r, c, a) for r, c, a in ranked[1:] if judged.verdict != Outcome.INTERRUPTED
-             and r.screen and rec.screen and r.screen.ratio > 1.0 and r.screen.high >= rec.screen.low]
+             and r.screen and rec.screen and r.screen.ratio > 1.0 and _tie(r.screen, rec.screen)]
     return judged, [r for r in made if r is not judged], close
+
+
+def _tie(a: Interval, b: Interval) -> bool:
+    """Whether a screen cannot tell row `a` from the judged row `b`: their intervals overlap, or their ratios are
+    within TIE (an interval of 2 pairs understates the noise between two runs of a program)."""
+    return a.high >= b.low or a.ratio * TIE >= b.ratio
 
 
 def judge_contender(run: Run, c: Contender, reserve_s: float) -> AttemptRecord:
