@@ -13,8 +13,9 @@ level only. At budget 3 the `compilers` level spent its evaluation on gcc -O3 (0
    sweep;
 4. judges the row the screen ranked fastest exactly as any candidate (attempt.evaluate: the tests, the full A/B,
    the one acceptance rule, a second measurement when promising); that judgement is the sweep's one evaluation.
-   When even that row's screen interval lies wholly below 1.0 it is rejected on the screen's word (a rejection
-   needs no full measurement; only an acceptance does), and the evaluation is spent all the same.
+   When even that row's screen interval lies wholly below 1.0 (and below min_gain) it is rejected on the screen's
+   word (a rejection needs no full measurement; only an acceptance does), and the evaluation is spent all the
+   same.
    The other rows are SCREENED with their screen interval, and are not proposed again on this node.
 5. the rows the screen could not tell from the judged one (overlapping screen intervals or ratios within 3%, and
    faster than the baseline)
@@ -111,9 +112,10 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
         other.detail = "screened out: %s against the baseline on %d pairs; the sweep judged %r%s" % (
             interval_text(other.screen), SCREEN_PAIRS, rec.label,
             " (%s)" % interval_text(rec.screen) if rec.screen else "")
-    if rec.screen is not None and rec.screen.high < 1.0:
-        # Even the fastest row is slower than the baseline: rejecting on the screen's word is safe (only an
-        # acceptance needs the full measurement), and the sweep's evaluation is spent all the same.
+    if rec.screen is not None and rec.screen.high < min(1.0, run.opts.min_gain):
+        # Even the fastest row is slower than the baseline (and than what min_gain would take, when it takes a
+        # slowdown): rejecting on the screen's word is safe (only an acceptance needs the full measurement), and
+        # the sweep's evaluation is spent all the same.
         run.budget.charge(evaluations=1)
         rec.verdict = Outcome.REJECTED
         rec.detail = "not faster: the fastest of %d rows screened at %s against the baseline on %d pairs" % (
