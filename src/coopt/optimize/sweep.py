@@ -18,10 +18,9 @@ level only. At budget 3 the `compilers` level spent its evaluation on gcc -O3 (0
    same.
    The other rows are SCREENED with their screen interval, and are not proposed again on this node.
 5. the rows the screen could not tell from the judged one (overlapping screen intervals or ratios within 3%, and
-   faster than the baseline)
-   are its contenders: when the guide has no live direction left and budget remains, each is judged in full as
-   an evaluation of its own (`judge_contender`), fastest screen first. A near tie on 2 pairs is a coin toss; the
-   budget left over is better spent settling it than unspent.
+   faster than the baseline) are its contenders: when the guide has no live direction left and budget remains,
+   each is judged in full as an evaluation of its own (`judge_contender`), most expected gain first. A near tie on
+   2 pairs is a coin toss; the budget left over is better spent settling it than unspent.
 
 The code screened is the compiler's, of the user's source or of a rewrite already verified; the screen runs it in
 the bench's sandbox like every timing.
@@ -52,8 +51,8 @@ TIE = 1.03  # screens within 3% of each other are a near tie
 
 @dataclass
 class Contender:
-    """A row the screen could not tell from the one the sweep judged (their screen intervals overlap, and it
-    screened faster than the baseline): judged in full later, when the guide has nothing else to spend on."""
+    """A row the screen could not tell from the one the sweep judged (`_tie`, and it screened faster than the
+    baseline): judged in full later, when the guide has nothing else to spend on."""
 
     tu: HotTU
     parent: AttemptRecord | None
@@ -98,8 +97,7 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
                 if time.monotonic() >= deadline:
                     break
     except Interrupted:
-        for rec in made:
-            rec.verdict, rec.detail = Outcome.INTERRUPTED, "stopped by the user during a compiler sweep"
+        _interrupted(made)
         return made[-1], made[:-1], []
     if not ranked:
         return (*_nothing(run, made), [])
@@ -125,13 +123,18 @@ def sweep(run: Run, tu: HotTU, agents: Sequence[LevelAgent], parent: AttemptReco
     judged = evaluate(run, tu, agent, parent, reserve_s, owed, proposed=(rec, cand))
     judged.seconds = round(judged.seconds + spent, 2)
     if judged.verdict == Outcome.INTERRUPTED:  # a resumed run sweeps the node again, whole
-        for r in made:
-            r.verdict, r.detail = Outcome.INTERRUPTED, "stopped by the user during a compiler sweep"
+        _interrupted(made)
     if len(ranked) > 1:
         judged.detail += "; the fastest of %d rows screened (%d pairs each)" % (len(ranked), SCREEN_PAIRS)
     close = [Contender(tu, parent, r, c, a) for r, c, a in ranked[1:] if judged.verdict != Outcome.INTERRUPTED
              and r.screen and rec.screen and r.screen.ratio > 1.0 and _tie(r.screen, rec.screen)]
     return judged, [r for r in made if r is not judged], close
+
+
+def _interrupted(made: list[AttemptRecord]) -> None:
+    """Every row of a sweep the user stopped: a resumed run drops them and sweeps the node again, whole."""
+    for rec in made:
+        rec.verdict, rec.detail = Outcome.INTERRUPTED, "stopped by the user during a compiler sweep"
 
 
 def _tie(a: Interval, b: Interval) -> bool:
@@ -166,7 +169,6 @@ def _row(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | None, n
     rec = new_record(run, tu, agent, parent)
     rec.swept = True
     made.append(rec)
-    assert run.bench is not None
     run.progress.status("%s: compiler sweep, building row %d (%s)" % (tu.name, len(made), agent.level))
     try:
         cand = agent.propose(tu, out_dir, node)
