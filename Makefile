@@ -28,10 +28,10 @@ setup: deps $(VENV)/.installed
 # optimize runs), about 12 minutes on 2 cores; `make test-slow`: those; `make test-all`: both in one run.
 # CI (.ci/run) runs `make test`, then `make test-slow`.
 test: setup
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 test-slow: setup
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m slow --durations=30 $(PYTEST_ARGS)
 
 test-all: setup
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -187,7 +187,7 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
         "evaluations": state["spent"]["evaluations"], "optimize_seconds": round(seconds, 1),
         "tokens": sum(x.get("tokens", 0) for x in state["attempts"]),
         "attempts": [{"level": x["level"], "label": x["label"], "verdict": x["verdict"], "tokens": x.get("tokens", 0),
-                      "interval": x["interval"] and [x["interval"][k] for k in ("ratio", "low", "high")],
+                      "swept": x.get("swept", False), "interval": x["interval"] and [x["interval"][k] for k in ("ratio", "low", "high")],
                       "detail": (x.get("detail") or "")[:200]} for x in state["attempts"]],
         "kept": [{"level": k["level"], "label": k["label"]} for k in kept],
         "hits": hits, "vs_plain": m, "status": state["status"], "log_tail": log.splitlines()[-3:],
