@@ -266,7 +266,7 @@ def test_every_section_dataclass_has_exactly_its_keys() -> None:
 def test_levels_providers_and_guides_match_the_optimizer() -> None:
     from coopt.agents import levels, registry
     from coopt.llm.providers import PROVIDERS
-    from coopt.optimize.llm_guide import GUIDES
+    from coopt.optimize.search.llm_guide import GUIDES
 
     # One table of levels: config offers exactly its rows, compiler levels first, and every row's factory exists.
     assert tuple(lv.name for lv in registry.LEVELS) == registry.COMPILER_LEVELS + registry.LLM_LEVELS

@@ -22,7 +22,7 @@ from coopt.agents.levels import AgentContext, AgentSettings, HotTU
 from coopt.agents.rewrite.source import SourceLevelAgent, SourceOptions
 from coopt.budget import Budget
 from coopt.llm.client import ChatClient
-from coopt.optimize.attempt import feedback
+from coopt.optimize.search.attempt import feedback
 from coopt.optimize.state import AttemptRecord, Outcome
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.evidence import Evidence, Interval
@@ -95,7 +95,7 @@ def test_a_speed_up_reaches_the_model_in_the_next_proposal(project: Path, server
     with scripted_client(server, tmp_path) as model:
         agent, tu = level_agent(project, tmp_path, model, testgen=False, per_proposal=1, samples=4)
         cand = agent.propose(tu, str(tmp_path / "out"))
-        # What the optimizer builds from its judged attempt (optimize/attempt.py), then hands to the agent.
+        # What the optimizer builds from its judged attempt (optimize/search/attempt.py), then hands to the agent.
         rec = AttemptRecord(1, tu.object, tu.source, "source", cand.built.label, cand.proposer, Outcome.ACCEPTED,
                             "speed-up", Interval(1.314, 1.25, 1.38, "cpu"))
         told = feedback(rec, 1.02)

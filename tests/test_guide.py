@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coopt.budget import Budget, BudgetExhausted
-from coopt.optimize.guide import NOTHING, PRIOR_SPEEDUP, PROMISING, Guide, amdahl_bound
+from coopt.optimize.search.guide import NOTHING, PRIOR_SPEEDUP, PROMISING, Guide, amdahl_bound
 
 
 def test_budget_is_never_overspent() -> None:
@@ -206,7 +206,7 @@ def test_a_promising_compiler_level_does_not_jump_ahead_of_untried_levels() -> N
 
 
 def test_the_levels_not_yet_tried_on_a_tu_are_known() -> None:
-    # What a second measurement of a promising candidate must leave room for (optimize/attempt.py).
+    # What a second measurement of a promising candidate must leave room for (optimize/search/attempt.py).
     guide = Guide({"a.c": 0.6, "b.c": 0.3}, levels=("flags", "pgo", "compilers"))
     assert guide.levels_not_tried("a.c") == {"flags", "pgo", "compilers"}
     arm = next(a for a in guide.arms if (a.tu, a.level) == ("a.c", "pgo"))

@@ -13,8 +13,8 @@ import pytest
 from coopt.agents.levels import HotTU, child_job, start_job
 from coopt.journal.job import CompileJob
 from coopt.optimize import lineage
-from coopt.optimize.guide import Guide
-from coopt.optimize.llm_guide import LLMGuide
+from coopt.optimize.search.guide import Guide
+from coopt.optimize.search.llm_guide import LLMGuide
 from coopt.optimize.state import AttemptRecord, Outcome, load
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 from test_optimize_parts import _state

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from coopt.budget import Budget
-from coopt.optimize.guide import Guide
-from coopt.optimize.llm_guide import LLMGuide
+from coopt.optimize.search.guide import Guide
+from coopt.optimize.search.llm_guide import LLMGuide
 from test_llm_client import ProtocolServer, Reply, completion, scripted_client
 
 SHARES = {"/b/lvm.o": 0.6, "/b/ltable.o": 0.2, "/b/lgc.o": 0.1}

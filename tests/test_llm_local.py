@@ -187,8 +187,8 @@ def test_the_llm_guide_asks_the_local_model(size: str, tmp_path: Path) -> None:
     """The LLM guide (`--guide llm`) with the real local models: the 1.5B model (the default) answers with the
     `choose` tool and is followed; whatever a model answers, every pick is a live arm and each question is either
     followed or falls back to the deterministic pick, with the reason kept for the notes."""
-    from coopt.optimize.guide import Guide
-    from coopt.optimize.llm_guide import LLMGuide
+    from coopt.optimize.search.guide import Guide
+    from coopt.optimize.search.llm_guide import LLMGuide
 
     try:
         path = llm_fetch.fetch(llm_fetch.PINNED[size])

@@ -1,4 +1,4 @@
-"""The compiler sweep (optimize/sweep.py, guide step 10) on a real program with real clang, gcc and perf: every
+"""The compiler sweep (optimize/search/sweep.py, guide step 10) on a real program with real clang, gcc and perf: every
 compiler level's rows on the root screened as one evaluation, the fastest judged, the others recorded, the budget
 charged once, and a resumed run counting it once."""
 

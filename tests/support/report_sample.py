@@ -99,7 +99,7 @@ def build(root: Path) -> RunState:
 
     def put(name: str, artifact: Path, kind: str, level: str, flags: list[str], training: dict | None = None,
             prebuilt: str | None = None) -> None:
-        # The verifier's accepted record, as the optimizer stores it (optimize/attempt.py), with who proposed it.
+        # The verifier's accepted record, as the optimizer stores it (optimize/search/attempt.py), with who proposed it.
         evidence = Evidence(name, str(artifact), Verdict.accepted("sample"), functions=[_FUNCTION[name]]).to_dict()
         evidence.update({"verified": True, "proposer": {"agent": "sample", "level": level, "label": level,
                                                         "flags": flags}, "training": training})

@@ -16,7 +16,7 @@ from typing import Any
 from coopt.agents.registry import COMPILER_LEVELS, DEFAULT_LEVELS, LLM_LEVELS
 
 LLM_PROVIDERS = ("none", "local", "openai")
-GUIDES = ("ucb", "llm")  # optimize/llm_guide.py
+GUIDES = ("ucb", "llm")  # optimize/search/llm_guide.py
 HOOKS = ("build", "clean", "test", "bench", "profile")
 
 _TRUE = ("1", "true", "yes", "on")

@@ -1,2 +1,2 @@
-"""The optimize run: propose -> judge -> publish. Options, the plan of hot TUs, the run loop, guide and budget,
-state and resume, shards, progress."""
+"""The optimize run: propose -> judge -> publish. Options, the plan of hot TUs, the run, state and resume, shards,
+progress, the final measurement; search/ is the search of the lineage trees (guide, loop, attempt, sweep)."""

@@ -133,7 +133,7 @@ def nothing_stored(attempts: list[AttemptRecord], min_gain: float, withdrawn: Se
         return "no variant stored: %d accepted variant(s) withdrawn: %s" % (len(withdrawn), withdrawn[0])
     if not attempts:
         return "no variant stored: nothing was evaluated"
-    # A compiler sweep's screen (optimize/sweep.py) is a timing too, a short one: its rows count as timed.
+    # A compiler sweep's screen (optimize/search/sweep.py) is a timing too, a short one: its rows count as timed.
     timed = [(a, a.interval or a.screen) for a in attempts if a.interval is not None or a.screen is not None]
     if timed:
         best, iv = max(timed, key=lambda t: t[1].low if t[1] else 0.0)

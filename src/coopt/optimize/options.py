@@ -39,7 +39,7 @@ class OptimizeOptions:
     float_tolerance: float = 0.0  # floating-point numbers in test output within this compare equal (0: exact)
     fuzz_seconds: float = 0.0  # libFuzzer time per rewritten function of an LLM level's candidate (0: none)
     guide: str = "ucb"  # "ucb": the deterministic policy; "llm": the model picks among its live arms
-    sweep: bool = True  # the compiler levels' rows on a node screened together as one evaluation (optimize/sweep.py)
+    sweep: bool = True  # the compiler levels' rows on a node screened together as one evaluation (search/sweep.py)
     assume_cpu: bool = False  # compiler tools may target this machine's CPU (-march=native)
     llm_env: dict[str, str] | None = None  # the LLM settings as COOPT_* variables (None: this process's)
     resume: bool = False  # continue the unfinished run in run_dir: its judged attempts count and are not redone

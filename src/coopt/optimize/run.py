@@ -32,12 +32,12 @@ from coopt.cache.hashing import hash_file
 from coopt.cache.store import Store
 from coopt.optimize import shard as sharding
 from coopt.optimize.final import final, summary
-from coopt.optimize.llm_guide import GUIDES
 from coopt.optimize.options import OptimizeOptions
 from coopt.optimize.plan import OptimizeError, Plan, plan, workloads
 from coopt.optimize.progress import Progress, StopFlag
 from coopt.optimize.resume import carry_over
-from coopt.optimize.search import search
+from coopt.optimize.search.llm_guide import GUIDES
+from coopt.optimize.search.loop import search
 from coopt.optimize.session import Run
 from coopt.optimize.setup import announce, prepare
 from coopt.optimize.state import (

@@ -54,7 +54,7 @@ class Outcome(str, enum.Enum):
     """What became of one attempt, a closed set; only ACCEPTED may be stored. The judge's own codes (accepted,
     rejected, inconclusive; see verify.verdict.Code) plus the run's: the proposal or its build failed, the run was
     stopped during it, it produced an object already tried, or a compiler sweep's screen ranked it below the row it
-    judged (optimize/sweep.py). `value` is the name in the state file and reports."""
+    judged (optimize/search/sweep.py). `value` is the name in the state file and reports."""
 
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -98,7 +98,7 @@ class AttemptRecord:
     duplicate_of: int = 0  # DUPLICATE: the attempt (0: the baseline) that produced the same object first
     no_candidate: bool = False  # FAILED because the agent had no candidate to offer (the guide counts these)
     micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
-    screen: Interval | None = None  # a compiler sweep's short screen against the baseline (optimize/sweep.py)
+    screen: Interval | None = None  # a compiler sweep's short screen against the baseline (optimize/search/sweep.py)
     swept: bool = False  # a row of a compiler sweep that costs nothing of its own: the sweep's evaluation is charged
     # to the row it judged (or, when no row could be judged, to its first failed row)
 

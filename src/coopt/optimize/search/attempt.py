@@ -27,7 +27,7 @@ from coopt.cache.hashing import hash_file
 from coopt.cache.publish import PutError, put_variant
 from coopt.journal.relink import RelinkError
 from coopt.optimize import lineage
-from coopt.optimize.guide import FAILED, NOTHING, PAID, PROMISING
+from coopt.optimize.search.guide import FAILED, NOTHING, PAID, PROMISING
 from coopt.optimize.session import Run, interval_text
 from coopt.optimize.state import (
     AttemptRecord,

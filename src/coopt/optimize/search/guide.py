@@ -37,7 +37,7 @@ The policy (documented in docs/guide.md):
 
 10. **The compiler first, as one sweep.** With `sweep` (the default of a run), the compiler levels' arms on one
    node are one choice: their rows are screened together and the fastest is judged, as one evaluation
-   (optimize/sweep.py, `sweep_group`). Before anything else is asked of a TU, the sweep goes on its root: it costs
+   (sweep.py, `sweep_group`). Before anything else is asked of a TU, the sweep goes on its root: it costs
    no tokens, finds what the compiler alone can do, and the LLM levels then know the bar they must clear. Step 8's
    lowering of a model's code is then one sweep too.
 

@@ -38,7 +38,7 @@ from coopt.agents.levels import Candidate, HotTU, LevelAgent, LevelUnavailable, 
 from coopt.budget import BudgetExhausted
 from coopt.journal.relink import RelinkError
 from coopt.optimize import lineage
-from coopt.optimize.attempt import describe, evaluate, new_record
+from coopt.optimize.search.attempt import describe, evaluate, new_record
 from coopt.optimize.session import Run, interval_text
 from coopt.optimize.state import AttemptRecord, Outcome
 from coopt.verify.evidence import Interval

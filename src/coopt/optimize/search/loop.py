@@ -1,7 +1,7 @@
 """The search of the lineage trees: the guide picks (TU, node, level), the level's agent proposes on that node,
 the attempt is judged, and an accepted attempt becomes a node the next steps can build on.
 
-The policy is the guide's (optimize/guide.py, docs/guide.md). Here: the TUs it gives no evaluation (the Amdahl
+The policy is the guide's (guide.py, docs/guide.md). Here: the TUs it gives no evaluation (the Amdahl
 bound of their share cannot reach min_gain) and the levels it retires are said in the run's output and notes; a
 resumed run replays its judged attempts into the guide (the tree grows back, the agents move past what was
 judged); each evaluation must fit the budget before it starts (attempt.evaluate charges it once the candidate is
@@ -17,14 +17,14 @@ from coopt.agents.levels import AgentContext, AgentSettings, HotTU, LevelAgent, 
 from coopt.agents.registry import COMPILER_LEVELS
 from coopt.budget import BudgetExhausted
 from coopt.optimize import lineage
-from coopt.optimize.attempt import evaluate, guide_result
 from coopt.optimize.final import progress_line
-from coopt.optimize.guide import FAILED, Arm, Guide
-from coopt.optimize.llm_guide import LLMGuide
 from coopt.optimize.plan import OptimizeError
+from coopt.optimize.search.attempt import evaluate, guide_result
+from coopt.optimize.search.guide import FAILED, Arm, Guide
+from coopt.optimize.search.llm_guide import LLMGuide
+from coopt.optimize.search.sweep import Contender, judge_contender, sweep
 from coopt.optimize.session import Run
 from coopt.optimize.state import AttemptRecord, Outcome
-from coopt.optimize.sweep import Contender, judge_contender, sweep
 from coopt.verify.behaviour import JudgeSettings, checker
 from coopt.verify.program_level.bench import Interrupted
 from coopt.verify.program_level.differential import ProgramContext
@@ -174,7 +174,7 @@ def _after(run: Run, rules: Guide, said: set[str], tu: HotTU, attempt: AttemptRe
 
 
 def _contender(run: Run, rules: Guide, chooser: Guide | LLMGuide, c: Contender, said: set[str]) -> None:
-    """A sweep's near tie judged in full (optimize/sweep.py), as one evaluation, when the budget allows."""
+    """A sweep's near tie judged in full (sweep.py), as one evaluation, when the budget allows."""
     attempt = judge_contender(run, c, _fit(run))
     arm = next((a for a in rules.arms if (a.tu, a.node, a.level) == (attempt.object, attempt.parent,
                                                                          attempt.level)), None)
@@ -185,7 +185,7 @@ def _contender(run: Run, rules: Guide, chooser: Guide | LLMGuide, c: Contender, 
 def _sweep(run: Run, rules: Guide, chooser: Guide | LLMGuide, tu: HotTU, group: list[Arm],
            agents: dict[str, LevelAgent], parent: AttemptRecord | None, reserve: float, owed: int,
            by_number: dict[int, AttemptRecord], contenders: list[Contender]) -> AttemptRecord:
-    """One compiler sweep over the arms of `group` (optimize/sweep.py): the judged row's arm learns its result, each
+    """One compiler sweep over the arms of `group` (sweep.py): the judged row's arm learns its result, each
     other level with a row screened out learns a failure; every row's line is said; near ties join `contenders`."""
     judged, others, close = sweep(run, tu, [agents[a.level] for a in group], parent, reserve, owed,
                                   SCREEN_EVALUATIONS * estimate(run))

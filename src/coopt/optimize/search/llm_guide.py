@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from coopt.budget import BudgetExhausted
 from coopt.llm.types import ChatRequest, Message, Model, Sampling, Tool
-from coopt.optimize.guide import Arm, Guide
+from coopt.optimize.search.guide import Arm, Guide
 
 GUIDES = ("ucb", "llm")  # [optimize] guide: the deterministic policy, or the model choosing among its arms
 
