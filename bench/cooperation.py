@@ -183,7 +183,8 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
     m = measure(plain, served, program, env, a.final_pairs)
     kept = [k for k in state["kept"].values() if not k["withdrawn"]]
     return {
-        "program": program, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget,
+        "program": program, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget, "pairs": a.pairs,
+        "min_gain": a.min_gain,
         "evaluations": state["spent"]["evaluations"], "optimize_seconds": round(seconds, 1),
         "tokens": sum(x.get("tokens", 0) for x in state["attempts"]),
         "attempts": [{"level": x["level"], "label": x["label"], "verdict": x["verdict"], "tokens": x.get("tokens", 0),
@@ -204,7 +205,8 @@ def run_project_row(project: str, cfg: Config, work: Path, env: dict[str, str], 
 
     r = optimize_results.run_project(project, work / cfg.name, env, a.budget, a.pairs, a.final_pairs, "cpu",
                                      a.min_gain, a.compiler, cfg.levels, a.llm if cfg.llm else "none")
-    return {"program": project, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget,
+    return {"program": project, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget, "pairs": a.pairs,
+            "min_gain": a.min_gain,
             "evaluations": r["evaluations"], "optimize_seconds": r["optimize_seconds"], "tokens": r["tokens"],
             "attempts": r["attempts"], "kept": [{"level": k["level"], "label": "%s %s" % (k["tu"], k["label"])}
                                                 for k in r["kept"]],
@@ -257,16 +259,25 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
         info = dict(info, load="%.1f-%.1f" % (loads[0], loads[-1]))
         dates = sorted({r["date"][:10] for r in results.values() if r.get("date")})
         info["date"] = dates[0] if len(dates) == 1 else "%s to %s" % (dates[0], dates[-1])
+    # What the rows were measured with, not what this invocation was given (a --table-only run has defaults).
+    measured = [r for r in results.values() if "error" not in r]
+    if measured:
+        info = dict(info, budget=" or ".join(sorted({str(r["budget"]) for r in measured})),
+                    final_pairs=" or ".join(sorted({str(r["vs_plain"]["pairs"]) for r in measured})),
+                    **{k: " or ".join(sorted({str(r[k]) for r in measured})) for k in ("pairs", "min_gain")
+                       if all(k in r for r in measured)})
     # Say the machine was shared only when some row ended with more load than it has cores.
     shared = bool(loads) and loads[-1] > float(info.get("cores") or 1)
     lines = [
         "Measured %s on %s (%s cores, 1-minute load average %s when the rows ended%s), %s. Each cell: whole-program "
-        "speed-up of the rebuilt program (served by coopt-cc) over plain clang at the program's own flags (-O2 -g), "
+        "speed-up of the rebuilt program (served by coopt-cc) over plain clang at the program's own flags (%s), "
         "ratio of median CPU times [95%% bootstrap interval], %s interleaved pairs; then what was kept. Every "
         "configuration had the same budget: `coopt optimize --budget %s --pairs %s --min-gain %s`%s."
         % (info["date"], info["cpu"], info["cores"], info["load"],
            "; some rows were taken while other engineers' builds and tests shared the machine (each row's load is "
            "in the results file), so read the intervals, not the points" if shared else "", info["clang"],
+           "-O2 -g for bench/programs, the project's own build for a real project"
+           if any(p in PROJECT_KINDS for p in progs) else "-O2 -g",
            info["final_pairs"],
            info["budget"], info["pairs"], info["min_gain"],
            ", LLM levels with `--llm %s`" % info["llm"] if info["llm"] != "none" else ""),
@@ -300,7 +311,7 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
             tok, sec = per_percent(r)
             lines.append("| %s | `%s` | %d | %.0f s | %s | %s |" % (r["program"], r["config"], r["tokens"],
                                                                    r["optimize_seconds"], tok, sec))
-    lines += ["", "Not run: %s." % (", ".join(missing) if missing else "none")]
+    lines += ["", "Not run: %s." % ", ".join(missing) if missing else "Every cell was run."]
     return "\n".join(lines) + "\n"
 
 
