@@ -375,3 +375,16 @@ def test_the_command_is_not_pid_1_and_dies_by_its_signals(scratch: str) -> None:
     res = sandbox.run(["/bin/sh", "-c", "echo $$; kill -TERM $$; echo survived"], scratch)
     assert res.stdout.split() != ["1"] and "survived" not in res.stdout
     assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stdout, res.stderr)
+
+
+def test_a_shell_line_reads_the_files_it_names_but_not_the_directories(scratch: str, tmp_path: Path) -> None:
+    # A project's test hook names its check script by absolute path (`lua /abs/check.lua`): the script is readable
+    # inside the sandbox; a file beside it that the line does not name is not, nor is a directory the line names.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "check.txt").write_text("named\n")
+    (outside / "secret.txt").write_text("not named\n")
+    res = sandbox.run(["cat '%s'; ls %s; cat /proc/self/stat >/dev/null" % (outside / "check.txt", outside)],
+                      scratch, shell=True)
+    assert res.sandboxed and res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["named", "check.txt"], res.stdout + res.stderr

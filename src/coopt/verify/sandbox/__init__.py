@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -187,6 +188,18 @@ def _named_paths(cmd: Sequence[str]) -> list[str]:
     return out
 
 
+def _line_files(line: str) -> list[str]:
+    """Files a shell line names by absolute path as words (a project's `lua /abs/check.lua`): the command may
+    read them. Files only: a directory a line names (`cd /`) would open everything under it to candidate code."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)  # `a;b`, `<in`, `x|y` are separate words
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:  # an unbalanced quote: the shell will say so
+        return []
+    return [p for p in _named_paths(words) if os.path.isfile(p) and not p.startswith(("/proc/", "/sys/", "/dev/"))]
+
+
 def run(
     argv: Sequence[str],
     scratch: str,
@@ -202,7 +215,8 @@ def run(
 
     With `shell`, argv is one command line run by /bin/sh (the project's hook commands are shell lines). The
     command may write only in `scratch`; it may read the system, `readonly` paths, `cwd` (default: scratch) and
-    the absolute paths its argv names. `own_code`: the command runs the project's own code built by the compiler
+    the absolute paths its argv names (of a shell line: the files it names).
+    `own_code`: the command runs the project's own code built by the compiler
     (flags, PGO), which may run with the old containment where bubblewrap does not work; anything else then
     raises SandboxUnavailable unless the user allowed it (permit_unsandboxed)."""
     os.makedirs(scratch, exist_ok=True)
@@ -221,7 +235,7 @@ def run(
         full = [*prefix, *cmd]
     else:
         bwrap.prepare_scratch(scratch)
-        visible = [*readonly, workdir, *([] if shell else _named_paths(cmd))]
+        visible = [*readonly, workdir, *(_line_files(argv[0]) if shell else _named_paths(cmd))]
         full = bwrap.argv(cmd, scratch, workdir, visible, limits.network)
         hidden = bwrap.hidden_from_nobody([p for p in visible if p != scratch])
         if hidden:
