@@ -194,7 +194,7 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
         "kept": [{"level": k["level"], "label": k["label"]} for k in kept],
         "hits": hits, "vs_plain": m, "status": state["status"], "log_tail": log.splitlines()[-3:],
         "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg(),
-        "commit": commit(),
+        "commit": commit(), "cpu": machine()["cpu"],
     }
 
 
@@ -212,7 +212,7 @@ def run_project_row(project: str, cfg: Config, work: Path, env: dict[str, str], 
                                                 for k in r["kept"]],
             "hits": r["hits"], "vs_plain": r["vs_plain"], "status": r["status"],
             "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg(),
-            "commit": commit()}
+            "commit": commit(), "cpu": machine()["cpu"]}
 
 
 def compare_together(cell: dict[tuple[str, str], dict], progs: list[str], configs: list[Config]) -> list[str]:
@@ -266,6 +266,12 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
                     final_pairs=" or ".join(sorted({str(r["vs_plain"]["pairs"]) for r in measured})),
                     **{k: " or ".join(sorted({str(r[k]) for r in measured})) for k in ("pairs", "min_gain")
                        if all(k in r for r in measured)})
+    # Rows from different machines share one table only with their machine named: the majority's in the header,
+    # the others' cells marked.
+    cpus = [r.get("cpu", "a machine not recorded") for r in measured]
+    main_cpu = max(sorted(set(cpus)), key=cpus.count) if cpus else info["cpu"]
+    marks = {c: "\u2020" * (i + 1) for i, c in enumerate(sorted(set(cpus) - {main_cpu}))}
+    info = dict(info, cpu=main_cpu)
     # Say the machine was shared only when some row ended with more load than it has cores.
     shared = bool(loads) and loads[-1] > float(info.get("cores") or 1)
     lines = [
@@ -299,8 +305,11 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
                 continue
             v = r["vs_plain"]
             kept = ", ".join("`%s`" % k["label"] for k in r["kept"]) or "nothing kept"
-            cells.append("%.3f [%.3f, %.3f]; %s" % (v["ratio"], v["low"], v["high"], kept))
+            cells.append("%.3f [%.3f, %.3f]%s; %s" % (v["ratio"], v["low"], v["high"],
+                                                     marks.get(r.get("cpu", "a machine not recorded"), ""), kept))
         lines.append("| %s (%s) | %s |" % (p, kind_of(p), " | ".join(cells)))
+    if marks:
+        lines += ["", " ".join("%s: measured on %s." % (m, c) for c, m in marks.items())]
     lines += compare_together(cell, progs, configs)
     llm_rows = [r for r in results.values() if "error" not in r and (r["tokens"] or BY_NAME[r["config"]].llm)]
     if llm_rows:
