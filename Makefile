@@ -25,7 +25,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml setup.py build_fastcc.py script
 setup: deps $(VENV)/.installed
 
 # `make test`: every test but the slowest end-to-end runs (marked `slow`: real projects, the local model, whole
-# optimize runs), about 12 minutes on 2 cores; `make test-slow`: those; `make test-all`: both in one run.
+# optimize runs), about 16 minutes on 2 cores; `make test-slow`: those; `make test-all`: both in one run.
 # CI (.ci/run) runs `make test`, then `make test-slow`.
 test: setup
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
