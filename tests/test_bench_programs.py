@@ -104,3 +104,36 @@ def test_cooperation_bench_measures_a_row_and_resumes(tmp_path: Path) -> None:
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "[popcount_bits/flags] already measured" in again.stdout
     assert json.loads(results.read_text())["rows"] == rows
+
+
+def _row(program: str, config: str, ratio: float, low: float, high: float, cpu: str) -> dict:
+    return {"program": program, "config": config, "budget": 3, "pairs": 7, "min_gain": 1.02, "tokens": 0,
+            "optimize_seconds": 10.0, "kept": [], "date": "2026-12-07 17:00", "load": "1.00 1.00 1.00", "cpu": cpu,
+            "vs_plain": {"ratio": ratio, "low": low, "high": high, "pairs": 11}}
+
+
+def test_the_table_says_what_its_rows_were_measured_with_and_where() -> None:
+    """bench/cooperation.py's table, from rows alone: the header takes the budget, pairs and machine from the rows
+    (not from the invocation), a row from another machine is marked and named, and the comparison of the levels
+    together with the best alone counts worse, same and better by the intervals."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import cooperation as bench
+
+    rows = [_row("popcount_bits", "flags", 1.00, 0.99, 1.01, "CPU A"),
+            _row("popcount_bits", "compilers", 1.22, 1.20, 1.24, "CPU A"),
+            _row("popcount_bits", "compiler-levels", 1.10, 1.08, 1.12, "CPU A"),
+            _row("crc_table", "flags", 1.00, 0.99, 1.01, "CPU A"),
+            _row("crc_table", "compilers", 1.18, 1.17, 1.19, "CPU B"),
+            _row("crc_table", "compiler-levels", 1.18, 1.17, 1.20, "CPU A")]
+    configs = [bench.BY_NAME[c] for c in ("flags", "compilers", "compiler-levels")]
+    info = {"cpu": "this machine", "cores": "2", "load": "", "date": "", "clang": "clang 14", "budget": 9,
+            "pairs": 9, "final_pairs": 15, "min_gain": 1.05, "llm": "none"}
+    text = bench.table({"%s/%s" % (r["program"], r["config"]): r for r in rows}, ["popcount_bits", "crc_table"],
+                       configs, info)
+    assert " on CPU A (2 cores" in text and "11 interleaved pairs" in text, text
+    assert "`coopt optimize --budget 3 --pairs 7 --min-gain 1.02`" in text, text
+    assert "| 1.180 [1.170, 1.190]\u2020; nothing kept |" in text and "\u2020: measured on CPU B." in text, text
+    assert "| 1.220 [1.200, 1.240]; nothing kept |" in text, text
+    assert ("`compiler-levels` against the best of its levels alone, 2 programs: worse on 1 (popcount_bits "
+            "(compiler-levels 1.10 vs `compilers` 1.22)); the same within the intervals on 1; better on 0.") in text
+    assert "Every cell was run." in text, text
