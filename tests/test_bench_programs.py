@@ -134,6 +134,7 @@ def test_the_table_says_what_its_rows_were_measured_with_and_where() -> None:
     assert "`coopt optimize --budget 3 --pairs 7 --min-gain 1.02`" in text, text
     assert "| 1.180 [1.170, 1.190]\u2020; nothing kept |" in text and "\u2020: measured on CPU B." in text, text
     assert "| 1.220 [1.200, 1.240]; nothing kept |" in text, text
-    assert ("`compiler-levels` against the best of its levels alone, 2 programs: worse on 1 (popcount_bits "
-            "(compiler-levels 1.10 vs `compilers` 1.22)); the same within the intervals on 1; better on 0.") in text
+    assert ("`compiler-levels` against the best of its levels alone as far as they were measured (not run alone on "
+            "some or all programs: pgo), 2 programs: worse on 1 (popcount_bits (compiler-levels 1.10 vs `compilers` "
+            "1.22)); the same within the intervals on 1; better on 0.") in text
     assert "Every cell was run." in text, text
