@@ -134,7 +134,8 @@ def script() -> list[Reply]:
 
 
 def spent_evaluations(state: dict) -> int:
-    return sum(1 + (a["remeasured"] is not None) for a in state["attempts"] if a["verdict"] != "duplicate")
+    return sum(1 + (a["remeasured"] is not None) for a in state["attempts"]
+               if a["verdict"] != "duplicate" and not a["free"])
 
 
 def test_a_source_rewrite_then_flags_on_top_is_stored_with_its_lineage_and_served(coopt: Coopt,

@@ -77,7 +77,7 @@ def test_a_run_state_from_before_lineages_loads_as_a_tree_of_depth_one(tmp_path:
     save(_state(), str(tmp_path))
     data = json.loads((tmp_path / "state.json").read_text())
     for a in data["attempts"]:
-        for name in ("parent", "artifact", "artifact_digest", "object_digest", "duplicate_of", "no_candidate"):
+        for name in ("parent", "artifact", "artifact_digest", "object_digest", "duplicate_of", "no_candidate", "free"):
             del a[name]
     (tmp_path / "state.json").write_text(json.dumps(data))
     back = load(str(tmp_path))

@@ -275,3 +275,45 @@ def test_a_run_that_kept_nothing_says_what_happened() -> None:
     why = "the final program measured slower than the baseline: 0.936 [0.836, 0.972]"
     withdrawn = nothing_stored([accepted], 0.5, [why])
     assert withdrawn == "no variant stored: 1 accepted variant(s) withdrawn: " + why and "min_gain" not in withdrawn
+
+
+MACRO_C = """#define DEFINE_SPIN(name) unsigned long name(unsigned long n) \\
+    { unsigned long s = 0; for (unsigned long i = 0; i < n; i++) s += i % 7; return s; }
+DEFINE_SPIN(spin)
+"""
+MACRO_MAIN = """#include <stdio.h>
+unsigned long spin(unsigned long n);
+int main(void) { printf("%lu\\n", spin(60000000UL)); return 0; }
+"""
+
+
+def test_a_proposal_that_spends_nothing_costs_no_evaluation(coopt: Coopt, tmp_path: Path) -> None:
+    """The hot function (alone in its TU) is defined through a macro: the source level refuses it before asking the
+    model and builds nothing. That costs no evaluation (the record is `free`), so the budget of one still goes to
+    the flags level; the state's spent count is what the charged attempts cost, and a resume counts the same."""
+    from test_llm_client import ProtocolServer
+
+    require("clang", "perf")
+    (tmp_path / "hot.c").write_text(MACRO_C)
+    (tmp_path / "main.c").write_text(MACRO_MAIN)
+    for name in ("hot", "main"):
+        coopt.run(["coopt-cc", "-O0", "-g", "-c", name + ".c", "-o", name + ".o"], cwd=tmp_path)
+    coopt.run(["coopt-cc", "hot.o", "main.o", "-o", "app"], cwd=tmp_path)
+    coopt.coopt("profile", "--quiet", "-o", "profile.json", "--", "./app", cwd=tmp_path)
+    with ProtocolServer() as server:  # unscripted: any question would be answered with an error and no tokens
+        coopt.env.update({"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "scripted",
+                          "COOPT_LLM_API_KEY_ENV": "", "COOPT_LLM_RETRIES": "0"})
+        args = ["optimize", "--levels", "source,flags", "--no-sweep", "--llm", "openai", "--pairs", "3", "--run-dir",
+                "run"]
+        proc = coopt.coopt(*args, "--budget", "1", cwd=tmp_path)
+        state = json.loads((tmp_path / "run" / "state.json").read_text())
+        # Resumed with a larger budget: the free attempt is carried over and still costs nothing.
+        again = coopt.coopt(*args, "--budget", "2", "--resume", "--no-final", cwd=tmp_path)
+    first, second = state["attempts"][:2]
+    assert first["level"] == "source" and first["verdict"] == "failed" and first["free"], state["attempts"]
+    assert "defined through a macro" in first["detail"] and "no evaluation charged" in first["detail"]
+    assert first["tokens"] == 0 and "no evaluation charged" in proc.stdout
+    assert second["level"] == "flags" and not second["free"] and second["verdict"] != "failed", second
+    assert state["spent"]["evaluations"] == 1
+    assert sum(not a["free"] for a in state["attempts"]) == 1
+    assert "2 judged attempt(s)" in again.stdout and "1 evaluation(s) already spent" in again.stdout, again.stdout

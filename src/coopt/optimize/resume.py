@@ -48,10 +48,10 @@ def carry_over(run: Run) -> str:
     run.state.attempts, run.state.kept = judged, kept
     # The noise check and the final measurement are made again by this run, with notes of their own.
     run.state.notes = [n for n in old.notes if not n.startswith(("noise check:", "final measurement"))]
-    # What the judged attempts cost counts: one evaluation each, two when measured again; duplicates and a compiler
-    # sweep's other rows nothing.
+    # What the judged attempts cost counts: one evaluation each, two when measured again; duplicates, a compiler
+    # sweep's other rows and free proposals (nothing asked or built) nothing.
     run.budget.evaluations = sum(1 + (a.remeasured is not None) for a in judged
-                                 if a.verdict != Outcome.DUPLICATE and not a.swept)
+                                 if a.verdict != Outcome.DUPLICATE and not a.swept and not a.free)
     run.budget.started -= float(old.spent.get("seconds", 0.0))
     run.carried = judged
     return "  resuming the run of %s: %d judged attempt(s) and %d kept variant(s) carried over, %d evaluation(s) " \

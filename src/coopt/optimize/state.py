@@ -97,6 +97,7 @@ class AttemptRecord:
     object_digest: str = ""
     duplicate_of: int = 0  # DUPLICATE: the attempt (0: the baseline) that produced the same object first
     no_candidate: bool = False  # FAILED because the agent had no candidate to offer (the guide counts these)
+    free: bool = False  # no candidate, and nothing was spent to learn it (no tokens, no build): no evaluation
     micro: Interval | None = None  # the function's micro-benchmark on the speed inputs (LLM levels), if run
     screen: Interval | None = None  # a compiler sweep's short screen against the baseline (optimize/search/sweep.py)
     swept: bool = False  # a row of a compiler sweep that costs nothing of its own: the sweep's evaluation is charged

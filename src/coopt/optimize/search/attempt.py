@@ -4,7 +4,10 @@ best is published with its lineage (optimize/lineage.py).
 
 Budget: an evaluation is charged once the candidate is known not to be a duplicate (the same object as the
 baseline or an already judged node costs nothing and is recorded as DUPLICATE with the node it repeats); a
-proposal that fails to build still costs its evaluation."""
+proposal that fails to build still costs its evaluation. A proposal that comes to nothing without spending
+anything (the level refused before asking the model: a function defined through a macro, one too long for an
+answer; or every answer was an error with no tokens) costs nothing either: the record is `free`, and the guide
+still learns it (a level that keeps returning no candidate is retired, so free attempts cannot go on forever)."""
 
 from __future__ import annotations
 
@@ -96,8 +99,10 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
             run.progress.status("%s: building" % head)
             try:
                 cand = agent.propose(tu, out_dir, lineage.node(tu, run.state.attempts, parent))
-            except (ToolError, LevelUnavailable):
-                run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
+            except (ToolError, LevelUnavailable) as exc:
+                rec.free = isinstance(exc, NoCandidate) and not getattr(exc, "tokens", 0)
+                if not rec.free:
+                    run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
                 raise
             describe(rec, cand)
         _judge(run, tu, cand, rec, reserve_s, owed)
@@ -105,6 +110,8 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
         rec.verdict, rec.detail = Outcome.FAILED, str(exc)
         rec.no_candidate = isinstance(exc, NoCandidate)
         rec.tokens = getattr(exc, "tokens", 0)  # an LLM proposal that came to nothing still spent them
+        if rec.free:
+            rec.detail = "no evaluation charged (nothing asked or built): " + rec.detail
     except Interrupted:
         rec.verdict, rec.detail = Outcome.INTERRUPTED, "stopped by the user during this evaluation"
     except BudgetExhausted:
