@@ -85,6 +85,14 @@ int count_upper(const char *s)
 
 #define MAKE_GETTER(name, value) int name(void) { return value; }
 MAKE_GETTER(get_seven, 7)
+
+#define local static
+local int twice(int x)
+{
+    return 2 * x;
+}
+
+int call_twice(int x) { return twice(x); }
 """ % WEIGHTS
 
 # A rewrite: a pointer walk instead of measuring first (the verifier's cost stays linear in the input size).
@@ -149,6 +157,14 @@ def test_extract_takes_what_the_function_uses_and_nothing_else(project: Path) ->
         assert unwanted not in ctx, (unwanted, ctx)
     assert fs.includes == ["#include <string.h>", '#include "defs.h"']
     assert {"SCALE", "weights", "MODE_SCALED", "BIAS", "pair_t", "total"} <= set(fs.uses)
+
+
+def test_a_macro_leading_the_definition_is_kept_with_it(project: Path) -> None:
+    # zlib writes `local` (a macro for static) before its functions: the definition is still in the file.
+    fs = extract(job_for(project), "twice")
+    assert fs.text.startswith("local int twice(int x)") and fs.text.rstrip().endswith("}") and fs.head == "local int "
+    assert HOT_C.encode()[fs.start:fs.end].decode() == fs.text
+    assert "#define local static" in fs.context_text()
 
 
 def test_extract_shows_small_callees_whole(project: Path) -> None:

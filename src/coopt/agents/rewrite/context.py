@@ -362,8 +362,10 @@ def extract(job: CompileJob, function: str, clang: str = "") -> FunctionSource:
     if target is None:
         raise ExtractError("%s is not defined in %s" % (function, source))
     node = target.node
-    begin_loc = node["range"]["begin"]
-    if "expansionLoc" in begin_loc or "expansionLoc" in node["range"]["end"]:
+    # A macro may lead the definition (zlib's `local` for static, `ZEXPORT`, an attribute macro): the text from
+    # that macro's use to the closing brace is still written in the file. Only a definition whose name or end a
+    # macro produces (`MAKE_GETTER(get_seven, 7)`) has no source to rewrite in place.
+    if "expansionLoc" in node.get("loc", {}) or "expansionLoc" in node["range"]["end"]:
         raise ExtractError("%s is defined through a macro; its source cannot be rewritten in place" % function)
     data = _read(source, files)
     name_at = name_offset(node)
