@@ -78,11 +78,13 @@ PGO_VARIANTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 class NoCandidate(ToolError):
-    """A proposal that yielded no candidate, and the LLM tokens it spent trying (reported with the attempt)."""
+    """A proposal that yielded no candidate, the LLM tokens it spent trying (reported with the attempt) and how
+    many samples it asked for (0: the level refused every function before asking; such a proposal is free)."""
 
-    def __init__(self, message: str, tokens: int = 0) -> None:
+    def __init__(self, message: str, tokens: int = 0, asked: int = 1) -> None:
         super().__init__(message)
         self.tokens = tokens
+        self.asked = asked
 
 
 class LevelUnavailable(Exception):

@@ -486,7 +486,7 @@ class SampledLevel:
                     result = self.agent.sample(st.prepared, k, st.history)
                 except (LocalModelError, OSError) as exc:  # the local server did not start, a full disk
                     raise NoCandidate("%s: the model could not be asked: %s" % (fn, exc),
-                                      self._spent() - start) from exc
+                                      self._spent() - start, tried) from exc
                 if result.candidate is None:
                     story.append("%s %s" % (fn, result.line()))
                     if result.outcome == "truncated":  # a cut answer is not worth its tokens in the history
@@ -507,7 +507,7 @@ class SampledLevel:
                 break
         spent = self._spent() - start
         raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
-            self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent)
+            self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent, tried)
 
     def _program_inputs(self, st: FunctionState) -> list[ProgramInput]:
         """The test-generation agent's runs of the whole program, asked once, for a function only the program

@@ -5,9 +5,10 @@ best is published with its lineage (optimize/lineage.py).
 Budget: an evaluation is charged once the candidate is known not to be a duplicate (the same object as the
 baseline or an already judged node costs nothing and is recorded as DUPLICATE with the node it repeats); a
 proposal that fails to build still costs its evaluation. A proposal that comes to nothing without spending
-anything (the level refused before asking the model: a function defined through a macro, one too long for an
-answer; or every answer was an error with no tokens) costs nothing either: the record is `free`, and the guide
-still learns it (a level that keeps returning no candidate is retired, so free attempts cannot go on forever)."""
+anything (the level refused every function before asking the model: defined through a macro, too long for an
+answer) costs nothing either: the record is `free`, and the guide still learns it (a level that keeps returning
+no candidate is retired, so free attempts cannot go on forever). Answers replayed from the transcript cache cost
+no tokens but were asked for, built and checked: they are not free."""
 
 from __future__ import annotations
 
@@ -100,7 +101,7 @@ def evaluate(run: Run, tu: HotTU, agent: LevelAgent, parent: AttemptRecord | Non
             try:
                 cand = agent.propose(tu, out_dir, lineage.node(tu, run.state.attempts, parent))
             except (ToolError, LevelUnavailable) as exc:
-                rec.free = isinstance(exc, NoCandidate) and not getattr(exc, "tokens", 0)
+                rec.free = isinstance(exc, NoCandidate) and not exc.asked and not exc.tokens
                 if not rec.free:
                     run.budget.charge(evaluations=1)  # a proposal that came to nothing costs its evaluation
                 raise
