@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ from profile_overhead import machine, make_bin  # noqa: E402  (same directory)
 PROGRAMS_DIR = ROOT / "bench" / "programs"
 RESULTS = ROOT / "bench" / "results" / "cooperation.json"
 FORMAT = 1
+UNRECORDED = "a machine not recorded"  # the cpu of rows measured before rows recorded it
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,12 @@ def commit() -> str:
     return head + ("+" if dirty else "")
 
 
+def stamp(a: argparse.Namespace) -> dict:
+    """What every row records of how and where it was measured, for reading it beside rows of other runs."""
+    return {"budget": a.budget, "pairs": a.pairs, "min_gain": a.min_gain, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "load": "%.2f %.2f %.2f" % os.getloadavg(), "commit": commit(), "cpu": machine()["cpu"]}
+
+
 def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argparse.Namespace) -> dict:
     """One (program, configuration): optimize, rebuild, check, time against plain clang."""
     from coopt.cache.stats import read as read_stats
@@ -183,8 +191,7 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
     m = measure(plain, served, program, env, a.final_pairs)
     kept = [k for k in state["kept"].values() if not k["withdrawn"]]
     return {
-        "program": program, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget, "pairs": a.pairs,
-        "min_gain": a.min_gain,
+        "program": program, "config": cfg.name, "levels": list(cfg.levels), **stamp(a),
         "evaluations": state["spent"]["evaluations"], "optimize_seconds": round(seconds, 1),
         "tokens": sum(x.get("tokens", 0) for x in state["attempts"]),
         "attempts": [{"level": x["level"], "label": x["label"], "verdict": x["verdict"], "tokens": x.get("tokens", 0),
@@ -193,8 +200,6 @@ def run_row(program: str, cfg: Config, work: Path, env0: dict[str, str], a: argp
                       "detail": (x.get("detail") or "")[:200]} for x in state["attempts"]],
         "kept": [{"level": k["level"], "label": k["label"]} for k in kept],
         "hits": hits, "vs_plain": m, "status": state["status"], "log_tail": log.splitlines()[-3:],
-        "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg(),
-        "commit": commit(), "cpu": machine()["cpu"],
     }
 
 
@@ -205,14 +210,11 @@ def run_project_row(project: str, cfg: Config, work: Path, env: dict[str, str], 
 
     r = optimize_results.run_project(project, work / cfg.name, env, a.budget, a.pairs, a.final_pairs, "cpu",
                                      a.min_gain, a.compiler, cfg.levels, a.llm if cfg.llm else "none")
-    return {"program": project, "config": cfg.name, "levels": list(cfg.levels), "budget": a.budget, "pairs": a.pairs,
-            "min_gain": a.min_gain,
+    return {"program": project, "config": cfg.name, "levels": list(cfg.levels), **stamp(a),
             "evaluations": r["evaluations"], "optimize_seconds": r["optimize_seconds"], "tokens": r["tokens"],
             "attempts": r["attempts"], "kept": [{"level": k["level"], "label": "%s %s" % (k["tu"], k["label"])}
                                                 for k in r["kept"]],
-            "hits": r["hits"], "vs_plain": r["vs_plain"], "status": r["status"],
-            "date": time.strftime("%Y-%m-%d %H:%M"), "load": "%.2f %.2f %.2f" % __import__("os").getloadavg(),
-            "commit": commit(), "cpu": machine()["cpu"]}
+            "hits": r["hits"], "vs_plain": r["vs_plain"], "status": r["status"]}
 
 
 def compare_together(cell: dict[tuple[str, str], dict], progs: list[str], configs: list[Config]) -> list[str]:
@@ -268,7 +270,7 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
                        if all(k in r for r in measured)})
     # Rows from different machines share one table only with their machine named: the majority's in the header,
     # the others' cells marked.
-    cpus = [r.get("cpu", "a machine not recorded") for r in measured]
+    cpus = [r.get("cpu", UNRECORDED) for r in measured]
     main_cpu = max(sorted(set(cpus)), key=cpus.count) if cpus else info["cpu"]
     marks = {c: "\u2020" * (i + 1) for i, c in enumerate(sorted(set(cpus) - {main_cpu}))}
     info = dict(info, cpu=main_cpu)
@@ -306,7 +308,7 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
             v = r["vs_plain"]
             kept = ", ".join("`%s`" % k["label"] for k in r["kept"]) or "nothing kept"
             cells.append("%.3f [%.3f, %.3f]%s; %s" % (v["ratio"], v["low"], v["high"],
-                                                     marks.get(r.get("cpu", "a machine not recorded"), ""), kept))
+                                                     marks.get(r.get("cpu", UNRECORDED), ""), kept))
         lines.append("| %s (%s) | %s |" % (p, kind_of(p), " | ".join(cells)))
     if marks:
         lines += ["", " ".join("%s: measured on %s." % (m, c) for c, m in marks.items())]

@@ -178,12 +178,16 @@ def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not SECRET_NAME.search(k)}
 
 
+PSEUDO = ("/proc/", "/sys/", "/dev/")  # filesystems the sandbox makes its own
+
+
 def _named_paths(cmd: Sequence[str]) -> list[str]:
-    """Absolute paths a command line names, as arguments or as `--option=PATH`: the command may read them."""
+    """Absolute paths a command line names, as arguments or as `--option=PATH`: the command may read them. The
+    sandbox's own /proc, /sys and /dev are not the host's: a path there is not mounted in."""
     out = []
     for arg in cmd:
         tail = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
-        if tail.startswith("/") and os.path.exists(tail):
+        if tail.startswith("/") and not tail.startswith(PSEUDO) and os.path.exists(tail):
             out.append(tail)
     return out
 
@@ -197,7 +201,7 @@ def _line_files(line: str) -> list[str]:
         words = list(lexer)
     except ValueError:  # an unbalanced quote: the shell will say so
         return []
-    return [p for p in _named_paths(words) if os.path.isfile(p) and not p.startswith(("/proc/", "/sys/", "/dev/"))]
+    return [p for p in _named_paths(words) if os.path.isfile(p)]
 
 
 def run(
