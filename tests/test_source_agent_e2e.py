@@ -118,9 +118,9 @@ def test_the_local_model_starts_a_lineage_that_flags_extend_and_the_rebuild_serv
     assert state["llm"] == "local" and state["spent"]["evaluations"] <= 6
     source = [a for a in state["attempts"] if a["level"] == "source"]
     assert source and all("qwen2.5-coder-1.5b" in a["proposer"] for a in source if a["verdict"] != "failed")
-    [kept] = [k for k in state["kept"].values() if not k["withdrawn"]]
-    [entry] = Store(str(coopt.cache_dir)).entries()
-    assert entry.key == kept["key"]
+    # main.c may earn a flags variant of its own once text.c is fast (its share grows); the lineage is text.c's.
+    [kept] = [k for k in state["kept"].values() if not k["withdrawn"] and k["source"].endswith("text.c")]
+    [entry] = [e for e in Store(str(coopt.cache_dir)).entries() if e.key == kept["key"]]
     ev = entry.meta["evidence"]
     steps = ev["lineage"]
     assert len(steps) >= 2 and len({s["level"] for s in steps}) >= 2, steps
