@@ -256,6 +256,38 @@ def test_a_function_whose_answer_was_cut_is_never_sent_whole_again(server: Proto
     assert len(server.requests) == 2
 
 
+@pytest.mark.parametrize("window,whole", [(4096, False), (16384, True)])
+def test_the_answer_limit_grows_with_the_models_window(server: ProtocolServer, tmp_path: Path, window: int,
+                                                        whole: bool) -> None:
+    """A function of about 1600 tokens is cut to its hot region for a 4096-token window (the local model's,
+    768-token answers), and sent whole to an endpoint whose COOPT_LLM_CONTEXT has room for its rewrite."""
+    from coopt.agents.rewrite.source import make_agent
+
+    require("clang")
+    where = tmp_path / "long"
+    where.mkdir()
+    cold = "".join("    if (n == %d)\n        t += %d;\n" % (k * 1000 + 7, k * 31 + 3) for k in range(120))
+    text = LONG_C.replace(COLD, cold)
+    (where / "long.c").write_text(text)
+    hot = text[:text.index("s += a[i]")].count("\n") + 1
+    job = CompileJob(str(where), "clang", [], ["-O2"], "long.c", "long.o", [])
+    tu = HotTU(job.output_path, job.source_path, 0.99, job, ["work"], {"work": {hot: 950, hot - 1: 40}})
+    env = {"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "scripted", "COOPT_LLM_API_KEY_ENV": "",
+           "COOPT_LLM_CONTEXT": str(window)}
+    ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"),  # type: ignore[arg-type]
+                       AgentSettings(300.0, Budget(max_evaluations=5), str(tmp_path / "cache"), environ=env),
+                       check=checker(JudgeSettings(300.0)))
+    agent = make_agent("source", "openai", ctx)
+    assert isinstance(agent, SourceLevelAgent)
+    prep = agent.prepare(tu, job, "work")
+    sent = prep.messages[-1].content
+    if whole:
+        assert prep.region is None and sent.count("t += ") == 120 and prep.max_tokens > 1600
+    else:
+        assert prep.region is not None and "t += " not in sent and prep.max_tokens <= 768
+    assert not server.requests  # preparing asks nothing
+
+
 FILES_C = r"""#include <stdio.h>
 int main(int argc, char **argv)
 {

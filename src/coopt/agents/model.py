@@ -44,6 +44,17 @@ def context_window(llm: str, environ: dict[str, str] | None = None) -> int:
     return 16384
 
 
+FOLLOW_UP_ROOM = 4096  # tokens of any window kept for the prompt and one follow-up (which repeats the answer)
+ANSWER_CAP = 8192
+
+
+def answer_tokens(context: int, least: int) -> int:
+    """The most one answer of a level may take in a `context`-token window: the level's own `least` (sized for the
+    local model's 4096 tokens), or a third of what a larger window holds beyond FOLLOW_UP_ROOM, up to ANSWER_CAP.
+    A fixed 768 would cut a strong endpoint's rewrite of a 1000-token hot function to its hot region."""
+    return max(least, min(ANSWER_CAP, (context - FOLLOW_UP_ROOM) // 3))
+
+
 def open_level_model(level: str, llm: str, ctx: AgentContext) -> tuple[contextlib.ExitStack, Model, int]:
     """The run's model for an LLM level (source, ir, asm), the stack that stops it, and its context in tokens.
     LLMSetupError for a bad LLM set-up; LevelUnavailable when no LLM is configured."""

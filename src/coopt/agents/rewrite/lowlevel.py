@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coopt.agents.levels import AgentContext, LevelAgent
-from coopt.agents.model import open_level_model
+from coopt.agents.model import answer_tokens, open_level_model
 from coopt.agents.registry import BY_NAME
 from coopt.agents.rewrite.context import ExtractError
 from coopt.agents.rewrite.prompts import code_blocks
@@ -247,7 +247,8 @@ def make_level_agent(level: str, llm: str, ctx: AgentContext,
     """The optimizer's factory for the `ir` and `asm` levels: opens the model for the run's lifetime."""
     stack, model, context = open_level_model(level, llm, ctx)
     # The embedded llama.cpp server is not known to accept the `tools` field: the local model writes code only.
-    options = LowOptions(context_tokens=context, offer_tools=llm != "local")
+    options = LowOptions(context_tokens=context, max_tokens=answer_tokens(context, LowOptions.max_tokens),
+                         offer_tools=llm != "local")
     agent = LowLevelAgent(ctx, model, build(model, os.path.join(ctx.workdir, level), options), close=stack.close,
                           tools=tool_mode(llm))
     # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.

@@ -37,7 +37,7 @@ from coopt.agents.levels import (
     LevelAgent,
     LevelUnavailable,
 )
-from coopt.agents.model import open_level_model
+from coopt.agents.model import answer_tokens, open_level_model
 from coopt.agents.rewrite.context import (
     ContextItem,
     ExtractError,
@@ -389,8 +389,8 @@ def make_agent(level: str, llm: str, ctx: AgentContext) -> LevelAgent:
     if level != "source":
         raise LevelUnavailable("level %s has no agent here" % level)
     stack, model, context = open_level_model(level, llm, ctx)
-    agent = SourceLevelAgent(ctx, model, SourceOptions(context_tokens=context), close=stack.close,
-                             tools=tool_mode(llm))
+    options = SourceOptions(context_tokens=context, max_tokens=answer_tokens(context, SourceOptions.max_tokens))
+    agent = SourceLevelAgent(ctx, model, options, close=stack.close, tools=tool_mode(llm))
     # The loop does not close agents; the model (a local server) stops when the agent goes or the run ends.
     weakref.finalize(agent, stack.close)
     return agent
