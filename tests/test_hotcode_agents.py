@@ -200,14 +200,15 @@ REGION_REWRITE = """for (int i = 0; i < n; i++) {
     }"""
 
 
-def long_agent(tmp_path: Path, model: ChatClient, **options: object) -> tuple[SourceLevelAgent, HotTU]:
+def long_agent(tmp_path: Path, model: ChatClient, text: str = LONG_C, lines: dict[int, int] | None = None,
+               **options: object) -> tuple[SourceLevelAgent, HotTU]:
     require("clang")
     where = tmp_path / "long"
     where.mkdir(parents=True, exist_ok=True)
-    (where / "long.c").write_text(LONG_C)
+    (where / "long.c").write_text(text)
     job = CompileJob(str(where), "clang", [], ["-O2"], "long.c", "long.o", [])
     # The per-line samples a profile with debug info gives (profile/inline.py): nearly all on the loop's body.
-    lines = {HOT_LINE: 950, HOT_LINE - 1: 40, 8: 1}
+    lines = lines or {HOT_LINE: 950, HOT_LINE - 1: 40, 8: 1}
     tu = HotTU(job.output_path, job.source_path, 0.99, job, ["work"], {"work": lines})
     ctx = AgentContext(None, [tu], None, True, str(tmp_path / "agents"),  # type: ignore[arg-type]
                        AgentSettings(300.0, Budget(max_evaluations=5), str(tmp_path / "cache")),
@@ -233,6 +234,46 @@ def test_a_long_function_is_sent_as_its_hot_region_and_the_answer_replaces_only_
     assert "int v = a[i];" in artifact and artifact.count("t += ") == 40  # the region replaced, the rest intact
     [proposer] = [c for c in ev.checks if c.name == "proposer"]
     assert "the rest of work" in proposer.detail and "lines %d-%d" % (HOT_LINE - 1, HOT_LINE + 1) in proposer.detail
+
+
+# The loop is too long for one answer and its hot statements are straight-line code: the hottest line is a small
+# `if` that fits, but the run of statements that hold the samples holds more of them.
+LONG_LOOP_C = """int work(const int *a, int n)
+{
+    int s = 0;
+    int t = 1;
+    for (int i = 0; i < n; i++) {
+%s        s += a[i] * 3;
+        if (s > 99999) s -= 77;
+        s += a[i] %% 5;
+%s    }
+    return s + t;
+}
+""" % (COLD.replace("    ", "        "), COLD.replace("    ", "        ").replace("t +=", "t -="))
+LOOP_HOT = LONG_LOOP_C[:LONG_LOOP_C.index("s += a[i] * 3")].count("\n") + 1
+RUN_REWRITE = """int v = a[i];
+        s += v * 3;
+        if (s > 99999) s -= 77;
+        s += v % 5;"""
+
+
+def test_straight_line_hot_code_is_sent_as_the_run_of_statements_that_hold_the_samples(server: ProtocolServer,
+                                                                                        tmp_path: Path) -> None:
+    server.script = [answer(RUN_REWRITE), runs({"inputs": []})]
+    with scripted_client(server, tmp_path) as model:
+        agent, tu = long_agent(tmp_path, model, LONG_LOOP_C, {LOOP_HOT: 300, LOOP_HOT + 1: 500, LOOP_HOT + 2: 200,
+                                                             4: 1}, max_tokens=300, per_proposal=1, samples=1)
+        cand = agent.propose(tu, str(tmp_path / "out"))
+    sent = server.requests[0]["json"]["messages"][1]["content"]
+    region = sent[sent.index("REGION START"):sent.index("REGION END")]
+    assert "s += a[i] * 3;" in region and "s += a[i] % 5;" in region  # the three hot statements, with the ';'
+    assert "t +=" not in region and "t -=" not in region and "for (" not in region  # no cold neighbour, no loop
+    assert "int s = 0;" in sent  # a declaration the run uses
+    ev = cand.behaviour
+    assert ev is not None and ev.accepted and ev.functions == ["work"]
+    artifact = Path(cand.built.artifact_path).read_text()
+    assert "int v = a[i];" in artifact and artifact.count("t += ") == 40 and artifact.count("t -= ") == 40
+    assert "s += v % 5;\n        if (n ==" in artifact  # the run's bytes replaced, its ';' included: none left over
 
 
 def test_a_function_whose_answer_was_cut_is_never_sent_whole_again(server: ProtocolServer, tmp_path: Path) -> None:
