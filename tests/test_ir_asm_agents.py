@@ -641,3 +641,76 @@ def test_a_token_budget_is_never_overspent(coopt: Coopt, tmp_path: Path) -> None
     assert state["status"] == "budget-spent" and state["budget"]["tokens"] == 300
     assert sum(a["tokens"] for a in state["attempts"]) <= 300
     assert Store(str(coopt.cache_dir)).entries() == []
+
+
+# ---- a hot function inlined into every caller: its IR before the optimizer ---------------------------------------
+
+POPCOUNT_IR = """define internal i32 @bits(i64 %x) {
+  %c = call i64 @llvm.ctpop.i64(i64 %x)
+  %r = trunc i64 %c to i32
+  ret i32 %r
+}
+
+declare i64 @llvm.ctpop.i64(i64)"""
+# Counts the low 32 bits only: every check that runs the program sees other Hamming distances.
+POPCOUNT_IR_WRONG = """define internal i32 @bits(i64 %x) {
+  %lo = trunc i64 %x to i32
+  %c = call i32 @llvm.ctpop.i32(i32 %lo)
+  ret i32 %c
+}
+
+declare i32 @llvm.ctpop.i32(i32)"""
+
+
+@pytest.mark.slow
+def test_a_function_inlined_everywhere_is_rewritten_in_its_ir_before_the_optimizer(coopt: Coopt,
+                                                                                    tmp_path: Path) -> None:
+    """popcount_bits' `bits` exists in no optimized IR (inlined into main): the IR level shows its front-end IR,
+    the model's @llvm.ctpop rewrite is inlined by the build's optimizer, judged by running the whole program."""
+    import shutil
+
+    from coopt.cache.store import Store
+
+    require("clang", "make", "perf", "opt")
+    tree = tmp_path / "programs"
+    tree.mkdir()
+    src = Path(__file__).resolve().parent.parent / "bench" / "programs"
+    for name in ("Makefile", "common.h", "popcount_bits.c"):
+        shutil.copy(src / name, tree / name)
+    coopt.run(["make", "CC=coopt-cc", "popcount_bits"], cwd=tree)
+    assert "bits" not in coopt.run(["nm", "popcount_bits.o"], cwd=tree).stdout  # inlined everywhere
+    expected = coopt.run(["./popcount_bits"], cwd=tree).stdout
+    coopt.coopt("profile", "--quiet", "-o", "profile.json", "--", "./popcount_bits", "20", cwd=tree)
+    # The test-generation agent is asked about bits' C source once, when the first answer is judged.
+    script = [Reply(completion("```llvm\n%s\n```" % POPCOUNT_IR_WRONG, usage=(400, 60))),
+              Reply(completion("```json\n%s\n```" % json.dumps({"runs": [{"args": ["3"]}, {"args": ["1"]}]}),
+                               usage=(300, 40))),
+              Reply(completion("```llvm\n%s\n```" % POPCOUNT_IR, usage=(400, 60)))]
+    with ProtocolServer() as server:
+        server.script = script
+        env = {"COOPT_LLM_BASE_URL": server.url, "COOPT_LLM_MODEL": "scripted", "COOPT_LLM_API_KEY_ENV": "",
+               "COOPT_LLM_RETRIES": "0"}
+        run_dir = tmp_path / "run"
+        proc = subprocess.run([str(coopt.bin / "coopt"), "optimize", "--levels", "ir", "--pairs", "7",
+                               "--run-dir", str(run_dir), "--llm", "openai", "--budget", "1",
+                               "--bench", "./popcount_bits 20", "--test", "./popcount_bits"],
+                              cwd=tree, env={**coopt.env, **env}, capture_output=True, text=True, timeout=1200)
+        requests = [r["json"]["messages"] for r in server.requests]
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    system, user = requests[0][0]["content"], requests[0][1]["content"]
+    assert "before optimizing" in system and "define internal i32 @bits(i64" in user and "llvm.dbg" not in user
+    state = json.loads((run_dir / "state.json").read_text())
+    [attempt] = [a for a in state["attempts"] if not a.get("swept")]
+    assert attempt["verdict"] == "accepted" and attempt["label"] == "bits sample 1", attempt
+    [entry] = Store(str(coopt.cache_dir)).entries()
+    assert "@llvm.ctpop.i64" in Path(entry.artifact_path).read_text()
+    ev = entry.meta["evidence"]
+    assert ev["verified"] is True and entry.meta["level"] == "ir"
+    # Judged by running the whole program: the project's test and the test-generation agent's two runs.
+    [whole] = [c for c in ev["checks"] if c["name"] == "program"]
+    assert "1 project tests, 2 generated inputs" in whole["detail"], whole
+    assert '"runs"' in requests[1][0]["content"] and "static int bits(uint64_t x)" in requests[1][-1]["content"]
+    coopt.run(["make", "clean"], cwd=tree)
+    coopt.run(["make", "CC=coopt-cc", "popcount_bits"], cwd=tree)
+    assert (tree / "popcount_bits.o").read_bytes() == Path(entry.object_path).read_bytes()
+    assert coopt.run(["./popcount_bits"], cwd=tree).stdout == expected

@@ -32,12 +32,22 @@ from coopt.agents.rewrite.lowlevel import (
     run_tool,
     tool_errors,
 )
-from coopt.agents.rewrite.prompts import IR_CONTEXT, IR_FIX, IR_SYSTEM, IR_TOOLS, IR_USER
+from coopt.agents.rewrite.prompts import (
+    IR_BEFORE_INLINING,
+    IR_CONTEXT,
+    IR_FIX,
+    IR_OPTIMIZED,
+    IR_SYSTEM,
+    IR_TOOLS,
+    IR_USER,
+)
 from coopt.agents.rewrite.sampling import error_excerpt
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Model, ToolCall
 from coopt.toolchain import ToolchainError, find_toolchain
 
+# The front end's IR in SSA form, small enough to show (no allocas), and nothing inlined or unrolled yet.
+CLEANUP = "function(sroa,early-cse,instcombine,simplifycfg)"
 # Words before the return type in a `define` head that are not part of the type.
 HEAD_WORDS = frozenset((
     "private", "internal", "available_externally", "linkonce", "weak", "common", "appending", "extern_weak",
@@ -191,19 +201,28 @@ class IRAgent(LowAgent):
         except ToolchainError as exc:
             raise ExtractError(str(exc)) from exc
         tools = IR_TOOLS.format(major=tc.major) if self.options.offer_tools else ""
-        self.system = IR_SYSTEM.format(version=tc.version, major=tc.major, tools=tools)
+        how = IR_OPTIMIZED
         stem = os.path.splitext(os.path.basename(job.source))[0]
         path = os.path.join(self.workdir, stem + ".ll")
         try:
             emit_ir(job, path)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                module = f.read()
+            span = function_span(module, function)
+            if span is None:
+                # Inlined into every caller (a benchmark's hot static function): its IR before the optimizer ran.
+                # The candidate module is built with the job's flags, so the optimizer inlines the rewrite again.
+                how = IR_BEFORE_INLINING
+                emit_ir(job, path + ".front", ["-Xclang", "-disable-llvm-passes"])
+                run_opt(tc, path + ".front", CLEANUP, path)
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    module = f.read()
+                span = function_span(module, function)
         except (ToolError, OSError) as exc:
             raise ExtractError("%s: the TU does not compile to IR: %s" % (function, exc)) from exc
-        with open(path, encoding="utf-8", errors="replace") as f:
-            module = f.read()
-        span = function_span(module, function)
         if span is None:
-            raise ExtractError("%s is not defined in the TU's IR (inlined everywhere, or named differently)"
-                               % function)
+            raise ExtractError("%s is not defined in the TU's IR (named differently, or not in this TU)" % function)
+        self.system = IR_SYSTEM.format(how=how.format(version=tc.version), major=tc.major, tools=tools)
         piece = os.path.join(self.workdir, "%s-%s-extract.ll" % (stem, function))
         error = run_tool([extract_tool, "-func=" + function, "-S", path, "-o", piece], self.workdir)
         context: list[str] = []

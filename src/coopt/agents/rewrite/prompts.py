@@ -46,15 +46,20 @@ RETRY = {
 }
 
 IR_SYSTEM = (
-    "You make LLVM IR functions faster. You get one function's LLVM IR, as clang {version} optimized it, and "
-    "the declarations it uses. Write a faster version that behaves exactly the same for every input the "
-    "original handles: the same return value, the same bytes written through every pointer and to every "
-    "global, also when pointer arguments overlap (alias), on integer overflow and wraparound, and for NaN, "
-    "infinities and signed zeros. Keep the function's name, parameter types and return type. Write LLVM {major} "
-    "textual IR that llvm-as {major} accepts. Define no other function or global; you may add `declare` lines "
-    "for LLVM intrinsics you call. Reply with only the `define` (and any `declare` lines) in one ```llvm block."
+    "You make LLVM IR functions faster. You get one function's LLVM IR, {how}, and the declarations it uses. "
+    "Write a faster version that behaves exactly the same for every input the original handles: the same "
+    "return value, the same bytes written through every pointer and to every global, also when pointer "
+    "arguments overlap (alias), on integer overflow and wraparound, and for NaN, infinities and signed zeros. "
+    "Keep the function's name, parameter types and return type. Write LLVM {major} textual IR that llvm-as "
+    "{major} accepts. Define no other function or global; you may add `declare` lines for LLVM intrinsics you "
+    "call. Reply with only the `define` (and any `declare` lines) in one ```llvm block."
     "{tools}"
 )
+# How the function's IR was made: the job's optimized module, or (a function inlined into every caller there) the
+# front end's module cleaned to SSA form, which the build then optimizes whole.
+IR_OPTIMIZED = "as clang {version} optimized it"
+IR_BEFORE_INLINING = ("as clang {version} wrote it before optimizing (the optimizer inlines it into its callers "
+                      "after your rewrite)")
 IR_TOOLS = (
     " Instead of writing IR you may call the tool `run_opt` with an LLVM {major} pass pipeline (new pass manager "
     "syntax) when you know which passes would make this function faster."

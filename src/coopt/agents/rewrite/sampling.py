@@ -498,7 +498,7 @@ class SampledLevel:
                     continue
                 cand = result.candidate
                 ev = self.checker.verify(tu, cand.function, cand.artifact, self._inputs(tu, st, fn),
-                                         self._program_inputs(st))
+                                         self._program_inputs(tu, st, fn))
                 if ev.accepted:
                     return self._candidate(tu, cand, ev, self._spent() - start, st)
                 story.append("%s sample %d: %s" % (fn, k, ev.verdict.line()))
@@ -509,17 +509,23 @@ class SampledLevel:
         raise NoCandidate("no verified %s candidate (%d LLM tokens): %s" % (
             self.level, spent, "; ".join(story)[:600] or "nothing to ask"), spent, tried)
 
-    def _program_inputs(self, st: FunctionState) -> list[ProgramInput]:
-        """The test-generation agent's runs of the whole program, asked once, for a function only the program
-        can judge."""
+    def _program_inputs(self, tu: HotTU, st: FunctionState, function: str) -> list[ProgramInput]:
+        """The test-generation agent's runs of the whole program, asked once about the function's C source, for
+        a function only the program can judge (at the IR and assembly levels too)."""
         if not st.program or self.program_testgen is None or st.asked_inputs:
             return st.program_inputs
         st.asked_inputs = True
         source = getattr(st.prepared, "source", None)
-        if source is not None:
-            st.program_inputs = self.program_testgen.runs_for(source)
-            self.notes.extend(self.program_testgen.notes)
-            self.program_testgen.notes.clear()
+        try:
+            if source is None:
+                from coopt.agents.rewrite.context import extract
+
+                source = extract(tu.job, function, clang_for(tu.job))
+        except ExtractError:
+            return st.program_inputs  # the project's tests and the stdin mutations still judge it
+        st.program_inputs = self.program_testgen.runs_for(source)
+        self.notes.extend(self.program_testgen.notes)
+        self.program_testgen.notes.clear()
         return st.program_inputs
 
     def _inputs(self, tu: HotTU, st: FunctionState, function: str) -> list[object]:
