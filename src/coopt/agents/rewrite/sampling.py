@@ -36,7 +36,7 @@ from coopt.agents.levels import (
     start_job,
 )
 from coopt.agents.rewrite.checker import CandidateChecker, undrivable
-from coopt.agents.rewrite.context import ExtractError, clang_for
+from coopt.agents.rewrite.context import ExtractError, FunctionSource, clang_for, extract
 from coopt.agents.rewrite.prompts import RETRY
 from coopt.agents.testgen import TestGenAgent
 from coopt.agents.testgen_program import ProgramTestGen
@@ -515,13 +515,8 @@ class SampledLevel:
         if not st.program or self.program_testgen is None or st.asked_inputs:
             return st.program_inputs
         st.asked_inputs = True
-        source = getattr(st.prepared, "source", None)
-        try:
-            if source is None:
-                from coopt.agents.rewrite.context import extract
-
-                source = extract(tu.job, function, clang_for(tu.job))
-        except ExtractError:
+        source = self._c_source(tu, st, function)
+        if source is None:
             return st.program_inputs  # the project's tests and the stdin mutations still judge it
         st.program_inputs = self.program_testgen.runs_for(source)
         self.notes.extend(self.program_testgen.notes)
@@ -534,16 +529,22 @@ class SampledLevel:
             return []
         if not st.asked_inputs:
             st.asked_inputs = True
-            source = getattr(st.prepared, "source", None)
-            try:
-                if source is None:
-                    from coopt.agents.rewrite.context import extract
-
-                    source = extract(tu.job, function, clang_for(tu.job))
-                st.inputs = self.testgen.source_for(tu.job, source)
-            except ExtractError:
-                st.inputs = None  # a function the source extractor cannot show: the built-in inputs only
+            source = self._c_source(tu, st, function)
+            # A function the source extractor cannot show: the built-in inputs only.
+            st.inputs = self.testgen.source_for(tu.job, source) if source is not None else None
         return [st.inputs] if st.inputs is not None else []
+
+    @staticmethod
+    def _c_source(tu: HotTU, st: FunctionState, function: str) -> FunctionSource | None:
+        """The function's C source the test-generation agent is asked about (the IR and assembly levels show the
+        model none of their own); None when it cannot be extracted."""
+        source: FunctionSource | None = getattr(st.prepared, "source", None)
+        if source is not None:
+            return source
+        try:
+            return extract(tu.job, function, clang_for(tu.job))
+        except ExtractError:
+            return None
 
     def _candidate(self, tu: HotTU, cand: Any, ev: Evidence, tokens: int, st: FunctionState) -> Candidate:
         label = "%s sample %d" % (cand.function, cand.sample)
