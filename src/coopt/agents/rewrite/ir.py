@@ -218,7 +218,7 @@ class IRAgent(LowAgent):
                 with open(path, encoding="utf-8", errors="replace") as f:
                     module = f.read()
                 span = function_span(module, function)
-        except (ToolError, OSError) as exc:
+        except (ToolError, ToolchainError, OSError) as exc:  # ToolchainError: no `opt` for the inlined case
             raise ExtractError("%s: the TU does not compile to IR: %s" % (function, exc)) from exc
         if span is None:
             raise ExtractError("%s is not defined in the TU's IR (named differently, or not in this TU)" % function)
