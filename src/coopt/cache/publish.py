@@ -178,7 +178,7 @@ def build_object(
         cmd = job.replay_command(artifact, out, extra)
     elif kind in ("ir", "asm"):
         # Preprocessor flags and -x do not apply to IR or assembly; code generation flags do.
-        args = _codegen_args(job.key_args)
+        args = codegen_args(job.key_args)
         cmd = [job.compiler, *args, *(extra_flags or []), "-c", artifact, "-o", out]
     else:
         raise PutError("unknown artifact kind %r (one of %s)" % (kind, ", ".join(ARTIFACT_KINDS)))
@@ -194,7 +194,8 @@ _PREPROCESSOR_PREFIXES = (
 )
 
 
-def _codegen_args(key_args: list[str]) -> list[str]:
+def codegen_args(key_args: list[str]) -> list[str]:
+    """The job's flags that apply to an IR or assembly input: `key_args` without the preprocessor's."""
     out: list[str] = []
     skip = False
     for arg in key_args:

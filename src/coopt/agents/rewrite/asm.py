@@ -21,10 +21,13 @@ from __future__ import annotations
 import os
 import re
 
+from coopt.agents.compiler.tools import ToolError, emit_ir
 from coopt.agents.levels import AgentContext, LevelAgent, LevelUnavailable
 from coopt.agents.rewrite.context import ExtractError
+from coopt.agents.rewrite.ir import out_of_line
 from coopt.agents.rewrite.lowlevel import AnswerError, LowAgent, LowOptions, Region, make_level_agent, run_tool
-from coopt.agents.rewrite.prompts import ASM_FIX, ASM_SYSTEM, ASM_USER
+from coopt.agents.rewrite.prompts import ASM_COMPILED, ASM_FIX, ASM_OUT_OF_LINE, ASM_SYSTEM, ASM_USER
+from coopt.cache.publish import codegen_args
 from coopt.journal.job import CompileJob
 from coopt.llm.types import Model
 from coopt.toolchain import ToolchainError, find_toolchain
@@ -87,11 +90,15 @@ class AsmAgent(LowAgent):
         error = run_tool(cmd, job.cwd, job.subprocess_env())
         if error:
             raise ExtractError("%s: the TU does not compile to assembly: %s" % (function, error))
-        with open(path, encoding="utf-8", errors="replace") as f:
-            module = f.read()
-        head = re.compile(r"^%s:" % re.escape(function), re.M).search(module)
-        size = re.compile(r"^\s*\.size\s+%s\s*," % re.escape(function), re.M)
-        end = size.search(module, head.end()) if head else None
+        how = ASM_COMPILED
+        module = _read(path)
+        head, end = _span(module, function)
+        if head is None:
+            # Inlined into every caller: the TU's assembly with the function kept out of line, which the
+            # candidate's rewrite then replaces (its callers call it).
+            how = ASM_OUT_OF_LINE
+            module = _out_of_line_assembly(job, function, path)
+            head, end = _span(module, function)
         if head is None or end is None:
             raise ExtractError("%s is not defined in the TU's assembly (inlined everywhere, or named differently)"
                                % function)
@@ -99,7 +106,7 @@ class AsmAgent(LowAgent):
         stop = end.start()
         body = module[start:stop].splitlines()
         marker = comment_marker(module)
-        self.system = ASM_SYSTEM.format(arch=_arch(module), version=tc.version)
+        self.system = ASM_SYSTEM.format(arch=_arch(module), how=how.format(version=tc.version))
         inside = references(body)
         shown = [function + ":"]
         for ln in body:
@@ -175,6 +182,36 @@ class AsmAgent(LowAgent):
             new = [ln for ln in new if ln.strip() != ".cfi_endproc"]
         text = "\n".join(first + new + last) + "\n"
         return module[:region.start] + text + module[region.end:], function
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def _span(module: str, function: str) -> tuple[re.Match[str] | None, re.Match[str] | None]:
+    """The function's label and its `.size` line in an assembly module (None where missing)."""
+    head = re.compile(r"^%s:" % re.escape(function), re.M).search(module)
+    size = re.compile(r"^\s*\.size\s+%s\s*," % re.escape(function), re.M)
+    return head, size.search(module, head.end()) if head else None
+
+
+def _out_of_line_assembly(job: CompileJob, function: str, path: str) -> str:
+    """The TU's assembly with `function` marked noinline before the optimizer runs, written to `path`: the job's
+    flags otherwise, so the rest of the TU is optimized as the build does it."""
+    front = path + ".front.ll"
+    try:
+        emit_ir(job, front, ["-Xclang", "-disable-llvm-passes"])
+        kept = path + ".noinline.ll"
+        with open(kept, "w", encoding="utf-8") as f:
+            f.write(out_of_line(_read(front), function))
+    except (ToolError, OSError) as exc:
+        raise ExtractError("%s: the TU does not compile to IR: %s" % (function, exc)) from exc
+    error = run_tool([job.compiler, *codegen_args(job.key_args), "-S", kept, "-o", path], job.cwd,
+                     job.subprocess_env())
+    if error:
+        raise ExtractError("%s: the TU with it kept out of line does not compile: %s" % (function, error))
+    return _read(path)
 
 
 def _arch(module: str) -> str:

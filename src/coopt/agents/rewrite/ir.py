@@ -183,6 +183,23 @@ def function_span(module: str, name: str) -> tuple[int, int] | None:
     return None
 
 
+def out_of_line(module: str, name: str) -> str:
+    """`module` with `noinline` on @name's define, so that the optimizer keeps it a function of its own (the
+    assembly level's view of a function the build inlines everywhere). ExtractError when @name is not defined
+    or must be inlined (`alwaysinline`)."""
+    span = function_span(module, name)
+    m = re.compile(r"@%s\s*\(" % re.escape(name)).search(module, span[0]) if span else None
+    close = _close(module, m.end() - 1) if m else -1
+    brace = module.find("{", close) if close > 0 else -1
+    if span is None or close < 0 or brace < 0:
+        raise ExtractError("%s is not defined in the TU's IR (named differently, or not in this TU)" % name)
+    for group in re.findall(r"#(\d+)", module[close:brace]):
+        attrs = re.search(r"^attributes #%s = \{([^}]*)\}" % group, module, re.M)
+        if attrs and "alwaysinline" in attrs.group(1).split():
+            raise ExtractError("%s is always_inline: it has no code of its own to rewrite" % name)
+    return module[:close] + " noinline" + module[close:]
+
+
 class IRAgent(LowAgent):
     """Faster LLVM IR for one function at a time (see the module's docstring)."""
 

@@ -79,15 +79,20 @@ Reply with the corrected `define` only (and any `declare` lines), in one ```llvm
 IR_CONTEXT = "The module declares, among others:\n```llvm\n{text}\n```\n\n"
 
 ASM_SYSTEM = (
-    "You make assembly functions faster. You get one function's {arch} assembly (GNU assembler syntax), as "
-    "clang {version} compiled it. Write a faster version that behaves exactly the same for every input the "
-    "original handles: the same return value, the same bytes written through every pointer and to every "
-    "global, also when pointer arguments overlap (alias), and for NaN, infinities and signed zeros. Keep the "
-    "calling convention: the same argument and return registers, callee-saved registers preserved, the stack "
-    "balanced, the CFI directives matching what the code pushes and pops. Start with the function's label, "
-    "use only local labels that begin with .L inside it, define no other symbol and do not switch sections. "
-    "Reply with only the function in one ```asm block."
+    "You make assembly functions faster. You get one function's {arch} assembly (GNU assembler syntax), "
+    "{how}. Write a faster version that behaves exactly the same for every input the original handles: the "
+    "same return value, the same bytes written through every pointer and to every global, also when pointer "
+    "arguments overlap (alias), and for NaN, infinities and signed zeros. Keep the calling convention: the "
+    "same argument and return registers, callee-saved registers preserved, the stack balanced, the CFI "
+    "directives matching what the code pushes and pops. Start with the function's label, use only local labels "
+    "that begin with .L inside it, define no other symbol and do not switch sections. Reply with only the "
+    "function in one ```asm block."
 )
+
+ASM_COMPILED = "as clang {version} compiled it"
+ASM_OUT_OF_LINE = ("as clang {version} compiled it when kept out of line (the build inlines it into its callers; "
+                   "they will call your version instead, so it must be faster than the inlined original by more "
+                   "than the cost of a call)")
 
 ASM_USER = """Make this function faster:
 ```asm
