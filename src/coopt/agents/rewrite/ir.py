@@ -192,7 +192,7 @@ def out_of_line(module: str, name: str) -> str:
     close = _close(module, m.end() - 1) if m else -1
     brace = module.find("{", close) if close > 0 else -1
     if span is None or close < 0 or brace < 0:
-        raise ExtractError("%s is not defined in the TU's IR (named differently, or not in this TU)" % name)
+        raise ExtractError("%s is not defined in this TU (named differently, or defined in another)" % name)
     for group in re.findall(r"#(\d+)", module[close:brace]):
         attrs = re.search(r"^attributes #%s = \{([^}]*)\}" % group, module, re.M)
         if attrs and "alwaysinline" in attrs.group(1).split():
