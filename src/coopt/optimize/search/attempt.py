@@ -47,9 +47,9 @@ from coopt.verify.verdict import Code, Verdict
 
 
 def guide_result(rec: AttemptRecord, min_gain: float) -> str:
-    """What the attempt tells the guide: paid, promising (worth a retry with the judge's feedback: not shown faster
-    but measured above min_gain, or faster than the baseline yet not by min_gain), failed, or nothing (no
-    candidate came back)."""
+    """What the attempt tells the guide: paid, promising (worth a retry with the judge's feedback: inconclusive or
+    rejected, with a measured ratio at least halfway from 1.0 to min_gain), failed, or nothing (no candidate came
+    back)."""
     if rec.verdict == Outcome.ACCEPTED:
         return PAID
     if rec.verdict in (Outcome.INCONCLUSIVE, Outcome.REJECTED) and rec.interval and rec.interval.ratio > 1.0:
