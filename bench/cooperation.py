@@ -279,8 +279,10 @@ def table(results: dict[str, dict], progs: list[str], configs: list[Config], inf
     lines = [
         "Measured %s on %s (%s cores, 1-minute load average %s when the rows ended%s), %s. Each cell: whole-program "
         "speed-up of the rebuilt program (served by coopt-cc) over plain clang at the program's own flags (%s), "
-        "ratio of median CPU times [95%% bootstrap interval], %s interleaved pairs; then what was kept. Every "
-        "configuration had the same budget: `coopt optimize --budget %s --pairs %s --min-gain %s`%s."
+        "ratio of median CPU times [95%% bootstrap interval], %s interleaved pairs; then what was kept. Where nothing "
+        "was kept both programs are built from the same source with the same compiler and flags, so that cell "
+        "shows the row's measurement noise. Every configuration had the same budget: "
+        "`coopt optimize --budget %s --pairs %s --min-gain %s`%s."
         % (info["date"], info["cpu"], info["cores"], info["load"],
            "; some rows were taken while other engineers' builds and tests shared the machine (each row's load is "
            "in the results file), so read the intervals, not the points" if shared else "", info["clang"],
