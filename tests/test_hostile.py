@@ -3,7 +3,8 @@ each run twice, with the static screen on (the verdict must be one of `reasons`)
 in depth: the verdict must be one of `unscreened`). Both runs must hold the canaries (support/hostile.py): no
 file outside the scratch directory, the fake secrets of the verifier's environment and of the canary file in
 no file a candidate could have written nor in the evidence, no process the candidate started left alive,
-nothing received on the port the candidates connect to, and the verifier itself still alive.
+nothing received on the port the candidates connect to, and the verifier itself still alive and within
+MAX_VERIFIER_RSS_MB of memory (a candidate that floods stdout must not make it hold the flood).
 
 The verifier runs in a process of its own (support/hostile.py as a script) with the secrets in its environment:
 a candidate reads them from /proc/<ancestor>/environ as it would from coopt's own process.
@@ -37,6 +38,8 @@ VERIFY_TIMEOUT_S = 900  # the driver is killed past this (a hung verifier is a f
 # Inputs per function: every attack acts on every call, on the first, or (memory_bomb) on n == 7, which the
 # first 100 generated inputs hold; the optimizer's 300 would triple the cost of 58 runs for nothing.
 MAX_INPUTS = 100
+# What the verifier may hold: Python, the inputs, and each run's output up to sandbox.Limits.output_mb per stream.
+MAX_VERIFIER_RSS_MB = 1024
 
 
 def test_manifest_covers_the_attacks_of_issue_12() -> None:
@@ -87,7 +90,10 @@ def run_case(case: dict, screen: bool, tmp_path: Path, canaries: hostile.Canarie
         return None, "the verifier ran past %d s\n%s" % (VERIFY_TIMEOUT_S, err[-2000:])
     if proc.returncode != 0:
         return None, "the verifier exited with %d\n%s" % (proc.returncode, err[-2000:])
-    return json.loads(out)["evidence"], out + err
+    result = json.loads(out)
+    if result["max_rss_mb"] > MAX_VERIFIER_RSS_MB:
+        return None, "the verifier grew to %d MB of memory\n%s" % (result["max_rss_mb"], err[-2000:])
+    return result["evidence"], out + err
 
 
 def containment_problems(tmp_path: Path, canaries: hostile.Canaries, output: str) -> list[str]:

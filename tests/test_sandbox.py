@@ -178,6 +178,38 @@ def test_timeout_kills_everything_it_started(scratch: str) -> None:
     assert res.seconds < float(token) / 10, res.seconds
 
 
+def test_an_output_flood_is_cut_at_the_limit_and_stopped(scratch: str) -> None:
+    """A command that prints without end (a wrong rewrite looping over a write) is killed once one stream passes
+    the limit, and only that much is kept: a bzip2 candidate once grew the optimizer to 23 GB this way."""
+    token = _token_seconds()
+    for redirect, stream in (("", "stdout"), (" >&2", "stderr")):
+        res = sandbox.run(["yes %s%s" % (token, redirect)], scratch, sandbox.Limits(wall_s=float(token),
+                          output_mb=1), shell=True)
+        survivors = _processes_with("yes " + token)
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        kept = res.stdout if stream == "stdout" else res.stderr
+        assert res.output_exceeded and not res.timed_out and not survivors, (res.notes, survivors)
+        assert len(kept) == 1 << 20 and kept.startswith(token + "\n"), len(kept)
+        assert res.returncode != 0 and any("more than 1 MB to %s" % stream in n for n in res.notes), res.notes
+
+
+def test_large_input_and_output_pass_through_whole(scratch: str) -> None:
+    data = os.urandom(3 << 20).hex().encode()  # 6 MiB each way: feeding and reading must interleave
+    res = sandbox.run(["cat"], scratch, sandbox.Limits(wall_s=120), stdin=data)
+    assert res.returncode == 0 and not res.timed_out and not res.output_exceeded
+    assert res.stdout.encode() == data
+
+
+def test_a_command_that_closes_its_output_and_runs_on_is_timed_out(scratch: str) -> None:
+    token = _token_seconds()
+    res = sandbox.run(["exec >/dev/null 2>&1; sleep %s" % token], scratch, sandbox.Limits(wall_s=1), shell=True)
+    survivors = _processes_with("sleep " + token)
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert res.timed_out and not survivors
+
+
 FORK_BOMB = r"""
 #include <stdio.h>
 #include <unistd.h>

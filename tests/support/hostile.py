@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import pwd
+import resource
 import secrets
 import shutil
 import signal
@@ -187,7 +188,10 @@ def main() -> int:
         kw["screen"] = a.screen == "on"
     options = VerifyOptions(**kw)  # type: ignore[arg-type]
     ev = verify(a.original, a.candidate, functions=a.function, options=options, workdir=a.workdir)
-    json.dump({"screen_option": has_screen, "evidence": ev.to_dict()}, sys.stdout, sort_keys=True)
+    # Peak resident memory of this verifier (kB on Linux): what a candidate's output or inputs made it hold.
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    json.dump({"screen_option": has_screen, "evidence": ev.to_dict(), "max_rss_mb": rss_mb}, sys.stdout,
+              sort_keys=True)
     return 0
 
 

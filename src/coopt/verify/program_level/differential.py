@@ -94,7 +94,7 @@ class ProgramJudge:
                 files.append((name, data))
         shutil.rmtree(scratch, ignore_errors=True)
         return program.Observation(res.returncode, res.stdout, tuple(files), res.timed_out,
-                                   sandbox.stderr_with_notes(res))
+                                   sandbox.stderr_with_notes(res), res.output_exceeded)
 
     def judge(self, replaces: str, original_obj: str, candidate_obj: str, inputs: Sequence[ProgramInput],
               ev: Evidence) -> Verdict:
@@ -129,8 +129,8 @@ class ProgramJudge:
             runs += stdin_mutations(seeds, self.ctx.fuzz_runs, seed=len(runs))
         for pi in runs:
             o = self.run_input(base, pi)
-            if o.timed_out or o.returncode < 0 or o.returncode >= 128:
-                continue  # the original hangs or dies on it: outside its contract
+            if o.timed_out or o.output_exceeded or o.returncode < 0 or o.returncode >= 128:
+                continue  # the original hangs, floods or dies on it: outside its contract
             c = self.run_input(cand, pi)
             diff = program.compare(o, c, self.ctx.float_tolerance)
             compared["fuzz" if pi.origin == "fuzz" else "inputs"] += 1

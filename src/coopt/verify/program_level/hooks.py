@@ -49,6 +49,7 @@ class Observation:
     files: tuple[tuple[str, bytes | None], ...]
     timed_out: bool
     stderr_tail: str
+    output_exceeded: bool = False  # stopped for writing more than the sandbox keeps (sandbox.Limits.output_mb)
 
 
 def side_env(side: Side, cflags: Sequence[str]) -> dict[str, str]:
@@ -77,7 +78,8 @@ def run_line(line: str, scratch: str, limits: sandbox.Limits, env: dict[str, str
                 files.append((name, f.read()))
         except OSError:
             files.append((name, None))
-    return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, sandbox.stderr_with_notes(res))
+    return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, sandbox.stderr_with_notes(res),
+                       res.output_exceeded)
 
 
 def observe(
@@ -128,6 +130,11 @@ def numbers_close(a: str, b: str, tolerance: float) -> bool:
 def compare(orig: Observation, cand: Observation, tolerance: float = 0.0) -> str:
     """Empty when the candidate's run matches the original's, else what differs. `tolerance` (0: exact) applies
     to floating-point numbers in stdout (`numbers_close`)."""
+    if orig.output_exceeded:
+        return "the original wrote more output than coopt keeps (%d MB): the two cannot be compared" % (
+            sandbox.Limits.output_mb)
+    if cand.output_exceeded:
+        return "the candidate wrote more than %d MB of output, the original did not" % sandbox.Limits.output_mb
     if cand.timed_out and not orig.timed_out:
         return "the test command timed out with the candidate"
     if orig.returncode != cand.returncode:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from coopt.verify.sandbox import bwrap
+from coopt.verify.sandbox import bwrap, pipes
 from coopt.verify.sandbox.cgroup import Cgroup
 
 # Names of variables never passed into a sandbox, whatever the caller says.
@@ -56,6 +56,7 @@ class Limits:
     wall_s: float = 300.0
     network: bool = False  # False: run in a new, empty network namespace
     memory_mb: int = 4096  # resident memory of the command and all it starts (a cgroup, as root; 0: none)
+    output_mb: int = 64  # what is kept of stdout and of stderr each; more ends the command (0: no bound)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     sandboxed: bool = False  # ran under bubblewrap
     memory_exceeded: bool = False  # the cgroup's OOM killer ended a process of it
+    output_exceeded: bool = False  # killed for writing more than Limits.output_mb to stdout or stderr
 
 
 _permit = ""
@@ -259,21 +261,37 @@ def run(
             start_new_session=True,
             preexec_fn=_preexec(limits, group),
         )
-        timed_out = False
+        cap = limits.output_mb << 20
         try:
-            out, err = proc.communicate(stdin, timeout=limits.wall_s or None)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(proc)
-            if group is not None:  # what the sandbox started is in another session: the group holds it all
-                group.kill()
-            out, err = proc.communicate()
+            got = pipes.collect(proc, stdin, limits.wall_s or None, cap)
+            timed_out = got.timed_out
+            if not timed_out and not got.over:
+                left = limits.wall_s - (time.monotonic() - start) if limits.wall_s else None
+                try:
+                    proc.wait(timeout=None if left is None else max(left, 0.01))
+                except subprocess.TimeoutExpired:  # it closed its output and went on running
+                    timed_out = True
+            if timed_out or got.over:
+                kill_group(proc)
+                if group is not None:  # what the sandbox started is in another session: the group holds it all
+                    group.kill()
+                proc.wait()
+                if timed_out:  # what it wrote before it was killed, for the messages
+                    rest = pipes.collect(proc, None, 5.0, max(cap - len(got.stdout), 1) if cap else 0)
+                    got.stdout, got.stderr = got.stdout + rest.stdout, got.stderr + rest.stderr
         except BaseException:
             # Ctrl-C (or any error) here: the command is in its own session, so the terminal's SIGINT never
             # reached it or what it started; leaving them would keep a candidate running after coopt is gone.
             kill_group(proc)
             proc.wait()
             raise
+        finally:
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        out, err = got.stdout, got.stderr
+        if got.over:
+            notes.append("stopped: it wrote more than %d MB to %s (the output limit)" % (limits.output_mb, got.over))
         oom = group is not None and group.oom_killed()
     finally:
         if group is not None:
@@ -291,6 +309,7 @@ def run(
         notes=notes,
         sandboxed=not why,
         memory_exceeded=oom,
+        output_exceeded=bool(got.over),
     )
 
 

@@ -1,0 +1,83 @@
+"""A contained command's stdin, stdout and stderr, with a bound on what is kept.
+
+`Popen.communicate` keeps every byte a command writes. A candidate that loops printing can write gigabytes
+before the wall-clock timeout ends it, and coopt would hold them all (a wrong assembly rewrite of bzip2 did:
+the optimizer reached 23 GB and the kernel's OOM killer ended it). Here each stream is read in chunks up to
+its cap; a stream that passes it ends the wait at once, so the caller kills the command.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import time
+from dataclasses import dataclass
+
+CHUNK = 1 << 16
+
+
+@dataclass
+class Collected:
+    """What a command wrote, and why the wait ended early (if it did)."""
+
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    over: str = ""  # the stream that passed its cap ("stdout", "stderr"), else ""
+
+
+def collect(proc: subprocess.Popen, stdin: bytes | None, timeout: float | None, cap: int) -> Collected:
+    """Feed `stdin` to `proc` and read its stdout and stderr (pipes) until both end, `timeout` seconds pass,
+    or one holds more than `cap` bytes (0: no cap). The process is not killed or waited for here."""
+    deadline = None if not timeout else time.monotonic() + timeout
+    assert proc.stdout is not None and proc.stderr is not None
+    bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    sel = selectors.DefaultSelector()
+    for fd in bufs:
+        sel.register(fd, selectors.EVENT_READ)
+    view, sent = memoryview(stdin or b""), 0
+    feed = -1
+    if proc.stdin is not None and not proc.stdin.closed:
+        if stdin:
+            feed = proc.stdin.fileno()
+            os.set_blocking(feed, False)
+            sel.register(feed, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+    out = Collected(b"", b"")
+    try:
+        while sel.get_map() and not out.over:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                out.timed_out = True
+                break
+            for key, _ in sel.select(left):
+                fd = key.fd
+                if fd == feed:
+                    try:
+                        sent += os.write(fd, view[sent:sent + CHUNK])
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:  # it stopped reading: the rest of the input is not needed
+                        sent = len(view)
+                    if sent >= len(view):
+                        sel.unregister(fd)
+                        assert proc.stdin is not None
+                        proc.stdin.close()
+                    continue
+                chunk = os.read(fd, CHUNK)
+                if not chunk:
+                    sel.unregister(fd)
+                    continue
+                buf = bufs[fd]
+                if cap and len(buf) + len(chunk) > cap:
+                    buf += chunk[:cap - len(buf)]
+                    out.over = names[fd]
+                    break
+                buf += chunk
+    finally:
+        sel.close()
+    out.stdout, out.stderr = bytes(bufs[proc.stdout.fileno()]), bytes(bufs[proc.stderr.fileno()])
+    return out
