@@ -194,6 +194,17 @@ def test_an_output_flood_is_cut_at_the_limit_and_stopped(scratch: str) -> None:
         assert res.returncode != 0 and any("more than 1 MB to %s" % stream in n for n in res.notes), res.notes
 
 
+def test_a_timed_run_may_print_past_the_limit(scratch: str) -> None:
+    """Timings and training runs discard stdout: a benchmark that prints 100 MB is timed, not stopped."""
+    from coopt.verify.perfstats import timed
+
+    line = ["head -c 100000000 /dev/zero"]
+    res = sandbox.run(line, scratch, sandbox.Limits(wall_s=120), shell=True, keep_stdout=False)
+    assert res.returncode == 0 and not res.output_exceeded and res.stdout == ""
+    assert timed(line, scratch, sandbox.scrubbed_env(scratch), sandbox.Limits(wall_s=120), shell=True) > 0
+    assert sandbox.run(line, scratch, sandbox.Limits(wall_s=120), shell=True).output_exceeded
+
+
 def test_large_input_and_output_pass_through_whole(scratch: str) -> None:
     data = os.urandom(3 << 20).hex().encode()  # 6 MiB each way: feeding and reading must interleave
     res = sandbox.run(["cat"], scratch, sandbox.Limits(wall_s=120), stdin=data)

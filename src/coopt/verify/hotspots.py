@@ -61,7 +61,7 @@ def hot_spots(argv: Sequence[str], scratch: str, env: Mapping[str, str], limits:
         res = sandbox.run([perf, "record", "-q", "-e", "cpu-clock", "-F", str(_frequency()), "-o", data, "--",
                            *argv], scratch,
                           dataclasses.replace(limits, wall_s=min(limits.wall_s or MAX_WALL_S, MAX_WALL_S)),
-                          dict(env))
+                          dict(env), keep_stdout=False)
     except (OSError, sandbox.SandboxUnavailable):
         return ""
     if res.returncode != 0 or not os.path.isfile(data):

@@ -84,7 +84,7 @@ def timed(
     default); raises RuntimeError when the command fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    res = sandbox.run(argv, scratch, limits, env, shell=shell, cwd=cwd, readonly=readonly)
+    res = sandbox.run(argv, scratch, limits, env, shell=shell, cwd=cwd, readonly=readonly, keep_stdout=False)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0 or res.timed_out:

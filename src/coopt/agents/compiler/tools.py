@@ -237,7 +237,7 @@ def pgo_train(
     for cmd in workload:
         argv = [program if a == program_placeholder else a.replace(program_placeholder, program) for a in cmd]
         res = sandbox.run(argv, raw_dir, limits, env, cwd=cwd or link.cwd,
-                          readonly=[cwd or link.cwd, link.cwd, workdir, *reads], own_code=True)
+                          readonly=[cwd or link.cwd, link.cwd, workdir, *reads], own_code=True, keep_stdout=False)
         if res.returncode != 0 or res.timed_out:
             raise ToolError("training run %s failed (exit %d%s)" % (" ".join(cmd), res.returncode,
                                                                     ", timed out" if res.timed_out else ""))

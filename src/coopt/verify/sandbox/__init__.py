@@ -216,6 +216,7 @@ def run(
     readonly: Sequence[str] = (),
     cwd: str | None = None,
     own_code: bool = False,
+    keep_stdout: bool = True,
 ) -> Result:
     """Run one command contained: bubblewrap, limits, scratch directory, own process group, timeout, no network.
 
@@ -224,7 +225,9 @@ def run(
     the absolute paths its argv names (of a shell line: the files it names).
     `own_code`: the command runs the project's own code built by the compiler
     (flags, PGO), which may run with the old containment where bubblewrap does not work; anything else then
-    raises SandboxUnavailable unless the user allowed it (permit_unsandboxed)."""
+    raises SandboxUnavailable unless the user allowed it (permit_unsandboxed). What it writes is kept up to
+    `limits.output_mb` a stream (more ends it: `output_exceeded`); with `keep_stdout` False its stdout goes to
+    /dev/null (timings, training runs: output nobody reads, however large, costs nothing and ends nothing)."""
     os.makedirs(scratch, exist_ok=True)
     cmd = ["/bin/sh", "-c", argv[0]] if shell else list(argv)
     workdir = cwd or scratch
@@ -256,7 +259,7 @@ def run(
             cwd=workdir,
             env=clean,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=_preexec(limits, group),

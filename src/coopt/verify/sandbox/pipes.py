@@ -28,12 +28,12 @@ class Collected:
 
 
 def collect(proc: subprocess.Popen, stdin: bytes | None, timeout: float | None, cap: int) -> Collected:
-    """Feed `stdin` to `proc` and read its stdout and stderr (pipes) until both end, `timeout` seconds pass,
-    or one holds more than `cap` bytes (0: no cap). The process is not killed or waited for here."""
+    """Feed `stdin` to `proc` and read its stdout and stderr (the pipes it has) until they end, `timeout`
+    seconds pass, or one holds more than `cap` bytes (0: no cap). The process is not killed or waited for here."""
     deadline = None if not timeout else time.monotonic() + timeout
-    assert proc.stdout is not None and proc.stderr is not None
-    bufs = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
-    names = {proc.stdout.fileno(): "stdout", proc.stderr.fileno(): "stderr"}
+    streams = {"stdout": proc.stdout, "stderr": proc.stderr}
+    names = {f.fileno(): name for name, f in streams.items() if f is not None}
+    bufs = {fd: bytearray() for fd in names}
     sel = selectors.DefaultSelector()
     for fd in bufs:
         sel.register(fd, selectors.EVENT_READ)
@@ -79,5 +79,6 @@ def collect(proc: subprocess.Popen, stdin: bytes | None, timeout: float | None, 
                 buf += chunk
     finally:
         sel.close()
-    out.stdout, out.stderr = bytes(bufs[proc.stdout.fileno()]), bytes(bufs[proc.stderr.fileno()])
+    got = {name: bytes(bufs[fd]) for fd, name in names.items()}
+    out.stdout, out.stderr = got.get("stdout", b""), got.get("stderr", b"")
     return out
