@@ -84,14 +84,16 @@ class ProgramJudge:
         res = sandbox.run([side.program, *pi.args], scratch, self._limits(), env, stdin=pi.stdin,
                           readonly=[side.directory])
         files: list[tuple[str, bytes | None]] = []
-        for name in sorted(os.listdir(scratch))[:MAX_OUTPUT_FILES]:
+        names = sorted(os.listdir(scratch))
+        for name in names[:MAX_OUTPUT_FILES]:
             path = os.path.join(scratch, name)
             if name.startswith(".") or not os.path.isfile(path) or os.path.islink(path):
                 continue
-            with open(path, "rb") as f:
-                data = f.read()
+            data = program.file_content(path)
             if given.get(name) != data:  # an input file it left alone is not output
                 files.append((name, data))
+        if len(names) > MAX_OUTPUT_FILES:  # the rest are compared by number only
+            files.append(("(%d more entries)" % (len(names) - MAX_OUTPUT_FILES), b""))
         shutil.rmtree(scratch, ignore_errors=True)
         return program.Observation(res.returncode, res.stdout, tuple(files), res.timed_out,
                                    sandbox.stderr_with_notes(res), res.output_exceeded)

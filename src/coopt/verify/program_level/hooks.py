@@ -19,6 +19,7 @@ still be identical.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from coopt.verify import sandbox
 from coopt.verify.evidence import Interval
 from coopt.verify.perfstats import PerfSettings, interleaved, timed
+
+KEEP_FILE_BYTES = 1 << 20  # a file a run leaves is compared by content up to this size, by SHA-256 beyond it
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,19 @@ class Observation:
     output_exceeded: bool = False  # stopped for writing more than the sandbox keeps (sandbox.Limits.output_mb)
 
 
+def file_content(path: str) -> bytes:
+    """A file a run left, as compared: its bytes up to KEEP_FILE_BYTES, else its size and SHA-256 (a candidate
+    that writes large files must not make the judge hold them)."""
+    with open(path, "rb") as f:
+        head = f.read(KEEP_FILE_BYTES + 1)
+        if len(head) <= KEEP_FILE_BYTES:
+            return head
+        digest = hashlib.sha256(head)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+        return b"\0coopt: %d bytes, sha256 %s" % (f.tell(), digest.hexdigest().encode())
+
+
 def side_env(side: Side, cflags: Sequence[str]) -> dict[str, str]:
     return sandbox.scrubbed_env(
         side.directory,
@@ -72,10 +88,8 @@ def run_line(line: str, scratch: str, limits: sandbox.Limits, env: dict[str, str
     res = sandbox.run([line], scratch, limits, env, shell=True, cwd=cwd, readonly=list(readonly))
     files: list[tuple[str, bytes | None]] = []
     for name in compare_files:
-        path = os.path.join(scratch, name)
         try:
-            with open(path, "rb") as f:
-                files.append((name, f.read()))
+            files.append((name, file_content(os.path.join(scratch, name))))
         except OSError:
             files.append((name, None))
     return Observation(res.returncode, res.stdout, tuple(files), res.timed_out, sandbox.stderr_with_notes(res),
@@ -144,8 +158,13 @@ def compare(orig: Observation, cand: Observation, tolerance: float = 0.0) -> str
             if x != y:
                 return "stdout line %d: original %r, candidate %r" % (n, x[:120], y[:120])
         return "stdout differs in length (%d vs %d bytes)" % (len(orig.stdout), len(cand.stdout))
-    for (name, a), (_, b) in zip(orig.files, cand.files, strict=False):
-        if a != b:
+    theirs, ours = dict(orig.files), dict(cand.files)
+    for name in sorted(set(theirs) | set(ours)):
+        if name not in ours:
+            return "file %s: the original leaves it, the candidate does not" % name
+        if name not in theirs:
+            return "file %s: the candidate leaves it, the original does not" % name
+        if theirs[name] != ours[name]:
             return "file %s differs" % name
     return ""
 
