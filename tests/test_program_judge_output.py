@@ -3,8 +3,8 @@
 - a candidate that floods stdout or stderr (a wrong rewrite looping over a write: a bzip2 assembly candidate once
   made the optimizer hold 23 GB until the kernel's OOM killer ended the run) is rejected, and the judge, which
   runs in this process, does not hold the flood;
-- a candidate that leaves other files than the original (another name, none, one more) is rejected (it was
-  accepted when the judge paired the two sides' files by position);
+- a candidate that leaves other files than the original (another name, none, one more, an input removed) is
+  rejected (it was accepted when the judge paired the two sides' files by position);
 - a large file is compared whole by size and SHA-256 without being held.
 """
 
@@ -91,6 +91,7 @@ FILE_CANDIDATES = {
     "renamed": FILES_C.replace('fopen("out.txt", "w")', 'fopen("result.txt", "w")'),
     "none": FILES_C.replace('fopen("out.txt", "w")', 'fopen("/dev/null", "w")'),
     "extra": FILES_C.replace("    printf(", '    fclose(fopen("stray.log", "w"));\n    printf('),
+    "removes its input": FILES_C.replace("    printf(", "    remove(argc > 1 ? argv[1] : \"in.txt\");\n    printf("),
 }
 
 

@@ -94,6 +94,7 @@ class ProgramJudge:
                 files.append((name, data))
         if len(names) > MAX_OUTPUT_FILES:  # the rest are compared by number only
             files.append(("(%d more entries)" % (len(names) - MAX_OUTPUT_FILES), b""))
+        files += [(name, None) for name in sorted(set(given) - set(names))]  # an input it removed (gzip does)
         shutil.rmtree(scratch, ignore_errors=True)
         return program.Observation(res.returncode, res.stdout, tuple(files), res.timed_out,
                                    sandbox.stderr_with_notes(res), res.output_exceeded)
