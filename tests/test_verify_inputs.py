@@ -103,3 +103,28 @@ def test_without_mined_constants_the_source_still_works(
     calls = [inputs.decode(p, gi.blob).args for gi in got[:100]]
     last = [a for a in calls if isinstance(a[0], inputs.Buffer) and a[1] and a[0].elems[a[1] - 1] == a[2]]
     assert len(got) == BUDGET and len(last) >= 5
+
+
+# A record the size of bzip2's EState in miniature: in-struct arrays of about 25 KB and pointer fields.
+BIG_RECORD_C = """typedef struct { int freq[258]; unsigned char sel[18002]; int code[6][258]; int *ptr; int n; } State;
+int touch(State *s) { return s->freq[0] + s->n + (s->ptr ? s->ptr[0] : 0); }
+"""
+
+
+def test_a_pointer_to_a_large_record_gets_inputs_of_bounded_size(tmp_path: Path) -> None:
+    """Buffer counts are cut to MAX_BUFFER_BYTES: the large sizes (131075 elements) of an array of 25 KB records
+    would be 3.3 GB an input (a bzip2 candidate made the optimizer build such inputs until it held 15 GB)."""
+    from coopt.verify.inputs.edge import MAX_BUFFER_BYTES
+
+    require("clang")
+    src = tmp_path / "big.c"
+    src.write_text(BIG_RECORD_C)
+    sig = signatures.parse(str(src), ["-O2"]).functions["touch"]
+    p = inputs.plan(sig)
+    made = 0
+    for gi in inputs.EdgeValueSource().generate(sig, p, BUDGET, 1):
+        # The records' own pointer fields add small buffers (at most 33 elements each) to the cut array.
+        assert len(gi.blob) <= MAX_BUFFER_BYTES + (1 << 20), (gi.describe if hasattr(gi, "describe") else "",
+                                                              len(gi.blob))
+        made += 1
+    assert made == BUDGET

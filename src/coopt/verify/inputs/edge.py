@@ -91,6 +91,11 @@ SIZES = [
     1000,
 ]
 LARGE_SIZES = [4099, 65537, 131075]
+# One buffer of one input holds at most this much: a count is cut to fit, so an array of a large struct (bzip2's
+# EState, about 55 KB) gets 38 elements, not 131075 (6.5 GB, which the optimizer tried to build in memory).
+MAX_BUFFER_BYTES = 2 << 20
+# Random records are made fresh up to this much per buffer, then repeated: each is thousands of Python values.
+MAX_DISTINCT_RECORD_BYTES = 64 << 10
 
 
 class EdgeValueSource:
@@ -218,15 +223,18 @@ class EdgeValueSource:
     @staticmethod
     def _buffer(r: Role, count: int, rng: random.Random, small: bool, pattern: str = "random") -> Buffer:
         e = r.elem
+        count = min(count, max(1, MAX_BUFFER_BYTES // _elem_bytes(r)))
         if r.kind == "string":
             text = "".join(rng.choice("abcdefghij klmnopqrstuvwxyz0123456789") for _ in range(max(0, count - 1)))
             return Buffer(tuple(text.encode()) + (0,))
         if not e.is_scalar:
-            if count > 256:
-                # Long arrays of records repeat 257 random ones with NULL pointer fields: bugs for large n are about
-                # the count, and a buffer behind each record, or a million random fields, would cost seconds.
-                pool = [random_value(e, rng, small, deep=True) for _ in range(257)]
-                return Buffer(tuple(pool[k % 257] for k in range(count)))
+            distinct = min(257, max(1, MAX_DISTINCT_RECORD_BYTES // _elem_bytes(r)))
+            if count > min(256, distinct):
+                # Long arrays of records repeat a few random ones (past 256, with NULL pointer fields): bugs for large
+                # n are about the count, and a buffer behind each record, or a million random fields, would cost
+                # seconds.
+                pool = [random_value(e, rng, small, deep=count > 256) for _ in range(distinct)]
+                return Buffer(tuple(pool[k % distinct] for k in range(count)))
             return Buffer(tuple(random_value(e, rng, small) for _ in range(count)))
         if pattern == "edges":
             ev = edges(e)

@@ -24,6 +24,8 @@ from coopt.verify.inputs.plan import (
     record_plan,
 )
 
+_INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
 
 def _pack_scalar(t: CType, v: Value) -> bytes:
     if t.kind == "float":
@@ -62,6 +64,11 @@ def pack_value(t: CType, v: Value, deep: bool = False) -> bytes:
         return out
     if t.kind == "array" and t.pointee is not None:
         items = v if isinstance(v, tuple) else ()
+        code = _INT_CODES.get(t.pointee.size) if t.pointee.kind in ("int", "enum", "bool") else None
+        if code:  # in one struct.pack: a record's arrays can hold tens of thousands of integers
+            mask = (1 << (8 * t.pointee.size)) - 1
+            vals = [int(x) & mask if isinstance(x, (int, float)) else 0 for x in items[:t.count]]
+            return struct.pack("<%d%s" % (t.count, code), *vals, *[0] * (t.count - len(vals)))
         return b"".join(pack_value(t.pointee, items[i] if i < len(items) else 0, deep) for i in range(t.count))
     return _pack_scalar(t, v)
 
@@ -240,6 +247,6 @@ def _short(v: Value) -> str:
     if isinstance(v, Buffer):
         more = ", ..." if len(v.elems) > 4 else ""
         return "&[%s%s]" % (", ".join(_short(x) for x in v.elems[:4]), more)
-    if isinstance(v, tuple):
-        return "{%s}" % ", ".join(_short(x) for x in v)
+    if isinstance(v, tuple):  # a record or an array: its first members (an array may hold thousands)
+        return "{%s%s}" % (", ".join(_short(x) for x in v[:16]), ", ..." if len(v) > 16 else "")
     return str(v)

@@ -9,6 +9,8 @@ import struct
 
 from coopt.verify.inputs.plan import Buffer, CType, Null, Value, field_elem, int_range, record_plan
 
+ARRAY_PERIOD = 257
+
 
 def int_edges(t: CType) -> list[int]:
     """Edge values of an integer type: 0, ±1, powers of two and their neighbours, min and max."""
@@ -101,7 +103,10 @@ def random_value(t: CType, rng: random.Random, small: bool = False, deep: bool =
                 vals[i] = min(counts)
         return tuple(vals)
     if t.kind == "array" and t.pointee is not None:
-        return tuple(random_value(t.pointee, rng, small, deep) for _ in range(t.count))
+        # A long in-record array repeats ARRAY_PERIOD random values (a prime: no vector width divides it): a
+        # record such as bzip2's EState holds 50 thousand array elements, one Python value each.
+        made = tuple(random_value(t.pointee, rng, small, deep) for _ in range(min(t.count, ARRAY_PERIOD)))
+        return made if t.count <= ARRAY_PERIOD else (made * (t.count // ARRAY_PERIOD + 1))[:t.count]
     return random_scalar(t, rng, small)
 
 
