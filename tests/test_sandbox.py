@@ -180,7 +180,7 @@ def test_timeout_kills_everything_it_started(scratch: str) -> None:
 
 def test_an_output_flood_is_cut_at_the_limit_and_stopped(scratch: str) -> None:
     """A command that prints without end (a wrong rewrite looping over a write) is killed once one stream passes
-    the limit, and only that much is kept: a bzip2 candidate once grew the optimizer to 23 GB this way."""
+    the limit, and only that much is kept (without it, 5 GB in a few seconds)."""
     token = _token_seconds()
     for redirect, stream in (("", "stdout"), (" >&2", "stderr")):
         res = sandbox.run(["yes %s%s" % (token, redirect)], scratch, sandbox.Limits(wall_s=float(token),

@@ -113,7 +113,7 @@ int touch(State *s) { return s->freq[0] + s->n + (s->ptr ? s->ptr[0] : 0); }
 
 def test_a_pointer_to_a_large_record_gets_inputs_of_bounded_size(tmp_path: Path) -> None:
     """Buffer counts are cut to MAX_BUFFER_BYTES: the large sizes (131075 elements) of an array of 25 KB records
-    would be 3.3 GB an input (a bzip2 candidate made the optimizer build such inputs until it held 15 GB)."""
+    would be 3.3 GB an input (a bzip2 candidate made the optimizer build such inputs until the OOM killer ended it)."""
     from coopt.verify.inputs.edge import MAX_BUFFER_BYTES
 
     require("clang")

@@ -1,8 +1,8 @@
 """A contained command's stdin, stdout and stderr, with a bound on what is kept.
 
 `Popen.communicate` keeps every byte a command writes. A candidate that loops printing can write gigabytes
-before the wall-clock timeout ends it, and coopt would hold them all (a wrong assembly rewrite of bzip2 did:
-the optimizer reached 23 GB and the kernel's OOM killer ended it). Here each stream is read in chunks up to
+before the wall-clock timeout ends it, and coopt would hold them all (a test of the program-level judge
+grew past 5 GB in a few seconds). Here each stream is read in chunks up to
 its cap; a stream that passes it ends the wait at once, so the caller kills the command.
 """
 
