@@ -137,7 +137,10 @@ def test_near_ties_of_the_screen_are_judged_with_the_budget_left(coopt: Coopt, t
     [first] = [a for a in rows if not a["swept"] and a["screen"] and a not in later]
     ties = [a for a in rows if a["screen"] and a is not first and a["screen"]["ratio"] > 1.0 and (
         a["screen"]["high"] >= first["screen"]["low"] or a["screen"]["ratio"] * 1.03 >= first["screen"]["ratio"])]
-    assert ties and later, out
+    # Whether two rows tie is up to the machine's noise on 2 pairs (on a loaded machine gcc -O3 and clang -O3
+    # once screened 3.6% apart): what must hold is that rows judged after the sweep are near ties, and that near
+    # ties, when there are any, are judged.
+    assert all(a in ties for a in later) and bool(ties) == bool(later), out
     judged = [a for a in rows if not a["swept"]]
     assert state["spent"]["evaluations"] == len(judged) + sum(a["remeasured"] is not None for a in judged) <= 3
     # The kept variant is the best lower bound of everything judged in full.
