@@ -24,6 +24,7 @@ from coopt.verify.program_level.differential import ProgramContext, ProgramJudge
 from coopt.verify.program_level.inputs import ProgramInput
 from coopt.verify.sandbox import bwrap
 from coopt.verify.verdict import Verdict
+from test_hotcode_agents import FILES_C
 
 PROG_C = r"""
 #include <stdio.h>
@@ -72,19 +73,6 @@ def test_a_candidate_that_floods_its_output_is_rejected_without_holding_it(tmp_p
     assert peak_rss_mb() - before < MAX_GROWTH_MB, (before, peak_rss_mb())
 
 
-FILES_C = r"""#include <stdio.h>
-int main(int argc, char **argv)
-{
-    FILE *in = fopen(argc > 1 ? argv[1] : "in.txt", "r"), *out = fopen("out.txt", "w");
-    int c, n = 0;
-    if (!in || !out)
-        return 1;
-    while ((c = fgetc(in)) != EOF)
-        fputc(c >= 'a' && c <= 'z' ? c - 32 : c, out), n++;
-    printf("%d\n", n);
-    return 0;
-}
-"""
 # Each prints what the original prints; the files it leaves differ in name or number, not in the bytes of one.
 FILE_CANDIDATES = {
     "renamed": FILES_C.replace('fopen("out.txt", "w")', 'fopen("result.txt", "w")'),
